@@ -1,0 +1,102 @@
+import { ErrorCode, LimitError, ProtocolError } from "./errors.js";
+import { DEFAULT_LIMITS, type ProtocolLimits } from "./limits.js";
+import { type Envelope, type EnvelopeInit, wire } from "./messages.js";
+
+/** Encodes one envelope to the bytes of one frame. Does not split: see multipart for that. */
+export function encodeFrame(envelope: EnvelopeInit): Uint8Array {
+  try {
+    return wire.Envelope.encode(envelope).finish();
+  } catch (cause) {
+    throw new ProtocolError(ErrorCode.BadRequest, "envelope cannot be encoded", { cause });
+  }
+}
+
+/**
+ * Decodes one frame and checks it against `limits`. Never throws anything but a ProtocolError
+ * (or its subclass LimitError): bad bytes from the network must only ever close a connection.
+ */
+export function decodeFrame(bytes: Uint8Array, limits: ProtocolLimits = DEFAULT_LIMITS): Envelope {
+  if (bytes.byteLength > limits.maxFrameBytes) {
+    throw new LimitError(
+      ErrorCode.FrameTooLarge,
+      `frame of ${bytes.byteLength} bytes exceeds maxFrameBytes ${limits.maxFrameBytes}`,
+    );
+  }
+  let envelope: Envelope;
+  try {
+    envelope = wire.Envelope.decode(bytes);
+  } catch (cause) {
+    throw new ProtocolError(ErrorCode.MalformedFrame, `malformed frame: ${describe(cause)}`, { cause });
+  }
+  if (!envelope.body) throw new ProtocolError(ErrorCode.MalformedFrame, "frame has no body");
+  checkLimits(envelope, limits, 0);
+  return envelope;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const MAX_DEPTH = 8;
+
+/** Walks the decoded message: strings, repeated fields and maps must respect the limits. */
+function checkLimits(node: object, limits: ProtocolLimits, depth: number): void {
+  if (depth > MAX_DEPTH) throw new ProtocolError(ErrorCode.MalformedFrame, "frame nests too deeply");
+  const record = node as Record<string, unknown>;
+  if ("$unknowns" in record) delete record.$unknowns;
+  for (const key of Object.keys(record)) {
+    const v = record[key];
+    if (typeof v === "string") {
+      if (utf8Length(v) > limits.maxStringBytes) {
+        throw new LimitError(ErrorCode.LimitExceeded, `field ${key} exceeds maxStringBytes ${limits.maxStringBytes}`);
+      }
+    } else if (Array.isArray(v)) {
+      if (v.length > limits.maxBatch) {
+        throw new LimitError(
+          ErrorCode.LimitExceeded,
+          `field ${key} has ${v.length} items, over maxBatch ${limits.maxBatch}`,
+        );
+      }
+      for (const item of v) {
+        if (typeof item === "string") {
+          if (utf8Length(item) > limits.maxStringBytes) {
+            throw new LimitError(ErrorCode.LimitExceeded, `an item of ${key} exceeds maxStringBytes`);
+          }
+        } else if (item && typeof item === "object" && !(item instanceof Uint8Array)) {
+          checkLimits(item, limits, depth + 1);
+        }
+      }
+    } else if (v && typeof v === "object" && !(v instanceof Uint8Array)) {
+      if (Object.getPrototypeOf(v) === Object.prototype) {
+        const keys = Object.keys(v);
+        if (keys.length > limits.maxBatch) {
+          throw new LimitError(
+            ErrorCode.LimitExceeded,
+            `map ${key} has ${keys.length} entries, over maxBatch ${limits.maxBatch}`,
+          );
+        }
+        for (const k of keys) {
+          if (utf8Length(k) > limits.maxStringBytes) {
+            throw new LimitError(ErrorCode.LimitExceeded, `a key of map ${key} exceeds maxStringBytes`);
+          }
+        }
+      }
+      checkLimits(v, limits, depth + 1);
+    }
+  }
+}
+
+/** UTF-8 length without allocating; strings short enough to fit are not scanned. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}

@@ -1,0 +1,44 @@
+export { decodeFrame, encodeFrame, utf8Length } from "./codec.js";
+export type { OutpostErrorOptions } from "./errors.js";
+export {
+  AbortError,
+  ConnectionClosedError,
+  ErrorCode,
+  isOutpostError,
+  LimitError,
+  OutpostError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+} from "./errors.js";
+export type { ProtocolLimits } from "./limits.js";
+export { DEFAULT_LIMITS, MIN_FRAME_BYTES, negotiateLimits, resolveLimits } from "./limits.js";
+export type {
+  Auth,
+  AuthResult,
+  Bind,
+  BodyKind,
+  Envelope,
+  EnvelopeInit,
+  EventMessage,
+  Goodbye,
+  Hello,
+  HelloAck,
+  ItemStatus,
+  KeepAlive,
+  Multipart,
+  PropertyRead,
+  PropertyUpdate,
+  PropertyValue,
+  PropertyWrite,
+  Response,
+  ServiceInvoke,
+  Unbind,
+  WireLimits,
+  WireValue,
+} from "./messages.js";
+export { BODY_KINDS, GoodbyeReason, Quality, wire } from "./messages.js";
+export { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
+export type { JsonValue, OutpostValue } from "./value.js";
+export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";
+export { MIN_PROTOCOL_VERSION, negotiateVersion, PROTOCOL_VERSION } from "./version.js";

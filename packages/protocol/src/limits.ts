@@ -1,0 +1,64 @@
+import { ErrorCode, LimitError } from "./errors.js";
+
+/**
+ * Safety limits one side enforces on what it receives. Each side announces its limits in
+ * Hello/HelloAck; a sender must respect the receiver's limits.
+ */
+export interface ProtocolLimits {
+  /** Largest single frame accepted, in bytes. Default 1 MiB. Larger messages use multipart. */
+  maxFrameBytes: number;
+  /** Largest reassembled multipart message, in bytes. Default 16 MiB. */
+  maxMessageBytes: number;
+  /** Most items in one batch (property values, Things in a bind, service params). Default 1000. */
+  maxBatch: number;
+  /** Longest string field (names, messages, keys), in UTF-8 bytes. Default 64 KiB. */
+  maxStringBytes: number;
+  /** Most requests one side may have outstanding at the other. Default 256. */
+  maxConcurrentRequests: number;
+}
+
+/** The defaults both sides use when the peer announces 0 (unset) for a limit. */
+export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
+  maxFrameBytes: 1024 * 1024,
+  maxMessageBytes: 16 * 1024 * 1024,
+  maxBatch: 1000,
+  maxStringBytes: 64 * 1024,
+  maxConcurrentRequests: 256,
+});
+
+/** Smallest frame size a peer may announce; below it even a Hello may not fit. */
+export const MIN_FRAME_BYTES = 1024;
+
+/** Fills unset (0 or missing) fields from the defaults and rejects nonsensical values. */
+export function resolveLimits(partial: Partial<ProtocolLimits> | null | undefined): ProtocolLimits {
+  const out: ProtocolLimits = { ...DEFAULT_LIMITS };
+  if (partial) {
+    for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ProtocolLimits)[]) {
+      const v = partial[key];
+      if (v === undefined || v === null || v === 0) continue;
+      if (!Number.isSafeInteger(v) || v < 0) {
+        throw new LimitError(ErrorCode.LimitExceeded, `limit ${key} must be a positive integer, got ${String(v)}`);
+      }
+      out[key] = v;
+    }
+  }
+  if (out.maxFrameBytes < MIN_FRAME_BYTES) {
+    throw new LimitError(ErrorCode.LimitExceeded, `maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
+  }
+  return out;
+}
+
+/** What a sender may send: the smaller of what it is willing to send and what the peer accepts. */
+export function negotiateLimits(
+  local: ProtocolLimits,
+  peer: Partial<ProtocolLimits> | null | undefined,
+): ProtocolLimits {
+  const p = resolveLimits(peer);
+  return {
+    maxFrameBytes: Math.min(local.maxFrameBytes, p.maxFrameBytes),
+    maxMessageBytes: Math.min(local.maxMessageBytes, p.maxMessageBytes),
+    maxBatch: Math.min(local.maxBatch, p.maxBatch),
+    maxStringBytes: Math.min(local.maxStringBytes, p.maxStringBytes),
+    maxConcurrentRequests: Math.min(local.maxConcurrentRequests, p.maxConcurrentRequests),
+  };
+}

@@ -1,0 +1,58 @@
+import { outpost } from "./generated/outpost.js";
+
+/** Generated message classes of the wire schema (proto/outpost.proto). */
+export const wire = outpost.v1;
+
+/** A decoded frame. Exactly one body field is set and named by `body`. */
+export type Envelope = outpost.v1.Envelope;
+/** What may be passed to the encoder: plain objects shaped like the schema. */
+export type EnvelopeInit = outpost.v1.Envelope.$Properties;
+/** The name of the body field that is set, e.g. `"propertyUpdate"`. */
+export type BodyKind = NonNullable<outpost.v1.Envelope["body"]>;
+
+export type Hello = outpost.v1.Hello.$Properties;
+export type HelloAck = outpost.v1.HelloAck.$Properties;
+export type Auth = outpost.v1.Auth.$Properties;
+export type AuthResult = outpost.v1.AuthResult.$Properties;
+export type Bind = outpost.v1.Bind.$Properties;
+export type Unbind = outpost.v1.Unbind.$Properties;
+export type ItemStatus = outpost.v1.ItemStatus.$Properties;
+export type Response = outpost.v1.Response.$Properties;
+export type WireValue = outpost.v1.Value.$Properties;
+export type PropertyValue = outpost.v1.PropertyValue.$Properties;
+export type PropertyUpdate = outpost.v1.PropertyUpdate.$Properties;
+export type PropertyRead = outpost.v1.PropertyRead.$Properties;
+export type PropertyWrite = outpost.v1.PropertyWrite.$Properties;
+export type ServiceInvoke = outpost.v1.ServiceInvoke.$Properties;
+export type EventMessage = outpost.v1.Event.$Properties;
+export type KeepAlive = outpost.v1.KeepAlive.$Properties;
+export type Goodbye = outpost.v1.Goodbye.$Properties;
+export type Multipart = outpost.v1.Multipart.$Properties;
+export type WireLimits = outpost.v1.Limits.$Properties;
+
+/** Property quality, as on the wire. */
+export const Quality = outpost.v1.Quality;
+export type Quality = outpost.v1.Quality;
+
+/** Why a side said goodbye, as on the wire. */
+export const GoodbyeReason = outpost.v1.GoodbyeReason;
+export type GoodbyeReason = outpost.v1.GoodbyeReason;
+
+/** Every body kind in schema order. */
+export const BODY_KINDS: readonly BodyKind[] = [
+  "hello",
+  "helloAck",
+  "auth",
+  "authResult",
+  "bind",
+  "unbind",
+  "response",
+  "propertyUpdate",
+  "propertyRead",
+  "propertyWrite",
+  "serviceInvoke",
+  "event",
+  "keepAlive",
+  "goodbye",
+  "multipart",
+];
