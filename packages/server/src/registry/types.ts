@@ -1,0 +1,122 @@
+/**
+ * The device registry: devices, application keys, Things, permissions, operators and the latest
+ * property values. SQLite implements it by default (registry/sqlite.ts); a networked database can
+ * implement the same interface when a fleet outgrows one machine. All methods are synchronous
+ * because the embedded engine is; a networked implementation would wrap calls in a cache.
+ */
+
+/** A run-time permission on a Thing. */
+export type Permission = "property.read" | "property.write" | "event.emit" | "service.execute";
+
+export const PERMISSIONS: readonly Permission[] = ["property.read", "property.write", "event.emit", "service.execute"];
+
+/** Who acts: a device (by device id) or an operator (by operator name). */
+export interface Principal {
+  kind: "device" | "operator";
+  id: string;
+}
+
+export interface DeviceRecord {
+  id: string;
+  /** Free text for humans. */
+  description: string;
+  createdAt: number;
+  /** A disabled device cannot authenticate. */
+  disabled: boolean;
+}
+
+export interface AppKeyRecord {
+  /** Public part of the key, used to find it; safe to log. */
+  keyId: string;
+  deviceId: string;
+  label: string;
+  createdAt: number;
+  /** Milliseconds since epoch, or null for no expiry. */
+  expiresAt: number | null;
+  /** Milliseconds since epoch, or null when not revoked. */
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+/** Result of checking a presented application key. Never includes the secret or its hash. */
+export type KeyCheck =
+  | { ok: true; key: AppKeyRecord }
+  | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" | "expired" | "device-disabled"; keyId?: string };
+
+export interface ThingRecord {
+  name: string;
+  /** The device allowed to bind this Thing. */
+  deviceId: string;
+  description: string;
+}
+
+export interface OperatorRecord {
+  name: string;
+  /** Admins have every permission on every Thing and may change the registry. */
+  admin: boolean;
+  createdAt: number;
+}
+
+export type OperatorCheck = { ok: true; operator: OperatorRecord } | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" };
+
+/** Latest known value of one property, as kept by the server. */
+export interface PropertyState {
+  thing: string;
+  name: string;
+  /** JSON-compatible value (bytes are base64 in `{ "$bytes": "..." }`, 64-bit ints as numbers). */
+  value: unknown;
+  timestampMs: number;
+  quality: "good" | "bad" | "uncertain";
+  receivedAt: number;
+}
+
+/** Options for creating a key. */
+export interface CreateKeyOptions {
+  /** Lifetime in milliseconds; undefined means the key does not expire. */
+  ttlMs?: number;
+  /** Free-text label. Default "". */
+  label?: string;
+}
+
+export interface Registry {
+  createDevice(id: string, description?: string): DeviceRecord;
+  getDevice(id: string): DeviceRecord | undefined;
+  listDevices(): DeviceRecord[];
+  setDeviceDisabled(id: string, disabled: boolean): void;
+
+  /** Creates a key; the plaintext `key` is returned once and never stored. */
+  createKey(deviceId: string, options?: CreateKeyOptions): { key: string; record: AppKeyRecord };
+  /** Checks a presented key in constant time with respect to the secret. Updates lastUsedAt on success. */
+  checkKey(presented: string, now?: number): KeyCheck;
+  revokeKey(keyId: string): boolean;
+  listKeys(deviceId: string): AppKeyRecord[];
+
+  /** Assigns a Thing to a device (creating the Thing). A Thing belongs to exactly one device. */
+  assignThing(name: string, deviceId: string, description?: string): ThingRecord;
+  getThing(name: string): ThingRecord | undefined;
+  listThings(deviceId?: string): ThingRecord[];
+
+  grant(principal: Principal, thing: string, permission: Permission): void;
+  revoke(principal: Principal, thing: string, permission: Permission): void;
+  /**
+   * Whether `principal` holds `permission` on `thing`. A device holds every permission on the
+   * Things assigned to it unless explicitly restricted; an admin operator holds all; others only
+   * what was granted ("*" as thing grants on all Things).
+   */
+  can(principal: Principal, thing: string, permission: Permission): boolean;
+  /** Removes a device's default permission on one of its own Things (least privilege). */
+  restrict(deviceId: string, thing: string, permission: Permission): void;
+
+  createOperator(name: string, admin: boolean): { token: string; record: OperatorRecord };
+  checkOperator(token: string): OperatorCheck;
+  listOperators(): OperatorRecord[];
+
+  setProperty(state: PropertyState): void;
+  getProperties(thing: string): PropertyState[];
+
+  /** Highest delivery sequence number applied for a device (0 when none). */
+  getDeliveredSeq(deviceId: string): number;
+  setDeliveredSeq(deviceId: string, seq: number): void;
+
+  close(): void;
+}
