@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// The README's main command: a server and one device on localhost with a fresh development PKI,
+// then the operator API driven with curl to show a property changing and a service call.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const once = process.argv.includes("--once");
+const work = resolve(process.env.OUTPOST_DEMO_DIR ?? join(root, ".demo"));
+const serverDir = join(work, "server");
+const bundleDir = join(work, "device");
+const cli = join(root, "packages", "server", "dist", "cli", "main.js");
+const deviceScript = join(root, "examples", "device-basic", "device.mjs");
+const deviceId = "demo-device-1";
+const thing = "thermostat-1";
+const children = [];
+
+function step(text) {
+  console.log(`\n\x1b[1m== ${text}\x1b[0m`);
+}
+
+function runCli(args) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`outpost-server ${args.join(" ")} failed:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** Starts a child process and resolves with the first stdout JSON line that satisfies `ready`. */
+function start(name, args, ready, timeoutMs = 20_000) {
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  child.stderr.on("data", (d) => process.stderr.write(`[${name}] ${d}`));
+  return new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not become ready in ${timeoutMs} ms`)), timeoutMs);
+    child.on("exit", (code) => reject(new Error(`${name} exited early with code ${code}`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        console.log(`[${name}] ${line}`);
+        return;
+      }
+      if (!once || msg.level >= 40) console.log(`[${name}] ${msg.msg ?? line}`);
+      if (ready(msg)) {
+        clearTimeout(timer);
+        resolveReady(msg);
+      }
+    });
+  });
+}
+
+function curl(label, args) {
+  const shown = args.map((a) => (/\s|"/.test(a) ? `'${a}'` : a)).join(" ");
+  console.log(`$ curl ${shown.replace(token, "$OUTPOST_TOKEN")}`);
+  const r = spawnSync("curl", ["-sS", "--fail-with-body", ...args], { encoding: "utf8" });
+  if (r.error) throw new Error(`curl is needed for the demo: ${r.error.message}`);
+  console.log(r.stdout.trim() || r.stderr.trim());
+  if (r.status !== 0) throw new Error(`${label} failed (curl exit ${r.status})`);
+  return JSON.parse(r.stdout);
+}
+
+async function waitFor(label, fn, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function shutdown(code) {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+  setTimeout(() => process.exit(code), 300).unref();
+}
+
+let token = "";
+try {
+  step("Generating a development PKI, registry and device bundle");
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true, mode: 0o700 });
+  const init = runCli(["init", "--data", serverDir]);
+  token = /opt_[A-Za-z0-9_-]+/.exec(init)?.[0] ?? "";
+  if (!token) throw new Error(`init printed no operator token:\n${init}`);
+  runCli(["device", "add", deviceId, "--things", thing, "--out", bundleDir, "--data", serverDir]);
+  console.log(`server data:   ${serverDir}`);
+  console.log(`device bundle: ${bundleDir} (ca.pem, device.pem, device.key, app-key, device.json)`);
+
+  step("Starting outpost-server");
+  const listening = await start(
+    "server",
+    [cli, "serve", "--data", serverDir, "--edge-port", "0", "--operator-port", "0"],
+    (m) => typeof m.edgeUrl === "string" && typeof m.operatorUrl === "string",
+  );
+  const api = listening.operatorUrl;
+  const ca = join(serverDir, "ca", "ca.pem");
+  console.log(`edge endpoint: ${listening.edgeUrl}`);
+  console.log(`operator API:  ${api}`);
+  console.log(`operator token (admin): ${token}`);
+
+  step(`Starting the demo device ${deviceId} with Thing ${thing}`);
+  await start("device", [deviceScript, "--bundle", bundleDir, "--url", listening.edgeUrl], (m) => m.status === "connected");
+
+  const auth = ["--cacert", ca, "-H", `Authorization: Bearer ${token}`];
+  const props = `${api}/api/things/${thing}/properties`;
+  step("Reading properties through the operator API");
+  const first = await waitFor("a temperature reading", async () => {
+    const r = spawnSync("curl", ["-sS", ...auth, props], { encoding: "utf8" });
+    try {
+      const body = JSON.parse(r.stdout);
+      return body.properties?.some((p) => p.name === "temperature") ? body : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const temp = (b) => b.properties.find((p) => p.name === "temperature")?.value;
+  curl("read properties", [...auth, props]);
+  await waitFor("the temperature to change", async () => {
+    const r = spawnSync("curl", ["-sS", ...auth, props], { encoding: "utf8" });
+    try {
+      return temp(JSON.parse(r.stdout)) !== temp(first);
+    } catch {
+      return false;
+    }
+  });
+  step("The temperature changed");
+  curl("read properties again", [...auth, props]);
+
+  step("Writing the setpoint property (reaches the device and is confirmed)");
+  curl("write setpoint", [...auth, "-X", "PUT", "-H", "Content-Type: application/json", "-d", '{"value":22.5}', `${props}/setpoint`]);
+
+  step("Calling the device's reset service");
+  curl("invoke reset", [...auth, "-X", "POST", "-H", "Content-Type: application/json", "-d", '{"reason":"demo"}', `${api}/api/things/${thing}/services/reset`]);
+
+  step("Try it yourself");
+  console.log(`export OUTPOST_TOKEN=${token}`);
+  console.log(`curl --cacert ${ca} -H "Authorization: Bearer $OUTPOST_TOKEN" ${props}`);
+  console.log(`curl --cacert ${ca} -H "Authorization: Bearer $OUTPOST_TOKEN" -N ${api}/api/events`);
+  if (once) {
+    console.log("\ndemo: ok");
+    shutdown(0);
+  } else {
+    console.log("\nServer and device keep running; press Ctrl-C to stop.");
+    process.on("SIGINT", () => shutdown(0));
+    process.on("SIGTERM", () => shutdown(0));
+  }
+} catch (err) {
+  console.error(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
+  shutdown(1);
+}

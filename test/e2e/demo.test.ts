@@ -1,0 +1,26 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { repoRoot } from "../helpers/server-process.js";
+
+describe("demo - the README's main command", () => {
+  it("demo - runs end to end: server, device, property change and service call through curl", () => {
+    const dir = mkdtempSync(join(tmpdir(), "outpost-demo-"));
+    try {
+      const r = spawnSync(process.execPath, [join(repoRoot, "examples", "demo", "run.mjs"), "--once"], {
+        encoding: "utf8",
+        timeout: 90_000,
+        env: { ...process.env, OUTPOST_DEMO_DIR: dir },
+      });
+      const out = `${r.stdout}\n${r.stderr}`;
+      expect(out).toContain("The temperature changed");
+      expect(out).toMatch(/services\/reset/);
+      expect(out).toContain("demo: ok");
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -1,0 +1,88 @@
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DeviceBundle, ServerProcess } from "../helpers/server-process.js";
+
+/** Runs `openssl s_client` against the edge port with stdin closed and returns its output. */
+function sClient(port: number, args: string[]): { status: number | null; out: string } {
+  const r = spawnSync("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", ...args], {
+    input: "",
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}` };
+}
+
+describe("tls policy - checked with openssl s_client", () => {
+  let server: ServerProcess;
+  let bundle: DeviceBundle;
+  let certFile: string;
+  let keyFile: string;
+
+  beforeAll(async () => {
+    server = ServerProcess.init();
+    bundle = server.addDevice("dev-openssl", ["x-1"]);
+    certFile = join(bundle.dir, "device.pem");
+    keyFile = join(bundle.dir, "device.key");
+    writeFileSync(join(bundle.dir, "probe.txt"), "");
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it("tls policy - a client with a valid device certificate completes the handshake (control)", () => {
+    const r = sClient(server.edgePort, ["-CAfile", server.caPath, "-cert", certFile, "-key", keyFile, "-verify_return_error"]);
+    expect(r.out).toMatch(/Verify return code: 0 \(ok\)/);
+    expect(r.out).not.toMatch(/alert/i);
+    expect(r.out).toMatch(/Protocol\s*:\s*TLSv1\.[23]/);
+  });
+
+  for (const version of ["-tls1", "-tls1_1"]) {
+    it(`tls policy - ${version} is refused`, () => {
+      const r = sClient(server.edgePort, [
+        version,
+        "-cipher",
+        "DEFAULT@SECLEVEL=0",
+        "-CAfile",
+        server.caPath,
+        "-cert",
+        certFile,
+        "-key",
+        keyFile,
+      ]);
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/alert protocol version|no protocols available|wrong version number|unsupported protocol/i);
+      expect(r.out).not.toMatch(/Verify return code: 0 \(ok\)/);
+    });
+  }
+
+  it("tls policy - a TLS 1.2 client without a certificate is refused", () => {
+    const r = sClient(server.edgePort, ["-tls1_2", "-CAfile", server.caPath]);
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/alert handshake failure|certificate required|peer did not return a certificate/i);
+  });
+
+  it("tls policy - a TLS 1.3 client without a certificate is refused", () => {
+    const r = sClient(server.edgePort, ["-tls1_3", "-CAfile", server.caPath]);
+    expect(r.out).toMatch(/alert certificate required|alert handshake failure/i);
+  });
+
+  it("tls policy - a TLS 1.2 cipher without forward secrecy is refused", () => {
+    const r = sClient(server.edgePort, [
+      "-tls1_2",
+      "-cipher",
+      "AES128-GCM-SHA256",
+      "-CAfile",
+      server.caPath,
+      "-cert",
+      certFile,
+      "-key",
+      keyFile,
+    ]);
+    expect(r.status).not.toBe(0);
+    expect(r.out).toMatch(/alert handshake failure|no shared cipher/i);
+  });
+});
