@@ -1,4 +1,11 @@
+export { AsyncQueue } from "./async-queue.js";
+export type { ChannelOptions, RequestOptions } from "./channel.js";
+export { Channel } from "./channel.js";
+export type { Clock } from "./clock.js";
+export { systemClock } from "./clock.js";
 export { decodeFrame, encodeFrame, utf8Length } from "./codec.js";
+export type { RegisterOptions } from "./correlation.js";
+export { RequestTable } from "./correlation.js";
 export type { OutpostErrorOptions } from "./errors.js";
 export {
   AbortError,
@@ -38,6 +45,8 @@ export type {
   WireValue,
 } from "./messages.js";
 export { BODY_KINDS, GoodbyeReason, Quality, wire } from "./messages.js";
+export type { MultipartAssemblerOptions } from "./multipart.js";
+export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
 export { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
 export type { JsonValue, OutpostValue } from "./value.js";
 export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";

@@ -70,7 +70,7 @@ const statusByCode: ReadonlyMap<string, number> = new Map<string, number>([
  * sent one; otherwise the code is derived from the status.
  */
 export function errorFromStatus(status: number, message: string, code?: string): OutpostError {
-  const known = code && code.startsWith("OUTPOST_") ? (code as ErrorCode) : undefined;
+  const known = code?.startsWith("OUTPOST_") ? (code as ErrorCode) : undefined;
   const resolved = known ?? codeByStatus.get(status) ?? (status >= 500 ? ErrorCode.Internal : ErrorCode.BadRequest);
   const text = message || `request failed with status ${status}`;
   if (resolved === ErrorCode.Timeout) return new TimeoutError(text, { status });

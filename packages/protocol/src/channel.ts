@@ -1,0 +1,319 @@
+import { AsyncQueue } from "./async-queue.js";
+import { type Clock, systemClock } from "./clock.js";
+import { decodeFrame, encodeFrame } from "./codec.js";
+import { RequestTable } from "./correlation.js";
+import {
+  ConnectionClosedError,
+  ErrorCode,
+  isOutpostError,
+  LimitError,
+  OutpostError,
+  ProtocolError,
+  RemoteError,
+} from "./errors.js";
+import { DEFAULT_LIMITS, type ProtocolLimits, resolveLimits } from "./limits.js";
+import { type Envelope, type EnvelopeInit, GoodbyeReason, type Response, type WireLimits } from "./messages.js";
+import { MultipartAssembler, splitMessage } from "./multipart.js";
+import { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
+import type { Transport } from "./transport.js";
+
+/** Options of a {@link Channel}. */
+export interface ChannelOptions {
+  /** Limits we enforce on what we receive. Default DEFAULT_LIMITS. */
+  limits?: Partial<ProtocolLimits>;
+  /** Default timeout of request(), ms. 0 disables it. Default 30_000. */
+  requestTimeoutMs?: number;
+  /** How long an incomplete multipart set is kept, ms. Default 30_000. */
+  multipartExpiryMs?: number;
+  /** Time source for request timeouts and multipart expiry. Default the system clock (unref'd timers). */
+  clock?: Clock;
+}
+
+/** Options of one {@link Channel.request}. */
+export interface RequestOptions {
+  /** Rejects with TimeoutError after this many ms; 0 disables. Default the channel's `requestTimeoutMs`. */
+  timeoutMs?: number;
+  /** Rejects with AbortError when aborted. The request stays answered-or-not on the peer. */
+  signal?: AbortSignal;
+}
+
+const REPLY_KINDS = new Set(["response", "helloAck", "authResult"]);
+const MAX_MESSAGE_ID = 0xffffffff;
+
+/**
+ * One per connection, on top of a {@link Transport}: encodes and decodes envelopes, enforces our
+ * receive limits, splits large messages into Multipart frames and reassembles them with bounded
+ * memory, and correlates requests with replies. Bad input from the peer closes the channel (after a
+ * best-effort Goodbye{PROTOCOL_ERROR}); it never throws out of the read loop.
+ */
+export class Channel {
+  /** Our receive limits. */
+  readonly limits: ProtocolLimits;
+  private peer: ProtocolLimits = { ...DEFAULT_LIMITS };
+  private readonly requests: RequestTable<Envelope>;
+  private readonly inbound = new Set<number>();
+  private readonly assembler: MultipartAssembler;
+  private readonly queue = new AsyncQueue<Envelope>();
+  private readonly defaultTimeoutMs: number;
+  private nextMessageId = 1;
+  private isClosed = false;
+  private closeError: Error | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly done: Promise<Error | undefined>;
+  private resolveDone!: (e: Error | undefined) => void;
+
+  constructor(
+    private readonly transport: Transport,
+    options: ChannelOptions = {},
+  ) {
+    this.limits = resolveLimits(options.limits);
+    const clock = options.clock ?? systemClock;
+    this.defaultTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.requests = new RequestTable<Envelope>(clock);
+    this.assembler = new MultipartAssembler({
+      maxMessageBytes: this.limits.maxMessageBytes,
+      expiryMs: options.multipartExpiryMs ?? 30_000,
+      clock,
+      onExpired: (err) => this.fail(err),
+    });
+    this.done = new Promise((r) => {
+      this.resolveDone = r;
+    });
+    void this.readLoop();
+  }
+
+  /** Inbound envelopes that are not replies to our requests, in order, multiparts reassembled. Iterate once. */
+  get messages(): AsyncIterable<Envelope> {
+    return this.queue;
+  }
+
+  /** Number of our requests awaiting a reply. */
+  get pendingRequests(): number {
+    return this.requests.size;
+  }
+
+  /** The peer's limits, used for what we send. */
+  get peerLimits(): ProtocolLimits {
+    return this.peer;
+  }
+
+  /**
+   * The limits the peer accepts (from Hello/HelloAck); used to split outgoing messages. Before it is
+   * called, DEFAULT_LIMITS. Throws LimitError when the peer announced nonsensical limits.
+   */
+  setPeerLimits(limits: Partial<ProtocolLimits> | WireLimits | null | undefined): void {
+    if (!limits) {
+      this.peer = { ...DEFAULT_LIMITS };
+      return;
+    }
+    const l = limits as Record<keyof ProtocolLimits, number | null | undefined>;
+    const partial: Partial<ProtocolLimits> = {};
+    for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ProtocolLimits)[]) {
+      const v = l[key];
+      if (typeof v === "number") partial[key] = v;
+    }
+    this.peer = resolveLimits(partial);
+  }
+
+  /**
+   * Encodes and sends one envelope; splits it into Multipart frames if larger than the peer's
+   * maxFrameBytes. Throws LimitError OUTPOST_LIMIT_EXCEEDED beyond the peer's maxMessageBytes and
+   * ConnectionClosedError when closed.
+   */
+  send(envelope: EnvelopeInit): void {
+    if (this.isClosed) throw new ConnectionClosedError("channel is closed", causeOf(this.closeError));
+    const bytes = encodeFrame(envelope);
+    if (bytes.byteLength > this.peer.maxFrameBytes) {
+      if (bytes.byteLength > this.peer.maxMessageBytes) {
+        throw new LimitError(
+          ErrorCode.LimitExceeded,
+          `message of ${bytes.byteLength} bytes exceeds the peer's maxMessageBytes ${this.peer.maxMessageBytes}`,
+        );
+      }
+      const messageId = this.nextMessageId;
+      this.nextMessageId = messageId >= MAX_MESSAGE_ID ? 1 : messageId + 1;
+      for (const part of splitMessage(bytes, messageId, this.peer.maxFrameBytes)) {
+        this.transport.send(encodeFrame(part));
+      }
+    } else {
+      this.transport.send(bytes);
+    }
+    const id = envelope.requestId ?? 0;
+    if (id !== 0 && isReply(envelope)) this.inbound.delete(id);
+  }
+
+  /**
+   * Assigns a fresh non-zero requestId, sends, and resolves with the peer's reply envelope (body
+   * response, helloAck or authResult with the same requestId). A Response or AuthResult whose status
+   * is not 2xx rejects with errorFromStatus(status, message, code). Rejects with TimeoutError,
+   * AbortError, ConnectionClosedError, or RemoteError OUTPOST_TOO_MANY_REQUESTS when more requests
+   * are outstanding than the peer's maxConcurrentRequests.
+   */
+  request(envelope: EnvelopeInit, options: RequestOptions = {}): Promise<Envelope> {
+    if (this.isClosed) {
+      return Promise.reject(new ConnectionClosedError("channel is closed", causeOf(this.closeError)));
+    }
+    if (this.requests.size >= this.peer.maxConcurrentRequests) {
+      return Promise.reject(
+        new RemoteError(
+          ErrorCode.TooManyRequests,
+          `${this.requests.size} requests outstanding, the peer accepts ${this.peer.maxConcurrentRequests}`,
+          { status: Status.TooManyRequests },
+        ),
+      );
+    }
+    const id = this.requests.allocate();
+    const reply = this.requests.register(id, {
+      timeoutMs: options.timeoutMs ?? this.defaultTimeoutMs,
+      signal: options.signal,
+    });
+    if (this.requests.has(id)) {
+      try {
+        this.send({ ...envelope, requestId: id });
+      } catch (err) {
+        this.requests.reject(id, err instanceof Error ? err : new OutpostError(ErrorCode.Internal, String(err)));
+      }
+    }
+    return reply;
+  }
+
+  /** Sends a Response to the peer's request. `status` defaults to 200. */
+  respond(requestId: number, response: Response): void {
+    this.send({ requestId, response: { ...response, status: response.status || Status.OK } });
+  }
+
+  /** Sends a Response built with statusFromError(err). */
+  respondError(requestId: number, err: unknown): void {
+    const { status, code, message } = statusFromError(err);
+    this.respond(requestId, { status, code, message });
+  }
+
+  /** Closes: rejects pending requests with ConnectionClosedError (cause = error), closes the transport. Idempotent. */
+  close(error?: Error): Promise<void> {
+    if (this.closing) return this.closing;
+    this.isClosed = true;
+    this.closeError = error;
+    this.requests.rejectAll(error);
+    this.assembler.clear();
+    this.inbound.clear();
+    this.queue.end();
+    this.closing = this.transport
+      .close(error)
+      .catch(() => undefined)
+      .then(() => this.resolveDone(error));
+    return this.closing;
+  }
+
+  /** Resolves with the error that closed the channel (ProtocolError for bad peer input), or undefined for a clean close. */
+  closed(): Promise<Error | undefined> {
+    return this.done;
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for await (const frame of this.transport.frames) {
+        if (this.isClosed) break;
+        this.receive(frame);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+    if (!this.isClosed) {
+      const err = await this.transport.closed().catch((e: unknown) => asError(e));
+      void this.close(err);
+    }
+  }
+
+  private receive(frame: Uint8Array): void {
+    try {
+      const envelope = decodeFrame(frame, this.limits);
+      if (envelope.body === "multipart") {
+        const whole = this.assembler.push(envelope.multipart!);
+        if (!whole) return;
+        const inner = decodeFrame(whole, { ...this.limits, maxFrameBytes: this.limits.maxMessageBytes });
+        if (inner.body === "multipart") throw new ProtocolError(ErrorCode.MultipartInvalid, "nested multipart");
+        this.dispatch(inner);
+      } else {
+        this.dispatch(envelope);
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private dispatch(envelope: Envelope): void {
+    const id = envelope.requestId;
+    const body = envelope.body!;
+    if (REPLY_KINDS.has(body)) {
+      if (id === 0) {
+        if (body === "response") throw new ProtocolError(ErrorCode.UnexpectedFrame, "response without a request id");
+        this.queue.push(envelope);
+        return;
+      }
+      if (this.requests.has(id)) {
+        this.settle(id, envelope);
+        return;
+      }
+      if (this.requests.wasIssued(id)) return; // late reply to a request that timed out or was aborted
+      throw new ProtocolError(ErrorCode.UnexpectedFrame, `reply to request ${id}, which was never sent`);
+    }
+    if (id !== 0 && body !== "goodbye") {
+      if (this.inbound.has(id)) {
+        throw new ProtocolError(ErrorCode.UnexpectedFrame, `request id ${id} reused while still outstanding`);
+      }
+      if (this.inbound.size >= this.limits.maxConcurrentRequests) {
+        this.respondError(
+          id,
+          new RemoteError(
+            ErrorCode.TooManyRequests,
+            `more than ${this.limits.maxConcurrentRequests} requests outstanding`,
+            {
+              status: Status.TooManyRequests,
+            },
+          ),
+        );
+        return;
+      }
+      this.inbound.add(id);
+    }
+    this.queue.push(envelope);
+  }
+
+  private settle(id: number, envelope: Envelope): void {
+    const result = envelope.response ?? envelope.authResult;
+    if (result && envelope.body !== "helloAck") {
+      const status = result.status ?? 0;
+      if (!isSuccess(status)) {
+        const code = envelope.response?.code ?? undefined;
+        this.requests.reject(id, errorFromStatus(status, result.message ?? "", code));
+        return;
+      }
+    }
+    this.requests.resolve(id, envelope);
+  }
+
+  private fail(err: unknown): void {
+    if (this.isClosed) return;
+    const error = isOutpostError(err)
+      ? err
+      : new ProtocolError(ErrorCode.MalformedFrame, "frame could not be processed", { cause: err });
+    try {
+      this.send({ goodbye: { reason: GoodbyeReason.PROTOCOL_ERROR, message: error.message } });
+    } catch {
+      // best effort: the transport may already be gone
+    }
+    void this.close(error);
+  }
+}
+
+function isReply(envelope: EnvelopeInit): boolean {
+  return envelope.response != null || envelope.helloAck != null || envelope.authResult != null;
+}
+
+function causeOf(error: Error | undefined): { cause?: Error } {
+  return error === undefined ? {} : { cause: error };
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

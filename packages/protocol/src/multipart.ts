@@ -1,0 +1,180 @@
+import { type Clock, systemClock } from "./clock.js";
+import { ErrorCode, LimitError, ProtocolError } from "./errors.js";
+import type { EnvelopeInit, Multipart } from "./messages.js";
+
+/**
+ * Upper bound of the bytes a Multipart envelope adds around its payload: body tag and length,
+ * four uint32 fields with their tags, and the payload's tag and length.
+ */
+export const MULTIPART_OVERHEAD_BYTES = 40;
+
+/** Most incomplete multipart sets a receiver keeps at once. */
+export const MAX_OPEN_MULTIPART_SETS = 4;
+
+/**
+ * Splits the encoded bytes of one envelope into Multipart envelopes, each of which encodes to at
+ * most `maxFrameBytes`. Parts are numbered 0..count-1 and must be sent in order.
+ */
+export function splitMessage(encoded: Uint8Array, messageId: number, maxFrameBytes: number): EnvelopeInit[] {
+  const chunk = maxFrameBytes - MULTIPART_OVERHEAD_BYTES;
+  if (chunk <= 0) throw new LimitError(ErrorCode.LimitExceeded, `maxFrameBytes ${maxFrameBytes} is too small to split`);
+  if (messageId <= 0 || messageId > 0xffffffff) throw new RangeError("messageId must be a non-zero uint32");
+  const total = encoded.byteLength;
+  const count = Math.max(1, Math.ceil(total / chunk));
+  const parts: EnvelopeInit[] = [];
+  for (let index = 0; index < count; index++) {
+    const payload = encoded.subarray(index * chunk, Math.min(total, (index + 1) * chunk));
+    parts.push({ multipart: { messageId, index, count, totalBytes: total, payload } });
+  }
+  return parts;
+}
+
+/** Options of a {@link MultipartAssembler}. */
+export interface MultipartAssemblerOptions {
+  /** Largest reassembled message, and the budget of bytes buffered across all open sets. Default 16 MiB. */
+  maxMessageBytes?: number;
+  /** How long an incomplete set is kept, ms. Default 30_000. */
+  expiryMs?: number;
+  /** Most incomplete sets at once. Default {@link MAX_OPEN_MULTIPART_SETS}. */
+  maxOpenSets?: number;
+  /** Time source for expiry. Default the system clock (unref'd timers). */
+  clock?: Clock;
+  /** Called once with OUTPOST_MULTIPART_EXPIRED when a set expires; the set is dropped first. */
+  onExpired?: (error: ProtocolError) => void;
+}
+
+interface OpenSet {
+  readonly count: number;
+  readonly totalBytes: number;
+  readonly chunks: Uint8Array[];
+  received: number;
+  timer: unknown;
+}
+
+/**
+ * Reassembles multipart sets with bounded memory. Each set reserves its declared `totalBytes`
+ * against the budget when its first part arrives (nothing is allocated up front); parts must
+ * arrive in order and agree on `count` and `totalBytes`. Any inconsistency throws a ProtocolError.
+ */
+export class MultipartAssembler {
+  private readonly sets = new Map<number, OpenSet>();
+  private reserved = 0;
+  private readonly maxMessageBytes: number;
+  private readonly expiryMs: number;
+  private readonly maxOpenSets: number;
+  private readonly clock: Clock;
+  private readonly onExpired: ((error: ProtocolError) => void) | undefined;
+
+  constructor(options: MultipartAssemblerOptions = {}) {
+    this.maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+    this.expiryMs = options.expiryMs ?? 30_000;
+    this.maxOpenSets = options.maxOpenSets ?? MAX_OPEN_MULTIPART_SETS;
+    this.clock = options.clock ?? systemClock;
+    this.onExpired = options.onExpired;
+  }
+
+  /** Number of incomplete sets held. */
+  get openSets(): number {
+    return this.sets.size;
+  }
+
+  /** Bytes reserved by incomplete sets. */
+  get reservedBytes(): number {
+    return this.reserved;
+  }
+
+  /** Adds one part. Returns the whole encoded message when this part completes its set. */
+  push(part: Multipart): Uint8Array | undefined {
+    const messageId = part.messageId ?? 0;
+    const index = part.index ?? 0;
+    const count = part.count ?? 0;
+    const totalBytes = part.totalBytes ?? 0;
+    const payload = part.payload ?? new Uint8Array(0);
+    if (messageId === 0) throw invalid("multipart message_id must be non-zero");
+    if (payload.byteLength === 0) throw invalid("multipart payload is empty");
+    let set = this.sets.get(messageId);
+    if (!set) {
+      if (index !== 0) throw invalid(`multipart ${messageId} starts at index ${index}, expected 0`);
+      if (totalBytes === 0 || count === 0 || count > totalBytes) {
+        throw invalid(`multipart ${messageId} declares count ${count} for ${totalBytes} bytes`);
+      }
+      if (totalBytes > this.maxMessageBytes) {
+        throw new LimitError(
+          ErrorCode.LimitExceeded,
+          `multipart message of ${totalBytes} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`,
+        );
+      }
+      if (this.sets.size >= this.maxOpenSets) {
+        throw new LimitError(ErrorCode.LimitExceeded, `more than ${this.maxOpenSets} multipart sets open at once`);
+      }
+      if (this.reserved + totalBytes > this.maxMessageBytes) {
+        throw new LimitError(ErrorCode.LimitExceeded, "multipart sets exceed the reassembly memory budget");
+      }
+      set = { count, totalBytes, chunks: [], received: 0, timer: undefined };
+      const id = messageId;
+      set.timer = this.clock.setTimeout(() => this.expire(id), this.expiryMs);
+      this.sets.set(messageId, set);
+      this.reserved += totalBytes;
+    } else {
+      if (count !== set.count || totalBytes !== set.totalBytes) {
+        this.drop(messageId, set);
+        throw invalid(`multipart ${messageId} changed its count or total_bytes`);
+      }
+      if (index !== set.chunks.length) {
+        this.drop(messageId, set);
+        throw invalid(`multipart ${messageId} part ${index} out of order, expected ${set.chunks.length}`);
+      }
+    }
+    if (set.received + payload.byteLength > set.totalBytes) {
+      this.drop(messageId, set);
+      throw invalid(`multipart ${messageId} carries more than its declared ${set.totalBytes} bytes`);
+    }
+    set.chunks.push(payload);
+    set.received += payload.byteLength;
+    if (set.chunks.length < set.count) return undefined;
+    this.drop(messageId, set);
+    if (set.received !== set.totalBytes) {
+      throw invalid(`multipart ${messageId} carried ${set.received} bytes, declared ${set.totalBytes}`);
+    }
+    return concat(set.chunks, set.totalBytes);
+  }
+
+  /** Drops every open set and cancels their timers. */
+  clear(): void {
+    for (const [id, set] of this.sets) this.drop(id, set);
+  }
+
+  private drop(messageId: number, set: OpenSet): void {
+    if (this.sets.get(messageId) !== set) return;
+    this.sets.delete(messageId);
+    this.reserved -= set.totalBytes;
+    this.clock.clearTimeout(set.timer);
+  }
+
+  private expire(messageId: number): void {
+    const set = this.sets.get(messageId);
+    if (!set) return;
+    this.drop(messageId, set);
+    this.onExpired?.(
+      new ProtocolError(
+        ErrorCode.MultipartExpired,
+        `multipart ${messageId} incomplete after ${this.expiryMs} ms (${set.chunks.length}/${set.count} parts)`,
+      ),
+    );
+  }
+}
+
+function invalid(message: string): ProtocolError {
+  return new ProtocolError(ErrorCode.MultipartInvalid, message);
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
