@@ -1,0 +1,87 @@
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import type Database from "better-sqlite3";
+
+/** Version of the registry schema this code writes. Older databases are migrated on open. */
+export const SCHEMA_VERSION = 1;
+
+const V1 = `
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  description TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE app_keys (
+  key_id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  secret_hash TEXT NOT NULL,
+  label TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  last_used_at INTEGER
+);
+CREATE INDEX app_keys_device ON app_keys(device_id);
+CREATE TABLE things (
+  name TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  description TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX things_device ON things(device_id);
+CREATE TABLE grants (
+  principal_kind TEXT NOT NULL,
+  principal_id TEXT NOT NULL,
+  thing TEXT NOT NULL,
+  permission TEXT NOT NULL,
+  PRIMARY KEY (principal_kind, principal_id, thing, permission)
+);
+CREATE TABLE restrictions (
+  device_id TEXT NOT NULL,
+  thing TEXT NOT NULL,
+  permission TEXT NOT NULL,
+  PRIMARY KEY (device_id, thing, permission)
+);
+CREATE TABLE operators (
+  name TEXT PRIMARY KEY,
+  admin INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE operator_tokens (
+  token_id TEXT PRIMARY KEY,
+  operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+  secret_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE properties (
+  thing TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value_json TEXT NOT NULL,
+  timestamp_ms INTEGER NOT NULL,
+  quality TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (thing, name)
+);
+CREATE TABLE delivery (
+  device_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
+`;
+
+/** Creates the schema on an empty database; refuses a database written by a newer version. */
+export function ensureSchema(db: Database.Database): void {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  const row = db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > SCHEMA_VERSION) {
+    throw new OutpostError(
+      ErrorCode.InvalidConfig,
+      `registry schema version ${current} is newer than this server supports (${SCHEMA_VERSION})`,
+    );
+  }
+  if (current === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    if (current < 1) db.exec(V1);
+    db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
+  })();
+}

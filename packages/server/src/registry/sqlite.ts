@@ -1,0 +1,386 @@
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import Database from "better-sqlite3";
+import {
+  type GeneratedToken,
+  generateAppKey,
+  generateOperatorToken,
+  parseAppKey,
+  parseOperatorToken,
+  verifySecret,
+} from "../auth/app-keys.js";
+import {
+  assertDeviceId,
+  assertOperatorName,
+  assertPermission,
+  assertPrincipal,
+  assertThingName,
+  isPermission,
+} from "./names.js";
+import { ensureSchema } from "./schema.js";
+import { type PropertyRow, prepareStatements, propertyFromRow, propertyToJson, type Statements } from "./statements.js";
+import type {
+  AppKeyRecord,
+  CreateKeyOptions,
+  DeviceRecord,
+  KeyCheck,
+  OperatorCheck,
+  OperatorRecord,
+  Permission,
+  Principal,
+  PropertyState,
+  Registry,
+  ThingRecord,
+} from "./types.js";
+
+/** A permission granted to a principal on a Thing ("*" for every Thing). */
+export interface GrantRecord {
+  principal: Principal;
+  thing: string;
+  permission: Permission;
+}
+
+/** Options for opening a {@link SqliteRegistry}. */
+export interface SqliteRegistryOptions {
+  /** Milliseconds a write waits for another process holding the database (the CLI, the server). Default 5000. */
+  busyTimeoutMs?: number;
+  /** Clock used for createdAt/revokedAt/lastUsedAt. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * The embedded registry on SQLite (better-sqlite3, WAL mode). Secrets are stored as key id plus
+ * SHA-256 of the secret only; property values as JSON text. Open with a file path or ":memory:".
+ */
+export class SqliteRegistry implements Registry {
+  readonly #db: Database.Database;
+  readonly #s: Statements;
+  readonly #now: () => number;
+
+  constructor(path: string, options: SqliteRegistryOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    try {
+      this.#db = new Database(path);
+    } catch (err) {
+      throw new OutpostError(
+        ErrorCode.InvalidConfig,
+        `cannot open registry database ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    try {
+      this.#db.pragma("journal_mode = WAL");
+      this.#db.pragma("foreign_keys = ON");
+      this.#db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      ensureSchema(this.#db);
+      this.#s = prepareStatements(this.#db);
+    } catch (err) {
+      this.#db.close();
+      if (err instanceof OutpostError) throw err;
+      throw new OutpostError(
+        ErrorCode.InvalidConfig,
+        `cannot use registry database ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  createDevice(id: string, description = ""): DeviceRecord {
+    assertDeviceId(id);
+    const record: DeviceRecord = { id, description: String(description), createdAt: this.#now(), disabled: false };
+    const r = this.#s.insertDevice.run(record.id, record.description, record.createdAt);
+    if (r.changes === 0) throw new OutpostError(ErrorCode.Conflict, `device ${id} already exists`);
+    return record;
+  }
+
+  getDevice(id: string): DeviceRecord | undefined {
+    const row = this.#s.getDevice.get(id) as DeviceRow | undefined;
+    return row && deviceFromRow(row);
+  }
+
+  listDevices(): DeviceRecord[] {
+    return (this.#s.listDevices.all() as DeviceRow[]).map(deviceFromRow);
+  }
+
+  setDeviceDisabled(id: string, disabled: boolean): void {
+    if (this.#s.setDeviceDisabled.run(disabled ? 1 : 0, id).changes === 0) throw notFound("device", id);
+  }
+
+  createKey(deviceId: string, options: CreateKeyOptions = {}): { key: string; record: AppKeyRecord } {
+    this.#requireDevice(deviceId);
+    const ttl = options.ttlMs;
+    if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0)) {
+      throw new OutpostError(ErrorCode.BadRequest, `key ttlMs must be a positive integer, got ${String(ttl)}`);
+    }
+    const g = generateAppKey();
+    const createdAt = this.#now();
+    const record: AppKeyRecord = {
+      keyId: g.id,
+      deviceId,
+      label: options.label ?? "",
+      createdAt,
+      expiresAt: ttl === undefined ? null : createdAt + ttl,
+      revokedAt: null,
+      lastUsedAt: null,
+    };
+    this.#s.insertKey.run(record.keyId, deviceId, g.secretHash, record.label, createdAt, record.expiresAt);
+    return { key: g.token, record };
+  }
+
+  checkKey(presented: string, now: number = this.#now()): KeyCheck {
+    const parsed = parseAppKey(presented);
+    if (!parsed.ok) return { ok: false, reason: "malformed" };
+    const keyId = parsed.id;
+    const row = this.#s.getKeyWithSecret.get(keyId) as (KeyRow & { secret_hash: string; disabled: number }) | undefined;
+    // Compare even when the id is unknown, so the answer takes the same time either way.
+    const matches = verifySecret(parsed.secret, row?.secret_hash);
+    if (!row) return { ok: false, reason: "unknown", keyId };
+    if (!matches) return { ok: false, reason: "mismatch", keyId };
+    if (row.revoked_at !== null) return { ok: false, reason: "revoked", keyId };
+    if (row.expires_at !== null && row.expires_at <= now) return { ok: false, reason: "expired", keyId };
+    if (row.disabled) return { ok: false, reason: "device-disabled", keyId };
+    this.#s.touchKey.run(now, keyId);
+    return { ok: true, key: { ...keyFromRow(row), lastUsedAt: now } };
+  }
+
+  revokeKey(keyId: string): boolean {
+    return this.#s.revokeKey.run(this.#now(), keyId).changes > 0;
+  }
+
+  /** The key record with this id, or undefined. */
+  getKey(keyId: string): AppKeyRecord | undefined {
+    const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
+    return row && keyFromRow(row);
+  }
+
+  listKeys(deviceId: string): AppKeyRecord[] {
+    return (this.#s.listKeys.all(deviceId) as KeyRow[]).map(keyFromRow);
+  }
+
+  assignThing(name: string, deviceId: string, description?: string): ThingRecord {
+    assertThingName(name);
+    this.#requireDevice(deviceId);
+    return this.#db.transaction((): ThingRecord => {
+      const existing = this.getThing(name);
+      const desc = description ?? existing?.description ?? "";
+      if (existing && existing.deviceId !== deviceId) this.#s.deleteRestrictionsForThing.run(existing.deviceId, name);
+      this.#s.upsertThing.run(name, deviceId, desc);
+      return { name, deviceId, description: desc };
+    })();
+  }
+
+  getThing(name: string): ThingRecord | undefined {
+    const row = this.#s.getThing.get(name) as ThingRow | undefined;
+    return row && thingFromRow(row);
+  }
+
+  listThings(deviceId?: string): ThingRecord[] {
+    const rows = deviceId === undefined ? this.#s.listThings.all() : this.#s.listThingsOf.all(deviceId);
+    return (rows as ThingRow[]).map(thingFromRow);
+  }
+
+  grant(principal: Principal, thing: string, permission: Permission): void {
+    this.#checkGrantArgs(principal, thing, permission);
+    this.#s.insertGrant.run(principal.kind, principal.id, thing, permission);
+  }
+
+  revoke(principal: Principal, thing: string, permission: Permission): void {
+    assertPrincipal(principal);
+    assertPermission(permission);
+    this.#s.deleteGrant.run(principal.kind, principal.id, thing, permission);
+  }
+
+  /** Grants held by one principal, or every grant when no principal is given. */
+  listGrants(principal?: Principal): GrantRecord[] {
+    const rows = (
+      principal === undefined ? this.#s.listGrants.all() : this.#s.listGrantsOf.all(principal.kind, principal.id)
+    ) as { principal_kind: "device" | "operator"; principal_id: string; thing: string; permission: Permission }[];
+    return rows.map((r) => ({
+      principal: { kind: r.principal_kind, id: r.principal_id },
+      thing: r.thing,
+      permission: r.permission,
+    }));
+  }
+
+  can(principal: Principal, thing: string, permission: Permission): boolean {
+    if (!isPermission(permission) || typeof thing !== "string" || thing === "*") return false;
+    if (principal?.kind === "operator") {
+      const op = this.#s.getOperator.get(principal.id) as OperatorRow | undefined;
+      if (!op) return false;
+      if (op.admin) return true;
+    } else if (principal?.kind === "device") {
+      const dev = this.#s.getDevice.get(principal.id) as DeviceRow | undefined;
+      if (!dev || dev.disabled) return false;
+      const owner = this.#s.getThing.get(thing) as ThingRow | undefined;
+      if (owner?.device_id === principal.id && !this.#s.getRestriction.get(principal.id, thing, permission))
+        return true;
+    } else {
+      return false;
+    }
+    return this.#s.getGrant.get(principal.kind, principal.id, thing, permission) !== undefined;
+  }
+
+  restrict(deviceId: string, thing: string, permission: Permission): void {
+    assertPermission(permission);
+    const t = this.getThing(thing);
+    if (!t || t.deviceId !== deviceId) {
+      throw new OutpostError(ErrorCode.NotFound, `Thing ${thing} is not assigned to device ${deviceId}`);
+    }
+    this.#s.insertRestriction.run(deviceId, thing, permission);
+  }
+
+  /** Gives a device back its default permission on one of its own Things. */
+  unrestrict(deviceId: string, thing: string, permission: Permission): void {
+    this.#s.deleteRestriction.run(deviceId, thing, permission);
+  }
+
+  createOperator(name: string, admin: boolean): { token: string; record: OperatorRecord } {
+    assertOperatorName(name);
+    const record: OperatorRecord = { name, admin: admin === true, createdAt: this.#now() };
+    return this.#db.transaction(() => {
+      if (this.#s.insertOperator.run(name, record.admin ? 1 : 0, record.createdAt).changes === 0) {
+        throw new OutpostError(ErrorCode.Conflict, `operator ${name} already exists`);
+      }
+      return { token: this.#issueOperatorToken(name).token, record };
+    })();
+  }
+
+  /** Issues another bearer token for an existing operator (for rotation). */
+  createOperatorToken(name: string): { token: string; tokenId: string } {
+    if (!this.getOperator(name)) throw notFound("operator", name);
+    const g = this.#issueOperatorToken(name);
+    return { token: g.token, tokenId: g.id };
+  }
+
+  /** Revokes one operator token by its id; false when no such live token exists. */
+  revokeOperatorToken(tokenId: string): boolean {
+    return this.#s.revokeOperatorToken.run(this.#now(), tokenId).changes > 0;
+  }
+
+  checkOperator(token: string): OperatorCheck {
+    const parsed = parseOperatorToken(token);
+    if (!parsed.ok) return { ok: false, reason: "malformed" };
+    const row = this.#s.getOperatorToken.get(parsed.id) as
+      | (OperatorRow & { secret_hash: string; revoked_at: number | null })
+      | undefined;
+    const matches = verifySecret(parsed.secret, row?.secret_hash);
+    if (!row) return { ok: false, reason: "unknown" };
+    if (!matches) return { ok: false, reason: "mismatch" };
+    if (row.revoked_at !== null) return { ok: false, reason: "revoked" };
+    return { ok: true, operator: operatorFromRow(row) };
+  }
+
+  /** The operator with this name, or undefined. */
+  getOperator(name: string): OperatorRecord | undefined {
+    const row = this.#s.getOperator.get(name) as OperatorRow | undefined;
+    return row && operatorFromRow(row);
+  }
+
+  listOperators(): OperatorRecord[] {
+    return (this.#s.listOperators.all() as OperatorRow[]).map(operatorFromRow);
+  }
+
+  setProperty(state: PropertyState): void {
+    const json = propertyToJson(state.value);
+    this.#s.upsertProperty.run(state.thing, state.name, json, state.timestampMs, state.quality, state.receivedAt);
+  }
+
+  getProperties(thing: string): PropertyState[] {
+    return (this.#s.getProperties.all(thing) as PropertyRow[]).map(propertyFromRow);
+  }
+
+  getDeliveredSeq(deviceId: string): number {
+    const row = this.#s.getDelivered.get(deviceId) as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
+  setDeliveredSeq(deviceId: string, seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      throw new OutpostError(ErrorCode.BadRequest, `delivery seq must be a non-negative integer, got ${String(seq)}`);
+    }
+    this.#s.upsertDelivered.run(deviceId, seq);
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #issueOperatorToken(name: string): GeneratedToken {
+    const g = generateOperatorToken();
+    this.#s.insertOperatorToken.run(g.id, name, g.secretHash, this.#now());
+    return g;
+  }
+
+  #requireDevice(id: string): void {
+    if (!this.#s.getDevice.get(id)) throw notFound("device", id);
+  }
+
+  #checkGrantArgs(principal: Principal, thing: string, permission: Permission): void {
+    assertPrincipal(principal);
+    assertPermission(permission);
+    if (thing !== "*") {
+      assertThingName(thing);
+      if (!this.getThing(thing)) throw notFound("Thing", thing);
+    }
+    const exists =
+      principal.kind === "device" ? this.#s.getDevice.get(principal.id) : this.#s.getOperator.get(principal.id);
+    if (!exists) throw notFound(principal.kind, principal.id);
+  }
+}
+
+interface DeviceRow {
+  id: string;
+  description: string;
+  created_at: number;
+  disabled: number;
+}
+interface KeyRow {
+  key_id: string;
+  device_id: string;
+  label: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+interface ThingRow {
+  name: string;
+  device_id: string;
+  description: string;
+}
+interface OperatorRow {
+  name: string;
+  admin: number;
+  created_at: number;
+}
+
+function deviceFromRow(r: DeviceRow): DeviceRecord {
+  return { id: r.id, description: r.description, createdAt: r.created_at, disabled: r.disabled !== 0 };
+}
+
+function keyFromRow(r: KeyRow): AppKeyRecord {
+  return {
+    keyId: r.key_id,
+    deviceId: r.device_id,
+    label: r.label,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
+  };
+}
+
+function thingFromRow(r: ThingRow): ThingRecord {
+  return { name: r.name, deviceId: r.device_id, description: r.description };
+}
+
+function operatorFromRow(r: OperatorRow): OperatorRecord {
+  return { name: r.name, admin: r.admin !== 0, createdAt: r.created_at };
+}
+
+function notFound(kind: string, id: string): OutpostError {
+  return new OutpostError(ErrorCode.NotFound, `${kind} ${id} not found`);
+}
