@@ -41,7 +41,11 @@ export interface AppKeyRecord {
 /** Result of checking a presented application key. Never includes the secret or its hash. */
 export type KeyCheck =
   | { ok: true; key: AppKeyRecord }
-  | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" | "expired" | "device-disabled"; keyId?: string };
+  | {
+      ok: false;
+      reason: "malformed" | "unknown" | "mismatch" | "revoked" | "expired" | "device-disabled";
+      keyId?: string;
+    };
 
 export interface ThingRecord {
   name: string;
@@ -57,7 +61,9 @@ export interface OperatorRecord {
   createdAt: number;
 }
 
-export type OperatorCheck = { ok: true; operator: OperatorRecord } | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" };
+export type OperatorCheck =
+  | { ok: true; operator: OperatorRecord }
+  | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" };
 
 /** Latest known value of one property, as kept by the server. */
 export interface PropertyState {
