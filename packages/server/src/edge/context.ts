@@ -1,0 +1,43 @@
+import type { Envelope, EnvelopeInit, ProtocolLimits, Response } from "@outpost/protocol";
+import type { pino } from "pino";
+import type { AuditSink } from "../audit/types.js";
+import type { FailureLimiter } from "../auth/rate-limit.js";
+import type { Registry } from "../registry/types.js";
+import type { ChangeHub } from "../things/changes.js";
+import type { DeviceLinks } from "../things/device-links.js";
+import type { ServerServices } from "../things/server-services.js";
+
+/** What every edge session shares: storage, audit, limits and the server-wide tables. */
+export interface EdgeDeps {
+  registry: Registry;
+  audit: AuditSink;
+  logger: pino.Logger;
+  links: DeviceLinks;
+  hub: ChangeHub;
+  services: ServerServices;
+  /** Authentication failures per source address. */
+  sourceLimiter: FailureLimiter;
+  /** Authentication failures per application key id. */
+  keyLimiter: FailureLimiter;
+  /** Our receive limits, announced in HelloAck. */
+  limits: ProtocolLimits;
+  serverId: string;
+  authDeadlineMs: number;
+  requestTimeoutMs: number;
+  clientCert: "required" | "optional";
+}
+
+/** The explicit context each handler of an authenticated session receives. */
+export interface HandlerContext {
+  readonly deviceId: string;
+  readonly sessionId: string;
+  readonly source: string;
+  readonly deps: EdgeDeps;
+  /** Things bound on this connection. */
+  readonly bound: Set<string>;
+  /** Answers `request` unless it expects no answer (requestId 0). */
+  reply(request: Envelope, response: Response): void;
+  /** Answers `request` with the status of `err` unless it expects no answer. */
+  replyError(request: Envelope, err: unknown): void;
+  send(envelope: EnvelopeInit): void;
+}

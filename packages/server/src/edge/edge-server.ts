@@ -1,0 +1,101 @@
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { Channel, GoodbyeReason } from "@outpost/protocol";
+import { WebSocketServer } from "ws";
+import type { EdgeDeps } from "./context.js";
+import { EdgeSession } from "./session.js";
+import { edgeTlsOptions } from "./tls.js";
+import { WsTransport } from "./ws-transport.js";
+
+/** Options for {@link startEdgeServer}. */
+export interface EdgeServerOptions {
+  /** Interface to listen on. Default "127.0.0.1". */
+  host?: string;
+  /** Port; 0 picks a free one. Default 8443. */
+  port?: number;
+  certPem: string;
+  keyPem: string;
+  /** CA that signs device certificates. */
+  clientCaPem: string;
+  /** "optional" lets the application key alone identify a device: for development only. Default "required". */
+  clientCert?: "required" | "optional";
+  /** Interval of WebSocket pings; a device that misses one is disconnected. Default 30 000 ms. */
+  pingIntervalMs?: number;
+  deps: EdgeDeps;
+}
+
+/** The running edge endpoint. */
+export interface EdgeServer {
+  /** wss://host:port */
+  readonly url: string;
+  readonly port: number;
+  /** Sessions not yet closed, authenticated or not. */
+  readonly sessionCount: number;
+  /** Goodbye{SHUTDOWN} to every device, then closes every socket and the listener. */
+  close(): Promise<void>;
+}
+
+/** Starts the HTTPS + WebSocket listener that devices connect to. */
+export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
+  const { deps } = options;
+  const tlsInput = { certPem: options.certPem, keyPem: options.keyPem, clientCaPem: options.clientCaPem };
+  const https: Server = createServer(
+    edgeTlsOptions(options.clientCert ? { ...tlsInput, clientCert: options.clientCert } : tlsInput),
+    (_req, res) => {
+      res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
+      res.end("Outpost edge endpoint: WebSocket upgrade required\n");
+    },
+  );
+  https.on("tlsClientError", (err, socket) => {
+    deps.logger.debug({ err: err.message, source: socket.remoteAddress }, "TLS handshake refused");
+  });
+  const wss = new WebSocketServer({ server: https, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false });
+  const sessions = new Set<EdgeSession>();
+
+  wss.on("connection", (ws, req) => {
+    const socket = req.socket as TLSSocket;
+    const source = socket.remoteAddress ?? "unknown";
+    const certDeviceId = socket.authorized ? commonName(socket) : undefined;
+    const transport = new WsTransport(
+      ws,
+      options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs },
+    );
+    const channel = new Channel(transport, { limits: deps.limits, requestTimeoutMs: deps.requestTimeoutMs });
+    const session = new EdgeSession({ channel, certDeviceId, source, deps });
+    sessions.add(session);
+    void session.run().finally(() => sessions.delete(session));
+  });
+  wss.on("error", (err) => deps.logger.error({ err }, "edge WebSocket server error"));
+
+  await new Promise<void>((resolve, reject) => {
+    https.once("error", reject);
+    https.listen(options.port ?? 8443, options.host ?? "127.0.0.1", () => {
+      https.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (https.address() as AddressInfo).port;
+  const host = options.host ?? "127.0.0.1";
+  deps.logger.info({ host, port }, "edge endpoint listening");
+
+  return {
+    url: `wss://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    port,
+    get sessionCount() {
+      return sessions.size;
+    },
+    async close() {
+      await Promise.all([...sessions].map((s) => s.close(GoodbyeReason.SHUTDOWN, "server shutting down")));
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      https.closeAllConnections();
+      await new Promise<void>((resolve) => https.close(() => resolve()));
+    },
+  };
+}
+
+function commonName(socket: TLSSocket): string | undefined {
+  const cn = socket.getPeerCertificate()?.subject?.CN as string | string[] | undefined;
+  const value = Array.isArray(cn) ? cn[0] : cn;
+  return value && value.length > 0 ? value : undefined;
+}

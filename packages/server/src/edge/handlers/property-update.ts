@@ -1,0 +1,50 @@
+import { type Envelope, fromWireValue, type ItemStatus, Status } from "@outpost/protocol";
+import { qualityName, toJsonValue } from "../../things/values.js";
+import type { HandlerContext } from "../context.js";
+import { auditDenied, denyItem } from "./permit.js";
+
+/**
+ * PropertyUpdate: stores and publishes each permitted value and acknowledges the batch per item.
+ * Items with a seq at or below the device's delivered seq were applied before (the ack was lost):
+ * they are acknowledged again but not applied twice.
+ */
+export function handlePropertyUpdate(ctx: HandlerContext, envelope: Envelope): void {
+  const { registry, hub } = ctx.deps;
+  const delivered = registry.getDeliveredSeq(ctx.deviceId);
+  let maxSeq = delivered;
+  const items: ItemStatus[] = [];
+  const denied: ItemStatus[] = [];
+  const now = Date.now();
+  for (const v of envelope.propertyUpdate?.values ?? []) {
+    const thing = v.thing ?? "";
+    const name = v.name ?? "";
+    const key = `${thing}/${name}`;
+    const seq = Number(v.seq ?? 0);
+    if (seq > 0 && seq <= delivered) {
+      items.push({ key, status: Status.OK, message: "duplicate" });
+      continue;
+    }
+    if (seq > maxSeq) maxSeq = seq;
+    const refusal = denyItem(ctx, thing, key, "property.write");
+    if (refusal) {
+      items.push(refusal);
+      denied.push(refusal);
+      continue;
+    }
+    let value: ReturnType<typeof fromWireValue>;
+    try {
+      value = fromWireValue(v.value);
+    } catch (err) {
+      items.push({ key, status: Status.BadRequest, message: err instanceof Error ? err.message : "bad value" });
+      continue;
+    }
+    const timestampMs = Number(v.timestampMs ?? 0) || now;
+    const quality = qualityName(v.quality);
+    registry.setProperty({ thing, name, value: toJsonValue(value), timestampMs, quality, receivedAt: now });
+    hub.publish({ type: "property", deviceId: ctx.deviceId, thing, name, value, timestampMs, quality });
+    items.push({ key, status: Status.OK, message: "" });
+  }
+  if (maxSeq > delivered) registry.setDeliveredSeq(ctx.deviceId, maxSeq);
+  auditDenied(ctx, "property.update", denied);
+  ctx.reply(envelope, { status: Status.OK, items });
+}

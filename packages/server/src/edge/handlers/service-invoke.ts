@@ -1,0 +1,46 @@
+import { type Envelope, ErrorCode, fromWireMap, OutpostError, Status, toWireValue } from "@outpost/protocol";
+import type { HandlerContext } from "../context.js";
+
+/**
+ * ServiceInvoke from a device: runs a server-side service registered for the Thing (or "*"). The
+ * Thing must be bound here and the device must hold service.execute. Runs without blocking the
+ * session's read loop, so a slow service does not hold up property updates.
+ */
+export function handleServiceInvoke(ctx: HandlerContext, envelope: Envelope): void {
+  const invoke = envelope.serviceInvoke!;
+  const call = { thing: invoke.thing ?? "", service: invoke.service ?? "", params: invoke.params };
+  const principal = { kind: "device" as const, id: ctx.deviceId };
+  if (!ctx.bound.has(call.thing) || !ctx.deps.registry.can(principal, call.thing, "service.execute")) {
+    ctx.deps.audit.append({
+      type: "denied",
+      actor: `device:${ctx.deviceId}`,
+      target: `thing:${call.thing}/service:${call.service}`,
+      outcome: "failure",
+      source: ctx.source,
+      code: ErrorCode.Forbidden,
+    });
+    ctx.replyError(envelope, new OutpostError(ErrorCode.Forbidden, `device may not invoke services of ${call.thing}`));
+    return;
+  }
+  const handler = ctx.deps.services.find(call.thing, call.service);
+  if (!handler) {
+    ctx.replyError(
+      envelope,
+      new OutpostError(ErrorCode.NotFound, `no server service ${call.service} for ${call.thing}`),
+    );
+    return;
+  }
+  void (async () => {
+    try {
+      const result = await handler(fromWireMap(call.params), { deviceId: ctx.deviceId, thing: call.thing });
+      ctx.reply(envelope, { status: Status.OK, result: toWireValue(result) });
+    } catch (err) {
+      ctx.deps.logger.debug({ err, service: call.service, thing: call.thing }, "server service failed");
+      try {
+        ctx.replyError(envelope, err);
+      } catch {
+        // the connection closed while the service ran
+      }
+    }
+  })();
+}

@@ -1,0 +1,247 @@
+import { randomUUID } from "node:crypto";
+import {
+  type Channel,
+  type Envelope,
+  type EnvelopeInit,
+  ErrorCode,
+  GoodbyeReason,
+  isOutpostError,
+  negotiateVersion,
+  ProtocolError,
+  type Response,
+  Status,
+} from "@outpost/protocol";
+import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js";
+import { authenticate } from "./authenticate.js";
+import type { EdgeDeps, HandlerContext } from "./context.js";
+import { dispatch } from "./dispatcher.js";
+import { handleKeepAlive } from "./handlers/keep-alive.js";
+
+/** Where a connection is in the state machine of docs/architecture.md. */
+export type SessionState = "hello" | "auth" | "ready" | "closed";
+
+/** Inputs of one {@link EdgeSession}. */
+export interface EdgeSessionOptions {
+  channel: Channel;
+  /** Subject CN of the verified client certificate, or undefined when none was presented. */
+  certDeviceId: string | undefined;
+  /** Remote address. */
+  source: string;
+  deps: EdgeDeps;
+}
+
+/**
+ * One device connection: Hello -> HelloAck, Auth -> AuthResult, then the dispatcher. Before
+ * authentication only Hello, Auth, KeepAlive and Goodbye are accepted. Once authenticated the
+ * session is the device's {@link DeviceLink}; a newer connection of the same device replaces it.
+ */
+export class EdgeSession implements DeviceLink {
+  readonly sessionId = randomUUID();
+  readonly source: string;
+  deviceId = "";
+  connectedAt = 0;
+  private stateValue: SessionState = "hello";
+  private readonly channel: Channel;
+  private readonly deps: EdgeDeps;
+  private readonly certDeviceId: string | undefined;
+  private readonly bound = new Set<string>();
+  private ctx: HandlerContext | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: EdgeSessionOptions) {
+    this.channel = options.channel;
+    this.deps = options.deps;
+    this.certDeviceId = options.certDeviceId;
+    this.source = options.source;
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  isBound(thing: string): boolean {
+    return this.stateValue === "ready" && this.bound.has(thing);
+  }
+
+  request(init: EnvelopeInit, options: DeviceRequestOptions = {}): Promise<Envelope> {
+    return this.channel.request(init, options);
+  }
+
+  /** Reads frames until the connection ends. Never rejects. */
+  async run(): Promise<void> {
+    const deadline = setTimeout(() => {
+      if (this.stateValue !== "ready") {
+        void this.close(GoodbyeReason.IDLE, `not authenticated within ${this.deps.authDeadlineMs} ms`);
+      }
+    }, this.deps.authDeadlineMs);
+    deadline.unref();
+    try {
+      for await (const envelope of this.channel.messages) {
+        if (this.stateValue === "closed") break;
+        this.handle(envelope);
+      }
+    } catch (err) {
+      this.deps.logger.debug({ err, session: this.sessionId }, "session read loop ended with an error");
+    } finally {
+      clearTimeout(deadline);
+      const err = await this.channel.closed();
+      this.finish(err);
+    }
+  }
+
+  /** Says goodbye (best effort) and closes the connection. Idempotent. */
+  close(reason: GoodbyeReason, message: string): Promise<void> {
+    if (this.closing) return this.closing;
+    this.stateValue = "closed";
+    try {
+      this.channel.send({ goodbye: { reason, message } });
+    } catch {
+      // already closed
+    }
+    this.closing = this.channel.close();
+    return this.closing;
+  }
+
+  private handle(envelope: Envelope): void {
+    try {
+      if (envelope.body === "goodbye") {
+        this.stateValue = "closed";
+        void this.channel.close();
+        return;
+      }
+      if (envelope.body === "keepAlive") {
+        handleKeepAlive(this.replier(), envelope);
+        return;
+      }
+      switch (this.stateValue) {
+        case "hello":
+          this.onHello(envelope);
+          return;
+        case "auth":
+          this.onAuth(envelope);
+          return;
+        case "ready":
+          dispatch(this.ctx!, envelope);
+          return;
+        case "closed":
+          return;
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.fail(err);
+        return;
+      }
+      this.deps.logger.error({ err, session: this.sessionId }, "handler failed");
+      try {
+        this.replier().replyError(envelope, err);
+      } catch {
+        // connection already gone
+      }
+    }
+  }
+
+  private onHello(envelope: Envelope): void {
+    if (envelope.body !== "hello") throw unexpected(envelope, "Hello");
+    const hello = envelope.hello!;
+    let version: number;
+    try {
+      version = negotiateVersion(hello.minVersion ?? 0, hello.maxVersion ?? 0);
+      this.channel.setPeerLimits(hello.limits);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : "bad hello";
+      void this.close(GoodbyeReason.PROTOCOL_ERROR, message);
+      return;
+    }
+    this.channel.send({
+      requestId: envelope.requestId,
+      helloAck: { version, capabilities: [], limits: { ...this.deps.limits }, serverId: this.deps.serverId },
+    });
+    this.stateValue = "auth";
+  }
+
+  private onAuth(envelope: Envelope): void {
+    if (envelope.body !== "auth") throw unexpected(envelope, "Auth");
+    const outcome = authenticate(this.deps, {
+      appKey: envelope.auth!.appKey ?? "",
+      certDeviceId: this.certDeviceId,
+      source: this.source,
+      sessionId: this.sessionId,
+    });
+    if (!outcome.ok) {
+      this.channel.send({
+        requestId: envelope.requestId,
+        authResult: { status: outcome.status, message: outcome.message, deviceId: "", sessionId: this.sessionId },
+      });
+      void this.close(GoodbyeReason.GOODBYE_UNSPECIFIED, "authentication failed");
+      return;
+    }
+    this.deviceId = outcome.deviceId;
+    this.connectedAt = Date.now();
+    this.stateValue = "ready";
+    this.ctx = {
+      ...this.replier(),
+      deviceId: this.deviceId,
+      sessionId: this.sessionId,
+      source: this.source,
+      deps: this.deps,
+      bound: this.bound,
+    };
+    const previous = this.deps.links.add(this);
+    this.channel.send({
+      requestId: envelope.requestId,
+      authResult: { status: Status.OK, message: "", deviceId: this.deviceId, sessionId: this.sessionId },
+    });
+    this.deps.logger.info(
+      { deviceId: this.deviceId, keyId: outcome.keyId, source: this.source, session: this.sessionId },
+      "device connected",
+    );
+    if (previous) void previous.close(GoodbyeReason.REPLACED, "replaced by a newer connection of the same device");
+  }
+
+  private replier(): Pick<HandlerContext, "reply" | "replyError" | "send"> {
+    return {
+      reply: (request: Envelope, response: Response) => {
+        if (request.requestId !== 0) this.channel.respond(request.requestId, response);
+      },
+      replyError: (request: Envelope, err: unknown) => {
+        if (request.requestId !== 0) this.channel.respondError(request.requestId, err);
+      },
+      send: (init: EnvelopeInit) => this.channel.send(init),
+    };
+  }
+
+  private fail(err: ProtocolError): void {
+    this.deps.logger.info(
+      { code: err.code, reason: err.message, session: this.sessionId, source: this.source },
+      "closing connection after a protocol error",
+    );
+    if (this.closing) return;
+    this.stateValue = "closed";
+    try {
+      this.channel.send({ goodbye: { reason: GoodbyeReason.PROTOCOL_ERROR, message: err.message } });
+    } catch {
+      // already closed
+    }
+    this.closing = this.channel.close(err);
+  }
+
+  private finish(err: Error | undefined): void {
+    const wasReady = this.deviceId !== "";
+    this.stateValue = "closed";
+    if (!wasReady) return;
+    this.deps.links.remove(this);
+    this.deps.audit.append({
+      type: "logout",
+      actor: `device:${this.deviceId}`,
+      outcome: err && isOutpostError(err) && err.code !== ErrorCode.ConnectionClosed ? "failure" : "success",
+      source: this.source,
+      ...(err && isOutpostError(err) ? { code: err.code } : {}),
+      details: { session: this.sessionId },
+    });
+    this.deps.logger.info({ deviceId: this.deviceId, session: this.sessionId }, "device disconnected");
+  }
+}
+
+function unexpected(envelope: Envelope, wanted: string): ProtocolError {
+  return new ProtocolError(ErrorCode.UnexpectedFrame, `expected ${wanted}, got ${envelope.body ?? "an empty frame"}`);
+}

@@ -1,0 +1,158 @@
+import { ConnectionClosedError, ErrorCode, ProtocolError } from "@outpost/protocol";
+import type { RawData, WebSocket } from "ws";
+
+/** Options for {@link WsTransport}. */
+export interface WsTransportOptions {
+  /** Interval between WebSocket pings, in milliseconds; 0 disables pings. Default 30 000. */
+  pingIntervalMs?: number;
+  /** Received frames held before the socket is paused (backpressure). Default 256. */
+  highWaterFrames?: number;
+  /** How long close() waits for the closing handshake before terminating, in ms. Default 2 000. */
+  closeTimeoutMs?: number;
+}
+
+/**
+ * A protocol Transport over one `ws` WebSocket: every frame is one binary message. A text message
+ * is a protocol error and closes the connection. A peer that misses a ping interval is terminated.
+ */
+export class WsTransport {
+  private readonly queue: Uint8Array[] = [];
+  private waiter: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+  private ended = false;
+  private error: Error | undefined;
+  private readonly done: Promise<Error | undefined>;
+  private resolveDone!: (e: Error | undefined) => void;
+  private readonly pingTimer: NodeJS.Timeout | undefined;
+  private alive = true;
+  private paused = false;
+  private readonly highWater: number;
+  private readonly closeTimeoutMs: number;
+
+  /** Frames received, in order. Ends when the socket closes. */
+  readonly frames: AsyncIterable<Uint8Array>;
+
+  constructor(
+    private readonly ws: WebSocket,
+    options: WsTransportOptions = {},
+  ) {
+    this.highWater = options.highWaterFrames ?? 256;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
+    this.done = new Promise((r) => {
+      this.resolveDone = r;
+    });
+    this.frames = { [Symbol.asyncIterator]: () => this.iterator() };
+    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on("pong", () => {
+      this.alive = true;
+    });
+    ws.on("error", (err) => {
+      this.error ??= err;
+    });
+    ws.on("close", () => this.onClose());
+    const interval = options.pingIntervalMs ?? 30_000;
+    if (interval > 0) {
+      this.pingTimer = setInterval(() => this.ping(), interval);
+      this.pingTimer.unref();
+    }
+  }
+
+  /** Bytes queued in the socket but not yet written. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.ended || this.ws.readyState !== this.ws.OPEN) throw new ConnectionClosedError("transport is closed");
+    this.ws.send(frame, { binary: true });
+  }
+
+  async close(error?: Error): Promise<void> {
+    this.error ??= error;
+    if (this.ws.readyState === this.ws.CLOSED) return;
+    const code = error instanceof ProtocolError ? 1002 : 1000;
+    const timer = setTimeout(() => this.ws.terminate(), this.closeTimeoutMs);
+    timer.unref();
+    try {
+      this.ws.close(code);
+    } catch {
+      this.ws.terminate();
+    }
+    await this.done;
+    clearTimeout(timer);
+  }
+
+  closed(): Promise<Error | undefined> {
+    return this.done;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.alive = true;
+    if (this.ended) return;
+    if (!isBinary) {
+      void this.close(new ProtocolError(ErrorCode.UnexpectedFrame, "text WebSocket messages are not allowed"));
+      return;
+    }
+    const frame = Array.isArray(data)
+      ? new Uint8Array(Buffer.concat(data))
+      : data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w({ value: frame, done: false });
+      return;
+    }
+    this.queue.push(frame);
+    if (!this.paused && this.queue.length >= this.highWater) {
+      this.paused = true;
+      this.ws.pause();
+    }
+  }
+
+  private onClose(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.ended = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.({ value: undefined, done: true });
+    this.resolveDone(this.error);
+  }
+
+  private ping(): void {
+    if (!this.alive) {
+      this.error ??= new ConnectionClosedError("peer did not answer the WebSocket ping");
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      // the close event follows
+    }
+  }
+
+  private iterator(): AsyncIterator<Uint8Array> {
+    return {
+      next: () => {
+        const item = this.queue.shift();
+        if (item) {
+          if (this.paused && this.queue.length < this.highWater / 2) {
+            this.paused = false;
+            this.ws.resume();
+          }
+          return Promise.resolve({ value: item, done: false });
+        }
+        if (this.ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          this.waiter = resolve;
+        });
+      },
+      return: () => {
+        this.queue.length = 0;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}

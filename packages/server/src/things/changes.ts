@@ -1,0 +1,72 @@
+import type { OutpostValue } from "@outpost/protocol";
+import type { QualityName } from "./values.js";
+
+/** A property value reported by a device and accepted by the server. */
+export interface PropertyChange {
+  type: "property";
+  deviceId: string;
+  thing: string;
+  name: string;
+  value: OutpostValue;
+  timestampMs: number;
+  quality: QualityName;
+}
+
+/** An event emitted by a device and accepted by the server. */
+export interface EventOccurrence {
+  type: "event";
+  deviceId: string;
+  thing: string;
+  name: string;
+  data: Record<string, OutpostValue>;
+  timestampMs: number;
+}
+
+/** What subscribers receive. */
+export type ThingChange = PropertyChange | EventOccurrence;
+
+/** Which changes a subscriber wants. Every field narrows; an empty filter matches everything. */
+export interface ChangeFilter {
+  /** Only changes of this Thing. Default: every Thing. */
+  thing?: string;
+  /** Only these kinds. Default: both. */
+  types?: readonly ThingChange["type"][];
+  /** Only changes of Things this predicate accepts (e.g. a permission check). Default: all. */
+  accept?: (thing: string) => boolean;
+}
+
+/** Receives matching changes, synchronously, in the order the server accepted them. */
+export type ChangeListener = (change: ThingChange) => void;
+
+/** Fan-out of accepted property changes and events to subscribers. A throwing listener is isolated. */
+export class ChangeHub {
+  private readonly subscribers = new Set<{ filter: ChangeFilter; listener: ChangeListener }>();
+
+  constructor(private readonly onListenerError: (err: unknown) => void = () => {}) {}
+
+  /** Adds a subscriber; the returned function removes it. */
+  subscribe(filter: ChangeFilter, listener: ChangeListener): () => void {
+    const entry = { filter, listener };
+    this.subscribers.add(entry);
+    return () => {
+      this.subscribers.delete(entry);
+    };
+  }
+
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  publish(change: ThingChange): void {
+    for (const { filter, listener } of this.subscribers) {
+      if (filter.thing !== undefined && filter.thing !== change.thing) continue;
+      if (filter.types && !filter.types.includes(change.type)) continue;
+      if (filter.accept && !filter.accept(change.thing)) continue;
+      try {
+        listener(change);
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    }
+  }
+}

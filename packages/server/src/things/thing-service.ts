@@ -1,0 +1,270 @@
+import {
+  ErrorCode,
+  errorFromStatus,
+  fromWireValue,
+  isOutpostError,
+  isSuccess,
+  OutpostError,
+  type OutpostValue,
+  toWireMap,
+  toWireValue,
+} from "@outpost/protocol";
+import type { AuditSink } from "../audit/types.js";
+import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
+import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
+import type { DeviceLink, DeviceLinks } from "./device-links.js";
+import { fromJsonValue, type QualityName, qualityName } from "./values.js";
+
+/** Options for {@link ThingService}. */
+export interface ThingServiceOptions {
+  registry: Registry;
+  audit: AuditSink;
+  links: DeviceLinks;
+  hub: ChangeHub;
+  /** Default timeout of a request to a device, in milliseconds. Default 30 000. */
+  requestTimeoutMs?: number;
+}
+
+/** One property value. */
+export interface PropertyReading {
+  name: string;
+  value: OutpostValue;
+  /** Milliseconds since epoch when the device sampled the value (0 when unknown). */
+  timestampMs: number;
+  quality: QualityName;
+}
+
+/** Result of {@link ThingService.readProperties}. */
+export interface PropertiesSnapshot {
+  thing: string;
+  /** True when read from the device just now; false when these are the last values the server kept. */
+  live: boolean;
+  properties: PropertyReading[];
+}
+
+/** Options for {@link ThingService.readProperties}. */
+export interface ReadPropertiesOptions {
+  /** Who reads; checked for property.read. Default: the server itself (no check). */
+  by?: Principal;
+  /** Device request timeout in ms. Default: the service's requestTimeoutMs. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Options for {@link ThingService.writeProperty}. */
+export interface WritePropertyOptions {
+  /** Device request timeout in ms. Default: the service's requestTimeoutMs. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Options for {@link ThingService.invokeService}. */
+export interface InvokeServiceOptions {
+  /** How long to wait for the device's answer, in ms; also sent to the device as its deadline. Default: requestTimeoutMs. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A Thing with whether it is reachable now. */
+export interface ThingSummary extends ThingRecord {
+  /** True when its device is connected and has bound the Thing. */
+  online: boolean;
+}
+
+/** A device with its connection state. */
+export interface DeviceSummary extends DeviceRecord {
+  connected: boolean;
+  /** Remote address of the current connection. */
+  source?: string;
+  /** Milliseconds since epoch when the current connection authenticated. */
+  connectedAt?: number;
+}
+
+/**
+ * Reads, writes and invokes on Things, and subscribes to what devices report. The operator API is
+ * a thin HTTP layer over this class; library users call it directly.
+ */
+export class ThingService {
+  private readonly registry: Registry;
+  private readonly audit: AuditSink;
+  private readonly links: DeviceLinks;
+  private readonly hub: ChangeHub;
+  private readonly requestTimeoutMs: number;
+
+  constructor(options: ThingServiceOptions) {
+    this.registry = options.registry;
+    this.audit = options.audit;
+    this.links = options.links;
+    this.hub = options.hub;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  /** Things visible to `by` (every Thing when `by` is omitted or an admin). */
+  listThings(by?: Principal): ThingSummary[] {
+    return this.registry
+      .listThings()
+      .filter((t) => !by || this.canSee(by, t.name))
+      .map((t) => ({ ...t, online: this.onlineLink(t) !== undefined }));
+  }
+
+  /** Every registered device with its connection state. */
+  listDevices(): DeviceSummary[] {
+    return this.registry.listDevices().map((d) => {
+      const link = this.links.get(d.id);
+      return link
+        ? { ...d, connected: true, source: link.source, connectedAt: link.connectedAt }
+        : { ...d, connected: false };
+    });
+  }
+
+  /** Whether `by` holds any permission on `thing`. */
+  canSee(by: Principal, thing: string): boolean {
+    return (["property.read", "property.write", "service.execute", "event.emit"] as const).some((p) =>
+      this.registry.can(by, thing, p),
+    );
+  }
+
+  /** The last values the server kept for `thing`, without asking the device. */
+  latest(thing: string): PropertyReading[] {
+    return this.registry.getProperties(thing).map((p) => ({
+      name: p.name,
+      value: fromJsonValue(p.value),
+      timestampMs: p.timestampMs,
+      quality: p.quality,
+    }));
+  }
+
+  /** Reads properties from the device when it is online, else returns the last kept values (`live: false`). */
+  async readProperties(
+    thing: string,
+    names?: readonly string[],
+    options: ReadPropertiesOptions = {},
+  ): Promise<PropertiesSnapshot> {
+    const record = this.authorize(options.by, thing, "property.read");
+    const link = this.onlineLink(record);
+    if (!link) {
+      const wanted = names && names.length > 0 ? new Set(names) : undefined;
+      return { thing, live: false, properties: this.latest(thing).filter((p) => !wanted || wanted.has(p.name)) };
+    }
+    const reply = await link.request(
+      { propertyRead: { thing, names: names ? [...names] : [] } },
+      this.requestOptions(options),
+    );
+    const values = reply.response?.values ?? [];
+    return {
+      thing,
+      live: true,
+      properties: values.map((v) => ({
+        name: v.name ?? "",
+        value: fromWireValue(v.value),
+        timestampMs: Number(v.timestampMs ?? 0),
+        quality: qualityName(v.quality),
+      })),
+    };
+  }
+
+  /** Writes one property on the device. Rejects with the device's per-item error when it refuses. */
+  async writeProperty(
+    thing: string,
+    name: string,
+    value: OutpostValue,
+    by: Principal,
+    options: WritePropertyOptions = {},
+  ): Promise<void> {
+    const record = this.authorize(by, thing, "property.write");
+    const target = `thing:${thing}/property:${name}`;
+    await this.audited("property.write", by, target, async () => {
+      const link = this.requireOnline(record);
+      const reply = await link.request(
+        { propertyWrite: { values: [{ thing, name, value: toWireValue(value), timestampMs: Date.now() }] } },
+        this.requestOptions(options),
+      );
+      const item = reply.response?.items?.[0];
+      const status = item?.status ?? 200;
+      if (!isSuccess(status)) throw errorFromStatus(status, item?.message || `device refused the write (${status})`);
+    });
+  }
+
+  /** Invokes a service on the device and resolves with its result. */
+  async invokeService(
+    thing: string,
+    service: string,
+    params: Record<string, OutpostValue>,
+    by: Principal,
+    options: InvokeServiceOptions = {},
+  ): Promise<OutpostValue> {
+    const record = this.authorize(by, thing, "service.execute");
+    const target = `thing:${thing}/service:${service}`;
+    return this.audited("service.invoke", by, target, async () => {
+      const link = this.requireOnline(record);
+      const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
+      const reply = await link.request(
+        { serviceInvoke: { thing, service, params: toWireMap(params), timeoutMs } },
+        this.requestOptions(options),
+      );
+      return fromWireValue(reply.response?.result);
+    });
+  }
+
+  /** Calls `listener` for every accepted property change and event matching `filter`; returns the unsubscribe function. */
+  subscribe(filter: ChangeFilter, listener: ChangeListener): () => void {
+    return this.hub.subscribe(filter, listener);
+  }
+
+  private authorize(by: Principal | undefined, thing: string, permission: Permission): ThingRecord {
+    const record = this.registry.getThing(thing);
+    if (!record) throw new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 });
+    if (by && !this.registry.can(by, thing, permission)) {
+      this.audit.append({
+        type: "denied",
+        actor: `${by.kind}:${by.id}`,
+        target: `thing:${thing}`,
+        outcome: "failure",
+        code: ErrorCode.Forbidden,
+        details: { permission },
+      });
+      throw new OutpostError(ErrorCode.Forbidden, `${by.kind} ${by.id} lacks ${permission} on ${thing}`, {
+        status: 403,
+      });
+    }
+    return record;
+  }
+
+  private onlineLink(record: ThingRecord): DeviceLink | undefined {
+    const link = this.links.get(record.deviceId);
+    return link?.isBound(record.name) ? link : undefined;
+  }
+
+  private requireOnline(record: ThingRecord): DeviceLink {
+    const link = this.onlineLink(record);
+    if (!link) throw new OutpostError(ErrorCode.Unavailable, `Thing ${record.name} is offline`, { status: 503 });
+    return link;
+  }
+
+  private requestOptions(options: { timeoutMs?: number; signal?: AbortSignal }): {
+    timeoutMs: number;
+    signal?: AbortSignal;
+  } {
+    const out: { timeoutMs: number; signal?: AbortSignal } = { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs };
+    if (options.signal) out.signal = options.signal;
+    return out;
+  }
+
+  private async audited<T>(
+    type: "property.write" | "service.invoke",
+    by: Principal,
+    target: string,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const actor = `${by.kind}:${by.id}`;
+    try {
+      const result = await run();
+      this.audit.append({ type, actor, target, outcome: "success" });
+      return result;
+    } catch (err) {
+      const code = isOutpostError(err) ? err.code : ErrorCode.Internal;
+      this.audit.append({ type, actor, target, outcome: "failure", code });
+      throw err;
+    }
+  }
+}
