@@ -1,0 +1,124 @@
+import { chmodSync, closeSync, fstatSync, fsync, fsyncSync, openSync, writeSync } from "node:fs";
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { GENESIS_HASH, sealRecord } from "./chain.js";
+import { readLastLine } from "./lines.js";
+import type { AuditEvent, AuditRecord, AuditSink } from "./types.js";
+
+/** Options for {@link FileAuditLog}. */
+export interface FileAuditLogOptions {
+  /** Clock for record times. Default `() => new Date()`. */
+  now?: () => Date;
+  /** fsync after every append (slower, survives power loss record by record). Default false: flush() syncs. */
+  syncEveryAppend?: boolean;
+}
+
+/**
+ * Append-only, hash-chained JSON-lines audit log. Each line is one {@link AuditRecord}; `hash` is
+ * SHA-256 over the canonical JSON of the record without `hash`, and `prev` is the previous record's
+ * hash, so editing, deleting or reordering a line breaks the chain ({@link verifyAuditLog}).
+ * The file is created with mode 0600. Appends are synchronous writes in call order. Opening an
+ * existing log continues its chain; if another process (the CLI) appended meanwhile, the next
+ * append notices the size change and continues from the new last record.
+ */
+export class FileAuditLog implements AuditSink {
+  readonly path: string;
+  readonly #now: () => Date;
+  readonly #syncEach: boolean;
+  #fd: number | undefined;
+  #seq = 0;
+  #prev = GENESIS_HASH;
+  #size = 0;
+
+  constructor(path: string, options: FileAuditLogOptions = {}) {
+    this.path = path;
+    this.#now = options.now ?? (() => new Date());
+    this.#syncEach = options.syncEveryAppend ?? false;
+    try {
+      this.#fd = openSync(path, "a+", 0o600);
+      chmodSync(path, 0o600);
+    } catch (err) {
+      throw new OutpostError(ErrorCode.InvalidConfig, `cannot open audit log ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    try {
+      this.#loadTail();
+    } catch (err) {
+      closeSync(this.#fd);
+      this.#fd = undefined;
+      throw err;
+    }
+  }
+
+  /** Sequence number of the last record written (0 for an empty log). */
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  append(event: AuditEvent): AuditRecord {
+    const fd = this.#fd;
+    if (fd === undefined) throw new OutpostError(ErrorCode.Unavailable, "audit log is closed");
+    if (fstatSync(fd).size !== this.#size) this.#loadTail();
+    const record = sealRecord(event, this.#seq + 1, this.#now(), this.#prev);
+    const bytes = Buffer.from(`${JSON.stringify(record)}\n`, "utf8");
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    if (this.#syncEach) fsyncSync(fd);
+    this.#seq = record.seq;
+    this.#prev = record.hash;
+    this.#size += bytes.length;
+    return record;
+  }
+
+  /** Makes every appended record durable (fsync). */
+  flush(): Promise<void> {
+    const fd = this.#fd;
+    if (fd === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Flushes and closes the file. Further appends fail with OUTPOST_UNAVAILABLE. */
+  async close(): Promise<void> {
+    if (this.#fd === undefined) return;
+    await this.flush();
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #loadTail(): void {
+    const fd = this.#fd!;
+    const size = fstatSync(fd).size;
+    const { line, torn } = readLastLine(fd, size);
+    if (torn) {
+      throw new OutpostError(
+        ErrorCode.InvalidConfig,
+        `audit log ${this.path} ends with an incomplete record; check it with "outpost-server audit verify"`,
+      );
+    }
+    if (line === undefined) {
+      this.#seq = 0;
+      this.#prev = GENESIS_HASH;
+    } else {
+      let last: Partial<AuditRecord> | undefined;
+      try {
+        last = JSON.parse(line) as Partial<AuditRecord>;
+      } catch {
+        last = undefined;
+      }
+      if (
+        !last ||
+        !Number.isSafeInteger(last.seq) ||
+        typeof last.hash !== "string" ||
+        !/^[0-9a-f]{64}$/.test(last.hash)
+      ) {
+        throw new OutpostError(
+          ErrorCode.InvalidConfig,
+          `audit log ${this.path} does not end with a valid record; check it with "outpost-server audit verify"`,
+        );
+      }
+      this.#seq = last.seq!;
+      this.#prev = last.hash;
+    }
+    this.#size = size;
+  }
+}
