@@ -1,0 +1,152 @@
+// Writes the golden vectors in vectors/: for each body kind, <name>.bin (one encoded frame) and
+// <name>.json (the envelope, human-readable, bytes fields as hex). Run after `npm run build`:
+//   node packages/protocol/scripts/make-vectors.mjs
+// The vectors are part of the wire contract: regenerate them only for an additive schema change,
+// and review the diff.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { decodeFrame, encodeFrame } from "../dist/index.js";
+import { canonical, envelopeToJson, jsonToEnvelope } from "./vector-json.mjs";
+
+const out = join(dirname(fileURLToPath(import.meta.url)), "..", "vectors");
+mkdirSync(out, { recursive: true });
+
+const t = 1767225600000; // 2026-01-01T00:00:00Z
+const payload = Uint8Array.from({ length: 48 }, (_, i) => (i * 37 + 11) & 0xff);
+
+/** name -> [description, envelope]. One per body kind, in schema order. */
+const vectors = {
+  hello: [
+    "Device's first frame: version range, capabilities, receive limits, agent",
+    {
+      requestId: 1,
+      hello: {
+        minVersion: 1,
+        maxVersion: 1,
+        capabilities: ["multipart", "files", "tunnels"],
+        limits: {
+          maxFrameBytes: 1048576,
+          maxMessageBytes: 16777216,
+          maxBatch: 1000,
+          maxStringBytes: 65536,
+          maxConcurrentRequests: 256,
+        },
+        agent: "outpost-sdk/0.1.0 node/20.20.2",
+      },
+    },
+  ],
+  "hello-ack": [
+    "Server's answer to hello (request 1): chosen version, shared capabilities, its limits",
+    {
+      requestId: 1,
+      helloAck: {
+        version: 1,
+        capabilities: ["multipart", "files"],
+        limits: { maxFrameBytes: 262144 },
+        serverId: "edge-1",
+      },
+    },
+  ],
+  auth: [
+    "Application key claim, sent as request 2",
+    { requestId: 2, auth: { appKey: "opk_k1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } },
+  ],
+  "auth-result": [
+    "Successful authentication of request 2",
+    { requestId: 2, authResult: { status: 200, deviceId: "pump-17", sessionId: "s-0001" } },
+  ],
+  bind: ["Bind two Things, request 3", { requestId: 3, bind: { things: ["pump-17", "pump-17.valve"] } }],
+  unbind: ["Unbind one Thing, request 4", { requestId: 4, unbind: { things: ["pump-17.valve"] } }],
+  response: [
+    "Error response with a stable code, a result value and per-item statuses",
+    {
+      requestId: 3,
+      response: {
+        status: 403,
+        message: "not assigned to this device",
+        code: "OUTPOST_FORBIDDEN",
+        result: { jsonValue: '{"retry":false}' },
+        items: [
+          { key: "pump-17", status: 200 },
+          { key: "pump-17.valve", status: 403, message: "forbidden" },
+        ],
+      },
+    },
+  ],
+  "property-update": [
+    "Batch of property changes covering every value kind, quality and seq",
+    {
+      requestId: 5,
+      propertyUpdate: {
+        values: [
+          { thing: "pump-17", name: "running", value: { boolValue: true }, timestampMs: t, seq: 1 },
+          { thing: "pump-17", name: "rpm", value: { intValue: -1234567890123 }, timestampMs: t + 1, seq: 2 },
+          { thing: "pump-17", name: "temp", value: { numberValue: 21.5 }, timestampMs: t + 2, quality: 2, seq: 3 },
+          { thing: "pump-17", name: "mode", value: { stringValue: "auto — ünïcode" }, timestampMs: t + 3, seq: 4 },
+          { thing: "pump-17", name: "blob", value: { bytesValue: payload.subarray(0, 8) }, timestampMs: t + 4, seq: 5 },
+          {
+            thing: "pump-17",
+            name: "cfg",
+            value: { jsonValue: '{"a":[1,2]}' },
+            timestampMs: t + 5,
+            quality: 1,
+            seq: 6,
+          },
+          { thing: "pump-17", name: "unset", value: {}, timestampMs: t + 6, seq: 7 },
+        ],
+      },
+    },
+  ],
+  "property-read": [
+    "Read two properties, request 6",
+    { requestId: 6, propertyRead: { thing: "pump-17", names: ["rpm", "temp"] } },
+  ],
+  "property-write": [
+    "Set one property, request 7",
+    {
+      requestId: 7,
+      propertyWrite: { values: [{ thing: "pump-17", name: "setpoint", value: { numberValue: 1500.25 } }] },
+    },
+  ],
+  "service-invoke": [
+    "Invoke a service with typed parameters and a deadline, request 8",
+    {
+      requestId: 8,
+      serviceInvoke: {
+        thing: "pump-17",
+        service: "calibrate",
+        params: { offset: { numberValue: -0.5 }, steps: { intValue: 3 }, label: { stringValue: "field" } },
+        timeoutMs: 5000,
+      },
+    },
+  ],
+  event: [
+    "An event with data, acknowledged as request 9",
+    {
+      requestId: 9,
+      event: { thing: "pump-17", name: "overheat", data: { temp: { numberValue: 98.6 } }, timestampMs: t, seq: 8 },
+    },
+  ],
+  "keep-alive": ["Application keep-alive probe", { keepAlive: { timestampMs: t } }],
+  goodbye: [
+    "Orderly close with a reconnect hint",
+    { goodbye: { reason: 2, message: "server restarting", reconnectAfterMs: 5000 } },
+  ],
+  multipart: [
+    "Second of three parts of a 120-byte message",
+    { multipart: { messageId: 7, index: 1, count: 3, totalBytes: 120, payload } },
+  ],
+};
+
+for (const [name, [description, envelope]] of Object.entries(vectors)) {
+  const bin = encodeFrame(envelope);
+  const json = envelopeToJson(decodeFrame(bin));
+  if (canonical(json) !== canonical(envelopeToJson(envelope))) throw new Error(`vector ${name} does not round-trip`);
+  if (Buffer.compare(encodeFrame(jsonToEnvelope(json)), bin) !== 0)
+    throw new Error(`vector ${name} re-encodes differently`);
+  writeFileSync(join(out, `${name}.bin`), bin);
+  const doc = { name, description, hex: Buffer.from(bin).toString("hex"), envelope: json };
+  writeFileSync(join(out, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+}
+console.log(`wrote ${Object.keys(vectors).length} vectors to ${out}`);
