@@ -1,1 +1,37 @@
-export {};
+export type { AuditEvent, AuditRecord, AuditSink, AuditType } from "./audit/types.js";
+export type { EdgeServer, EdgeServerOptions } from "./edge/edge-server.js";
+export type { LoggerOptions } from "./logging/logger.js";
+export { createLogger, REDACT_PATHS } from "./logging/logger.js";
+export type { OperatorApi, OperatorApiOptions } from "./operator-api/operator-server.js";
+export type {
+  AppKeyRecord,
+  DeviceRecord,
+  KeyCheck,
+  OperatorRecord,
+  Permission,
+  Principal,
+  PropertyState,
+  Registry,
+  ThingRecord,
+} from "./registry/types.js";
+export type {
+  AuthRateLimitOptions,
+  EdgeEndpointOptions,
+  OperatorEndpointOptions,
+  OutpostServer,
+  ServerOptions,
+  ServerServiceCallContext,
+} from "./server.js";
+export { startServer } from "./server.js";
+export type { ChangeFilter, ChangeListener, EventOccurrence, PropertyChange, ThingChange } from "./things/changes.js";
+export type {
+  DeviceSummary,
+  InvokeServiceOptions,
+  PropertiesSnapshot,
+  PropertyReading,
+  ReadPropertiesOptions,
+  ThingServiceOptions,
+  ThingSummary,
+  WritePropertyOptions,
+} from "./things/thing-service.js";
+export { ThingService } from "./things/thing-service.js";

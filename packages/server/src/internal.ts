@@ -1,1 +1,10 @@
-export {};
+export type { EdgeDeps, HandlerContext } from "./edge/context.js";
+export { startEdgeServer } from "./edge/edge-server.js";
+export { EdgeSession } from "./edge/session.js";
+export { EDGE_CIPHERS, edgeTlsOptions } from "./edge/tls.js";
+export { WsTransport } from "./edge/ws-transport.js";
+export { startOperatorApi } from "./operator-api/operator-server.js";
+export { ChangeHub } from "./things/changes.js";
+export { DeviceLinks } from "./things/device-links.js";
+export { ServerServices } from "./things/server-services.js";
+export { fromJsonValue, toJsonValue } from "./things/values.js";

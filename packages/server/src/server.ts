@@ -1,0 +1,174 @@
+import { randomUUID } from "node:crypto";
+import { type OutpostValue, type ProtocolLimits, resolveLimits } from "@outpost/protocol";
+import type { pino } from "pino";
+import type { AuditSink } from "./audit/types.js";
+import { FailureLimiter } from "./auth/rate-limit.js";
+import type { EdgeDeps } from "./edge/context.js";
+import { type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
+import { silentLogger } from "./logging/logger.js";
+import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
+import type { Registry } from "./registry/types.js";
+import { ChangeHub } from "./things/changes.js";
+import { DeviceLinks } from "./things/device-links.js";
+import { type ServerServiceHandler, ServerServices } from "./things/server-services.js";
+import { ThingService } from "./things/thing-service.js";
+
+/** Edge endpoint options: where devices connect. */
+export interface EdgeEndpointOptions {
+  /** Interface to listen on. Default "127.0.0.1". */
+  host?: string;
+  /** Port; 0 picks a free one. Default 8443. */
+  port?: number;
+  /** Server certificate (PEM), signed by the CA devices trust. */
+  certPem: string;
+  keyPem: string;
+  /** CA (PEM) that signs device certificates. */
+  clientCaPem: string;
+  /**
+   * "required" refuses a TLS handshake without a valid device certificate. "optional" also accepts
+   * devices without one and lets the application key alone identify them: for development only.
+   * Default "required".
+   */
+  clientCert?: "required" | "optional";
+  /** A connection that has not authenticated by then gets Goodbye and is closed, in ms. Default 10 000. */
+  authDeadlineMs?: number;
+  /** Interval of WebSocket pings; a device that misses one is disconnected, in ms. Default 30 000. */
+  pingIntervalMs?: number;
+}
+
+/** Operator API options. */
+export interface OperatorEndpointOptions {
+  /** Interface to listen on. Default "127.0.0.1". */
+  host?: string;
+  /** Port; 0 picks a free one. Default 8444. */
+  port?: number;
+  certPem: string;
+  keyPem: string;
+  /** Largest request body accepted, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** Failure limits for device and operator authentication. */
+export interface AuthRateLimitOptions {
+  /** Failures allowed per window, per source address and per key id. Default 5. */
+  maxFailures?: number;
+  /** Counting window, in ms. Default 60 000. */
+  windowMs?: number;
+  /** How long a blocked source or key stays blocked, in ms. Default 60 000. */
+  blockMs?: number;
+}
+
+/** Options for {@link startServer}. */
+export interface ServerOptions {
+  registry: Registry;
+  audit: AuditSink;
+  edge: EdgeEndpointOptions;
+  /** The HTTPS operator API; false (the default when omitted) disables it. */
+  operator?: OperatorEndpointOptions | false;
+  /** Default: a logger that writes nothing. Use createLogger() for one that redacts secrets. */
+  logger?: pino.Logger;
+  /** Limits enforced on what devices send. Default: the protocol defaults. */
+  limits?: Partial<ProtocolLimits>;
+  /** Default timeout of requests to devices, in ms. Default 30 000. */
+  requestTimeoutMs?: number;
+  authRateLimit?: AuthRateLimitOptions;
+}
+
+/** Context given to a server-side service handler. */
+export interface ServerServiceCallContext {
+  deviceId: string;
+  thing: string;
+}
+
+/** A running Outpost server. */
+export interface OutpostServer {
+  /** wss://host:port of the edge endpoint. */
+  readonly edgeUrl: string;
+  /** https://host:port of the operator API, or undefined when disabled. */
+  readonly operatorUrl: string | undefined;
+  /** The same operations the operator API exposes, for library users. */
+  readonly things: ThingService;
+  /** Register a server-side service that devices can invoke ("*" = any Thing). */
+  registerService(
+    thing: string,
+    name: string,
+    handler: (
+      params: Record<string, OutpostValue>,
+      ctx: ServerServiceCallContext,
+    ) => Promise<OutpostValue> | OutpostValue,
+  ): void;
+  /** Graceful: Goodbye{SHUTDOWN} to every device, close sockets, flush audit. */
+  close(): Promise<void>;
+}
+
+/** Starts the edge endpoint and, when configured, the operator API. */
+export async function startServer(options: ServerOptions): Promise<OutpostServer> {
+  const logger = options.logger ?? silentLogger();
+  const limits = resolveLimits(options.limits);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const rate = { maxFailures: 5, windowMs: 60_000, blockMs: 60_000, ...stripUndefined(options.authRateLimit) };
+  const links = new DeviceLinks();
+  const hub = new ChangeHub((err) => logger.error({ err }, "change subscriber failed"));
+  const services = new ServerServices();
+  const things = new ThingService({ registry: options.registry, audit: options.audit, links, hub, requestTimeoutMs });
+  const deps: EdgeDeps = {
+    registry: options.registry,
+    audit: options.audit,
+    logger,
+    links,
+    hub,
+    services,
+    sourceLimiter: new FailureLimiter(rate),
+    keyLimiter: new FailureLimiter(rate),
+    limits,
+    serverId: randomUUID(),
+    authDeadlineMs: options.edge.authDeadlineMs ?? 10_000,
+    requestTimeoutMs,
+    clientCert: options.edge.clientCert ?? "required",
+  };
+  if (deps.clientCert === "optional") {
+    logger.warn("client certificates are optional: devices may authenticate with an application key alone");
+  }
+  const edge: EdgeServer = await startEdgeServer({ ...stripUndefined(options.edge), deps });
+  let operator: OperatorApi | undefined;
+  if (options.operator) {
+    try {
+      operator = await startOperatorApi({
+        ...stripUndefined(options.operator),
+        registry: options.registry,
+        audit: options.audit,
+        things,
+        logger,
+        limiter: new FailureLimiter(rate),
+      });
+    } catch (err) {
+      await edge.close();
+      throw err;
+    }
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    edgeUrl: edge.url,
+    operatorUrl: operator?.url,
+    things,
+    registerService(thing, name, handler: ServerServiceHandler) {
+      services.register(thing, name, handler);
+    },
+    close() {
+      closing ??= (async () => {
+        await Promise.all([edge.close(), operator?.close()]);
+        await options.audit.flush();
+        logger.info("server stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+type Defined<T> = { [K in keyof T]: Exclude<T[K], undefined> };
+
+function stripUndefined<T extends object>(value: T | undefined): Defined<T> {
+  const out: Record<string, unknown> = {};
+  if (value) for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
+  return out as Defined<T>;
+}
