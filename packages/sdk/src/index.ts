@@ -1,1 +1,40 @@
-export {};
+export type { EdgeClientEvents } from "./client.js";
+export { EdgeClient } from "./client.js";
+export type { ReconnectOptions } from "./connection/reconnect.js";
+export type { SessionInfo } from "./connection/session.js";
+export type { ConnectionStatus } from "./connection/status.js";
+export type { Logger } from "./logger.js";
+export type {
+  CloseOptions,
+  ConnectOptions,
+  EdgeClientOptions,
+  FlushOptions,
+  InvokeOptions,
+  TransportFactory,
+  TransportFactoryOptions,
+} from "./options.js";
+export { MemoryQueueStore } from "./queue/memory-store.js";
+export type { QueueOptions } from "./queue/offline-queue.js";
+export type {
+  OverflowPolicy,
+  QueuedEvent,
+  QueuedProperty,
+  QueueItem,
+  QueueOverflowInfo,
+  QueueSnapshot,
+  QueueStore,
+} from "./queue/types.js";
+export type { PropertyOptions, PropertyType, PushPolicy } from "./things/property.js";
+export type {
+  EmitOptions,
+  PropertyHandle,
+  ServiceContext,
+  ServiceHandler,
+  SetOptions,
+  ThingHandle,
+} from "./things/thing.js";
+export type { TlsOptions } from "./transport/tls.js";
+export { spkiPin } from "./transport/tls.js";
+export type { Transport } from "./transport/transport.js";
+export type { WebSocketTransportOptions } from "./transport/ws-transport.js";
+export { connectWebSocket, WebSocketTransport } from "./transport/ws-transport.js";

@@ -1,0 +1,344 @@
+import {
+  AbortError,
+  ConnectionClosedError,
+  ErrorCode,
+  fromWireValue,
+  isOutpostError,
+  OutpostError,
+  type OutpostValue,
+  toWireMap,
+  toWireValue,
+} from "@outpost/protocol";
+import { type AttemptResult, type Link, runAttempt } from "./connection/attempt.js";
+import { type Backoff, createBackoff, isFinalError, sleep } from "./connection/reconnect.js";
+import { type ConnectionStatus, StatusFeed } from "./connection/status.js";
+import { TypedEmitter } from "./events.js";
+import { type Logger, silentLogger } from "./logger.js";
+import type {
+  CloseOptions,
+  ConnectOptions,
+  EdgeClientOptions,
+  FlushOptions,
+  InvokeOptions,
+  TransportFactory,
+} from "./options.js";
+import { OfflineQueue } from "./queue/offline-queue.js";
+import type { QueueOverflowInfo } from "./queue/types.js";
+import { Thing, type ThingHandle } from "./things/thing.js";
+import { connectWebSocket } from "./transport/ws-transport.js";
+
+/** Events of {@link EdgeClient}. */
+export interface EdgeClientEvents extends Record<string, unknown> {
+  /** Every status change. */
+  status: ConnectionStatus;
+  /** Data was dropped or refused because the offline queue was full. */
+  "queue-overflow": QueueOverflowInfo;
+  /** Something the application should know but that did not stop the client: refused items or binds, store failures. */
+  error: Error;
+}
+
+const AGENT = `outpost-sdk/0.1.0 node/${process.versions.node}`;
+
+/**
+ * A device's connection to an Outpost server: keeps one authenticated connection up (reconnecting
+ * with backoff), binds the device's Things, delivers property values and events through the
+ * offline queue, and answers the server's reads, writes and service calls.
+ */
+export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
+  private readonly options: EdgeClientOptions;
+  private readonly things = new Map<string, Thing>();
+  private readonly feed = new StatusFeed();
+  private readonly queue: OfflineQueue;
+  private readonly backoff: Backoff | undefined;
+  private readonly logger: Logger;
+  private readonly factory: TransportFactory;
+  private readonly lifetime = new AbortController();
+  private loop: Promise<void> | undefined;
+  private loopStop: AbortController | undefined;
+  private link: Link | undefined;
+  private waiters: { resolve(): void; reject(err: Error): void }[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(options: EdgeClientOptions) {
+    super();
+    validate(options);
+    this.options = options;
+    this.logger = options.logger ?? silentLogger;
+    this.backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect, options.random);
+    this.queue = new OfflineQueue(
+      options.queue,
+      (info) => this.emit("queue-overflow", info),
+      (err) => this.emit("error", new OutpostError(ErrorCode.Internal, "offline queue store failed", { cause: err })),
+    );
+    this.factory =
+      options.transportFactory ??
+      ((url, { signal }) =>
+        connectWebSocket(url, {
+          tls: options.tls,
+          signal,
+          logger: this.logger,
+          ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
+          ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
+        }));
+    void this.queue.open().catch((err: unknown) => this.emit("error", asError(err)));
+  }
+
+  /** The current connection status. */
+  get status(): ConnectionStatus {
+    return this.feed.status;
+  }
+
+  /** Items waiting in the offline queue (including those sent but not yet acknowledged). */
+  get queueSize(): number {
+    return this.queue.size;
+  }
+
+  /** The current status, then every change; ends after "closed". */
+  statusChanges(): AsyncIterable<ConnectionStatus> {
+    return this.feed.subscribe();
+  }
+
+  /** Declares (or returns) a Thing. Things declared while connected are bound on the next connection. */
+  thing(name: string): ThingHandle {
+    let t = this.things.get(name);
+    if (!t) {
+      t = new Thing(name, {
+        queueProperty: (p, quality) =>
+          this.queue.enqueue({
+            kind: "property",
+            thing: p.thing,
+            name: p.name,
+            value: toWireValue(p.value!),
+            timestampMs: p.timestampMs,
+            quality,
+          }),
+        queueEvent: (thing, event, data, timestampMs) =>
+          this.queue.enqueue({ kind: "event", thing, name: event, data: toWireMap(data), timestampMs }),
+      });
+      this.things.set(name, t);
+    }
+    return t;
+  }
+
+  /**
+   * Starts the connection (and keeps it up). Resolves once authenticated and bound. Rejects with the
+   * typed error when an attempt fails with an error reconnecting cannot fix (401/403, TLS, config),
+   * when reconnecting is off or exhausted, or with OUTPOST_ABORTED through `signal`.
+   */
+  connect(options: ConnectOptions = {}): Promise<void> {
+    if (this.closing) return Promise.reject(new ConnectionClosedError("client is closed"));
+    if (this.status.type === "connected") return Promise.resolve();
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(new AbortError("connect aborted", { cause: signal.reason }));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        if (this.status.type !== "connected") this.loopStop?.abort(new AbortError("connect aborted"));
+        reject(new AbortError("connect aborted", { cause: signal?.reason }));
+      };
+      const waiter = {
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        reject: (err: Error) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.loop ??= this.run().finally(() => {
+        this.loop = undefined;
+      });
+    });
+  }
+
+  /** Invokes a service on the server side and resolves with its result. Needs a live connection (else OUTPOST_UNAVAILABLE). */
+  async invoke(
+    thing: string,
+    service: string,
+    params: Record<string, OutpostValue> = {},
+    options: InvokeOptions = {},
+  ): Promise<OutpostValue> {
+    const link = this.link;
+    if (!link) throw new OutpostError(ErrorCode.Unavailable, "not connected", { status: 503 });
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? 30_000;
+    const reply = await link.channel.request(
+      { serviceInvoke: { thing, service, params: toWireMap(params), timeoutMs } },
+      { timeoutMs, ...(options.signal && { signal: options.signal }) },
+    );
+    return fromWireValue(reply.response?.result);
+  }
+
+  /** Resolves when every queued item has been acknowledged by the server. */
+  async flush(options: FlushOptions = {}): Promise<void> {
+    const { signal } = options;
+    if (signal?.aborted) throw new AbortError("flush aborted", { cause: signal.reason });
+    if (!signal) return this.queue.drained();
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new AbortError("flush aborted", { cause: signal.reason }));
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.queue.drained(), aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort!);
+    }
+  }
+
+  /** Flushes (bounded by `timeoutMs`), says Goodbye, closes the connection and the queue store. Idempotent. */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options);
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async shutdown(options: CloseOptions): Promise<void> {
+    if ((options.flush ?? true) && this.loop && this.queue.size > 0) {
+      try {
+        await this.flush({ signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });
+      } catch {
+        this.logger.warn("close: queue not fully acknowledged", { queued: this.queue.size });
+      }
+    }
+    const link = this.link;
+    if (link) {
+      try {
+        link.channel.send({ goodbye: { reason: 1, message: "device shutting down" } });
+      } catch {
+        // already closed
+      }
+    }
+    this.lifetime.abort(new ConnectionClosedError("client closed"));
+    this.loopStop?.abort();
+    await link?.channel.close();
+    await this.loop;
+    await this.queue.close();
+    this.settleWaiters(new ConnectionClosedError("client closed"));
+    this.setStatus({ type: "closed" });
+  }
+
+  private async run(): Promise<void> {
+    const stop = new AbortController();
+    this.loopStop = stop;
+    const signal = AbortSignal.any([stop.signal, this.lifetime.signal]);
+    await this.queue.open();
+    const urls = [this.options.url, ...(this.options.fallbackUrls ?? [])];
+    let failures = 0;
+    let index = 0;
+    while (!signal.aborted) {
+      const url = urls[index % urls.length]!;
+      this.setStatus({ type: "connecting", attempt: failures + 1, url });
+      const result = await this.attempt(url, signal);
+      this.link = undefined;
+      if (signal.aborted) break;
+      if (result.connected) failures = 0;
+      else {
+        failures += 1;
+        index += 1;
+      }
+      const delay = this.nextDelay(result, failures);
+      if (delay === undefined) {
+        this.setStatus(disconnected(result.error));
+        this.settleWaiters(result.error ?? new ConnectionClosedError("connection closed"));
+        return;
+      }
+      this.setStatus(disconnected(result.error, delay));
+      try {
+        await sleep(delay, signal);
+      } catch {
+        break;
+      }
+    }
+    if (!this.lifetime.signal.aborted) {
+      this.setStatus(disconnected(stop.signal.reason instanceof Error ? stop.signal.reason : undefined));
+    }
+  }
+
+  private attempt(url: string, signal: AbortSignal): Promise<AttemptResult> {
+    const o = this.options;
+    return runAttempt({
+      url,
+      factory: this.factory,
+      channel: {
+        ...(o.limits && { limits: o.limits }),
+        ...(o.requestTimeoutMs !== undefined && { requestTimeoutMs: o.requestTimeoutMs }),
+      },
+      appKey: o.appKey,
+      agent: AGENT,
+      things: this.things,
+      queue: this.queue,
+      logger: this.logger,
+      connectTimeoutMs: o.connectTimeoutMs ?? 15_000,
+      maxBatch: o.maxBatch ?? 500,
+      flushIntervalMs: o.flushIntervalMs ?? 50,
+      signal,
+      onConnected: (link) => {
+        this.link = link;
+        this.logger.info("connected", {
+          url: link.url,
+          deviceId: link.session.deviceId,
+          sessionId: link.session.sessionId,
+        });
+        this.setStatus({
+          type: "connected",
+          url: link.url,
+          sessionId: link.session.sessionId,
+          deviceId: link.session.deviceId,
+        });
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const w of waiters) w.resolve();
+      },
+      onRefused: (err) => this.emit("error", err),
+    });
+  }
+
+  /** Milliseconds before the next attempt, or undefined to stop. */
+  private nextDelay(result: AttemptResult, failures: number): number | undefined {
+    if (!this.backoff || isFinalError(result.error)) return undefined;
+    if (failures >= this.backoff.maxAttempts) return undefined;
+    return Math.max(this.backoff.delay(Math.max(1, failures)), result.retryAfterMs);
+  }
+
+  private setStatus(status: ConnectionStatus): void {
+    this.feed.set(status);
+    this.emit("status", status);
+  }
+
+  private settleWaiters(err: Error): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+}
+
+function disconnected(error: Error | undefined, retryInMs?: number): ConnectionStatus {
+  return {
+    type: "disconnected",
+    ...(error !== undefined && { error }),
+    ...(retryInMs !== undefined && { retryInMs }),
+  };
+}
+
+function validate(o: EdgeClientOptions): void {
+  const bad = (what: string): never => {
+    throw new OutpostError(ErrorCode.InvalidConfig, what);
+  };
+  if (!o || typeof o !== "object") bad("options are required");
+  if (typeof o.url !== "string" || o.url.length === 0) bad("url must be a non-empty string");
+  if (typeof o.appKey !== "string" || o.appKey.length === 0) bad("appKey must be a non-empty string");
+  if (!o.transportFactory && !o.tls?.ca) bad("tls.ca is required");
+  for (const [k, v] of Object.entries({ maxBatch: o.maxBatch, flushIntervalMs: o.flushIntervalMs })) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${k} must be a number >= 0`);
+  }
+}
+
+function asError(err: unknown): Error {
+  return isOutpostError(err) || err instanceof Error ? err : new Error(String(err));
+}

@@ -1,0 +1,167 @@
+import {
+  type Channel,
+  type Envelope,
+  ErrorCode,
+  isOutpostError,
+  isSuccess,
+  type OutpostError,
+  type PropertyValue,
+  RemoteError,
+  toWireValue,
+} from "@outpost/protocol";
+import type { Logger } from "../logger.js";
+import type { OfflineQueue } from "../queue/offline-queue.js";
+import type { QueueItem } from "../queue/types.js";
+import type { Thing } from "../things/thing.js";
+import { sleep } from "./reconnect.js";
+
+/** Options of {@link runSender}. */
+export interface SenderOptions {
+  queue: OfflineQueue;
+  channel: Channel;
+  /** Things bound on this connection (their current values are re-synced first). */
+  things: readonly Thing[];
+  /** Most property values per PropertyUpdate (also capped by the server's maxBatch). */
+  maxBatch: number;
+  /** Batching window after the queue was idle. */
+  flushIntervalMs: number;
+  /** Aborted when the connection ends. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** Reports items the server refused (acknowledged with a non-2xx status: dropped, not retried). */
+  onRefused(error: OutpostError): void;
+}
+
+const RETRY_PAUSE_MS = 1_000;
+
+/**
+ * Runs while one connection is up: re-syncs the current property values, then drains the queue
+ * one request at a time (stop-and-wait keeps acknowledgement strictly in seq order, which the
+ * server's "seq <= delivered means duplicate" rule relies on).
+ */
+export async function runSender(options: SenderOptions): Promise<void> {
+  const { queue, signal } = options;
+  const stopped = aborted(signal);
+  try {
+    await resync(options);
+    let idle = false;
+    while (!signal.aborted) {
+      if (idle && options.flushIntervalMs > 0) await sleep(options.flushIntervalMs, signal);
+      const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch));
+      const batch = queue.takeBatch(limit);
+      if (batch.length === 0) {
+        await Promise.race([queue.changed(), stopped]);
+        idle = true;
+        continue;
+      }
+      idle = false;
+      await deliver(options, batch);
+    }
+  } catch (err) {
+    if (!signal.aborted) options.logger.warn("sender stopped", { error: String(err) });
+  }
+}
+
+async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<void> {
+  const seqs = batch.map((i) => i.seq);
+  let reply: Envelope;
+  try {
+    reply = await options.channel.request(toEnvelope(batch), { signal: options.signal });
+  } catch (err) {
+    if (isRetryable(err)) {
+      options.queue.release(seqs);
+      if (!isOutpostError(err, ErrorCode.Timeout) && !options.signal.aborted)
+        await sleep(RETRY_PAUSE_MS, options.signal);
+      return;
+    }
+    options.queue.ack(seqs);
+    options.onRefused(asRemote(err, `${batch.length} queued item(s) refused and dropped`));
+    return;
+  }
+  options.queue.ack(seqs);
+  (reply.response?.items ?? []).forEach((item, index) => {
+    const status = item.status ?? 0;
+    if (isSuccess(status)) return;
+    const what = batch[index] ? `${batch[index].thing}.${batch[index].name}` : item.key;
+    options.onRefused(
+      new RemoteError(codeFor(status), `server refused ${what} (${status}): ${item.message ?? ""}`, {
+        status,
+      }),
+    );
+  });
+}
+
+function toEnvelope(batch: QueueItem[]) {
+  const first = batch[0]!;
+  if (first.kind === "event") {
+    return {
+      event: { thing: first.thing, name: first.name, data: first.data, timestampMs: first.timestampMs, seq: first.seq },
+    };
+  }
+  const values: PropertyValue[] = batch.map((i) =>
+    i.kind === "property"
+      ? { thing: i.thing, name: i.name, value: i.value, timestampMs: i.timestampMs, quality: i.quality, seq: i.seq }
+      : {},
+  );
+  return { propertyUpdate: { values } };
+}
+
+/** Sends the current values (seq 0: not deduplicated) of properties with nothing queued. */
+async function resync(options: SenderOptions): Promise<void> {
+  const queued = options.queue.queuedPropertyKeys();
+  const props = options.things.flatMap((t) =>
+    [...t.properties.values()].filter(
+      (p) => p.push !== "never" && p.value !== undefined && !queued.has(`${p.thing}\u0000${p.name}`),
+    ),
+  );
+  const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch));
+  for (let i = 0; i < props.length && !options.signal.aborted; i += limit) {
+    const chunk = props.slice(i, i + limit);
+    const values: PropertyValue[] = chunk.map((p) => ({
+      thing: p.thing,
+      name: p.name,
+      value: toWireValue(p.value!),
+      timestampMs: p.timestampMs,
+      seq: 0,
+    }));
+    try {
+      await options.channel.request({ propertyUpdate: { values } }, { signal: options.signal });
+      for (const p of chunk) p.markSynced();
+    } catch (err) {
+      if (!options.signal.aborted) options.logger.warn("re-sync of current values failed", { error: String(err) });
+    }
+  }
+}
+
+function isRetryable(err: unknown): boolean {
+  if (!isOutpostError(err)) return true;
+  const status = err.status;
+  if (status === 429 || status === 408 || (status !== undefined && status >= 500)) return true;
+  return (
+    err.code === ErrorCode.Timeout ||
+    err.code === ErrorCode.ConnectionClosed ||
+    err.code === ErrorCode.Aborted ||
+    err.code === ErrorCode.TooManyRequests ||
+    err.code === ErrorCode.Unavailable ||
+    err.code === ErrorCode.Internal
+  );
+}
+
+function asRemote(err: unknown, context: string): OutpostError {
+  if (isOutpostError(err)) return err;
+  return new RemoteError(ErrorCode.Internal, context, { cause: err });
+}
+
+function codeFor(status: number) {
+  if (status === 403) return ErrorCode.Forbidden;
+  if (status === 404) return ErrorCode.NotFound;
+  if (status === 401) return ErrorCode.Unauthorized;
+  return ErrorCode.BadRequest;
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

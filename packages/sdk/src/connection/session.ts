@@ -1,0 +1,87 @@
+import {
+  type Channel,
+  ErrorCode,
+  isSuccess,
+  MIN_PROTOCOL_VERSION,
+  negotiateVersion,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  RemoteError,
+} from "@outpost/protocol";
+
+/** What the handshake established. */
+export interface SessionInfo {
+  deviceId: string;
+  sessionId: string;
+  version: number;
+  serverId: string;
+  /** Things the server accepted. */
+  bound: string[];
+  /** Things the server refused, with the reason (e.g. OUTPOST_FORBIDDEN, OUTPOST_NOT_FOUND). */
+  refused: { thing: string; error: RemoteError }[];
+}
+
+/** Options of {@link openSession}. */
+export interface OpenSessionOptions {
+  /** The application key; sent once in Auth, never logged. */
+  appKey: string;
+  /** Things to bind. */
+  things: readonly string[];
+  /** Software identification sent in Hello. */
+  agent: string;
+  /** Cancels the handshake. */
+  signal?: AbortSignal;
+}
+
+/** Runs Hello -> HelloAck, Auth -> AuthResult, Bind -> Response on a fresh channel. */
+export async function openSession(channel: Channel, options: OpenSessionOptions): Promise<SessionInfo> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  const ackEnvelope = await channel.request(
+    {
+      hello: {
+        minVersion: MIN_PROTOCOL_VERSION,
+        maxVersion: PROTOCOL_VERSION,
+        capabilities: [],
+        limits: { ...channel.limits },
+        agent: options.agent,
+      },
+    },
+    signal,
+  );
+  const ack = ackEnvelope.helloAck;
+  if (!ack) throw new ProtocolError(ErrorCode.UnexpectedFrame, `expected HelloAck, got ${ackEnvelope.body}`);
+  const version = negotiateVersion(ack.version ?? 0, ack.version ?? 0);
+  channel.setPeerLimits(ack.limits);
+
+  const authEnvelope = await channel.request({ auth: { appKey: options.appKey } }, signal);
+  const auth = authEnvelope.authResult;
+  if (!auth) throw new ProtocolError(ErrorCode.UnexpectedFrame, `expected AuthResult, got ${authEnvelope.body}`);
+
+  const bound: string[] = [];
+  const refused: SessionInfo["refused"] = [];
+  const batch = channel.peerLimits.maxBatch;
+  for (let i = 0; i < options.things.length; i += batch) {
+    const things = options.things.slice(i, i + batch);
+    const reply = await channel.request({ bind: { things } }, signal);
+    const items = reply.response?.items ?? [];
+    things.forEach((thing, index) => {
+      const item = items.find((it) => it.key === thing) ?? items[index];
+      const status = item?.status ?? 200;
+      if (isSuccess(status)) bound.push(thing);
+      else refused.push({ thing, error: bindError(thing, status, item?.message ?? "") });
+    });
+  }
+  return {
+    deviceId: auth.deviceId ?? "",
+    sessionId: auth.sessionId ?? "",
+    version,
+    serverId: ack.serverId ?? "",
+    bound,
+    refused,
+  };
+}
+
+function bindError(thing: string, status: number, message: string): RemoteError {
+  const code = status === 403 ? ErrorCode.Forbidden : status === 404 ? ErrorCode.NotFound : ErrorCode.BadRequest;
+  return new RemoteError(code, `bind ${thing} refused (${status})${message ? `: ${message}` : ""}`, { status });
+}

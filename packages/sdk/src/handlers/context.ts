@@ -1,0 +1,14 @@
+import type { Channel, Goodbye } from "@outpost/protocol";
+import type { Logger } from "../logger.js";
+import type { Thing } from "../things/thing.js";
+
+/** What every inbound-message handler may use: explicit, no reach into the client. */
+export interface HandlerContext {
+  readonly channel: Channel;
+  readonly things: ReadonlyMap<string, Thing>;
+  readonly logger: Logger;
+  /** Aborted when this connection ends; service handlers get a signal derived from it. */
+  readonly connectionSignal: AbortSignal;
+  /** Records the server's Goodbye for the reconnect policy. */
+  onGoodbye(goodbye: Goodbye): void;
+}

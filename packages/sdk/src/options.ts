@@ -1,0 +1,77 @@
+import type { ProtocolLimits } from "@outpost/protocol";
+import type { ReconnectOptions } from "./connection/reconnect.js";
+import type { Logger } from "./logger.js";
+import type { QueueOptions } from "./queue/offline-queue.js";
+import type { TlsOptions } from "./transport/tls.js";
+import type { Transport } from "./transport/transport.js";
+
+/** Options of a transport factory call. */
+export interface TransportFactoryOptions {
+  /** Aborted when the attempt is cancelled (client closed, connect timeout). */
+  signal: AbortSignal;
+}
+
+/** Opens one connection to `url`. The default opens WebSocket over TLS with the client's `tls` options. */
+export type TransportFactory = (url: string, options: TransportFactoryOptions) => Promise<Transport>;
+
+/** Options of {@link EdgeClient}. */
+export interface EdgeClientOptions {
+  /** Server endpoint, `wss://host:port/path`. */
+  url: string;
+  /** Further endpoints tried in turn after a failed attempt. Default none. */
+  fallbackUrls?: string[];
+  /** The device's application key (`opk_...`). Sent only in the Auth step; never logged. */
+  appKey: string;
+  /** Server trust (CA, pins) and device identity (certificate, key). */
+  tls: TlsOptions;
+  /** Reconnect policy; `false` disables reconnecting. Default: on, with the defaults of {@link ReconnectOptions}. */
+  reconnect?: ReconnectOptions | false;
+  /** Limits we enforce on what we receive (announced in Hello). Default: the protocol defaults. */
+  limits?: Partial<ProtocolLimits>;
+  /** Default timeout of requests to the server (acks, invoke). Default 30_000 ms. */
+  requestTimeoutMs?: number;
+  /** Limit for one connection attempt: TLS, WebSocket upgrade, Hello, Auth and Bind. Default 15_000 ms. */
+  connectTimeoutMs?: number;
+  /** WebSocket ping interval; the connection is dropped when a pong takes over 10 s. Default 25_000 ms. */
+  pingIntervalMs?: number;
+  /** Offline queue capacity, overflow policy and store. Defaults: 10_000 items, "drop-oldest", in memory. */
+  queue?: QueueOptions;
+  /** Batching window: property values set within it after an idle period travel in one update. Default 50 ms. */
+  flushIntervalMs?: number;
+  /** Most property values in one update (also capped by the server's maxBatch). Default 500. */
+  maxBatch?: number;
+  /** Opens connections. Default: WebSocket over TLS. Tests pass an in-memory transport here. */
+  transportFactory?: TransportFactory;
+  /** Where the client logs. Default: silent. */
+  logger?: Logger;
+  /** Random source in [0, 1) for backoff jitter. Default Math.random. For tests. */
+  random?: () => number;
+}
+
+/** Options of {@link EdgeClient.connect}. */
+export interface ConnectOptions {
+  /** Stops connecting: rejects with OUTPOST_ABORTED and stops the reconnect loop when not yet connected. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link EdgeClient.invoke}. */
+export interface InvokeOptions {
+  /** Deadline, also sent to the server. Default: the client's requestTimeoutMs. */
+  timeoutMs?: number;
+  /** Cancels waiting for the result. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link EdgeClient.flush}. */
+export interface FlushOptions {
+  /** Stops waiting (rejects with OUTPOST_ABORTED); queued items stay queued. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link EdgeClient.close}. */
+export interface CloseOptions {
+  /** Wait for queued items to be acknowledged first. Default true. */
+  flush?: boolean;
+  /** Bound on that wait; whatever is still queued then stays in the store. Default 10_000 ms. */
+  timeoutMs?: number;
+}

@@ -1,0 +1,213 @@
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { MemoryQueueStore } from "./memory-store.js";
+import type { OverflowPolicy, QueueItem, QueueOverflowInfo, QueueStore } from "./types.js";
+
+/** Options of the offline queue (the client's `queue` option). */
+export interface QueueOptions {
+  /** Capacity in items (properties and events together). Default 10_000. */
+  maxItems?: number;
+  /**
+   * What happens when a new item arrives at a full queue. Default "drop-oldest".
+   * - "drop-oldest": the oldest queued item is discarded to make room;
+   * - "drop-newest": the new item is discarded;
+   * - "reject": the new item is refused: `set()`/`emit()` throw OUTPOST_QUEUE_OVERFLOW.
+   * Every drop or refusal is reported through the `queue-overflow` event.
+   */
+  overflow?: OverflowPolicy;
+  /** Persistence. Default: in memory ({@link MemoryQueueStore}). */
+  store?: QueueStore;
+  /**
+   * Lowest seq for the next item: seqs continue from max(store's lastSeq, seqFloor()). The default,
+   * Date.now() * 1000, keeps seqs increasing across restarts even with the in-memory store, as
+   * long as fewer than 1000 items per millisecond are queued on average.
+   */
+  seqFloor?: () => number;
+}
+
+type NewItem = QueueItem extends infer T ? (T extends QueueItem ? Omit<T, "seq"> : never) : never;
+
+/**
+ * The bounded offline queue. Items get a monotonic seq when queued and leave only when
+ * acknowledged (or dropped by the overflow policy). Items are handed out for sending only once the
+ * store has persisted them.
+ */
+export class OfflineQueue {
+  readonly maxItems: number;
+  readonly policy: OverflowPolicy;
+  private readonly store: QueueStore;
+  private readonly seqFloor: () => number;
+  private items: QueueItem[] = [];
+  private beforeLoad: NewItem[] = [];
+  private readonly inFlight = new Set<number>();
+  private lastSeq = 0;
+  private persistedSeq = 0;
+  private loading: Promise<void> | undefined;
+  private loaded = false;
+  private chain: Promise<void> = Promise.resolve();
+  private changeWaiters: (() => void)[] = [];
+  private drainWaiters: (() => void)[] = [];
+  private totalDropped = 0;
+
+  constructor(
+    options: QueueOptions = {},
+    private readonly onOverflow: (info: QueueOverflowInfo) => void = () => {},
+    private readonly onStoreError: (err: Error) => void = () => {},
+  ) {
+    this.maxItems = options.maxItems ?? 10_000;
+    if (!Number.isSafeInteger(this.maxItems) || this.maxItems < 1) {
+      throw new OutpostError(ErrorCode.InvalidConfig, "queue.maxItems must be a positive integer");
+    }
+    this.policy = options.overflow ?? "drop-oldest";
+    this.store = options.store ?? new MemoryQueueStore();
+    this.seqFloor = options.seqFloor ?? (() => Date.now() * 1000);
+  }
+
+  /** Loads the store once. Items queued before are then numbered after the stored ones. */
+  open(): Promise<void> {
+    this.loading ??= (async () => {
+      const snapshot = await this.store.load();
+      this.items = [...snapshot.items].sort((a, b) => a.seq - b.seq);
+      const maxStored = this.items.reduce((m, i) => Math.max(m, i.seq), 0);
+      this.persistedSeq = Math.max(snapshot.lastSeq, maxStored);
+      this.lastSeq = Math.max(this.persistedSeq, this.seqFloor());
+      this.loaded = true;
+      const early = this.beforeLoad;
+      this.beforeLoad = [];
+      for (const item of early) this.add(item);
+      this.notifyChange();
+      this.checkDrained();
+    })();
+    return this.loading;
+  }
+
+  /** Items waiting or in flight. */
+  get size(): number {
+    return this.items.length + this.beforeLoad.length;
+  }
+
+  /** Queues an item. Throws OUTPOST_QUEUE_OVERFLOW when full under the "reject" policy. */
+  enqueue(item: NewItem): void {
+    if (this.size >= this.maxItems) {
+      if (this.policy === "reject") {
+        this.reportOverflow();
+        throw new OutpostError(ErrorCode.QueueOverflow, `offline queue is full (${this.maxItems} items)`);
+      }
+      this.reportOverflow();
+      if (this.policy === "drop-newest") return;
+      this.dropOldest();
+    }
+    if (!this.loaded) {
+      this.beforeLoad.push(item);
+      return;
+    }
+    this.add(item);
+  }
+
+  /**
+   * Marks and returns the next items to send: either a run of up to `max` property values or one
+   * event, oldest first, skipping items already in flight or not yet persisted.
+   */
+  takeBatch(max: number): QueueItem[] {
+    const out: QueueItem[] = [];
+    for (const item of this.items) {
+      if (item.seq > this.persistedSeq) break;
+      if (this.inFlight.has(item.seq)) continue;
+      if (item.kind === "event") {
+        if (out.length === 0) out.push(item);
+        break;
+      }
+      out.push(item);
+      if (out.length >= max) break;
+    }
+    for (const item of out) this.inFlight.add(item.seq);
+    return out;
+  }
+
+  /** The receiver has these items: they leave the queue for good. */
+  ack(seqs: readonly number[]): void {
+    const gone = new Set(seqs);
+    for (const s of seqs) this.inFlight.delete(s);
+    this.items = this.items.filter((i) => !gone.has(i.seq));
+    this.persist(() => this.store.remove(seqs));
+    this.checkDrained();
+  }
+
+  /** Sending failed (no ack): the items become eligible again, with the same seqs. */
+  release(seqs: readonly number[]): void {
+    for (const s of seqs) this.inFlight.delete(s);
+    this.notifyChange();
+  }
+
+  /** Releases everything in flight (the connection was lost). */
+  releaseAll(): void {
+    this.release([...this.inFlight]);
+  }
+
+  /** Keys `thing\u0000name` of property values still queued. */
+  queuedPropertyKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const i of this.items) if (i.kind === "property") keys.add(`${i.thing}\u0000${i.name}`);
+    for (const i of this.beforeLoad) if (i.kind === "property") keys.add(`${i.thing}\u0000${i.name}`);
+    return keys;
+  }
+
+  /** Resolves at the next change that may make a batch available (new item persisted, release). */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.changeWaiters.push(resolve));
+  }
+
+  /** Resolves when the queue is empty and the store has caught up. */
+  async drained(): Promise<void> {
+    while (this.size > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    await this.chain;
+  }
+
+  /** Waits for pending store writes, then closes the store. */
+  async close(): Promise<void> {
+    await this.chain;
+    await this.store.close?.();
+  }
+
+  private add(item: NewItem): void {
+    const full = { ...item, seq: ++this.lastSeq } as QueueItem;
+    this.items.push(full);
+    this.persist(async () => {
+      await this.store.append([full]);
+      this.persistedSeq = Math.max(this.persistedSeq, full.seq);
+      this.notifyChange();
+    });
+  }
+
+  private dropOldest(): void {
+    const dropped = this.loaded ? this.items.shift() : this.beforeLoad.shift();
+    if (dropped && "seq" in dropped) {
+      const seq = (dropped as QueueItem).seq;
+      this.inFlight.delete(seq);
+      this.persist(() => this.store.remove([seq]));
+    }
+  }
+
+  private reportOverflow(): void {
+    this.totalDropped += 1;
+    this.onOverflow({ policy: this.policy, dropped: 1, totalDropped: this.totalDropped, maxItems: this.maxItems });
+  }
+
+  private persist(op: () => Promise<void>): void {
+    this.chain = this.chain.then(op).catch((err: unknown) => {
+      this.onStoreError(err instanceof Error ? err : new Error(String(err)));
+    });
+  }
+
+  private notifyChange(): void {
+    const waiters = this.changeWaiters;
+    this.changeWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private checkDrained(): void {
+    if (this.size > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+}

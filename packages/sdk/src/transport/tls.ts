@@ -1,0 +1,58 @@
+import { createHash, X509Certificate } from "node:crypto";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+
+/** TLS settings of the device connection. Mutual TLS is used whenever `cert` and `key` are given. */
+export interface TlsOptions {
+  /** PEM of the CA(s) that issued the server certificate. Required: the system store is not used. */
+  ca: string | Buffer;
+  /** PEM of the device certificate (its subject CN is the device identity). Default: none. */
+  cert?: string | Buffer;
+  /** PEM of the device private key, possibly encrypted. Default: none. */
+  key?: string | Buffer;
+  /** Passphrase of an encrypted `key`. Default: none. Never logged. */
+  passphrase?: string;
+  /** Server name for SNI and certificate host checks. Default: the host of the URL. */
+  servername?: string;
+  /**
+   * Base64 SHA-256 digests of acceptable server public keys (DER SubjectPublicKeyInfo), checked in
+   * addition to CA validation. Default: no pinning. Compute one with {@link spkiPin}.
+   */
+  pins?: string[];
+  /**
+   * Development only: accept any server certificate (self-signed, wrong host). Logs a warning on
+   * every connection. Pins, when given, are still enforced. Default false.
+   */
+  insecureSkipVerify?: boolean;
+}
+
+/** The pin of a certificate: base64 SHA-256 of its DER SubjectPublicKeyInfo. */
+export function spkiPin(certificate: string | Buffer): string {
+  const spki = new X509Certificate(certificate).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(spki).digest("base64");
+}
+
+/** Checks `cert` against `pins`; returns an OUTPOST_TLS error on mismatch. */
+export function checkPins(cert: PeerCertificate | undefined, pins: readonly string[]): OutpostError | undefined {
+  if (pins.length === 0) return undefined;
+  if (!cert?.raw) return new OutpostError(ErrorCode.Tls, "server presented no certificate to check against pins");
+  const pin = spkiPin(cert.raw);
+  if (pins.includes(pin)) return undefined;
+  return new OutpostError(ErrorCode.Tls, "server certificate public key does not match any configured pin");
+}
+
+/** A `checkServerIdentity` that runs Node's host check, then the pin check. */
+export function identityChecker(pins: readonly string[]) {
+  return (host: string, cert: PeerCertificate): Error | undefined =>
+    checkServerIdentity(host, cert) ?? checkPins(cert, pins);
+}
+
+const TLS_ERROR = /CERT|SSL|TLS|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|HOSTNAME|ALTNAME/;
+
+/** True when a socket error is a TLS/certificate failure rather than a network one. */
+export function isTlsFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && TLS_ERROR.test(code)) return true;
+  const message = err instanceof Error ? err.message : "";
+  return /certificate|ssl|tls alert|handshake/i.test(message);
+}

@@ -1,0 +1,202 @@
+import type { Agent } from "node:http";
+import type { TLSSocket } from "node:tls";
+import {
+  AbortError,
+  AsyncQueue,
+  ConnectionClosedError,
+  DEFAULT_LIMITS,
+  ErrorCode,
+  errorFromStatus,
+  isOutpostError,
+  OutpostError,
+  ProtocolError,
+  TimeoutError,
+} from "@outpost/protocol";
+import WebSocket from "ws";
+import { type Logger, silentLogger } from "../logger.js";
+import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls.js";
+import type { Transport } from "./transport.js";
+
+/** Options of {@link connectWebSocket}. */
+export interface WebSocketTransportOptions {
+  /** Server trust and device identity. */
+  tls: TlsOptions;
+  /** Largest inbound WebSocket message in bytes. Default: the protocol's maxFrameBytes (1 MiB) + 1 KiB. */
+  maxPayload?: number;
+  /** Interval between WebSocket pings. Default 25_000 ms. 0 disables pings. */
+  pingIntervalMs?: number;
+  /** The transport is closed with OUTPOST_TIMEOUT when a pong takes longer than this. Default 10_000 ms. */
+  pongTimeoutMs?: number;
+  /** Limit for TCP + TLS + WebSocket upgrade. Default 15_000 ms. */
+  connectTimeoutMs?: number;
+  /** HTTP agent for the upgrade request: the seam for proxies. Default: a fresh connection. */
+  agent?: Agent;
+  /** Cancels the connection attempt. */
+  signal?: AbortSignal;
+  /** Receives warnings (insecure mode) and debug lines. Default: silent. */
+  logger?: Logger;
+}
+
+/** Opens a WebSocket-over-TLS connection to `url` (wss://) and returns it as a Transport. */
+export function connectWebSocket(url: string, options: WebSocketTransportOptions): Promise<Transport> {
+  const logger = options.logger ?? silentLogger;
+  const { tls } = options;
+  if (!url.startsWith("wss://")) {
+    return Promise.reject(new OutpostError(ErrorCode.InvalidConfig, `url must start with wss://, got ${url}`));
+  }
+  if (options.signal?.aborted) return Promise.reject(new AbortError("connect aborted"));
+  const insecure = tls.insecureSkipVerify === true;
+  if (insecure) logger.warn("TLS server certificate verification is DISABLED (insecureSkipVerify)", { url });
+  const pins = tls.pins ?? [];
+  const ws = new WebSocket(url, {
+    ca: tls.ca,
+    ...(tls.cert !== undefined && { cert: tls.cert }),
+    ...(tls.key !== undefined && { key: tls.key }),
+    ...(tls.passphrase !== undefined && { passphrase: tls.passphrase }),
+    ...(tls.servername !== undefined && { servername: tls.servername }),
+    ...(options.agent !== undefined && { agent: options.agent }),
+    minVersion: "TLSv1.2",
+    rejectUnauthorized: !insecure,
+    checkServerIdentity: identityChecker(pins),
+    maxPayload: options.maxPayload ?? DEFAULT_LIMITS.maxFrameBytes + 1024,
+    perMessageDeflate: false,
+    followRedirects: false,
+  } as unknown as WebSocket.ClientOptions);
+  ws.binaryType = "nodebuffer";
+
+  return new Promise<Transport>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      ws.removeAllListeners();
+      ws.on("error", () => {});
+      ws.terminate();
+      reject(err);
+    };
+    const onAbort = (): void => fail(new AbortError("connect aborted"));
+    const timer = setTimeout(
+      () => fail(new TimeoutError(`connecting to ${url} timed out`)),
+      options.connectTimeoutMs ?? 15_000,
+    );
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+
+    ws.on("unexpected-response", (req, res) => {
+      req.destroy();
+      const status = res.statusCode ?? 0;
+      const text = `server refused the WebSocket upgrade with HTTP ${status}`;
+      fail(status >= 500 ? new OutpostError(ErrorCode.Unavailable, text, { status }) : errorFromStatus(status, text));
+    });
+    ws.on("upgrade", (res) => {
+      const socket = res.socket as TLSSocket;
+      const pinError = checkPins(socket.getPeerCertificate?.(true), pins);
+      if (pinError) fail(pinError);
+    });
+    ws.on("error", (err) => fail(mapSocketError(err, url)));
+    ws.on("close", () => fail(new ConnectionClosedError(`connection to ${url} closed during the handshake`)));
+    ws.on("open", () => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      ws.removeAllListeners();
+      resolve(new WebSocketTransport(ws, options));
+    });
+  });
+}
+
+/** Maps a socket-level error to a typed error: OUTPOST_TLS for certificate failures, else OUTPOST_UNAVAILABLE. */
+export function mapSocketError(err: Error, url: string): OutpostError {
+  if (isOutpostError(err)) return err;
+  if (isTlsFailure(err))
+    return new OutpostError(ErrorCode.Tls, `TLS failure with ${url}: ${err.message}`, { cause: err });
+  return new OutpostError(ErrorCode.Unavailable, `cannot reach ${url}: ${err.message}`, { cause: err });
+}
+
+/** A Transport over an open `ws` client socket: binary frames only, ping/pong liveness. */
+export class WebSocketTransport implements Transport {
+  readonly frames = new AsyncQueue<Uint8Array>();
+  private error: Error | undefined;
+  private readonly done: Promise<Error | undefined>;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    options: Pick<WebSocketTransportOptions, "pingIntervalMs" | "pongTimeoutMs">,
+  ) {
+    this.done = new Promise((resolve) => {
+      ws.on("close", (code, reason) => {
+        this.stopTimers();
+        if (!this.error && code !== 1000 && code !== 1001) {
+          this.error = new ConnectionClosedError(`connection closed (${code}${reason.length ? ` ${reason}` : ""})`);
+        }
+        this.frames.end();
+        resolve(this.error);
+      });
+    });
+    ws.on("error", (err) => {
+      this.error ??= mapSocketError(err, ws.url);
+    });
+    ws.on("message", (data, isBinary) => {
+      if (!isBinary) {
+        void this.close(new ProtocolError(ErrorCode.UnexpectedFrame, "text WebSocket messages are not allowed"));
+        return;
+      }
+      this.frames.push(data as Buffer);
+    });
+    ws.on("pong", () => {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = undefined;
+    });
+    const interval = options.pingIntervalMs ?? 25_000;
+    const pongTimeout = options.pongTimeoutMs ?? 10_000;
+    if (interval > 0) {
+      this.pingTimer = setInterval(() => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        ws.ping();
+        this.pongTimer ??= setTimeout(() => {
+          this.error ??= new TimeoutError(`no pong within ${pongTimeout} ms`);
+          ws.terminate();
+        }, pongTimeout);
+      }, interval);
+      this.pingTimer.unref();
+    }
+  }
+
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.ws.readyState !== WebSocket.OPEN) throw new ConnectionClosedError("transport is closed");
+    this.ws.send(frame, { binary: true });
+  }
+
+  async close(error?: Error): Promise<void> {
+    this.error ??= error;
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.close(error ? 1011 : 1000);
+      // A peer that never answers the close handshake must not hold the socket open.
+      const force = setTimeout(() => this.ws.terminate(), 2_000);
+      force.unref();
+      await this.done;
+      clearTimeout(force);
+      return;
+    }
+    if (this.ws.readyState === WebSocket.CLOSING) await this.done;
+  }
+
+  closed(): Promise<Error | undefined> {
+    return this.done;
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+  }
+}
