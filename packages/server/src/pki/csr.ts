@@ -41,7 +41,7 @@ export function createDeviceCsr(options: DeviceCsrOptions): { csrPem: string; ke
  * expected device.
  */
 export function signDeviceCsr(ca: CertificateAuthority, csrPem: string, options: SignDeviceCsrOptions = {}): string {
-  let csr: forge.pki.CertificateRequest;
+  let csr: forge.pki.CertificateSigningRequest;
   try {
     csr = forge.pki.certificationRequestFromPem(csrPem);
   } catch (err) {
