@@ -57,7 +57,7 @@ export type {
 export { BODY_KINDS, GoodbyeReason, Quality, wire } from "./messages.js";
 export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
-export { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
+export { errorFromStatus, isSuccess, Status, statusForCode, statusFromError } from "./status.js";
 export type { JsonValue, OutpostValue } from "./value.js";
 export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";
 export { MIN_PROTOCOL_VERSION, negotiateVersion, PROTOCOL_VERSION } from "./version.js";

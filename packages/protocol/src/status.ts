@@ -49,6 +49,10 @@ const statusByCode: ReadonlyMap<string, number> = new Map<string, number>([
   [ErrorCode.MalformedFrame, Status.BadRequest],
   [ErrorCode.InvalidConfig, Status.BadRequest],
   [ErrorCode.UnexpectedFrame, Status.BadRequest],
+  [ErrorCode.MultipartInvalid, Status.BadRequest],
+  [ErrorCode.UnsupportedVersion, Status.BadRequest],
+  [ErrorCode.FlowControl, Status.BadRequest],
+  [ErrorCode.MultipartExpired, Status.Timeout],
   [ErrorCode.Unauthorized, Status.Unauthorized],
   [ErrorCode.Forbidden, Status.Forbidden],
   [ErrorCode.NotFound, Status.NotFound],
@@ -63,6 +67,9 @@ const statusByCode: ReadonlyMap<string, number> = new Map<string, number>([
   [ErrorCode.NotImplemented, Status.NotImplemented],
   [ErrorCode.Unavailable, Status.Unavailable],
   [ErrorCode.ConnectionClosed, Status.Unavailable],
+  [ErrorCode.QueueOverflow, Status.Unavailable],
+  [ErrorCode.Tls, Status.Unavailable],
+  [ErrorCode.Internal, Status.Internal],
 ]);
 
 /**
@@ -75,6 +82,11 @@ export function errorFromStatus(status: number, message: string, code?: string):
   const text = message || `request failed with status ${status}`;
   if (resolved === ErrorCode.Timeout) return new TimeoutError(text, { status });
   return new RemoteError(resolved, text, { status });
+}
+
+/** The wire status an error code travels with (see docs/errors.md). */
+export function statusForCode(code: ErrorCode): number {
+  return statusByCode.get(code) ?? Status.Internal;
 }
 
 /** The one place where errors become wire statuses. Unknown errors are 500 with a generic message. */
