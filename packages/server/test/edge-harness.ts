@@ -110,7 +110,11 @@ export interface TestServer {
 }
 
 /** Devices dev-1 (Thing pump-1) and dev-2 (Thing pump-2), an admin and a viewer operator. */
-export async function startTestServer(pki: TestPki, overrides: Partial<ServerOptions> = {}): Promise<TestServer> {
+export async function startTestServer(
+  pki: TestPki,
+  overrides: Partial<ServerOptions> & { operatorMaxBodyBytes?: number } = {},
+): Promise<TestServer> {
+  const { operatorMaxBodyBytes, ...serverOverrides } = overrides;
   const registry = new SqliteRegistry(":memory:");
   const audit = new MemoryAuditLog();
   const keys: Record<string, string> = {};
@@ -128,9 +132,14 @@ export async function startTestServer(pki: TestPki, overrides: Partial<ServerOpt
     registry,
     audit,
     edge: { port: 0, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, clientCaPem: pki.caPem },
-    operator: { port: 0, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem },
+    operator: {
+      port: 0,
+      certPem: pki.serverCertPem,
+      keyPem: pki.serverKeyPem,
+      ...(operatorMaxBodyBytes ? { maxBodyBytes: operatorMaxBodyBytes } : {}),
+    },
     requestTimeoutMs: 5_000,
-    ...overrides,
+    ...serverOverrides,
   });
   return {
     server,

@@ -144,7 +144,7 @@ describe("edge", () => {
 
   it("edge - a device invokes a server service; an unknown service is 404", async () => {
     ts.server.registerService("*", "time", (params, ctx) => ({
-      echo: params.x ?? null,
+      echo: typeof params.x === "string" ? params.x : null,
       device: ctx.deviceId,
       thing: ctx.thing,
     }));
