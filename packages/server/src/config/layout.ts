@@ -1,0 +1,35 @@
+import { resolve } from "node:path";
+
+/** Where everything lives inside a server data directory. All paths are absolute. */
+export interface DataPaths {
+  dir: string;
+  /** CA certificate (PEM): give it to devices; the server trusts device certificates it signed. */
+  caCert: string;
+  /** CA private key (PEM, mode 0600, optionally passphrase-protected). Needed only to issue certificates. */
+  caKey: string;
+  /** Server TLS certificate (PEM). */
+  serverCert: string;
+  /** Server TLS key (PEM, mode 0600). */
+  serverKey: string;
+  /** SQLite registry. */
+  registry: string;
+  /** Hash-chained audit log (JSON lines, mode 0600). */
+  audit: string;
+  /** Server configuration (JSON). */
+  config: string;
+}
+
+/** The fixed layout of a data directory. */
+export function dataPaths(dir: string): DataPaths {
+  const d = resolve(dir);
+  return {
+    dir: d,
+    caCert: resolve(d, "ca", "ca.pem"),
+    caKey: resolve(d, "ca", "ca.key"),
+    serverCert: resolve(d, "tls", "server.pem"),
+    serverKey: resolve(d, "tls", "server.key"),
+    registry: resolve(d, "registry.db"),
+    audit: resolve(d, "audit.log"),
+    config: resolve(d, "config.json"),
+  };
+}

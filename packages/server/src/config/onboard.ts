@@ -1,0 +1,180 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { FileAuditLog } from "../audit/audit-log.js";
+import type { AuditSink } from "../audit/types.js";
+import { type CertificateAuthority, issueDeviceCertificate } from "../pki/certificates.js";
+import { signDeviceCsr } from "../pki/csr.js";
+import { certificateIdentity } from "../pki/identity.js";
+import { assertDeviceId, assertThingName } from "../registry/names.js";
+import { SqliteRegistry } from "../registry/sqlite.js";
+import type { Registry } from "../registry/types.js";
+import { writePublicFile, writeSecretFile } from "./files.js";
+import { loadServerConfig } from "./server-config.js";
+
+/** An open registry, CA and audit sink to onboard into (instead of a data directory). */
+export interface OnboardingTarget {
+  registry: Registry;
+  ca: CertificateAuthority;
+  audit?: AuditSink;
+  /** URL written into device.json. */
+  edgeUrl: string;
+}
+
+/** Options for {@link onboardDevice}. */
+export interface OnboardDeviceOptions {
+  deviceId: string;
+  /** Things assigned to the device. Default none. A Thing that belongs to another device is a conflict. */
+  things?: string[];
+  /** Encrypts the generated device key. Ignored with `csrPem` (the device made its own key). Default: not encrypted. */
+  passphrase?: string;
+  /** A CSR made on the device ({@link createDeviceCsr}); then no key is generated or written. */
+  csrPem?: string;
+  /** Lifetime of the application key in ms. Default: no expiry. */
+  keyTtlMs?: number;
+  /** Lifetime of the device certificate in days. Default 825. */
+  certDays?: number;
+  /** Bundle directory to create; must not exist or be empty. */
+  outDir: string;
+  /** Free-text description of the device. Default "". */
+  description?: string;
+  /** Passphrase of the CA key when onboarding from a data directory whose CA key is encrypted. */
+  caPassphrase?: string;
+  /** Who onboards, for the audit record. Default "system". */
+  actor?: string;
+}
+
+/** The files of an onboarding bundle (absolute paths). */
+export interface OnboardingFiles {
+  dir: string;
+  ca: string;
+  cert: string;
+  /** Absent when the device sent a CSR and keeps its own key. */
+  key?: string;
+  appKey: string;
+  manifest: string;
+}
+
+/** Result of {@link onboardDevice}. `appKey` is the plaintext key, shown once. */
+export interface OnboardDeviceResult {
+  deviceId: string;
+  keyId: string;
+  appKey: string;
+  files: OnboardingFiles;
+}
+
+/** What `device.json` in a bundle holds. No secret is in it. */
+export interface DeviceManifest {
+  version: 1;
+  deviceId: string;
+  url: string;
+  things: string[];
+  /** File names relative to the bundle directory. */
+  files: { ca: string; cert: string; key: string | null; appKey: string };
+  keyEncrypted: boolean;
+  keyId: string;
+  certificate: { fingerprint256: string; notAfter: string };
+}
+
+/**
+ * Onboards a device in one step: registers it, assigns its Things, issues its certificate (or signs
+ * its CSR), creates an application key, and writes a bundle directory with `ca.pem`, `device.pem`,
+ * `device.key` (0600, unless a CSR was given), `app-key` (0600) and `device.json`. The certificate
+ * is made before the registry is touched, so a bad CSR or CA passphrase changes nothing.
+ */
+export async function onboardDevice(
+  target: string | OnboardingTarget,
+  options: OnboardDeviceOptions,
+): Promise<OnboardDeviceResult> {
+  if (typeof target !== "string") return onboardInto(target, options);
+  const config = loadServerConfig(target);
+  const p = config.paths;
+  const ca: CertificateAuthority = {
+    certPem: readFileSync(p.caCert, "utf8"),
+    keyPem: readFileSync(p.caKey, "utf8"),
+    ...(options.caPassphrase === undefined ? {} : { passphrase: options.caPassphrase }),
+  };
+  const registry = new SqliteRegistry(p.registry);
+  const audit = new FileAuditLog(p.audit);
+  try {
+    return await onboardInto({ registry, ca, audit, edgeUrl: config.edge.publicUrl }, options);
+  } finally {
+    registry.close();
+    await audit.close();
+  }
+}
+
+async function onboardInto(t: OnboardingTarget, o: OnboardDeviceOptions): Promise<OnboardDeviceResult> {
+  assertDeviceId(o.deviceId);
+  const things = [...new Set(o.things ?? [])];
+  for (const name of things) assertThingName(name);
+  const outDir = resolve(o.outDir);
+  if (existsSync(outDir) && readdirSync(outDir).length > 0) {
+    throw new OutpostError(ErrorCode.Conflict, `${outDir} exists and is not empty; choose another --out directory`);
+  }
+  if (t.registry.getDevice(o.deviceId))
+    throw new OutpostError(ErrorCode.Conflict, `device ${o.deviceId} already exists`);
+  for (const name of things) {
+    const owner = t.registry.getThing(name)?.deviceId;
+    if (owner !== undefined)
+      throw new OutpostError(ErrorCode.Conflict, `Thing ${name} already belongs to device ${owner}`);
+  }
+
+  const days = o.certDays === undefined ? {} : { days: o.certDays };
+  let certPem: string;
+  let keyPem: string | undefined;
+  if (o.csrPem !== undefined) {
+    certPem = signDeviceCsr(t.ca, o.csrPem, { deviceId: o.deviceId, ...days });
+  } else {
+    const issued = issueDeviceCertificate(t.ca, {
+      deviceId: o.deviceId,
+      ...days,
+      ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
+    });
+    certPem = issued.certPem;
+    keyPem = issued.keyPem;
+  }
+
+  t.registry.createDevice(o.deviceId, o.description ?? "");
+  for (const name of things) t.registry.assignThing(name, o.deviceId);
+  const { key, record } = t.registry.createKey(o.deviceId, {
+    label: "onboarding",
+    ...(o.keyTtlMs === undefined ? {} : { ttlMs: o.keyTtlMs }),
+  });
+
+  const files: OnboardingFiles = {
+    dir: outDir,
+    ca: join(outDir, "ca.pem"),
+    cert: join(outDir, "device.pem"),
+    appKey: join(outDir, "app-key"),
+    manifest: join(outDir, "device.json"),
+  };
+  writePublicFile(files.ca, t.ca.certPem);
+  writePublicFile(files.cert, certPem);
+  if (keyPem !== undefined) {
+    files.key = join(outDir, "device.key");
+    writeSecretFile(files.key, keyPem);
+  }
+  writeSecretFile(files.appKey, `${key}\n`);
+  const id = certificateIdentity(certPem);
+  const manifest: DeviceManifest = {
+    version: 1,
+    deviceId: o.deviceId,
+    url: t.edgeUrl,
+    things,
+    files: { ca: "ca.pem", cert: "device.pem", key: keyPem === undefined ? null : "device.key", appKey: "app-key" },
+    keyEncrypted: keyPem !== undefined && o.passphrase !== undefined,
+    keyId: record.keyId,
+    certificate: { fingerprint256: id.fingerprint256, notAfter: id.notAfter.toISOString() },
+  };
+  writePublicFile(files.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
+
+  t.audit?.append({
+    type: "admin.change",
+    actor: o.actor ?? "system",
+    target: `device:${o.deviceId}`,
+    outcome: "success",
+    details: { action: "device.onboard", things, keyId: record.keyId, csr: o.csrPem !== undefined },
+  });
+  return { deviceId: o.deviceId, keyId: record.keyId, appKey: key, files };
+}

@@ -1,0 +1,164 @@
+import { existsSync, readFileSync } from "node:fs";
+import { ErrorCode, OutpostError, type ProtocolLimits } from "@outpost/protocol";
+import { type DataPaths, dataPaths } from "./layout.js";
+
+/** Contents of `config.json` in a data directory. Every field has a default; see {@link defaultServerConfig}. */
+export interface ServerConfigFile {
+  version: 1;
+  edge: {
+    /** Interface the edge endpoint listens on. Default "127.0.0.1". */
+    host: string;
+    /** Edge port. Default 8443. */
+    port: number;
+    /** URL devices are told to connect to (written into onboarding bundles). Default wss://<first host>:8443. */
+    publicUrl: string;
+    /** "required" (default) or "optional" (development only: devices without a certificate). */
+    clientCert: "required" | "optional";
+    /** Milliseconds a connection has to authenticate. Default 10 000. */
+    authDeadlineMs: number;
+  };
+  operator: {
+    /** Whether the HTTPS operator API runs. Default true. */
+    enabled: boolean;
+    /** Default "127.0.0.1". */
+    host: string;
+    /** Default 8444. */
+    port: number;
+  };
+  /** Limits enforced on what devices send; unset fields use the protocol defaults. */
+  limits: Partial<ProtocolLimits>;
+  /** Authentication failure limits per source address and per key. */
+  authRateLimit: { maxFailures: number; windowMs: number; blockMs: number };
+  /** Log level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent". Default "info". */
+  logLevel: string;
+}
+
+/** A loaded, validated configuration plus the absolute paths of the data directory. */
+export interface ServerConfig extends ServerConfigFile {
+  paths: DataPaths;
+}
+
+/** The configuration `init` writes, for the given public host. */
+export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile {
+  const host = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
+  return {
+    version: 1,
+    edge: {
+      host: "127.0.0.1",
+      port: 8443,
+      publicUrl: `wss://${host}:8443`,
+      clientCert: "required",
+      authDeadlineMs: 10_000,
+    },
+    operator: { enabled: true, host: "127.0.0.1", port: 8444 },
+    limits: {},
+    authRateLimit: { maxFailures: 5, windowMs: 60_000, blockMs: 60_000 },
+    logLevel: "info",
+  };
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const LIMIT_KEYS: (keyof ProtocolLimits)[] = [
+  "maxFrameBytes",
+  "maxMessageBytes",
+  "maxBatch",
+  "maxStringBytes",
+  "maxConcurrentRequests",
+];
+
+/** Reads and validates `<dir>/config.json`. Problems are OUTPOST_INVALID_CONFIG naming the field. */
+export function loadServerConfig(dir: string): ServerConfig {
+  const paths = dataPaths(dir);
+  if (!existsSync(paths.config)) {
+    throw new OutpostError(
+      ErrorCode.InvalidConfig,
+      `${paths.config} not found: run "outpost-server init --data ${dir}" first`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(paths.config, "utf8"));
+  } catch (err) {
+    throw new OutpostError(ErrorCode.InvalidConfig, `${paths.config} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return { ...validateServerConfig(raw, paths.config), paths };
+}
+
+/** Checks a parsed config.json, filling defaults for missing fields. */
+export function validateServerConfig(raw: unknown, source = "config.json"): ServerConfigFile {
+  const bad = (field: string, want: string): never => {
+    throw new OutpostError(ErrorCode.InvalidConfig, `${source}: ${field} must be ${want}`);
+  };
+  if (!isObject(raw)) return bad("the top level", "an object");
+  if (raw.version !== undefined && raw.version !== 1) bad("version", "1");
+  const def = defaultServerConfig();
+  const edge = section(raw, "edge", bad);
+  const op = section(raw, "operator", bad);
+  const rate = section(raw, "authRateLimit", bad);
+  const limitsRaw = section(raw, "limits", bad);
+
+  const str = (o: Record<string, unknown>, k: string, d: string, field: string): string => {
+    const v = o[k] ?? d;
+    return typeof v === "string" && v.length > 0 ? v : bad(field, "a non-empty string");
+  };
+  const int = (o: Record<string, unknown>, k: string, d: number, field: string, min: number, max: number): number => {
+    const v = o[k] ?? d;
+    return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
+      ? (v as number)
+      : bad(field, `an integer from ${min} to ${max}`);
+  };
+
+  const clientCert = edge.clientCert ?? def.edge.clientCert;
+  if (clientCert !== "required" && clientCert !== "optional") bad("edge.clientCert", '"required" or "optional"');
+  const publicUrl = str(edge, "publicUrl", def.edge.publicUrl, "edge.publicUrl");
+  if (!/^wss:\/\/[^\s/]+/.test(publicUrl)) bad("edge.publicUrl", "a wss:// URL");
+  const enabled = op.enabled ?? def.operator.enabled;
+  if (typeof enabled !== "boolean") bad("operator.enabled", "true or false");
+  const logLevel = str(raw, "logLevel", def.logLevel, "logLevel");
+  if (!LOG_LEVELS.includes(logLevel)) bad("logLevel", `one of ${LOG_LEVELS.join(", ")}`);
+
+  const limits: Partial<ProtocolLimits> = {};
+  for (const k of Object.keys(limitsRaw)) {
+    if (!LIMIT_KEYS.includes(k as keyof ProtocolLimits)) bad(`limits.${k}`, `one of ${LIMIT_KEYS.join(", ")}`);
+    limits[k as keyof ProtocolLimits] = int(limitsRaw, k, 0, `limits.${k}`, 1, Number.MAX_SAFE_INTEGER);
+  }
+
+  return {
+    version: 1,
+    edge: {
+      host: str(edge, "host", def.edge.host, "edge.host"),
+      port: int(edge, "port", def.edge.port, "edge.port", 0, 65535),
+      publicUrl,
+      clientCert: clientCert as "required" | "optional",
+      authDeadlineMs: int(edge, "authDeadlineMs", def.edge.authDeadlineMs, "edge.authDeadlineMs", 100, 600_000),
+    },
+    operator: {
+      enabled: enabled as boolean,
+      host: str(op, "host", def.operator.host, "operator.host"),
+      port: int(op, "port", def.operator.port, "operator.port", 0, 65535),
+    },
+    limits,
+    authRateLimit: {
+      maxFailures: int(rate, "maxFailures", def.authRateLimit.maxFailures, "authRateLimit.maxFailures", 1, 1_000_000),
+      windowMs: int(rate, "windowMs", def.authRateLimit.windowMs, "authRateLimit.windowMs", 1, 86_400_000),
+      blockMs: int(rate, "blockMs", def.authRateLimit.blockMs, "authRateLimit.blockMs", 1, 86_400_000),
+    },
+    logLevel,
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function section(
+  raw: Record<string, unknown>,
+  key: string,
+  bad: (field: string, want: string) => never,
+): Record<string, unknown> {
+  const v = raw[key];
+  if (v === undefined) return {};
+  return isObject(v) ? v : bad(key, "an object");
+}
