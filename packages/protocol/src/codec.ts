@@ -47,7 +47,7 @@ function checkLimits(node: object, limits: ProtocolLimits, depth: number): void 
   for (const key of Object.keys(record)) {
     const v = record[key];
     if (typeof v === "string") {
-      if (utf8Length(v) > limits.maxStringBytes) {
+      if (tooLong(v, limits.maxStringBytes)) {
         throw new LimitError(ErrorCode.LimitExceeded, `field ${key} exceeds maxStringBytes ${limits.maxStringBytes}`);
       }
     } else if (Array.isArray(v)) {
@@ -59,7 +59,7 @@ function checkLimits(node: object, limits: ProtocolLimits, depth: number): void 
       }
       for (const item of v) {
         if (typeof item === "string") {
-          if (utf8Length(item) > limits.maxStringBytes) {
+          if (tooLong(item, limits.maxStringBytes)) {
             throw new LimitError(ErrorCode.LimitExceeded, `an item of ${key} exceeds maxStringBytes`);
           }
         } else if (item && typeof item === "object" && !(item instanceof Uint8Array)) {
@@ -76,7 +76,7 @@ function checkLimits(node: object, limits: ProtocolLimits, depth: number): void 
           );
         }
         for (const k of keys) {
-          if (utf8Length(k) > limits.maxStringBytes) {
+          if (tooLong(k, limits.maxStringBytes)) {
             throw new LimitError(ErrorCode.LimitExceeded, `a key of map ${key} exceeds maxStringBytes`);
           }
         }
@@ -86,7 +86,12 @@ function checkLimits(node: object, limits: ProtocolLimits, depth: number): void 
   }
 }
 
-/** UTF-8 length without allocating; strings short enough to fit are not scanned. */
+/** A UTF-16 code unit takes at most 3 UTF-8 bytes, so short strings need no scan. */
+function tooLong(s: string, max: number): boolean {
+  return s.length * 3 > max && utf8Length(s) > max;
+}
+
+/** UTF-8 length of a string, without allocating. */
 export function utf8Length(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
