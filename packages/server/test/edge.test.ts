@@ -190,6 +190,37 @@ describe("edge", () => {
 });
 
 describe("edge limits", () => {
+  it("edge - optional client certificates let the application key alone identify the device", async () => {
+    const local = await startTestServer(pki, {
+      edge: {
+        port: 0,
+        certPem: pki.serverCertPem,
+        keyPem: pki.serverKeyPem,
+        clientCaPem: pki.caPem,
+        clientCert: "optional",
+      },
+      operator: false,
+    });
+    try {
+      const device = await connectDevice(local.server.edgeUrl, pki.caPem);
+      await device.hello();
+      const auth = await device.auth(local.keys["dev-2"]!);
+      expect(auth.authResult?.deviceId).toBe("dev-2");
+      expect(local.audit.ofType("login.success").at(-1)?.details).toMatchObject({ clientCert: false });
+      await device.close();
+    } finally {
+      await local.close();
+    }
+  });
+
+  it("edge - a Hello with no common protocol version gets Goodbye PROTOCOL_ERROR", async () => {
+    const device = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
+    const hello = device.channel.request({ hello: { minVersion: 7, maxVersion: 9 } }).catch((e: unknown) => e);
+    const goodbye = await device.goodbye();
+    expect(goodbye?.goodbye?.reason).toBe(GoodbyeReason.PROTOCOL_ERROR);
+    expect(goodbye?.goodbye?.message).toContain("no common protocol version");
+    expect(isOutpostError(await hello)).toBe(true);
+  });
   it("edge - authentication deadline closes an unauthenticated connection with Goodbye", async () => {
     const local = await startTestServer(pki, {
       edge: {
