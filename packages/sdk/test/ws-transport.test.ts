@@ -1,17 +1,44 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { AsyncQueue } from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
+import { EdgeClient } from "../src/client.js";
 import { spkiPin } from "../src/transport/tls.js";
+import type { Transport } from "../src/transport/transport.js";
 import { connectWebSocket } from "../src/transport/ws-transport.js";
 import { makeCerts, type TestCerts } from "./helpers/certs.js";
+import { FakeServer } from "./helpers/fake-server.js";
 
 let certs: TestCerts;
 let server: Server;
 let wss: WebSocketServer;
 let url: string;
 const clientNames: string[] = [];
+const fake = new FakeServer();
+
+/** The server end of a real socket as a Transport, so the fake server's Channel runs over TLS. */
+function serverTransport(ws: WebSocket): Transport {
+  const frames = new AsyncQueue<Uint8Array>();
+  const done = new Promise<Error | undefined>((resolve) =>
+    ws.on("close", () => {
+      frames.end();
+      resolve(undefined);
+    }),
+  );
+  ws.on("message", (data) => frames.push(data as Buffer));
+  return {
+    frames,
+    bufferedBytes: 0,
+    send: (frame) => ws.send(frame, { binary: true }),
+    close: async () => {
+      ws.close();
+      await done;
+    },
+    closed: () => done,
+  };
+}
 
 beforeAll(async () => {
   certs = makeCerts();
@@ -28,6 +55,10 @@ beforeAll(async () => {
     verifyClient: (info, cb) => (info.req.url === "/forbidden" ? cb(false, 403, "Forbidden") : cb(true)),
   });
   wss.on("connection", (ws, req) => {
+    if (req.url === "/fake") {
+      fake.accept(serverTransport(ws), req.url);
+      return;
+    }
     clientNames.push((req.socket as TLSSocket).getPeerCertificate().subject.CN as string);
     ws.on("message", (data, isBinary) => {
       if (String(data) === "text please") ws.send("hello", { binary: false });
@@ -116,5 +147,29 @@ describe("WebSocket transport over TLS", () => {
     const p = connectWebSocket(url, { tls: identity(), signal: ac.signal });
     ac.abort();
     await expect(p).rejects.toMatchObject({ code: "OUTPOST_ABORTED" });
+  });
+});
+
+describe("EdgeClient over real TLS", () => {
+  it("client - connects, binds, delivers a value and answers a server read over wss", async () => {
+    const client = new EdgeClient({
+      url: url.replace("/edge", "/fake"),
+      appKey: "opk_test_secret",
+      tls: { ...identity(), pins: [spkiPin(certs.serverCert)] },
+      reconnect: false,
+      flushIntervalMs: 1,
+    });
+    try {
+      const t = client.thing("pump");
+      await client.connect();
+      t.set("rpm", 42);
+      await client.flush();
+      expect(fake.updates.map((u) => u.value?.intValue)).toEqual([42]);
+      const read = await fake.last.channel.request({ propertyRead: { thing: "pump", names: ["rpm"] } });
+      expect(read.response?.values?.[0]?.value?.intValue).toBe(42);
+    } finally {
+      await client.close();
+    }
+    expect(client.status.type).toBe("closed");
   });
 });

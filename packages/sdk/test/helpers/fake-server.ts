@@ -11,6 +11,7 @@ import {
   toWireValue,
 } from "@outpost/protocol";
 import type { TransportFactory } from "../../src/options.js";
+import type { Transport } from "../../src/transport/transport.js";
 import { memoryPair } from "./memory-transport.js";
 
 /** One accepted connection of the fake server. */
@@ -46,11 +47,17 @@ export class FakeServer {
       throw new RemoteError(ErrorCode.Unavailable, "connection refused");
     }
     const [device, server] = memoryPair();
-    const conn: FakeConnection = { url, channel: new Channel(server), received: [] };
-    this.connections.push(conn);
-    void this.serve(conn);
+    this.accept(server, url);
     return device;
   };
+
+  /** Serves one server-side transport (memory or a real socket). */
+  accept(transport: Transport, url: string): FakeConnection {
+    const conn: FakeConnection = { url, channel: new Channel(transport), received: [] };
+    this.connections.push(conn);
+    void this.serve(conn);
+    return conn;
+  }
 
   get last(): FakeConnection {
     const c = this.connections.at(-1);
