@@ -58,6 +58,8 @@ export { BODY_KINDS, GoodbyeReason, Quality, wire } from "./messages.js";
 export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
 export { errorFromStatus, isSuccess, Status, statusForCode, statusFromError } from "./status.js";
+export type { Transport } from "./transport.js";
+export { createMemoryTransportPair, FrameQueue } from "./transport.js";
 export type { JsonValue, OutpostValue } from "./value.js";
 export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";
 export { MIN_PROTOCOL_VERSION, negotiateVersion, PROTOCOL_VERSION } from "./version.js";

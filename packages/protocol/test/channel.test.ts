@@ -198,6 +198,15 @@ describe("channel", () => {
     );
   });
 
+  it("channel - a request too large for the peer rejects without staying pending", async () => {
+    const { channel } = raw();
+    channel.setPeerLimits({ maxFrameBytes: 1024, maxMessageBytes: 2048 });
+    await expect(channel.request({ event: { thing: "t", name: "x".repeat(3000) } })).rejects.toMatchObject({
+      code: ErrorCode.LimitExceeded,
+    });
+    expect(channel.pendingRequests).toBe(0);
+  });
+
   it("channel - setPeerLimits accepts wire limits with zeros as defaults and refuses nonsense", () => {
     const { channel } = raw();
     channel.setPeerLimits({ maxFrameBytes: 0, maxBatch: 5, maxStringBytes: null });

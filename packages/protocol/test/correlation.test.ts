@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { systemClock } from "../src/clock.js";
 import { RequestTable } from "../src/correlation.js";
 import { ErrorCode, type OutpostError } from "../src/errors.js";
 import { FakeClock } from "./helpers/fake-clock.js";
@@ -16,6 +17,12 @@ describe("correlation", () => {
     expect(table.allocate()).toBe(1);
     expect(table.allocate()).toBe(3);
     expect(table.wasIssued(1234)).toBe(true);
+  });
+
+  it("correlation - system clock timers do not keep the process alive", () => {
+    const handle = systemClock.setTimeout(() => undefined, 60_000) as { hasRef(): boolean };
+    expect(handle.hasRef()).toBe(false);
+    systemClock.clearTimeout(handle);
   });
 
   it("correlation - timeout rejects once and later resolve is ignored", async () => {
