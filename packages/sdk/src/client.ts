@@ -148,9 +148,16 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       };
       this.waiters.push(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.loop ??= this.run().finally(() => {
-        this.loop = undefined;
-      });
+      this.loop ??= this.run()
+        .catch((err: unknown) => {
+          // Only the store can fail here (load); report it instead of leaving connect() hanging.
+          const error = asError(err);
+          this.setStatus(disconnected(error));
+          this.settleWaiters(error);
+        })
+        .finally(() => {
+          this.loop = undefined;
+        });
     });
   }
 
