@@ -1,5 +1,5 @@
 import { request as httpsRequest } from "node:https";
-import { GoodbyeReason, isOutpostError, Status, toWireValue } from "@outpost/protocol";
+import { ErrorCode, GoodbyeReason, isOutpostError, OutpostError, Status, toWireValue } from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ThingChange } from "../src/things/changes.js";
 import { connectDevice, makePki, readyDevice, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
@@ -159,6 +159,23 @@ describe("edge", () => {
     });
     const err = await rejection(device.channel.request({ serviceInvoke: { thing: "pump-2", service: "missing" } }));
     expect(isOutpostError(err, "OUTPOST_NOT_FOUND")).toBe(true);
+    await device.close();
+  });
+
+  it("edge - a server service error or overrun reaches the device as a typed error", async () => {
+    ts.server.registerService("pump-2", "fail", () => {
+      throw new OutpostError(ErrorCode.Conflict, "busy");
+    });
+    ts.server.registerService("pump-2", "hang", () => new Promise<never>(() => {}));
+    const device = await readyDevice(ts, pki, "dev-2", ["pump-2"]);
+    const conflict = await rejection(device.channel.request({ serviceInvoke: { thing: "pump-2", service: "fail" } }));
+    expect(isOutpostError(conflict, "OUTPOST_CONFLICT")).toBe(true);
+    const overrun = await rejection(
+      device.channel.request({ serviceInvoke: { thing: "pump-2", service: "hang", timeoutMs: 50 } }),
+    );
+    expect(isOutpostError(overrun, "OUTPOST_TIMEOUT")).toBe(true);
+    const unbound = await rejection(device.channel.request({ serviceInvoke: { thing: "pump-1", service: "time" } }));
+    expect(isOutpostError(unbound, "OUTPOST_FORBIDDEN")).toBe(true);
     await device.close();
   });
 

@@ -1,4 +1,12 @@
-import { type Envelope, ErrorCode, fromWireMap, OutpostError, Status, toWireValue } from "@outpost/protocol";
+import {
+  type Envelope,
+  ErrorCode,
+  fromWireMap,
+  OutpostError,
+  Status,
+  TimeoutError,
+  toWireValue,
+} from "@outpost/protocol";
 import type { HandlerContext } from "../context.js";
 
 /**
@@ -30,9 +38,21 @@ export function handleServiceInvoke(ctx: HandlerContext, envelope: Envelope): vo
     );
     return;
   }
+  const deadlineMs = Math.min(invoke.timeoutMs || ctx.deps.requestTimeoutMs, ctx.deps.requestTimeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TimeoutError(`server service ${call.service} took longer than ${deadlineMs} ms`)),
+      deadlineMs,
+    );
+    timer.unref();
+  });
   void (async () => {
     try {
-      const result = await handler(fromWireMap(call.params), { deviceId: ctx.deviceId, thing: call.thing });
+      const running = Promise.resolve().then(() =>
+        handler(fromWireMap(call.params), { deviceId: ctx.deviceId, thing: call.thing }),
+      );
+      const result = await Promise.race([running, deadline]);
       ctx.reply(envelope, { status: Status.OK, result: toWireValue(result) });
     } catch (err) {
       ctx.deps.logger.debug({ err, service: call.service, thing: call.thing }, "server service failed");
@@ -41,6 +61,8 @@ export function handleServiceInvoke(ctx: HandlerContext, envelope: Envelope): vo
       } catch {
         // the connection closed while the service ran
       }
+    } finally {
+      clearTimeout(timer);
     }
   })();
 }
