@@ -1,8 +1,20 @@
+export { FileAuditLog, type FileAuditLogOptions } from "./audit/audit-log.js";
+export { MemoryAuditLog, type MemoryAuditLogOptions } from "./audit/memory-audit-log.js";
 export type { AuditEvent, AuditRecord, AuditSink, AuditType } from "./audit/types.js";
+export { FailureLimiter, type FailureLimiterOptions } from "./auth/rate-limit.js";
 export type { EdgeServer, EdgeServerOptions } from "./edge/edge-server.js";
 export type { LoggerOptions } from "./logging/logger.js";
 export { createLogger, REDACT_PATHS } from "./logging/logger.js";
 export type { OperatorApi, OperatorApiOptions } from "./operator-api/operator-server.js";
+export type {
+  CertificateAndKey,
+  CertificateAuthority,
+  CreateCertificateAuthorityOptions,
+  DeviceCertificateOptions,
+  ServerCertificateOptions,
+} from "./pki/certificates.js";
+export { createCertificateAuthority, issueDeviceCertificate, issueServerCertificate } from "./pki/certificates.js";
+export { SqliteRegistry, type SqliteRegistryOptions } from "./registry/sqlite.js";
 export type {
   AppKeyRecord,
   DeviceRecord,

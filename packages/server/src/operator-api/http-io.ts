@@ -45,5 +45,6 @@ export function sendError(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
+  if (http === 401) res.setHeader("www-authenticate", 'Bearer realm="outpost"');
   sendJson(res, http, { error: { code, message } });
 }
