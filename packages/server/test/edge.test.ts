@@ -132,6 +132,15 @@ describe("edge", () => {
     expect(isOutpostError(await bind)).toBe(true);
   });
 
+  it("edge - a KeepAlive probe is answered with the same timestamp and reply set; answers are not answered", async () => {
+    const device = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
+    device.channel.send({ keepAlive: { timestampMs: 1234, reply: true } });
+    device.channel.send({ keepAlive: { timestampMs: 5678, reply: false } });
+    const answer = await device.next();
+    expect(answer?.keepAlive).toMatchObject({ timestampMs: 5678, reply: true });
+    await device.close();
+  });
+
   it("edge - a newer connection of the same device replaces the older with Goodbye REPLACED", async () => {
     const first = await readyDevice(ts, pki, "dev-1", ["pump-1"]);
     const second = await readyDevice(ts, pki, "dev-1", ["pump-1"]);
