@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { verifyAuditLog } from "../audit/verify.js";
+import { initDataDir } from "../config/init.js";
+import { dataPaths } from "../config/layout.js";
+import { deviceCommand, grantCommand, keyCommand, operatorCommand, thingCommand } from "./admin-commands.js";
+import { pkiCommand } from "./pki-commands.js";
+import { serve } from "./serve.js";
+import { cliActor, readPassphraseFile, reportError, withData } from "./util.js";
+
+type Opts = Record<string, string | string[] | boolean | undefined> & { data: string };
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
+
+/** The `outpost-server` command tree. */
+function buildProgram(): Command {
+  const program = new Command("outpost-server")
+    .description("Outpost reference server: edge endpoint, registry, identity, audit, PKI tooling")
+    .version(version())
+    .showHelpAfterError();
+
+  withData(program.command("init"))
+    .description("create a data directory: CA, server certificate, registry, admin operator, audit log, config")
+    .option("--host <host...>", "names and addresses devices use to reach the server", ["localhost", "127.0.0.1"])
+    .option("--admin <name>", "name of the first admin operator", "admin")
+    .option("--ca-passphrase-file <file>", "encrypt the CA key with the passphrase in this file")
+    .option("--force", "move an existing server's files aside and start over")
+    .action(async (o: Opts) => {
+      const caPass = readPassphraseFile(o.caPassphraseFile as string | undefined);
+      const r = await initDataDir(o.data, {
+        hosts: o.host as string[],
+        adminName: o.admin as string,
+        force: o.force === true,
+        actor: cliActor(),
+        ...(caPass === undefined ? {} : { caPassphrase: caPass }),
+      });
+      process.stderr.write(`initialised ${r.paths.dir}\n`);
+      process.stderr.write(
+        `edge ${r.config.edge.publicUrl}, operator API https://${r.config.operator.host}:${r.config.operator.port}\n`,
+      );
+      process.stderr.write(`admin operator "${o.admin as string}" token (shown only once, keep it safe):\n`);
+      console.log(r.adminToken);
+    });
+
+  withData(program.command("serve"))
+    .description("run the server from a data directory until SIGINT/SIGTERM")
+    .action(async (o: Opts) => {
+      await serve({ dataDir: o.data });
+    });
+
+  program.addCommand(deviceCommand());
+  program.addCommand(keyCommand());
+  program.addCommand(thingCommand());
+  program.addCommand(grantCommand());
+  program.addCommand(operatorCommand());
+  program.addCommand(pkiCommand());
+
+  const audit = program.command("audit").description("audit log tools");
+  withData(audit.command("verify"))
+    .description("check the audit log's hash chain")
+    .option("--file <file>", "audit log to check (default <data>/audit.log)")
+    .action((o: Opts) => {
+      const file = (o.file as string | undefined) ?? dataPaths(o.data).audit;
+      const r = verifyAuditLog(file);
+      if (r.ok) {
+        console.log(`ok: ${r.records} records, chain intact (${file})`);
+      } else {
+        console.log(`BROKEN at seq ${r.brokenAtSeq}: ${r.reason} (${file})`);
+        process.exitCode = 2;
+      }
+    });
+  return program;
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    reportError(err);
+    process.exitCode = 1;
+  });

@@ -1,0 +1,138 @@
+import { join, resolve } from "node:path";
+import { Command } from "commander";
+import { writePublicFile, writeSecretFile } from "../config/files.js";
+import { dataPaths } from "../config/layout.js";
+import {
+  type CertificateAuthority,
+  createCertificateAuthority,
+  issueDeviceCertificate,
+  issueServerCertificate,
+} from "../pki/certificates.js";
+import { createDeviceCsr, signDeviceCsr } from "../pki/csr.js";
+import { certificateIdentity } from "../pki/identity.js";
+import { DEFAULT_DATA_DIR, readInputFile, readPassphraseFile } from "./util.js";
+
+type Opts = Record<string, string | string[] | undefined>;
+
+const optional = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } =>
+  (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
+
+function days(o: Opts): { days?: number } {
+  return optional("days", o.days === undefined ? undefined : Number(o.days));
+}
+
+/** CA options shared by every signing command: explicit files, or the data directory's CA. */
+function withCa(cmd: Command): Command {
+  return cmd
+    .option("-d, --data <dir>", "take the CA from this data directory", DEFAULT_DATA_DIR)
+    .option("--ca-cert <file>", "CA certificate (default <data>/ca/ca.pem)")
+    .option("--ca-key <file>", "CA key (default <data>/ca/ca.key)")
+    .option("--ca-passphrase-file <file>", "passphrase of the CA key");
+}
+
+function loadCa(o: Opts): CertificateAuthority {
+  const p = dataPaths(o.data as string);
+  const pass = readPassphraseFile(o.caPassphraseFile as string | undefined);
+  return {
+    certPem: readInputFile((o.caCert as string | undefined) ?? p.caCert, "CA certificate"),
+    keyPem: readInputFile((o.caKey as string | undefined) ?? p.caKey, "CA key"),
+    ...optional("passphrase", pass),
+  };
+}
+
+function describe(certPem: string, files: string[]): void {
+  const id = certificateIdentity(certPem);
+  console.log(`CN=${id.commonName} valid until ${id.notAfter.toISOString()} sha256 ${id.fingerprint256}`);
+  for (const f of files) console.log(`wrote ${f}`);
+}
+
+/** `pki ca|server|device|csr|sign-csr`: certificate tooling that writes PEM files (keys 0600). */
+export function pkiCommand(): Command {
+  const pki = new Command("pki").description("certificate tooling (RSA 2048, SHA-256)");
+
+  pki
+    .command("ca")
+    .description("create a certificate authority")
+    .requiredOption("-o, --out <dir>", "directory for ca.pem and ca.key")
+    .option("--cn <name>", "common name", "Outpost CA")
+    .option("--days <n>", "lifetime in days (default 3650)")
+    .option("--passphrase-file <file>", "encrypt the CA key")
+    .action((o: Opts) => {
+      const r = createCertificateAuthority({
+        commonName: o.cn as string,
+        ...days(o),
+        ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
+      });
+      const cert = join(resolve(o.out as string), "ca.pem");
+      const key = join(resolve(o.out as string), "ca.key");
+      writePublicFile(cert, r.certPem);
+      writeSecretFile(key, r.keyPem);
+      describe(r.certPem, [cert, key]);
+    });
+
+  withCa(pki.command("server"))
+    .description("issue a TLS server certificate")
+    .requiredOption("--host <host...>", "DNS names and IP addresses (subjectAltName)")
+    .requiredOption("-o, --out <dir>", "directory for server.pem and server.key")
+    .option("--days <n>", "lifetime in days (default 825)")
+    .action((o: Opts) => {
+      const r = issueServerCertificate(loadCa(o), { hosts: o.host as string[], ...days(o) });
+      const cert = join(resolve(o.out as string), "server.pem");
+      const key = join(resolve(o.out as string), "server.key");
+      writePublicFile(cert, r.certPem);
+      writeSecretFile(key, r.keyPem);
+      describe(r.certPem, [cert, key]);
+    });
+
+  withCa(pki.command("device <deviceId>"))
+    .description("issue a device client certificate and key (prefer `device add` to also register it)")
+    .requiredOption("-o, --out <dir>", "directory for device.pem and device.key")
+    .option("--days <n>", "lifetime in days (default 825)")
+    .option("--passphrase-file <file>", "encrypt the device key")
+    .action((deviceId: string, o: Opts) => {
+      const r = issueDeviceCertificate(loadCa(o), {
+        deviceId,
+        ...days(o),
+        ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
+      });
+      const cert = join(resolve(o.out as string), "device.pem");
+      const key = join(resolve(o.out as string), "device.key");
+      writePublicFile(cert, r.certPem);
+      writeSecretFile(key, r.keyPem);
+      describe(r.certPem, [cert, key]);
+    });
+
+  pki
+    .command("csr <deviceId>")
+    .description("on the device: create a key and a signing request; send only device.csr")
+    .requiredOption("-o, --out <dir>", "directory for device.csr and device.key")
+    .option("--passphrase-file <file>", "encrypt the device key")
+    .action((deviceId: string, o: Opts) => {
+      const r = createDeviceCsr({
+        deviceId,
+        ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
+      });
+      const csr = join(resolve(o.out as string), "device.csr");
+      const key = join(resolve(o.out as string), "device.key");
+      writePublicFile(csr, r.csrPem);
+      writeSecretFile(key, r.keyPem);
+      console.log(`wrote ${csr}\nwrote ${key}`);
+    });
+
+  withCa(pki.command("sign-csr <csrFile>"))
+    .description("sign a device CSR into a client certificate")
+    .requiredOption("-o, --out <file>", "certificate file to write")
+    .option("--device-id <id>", "require the CSR to be for this device")
+    .option("--days <n>", "lifetime in days (default 825)")
+    .action((csrFile: string, o: Opts) => {
+      const certPem = signDeviceCsr(loadCa(o), readInputFile(csrFile, "CSR"), {
+        ...optional("deviceId", o.deviceId as string | undefined),
+        ...days(o),
+      });
+      const out = resolve(o.out as string);
+      writePublicFile(out, certPem);
+      describe(certPem, [out]);
+    });
+
+  return pki;
+}

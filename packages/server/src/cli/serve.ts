@@ -1,0 +1,87 @@
+import { readFileSync } from "node:fs";
+import { pino } from "pino";
+import { FileAuditLog } from "../audit/audit-log.js";
+import { loadServerConfig } from "../config/server-config.js";
+import { SqliteRegistry } from "../registry/sqlite.js";
+import { startServer } from "../server.js";
+
+// Field names whose values are never written to the log, wherever they appear.
+const SECRET_FIELDS = ["appKey", "token", "authorization", "key", "keyPem", "passphrase", "secret"];
+
+/** Options for {@link serve}. */
+export interface ServeOptions {
+  /** Data directory created by `init`. */
+  dataDir: string;
+  /** Stops the server when aborted. Default: SIGINT and SIGTERM stop it. */
+  signal?: AbortSignal;
+}
+
+/** Runs the server from a data directory until SIGINT/SIGTERM (or `signal`), then closes it cleanly. */
+export async function serve(options: ServeOptions): Promise<void> {
+  const config = loadServerConfig(options.dataDir);
+  const p = config.paths;
+  const logger = pino({
+    name: "outpost-server",
+    level: config.logLevel,
+    redact: { paths: SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]), censor: "[redacted]" },
+  });
+  const certPem = readFileSync(p.serverCert, "utf8");
+  const keyPem = readFileSync(p.serverKey, "utf8");
+  const registry = new SqliteRegistry(p.registry);
+  let audit: FileAuditLog;
+  try {
+    audit = new FileAuditLog(p.audit);
+  } catch (err) {
+    registry.close();
+    throw err;
+  }
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({
+      registry,
+      audit,
+      logger,
+      limits: config.limits,
+      authRateLimit: config.authRateLimit,
+      edge: {
+        host: config.edge.host,
+        port: config.edge.port,
+        certPem,
+        keyPem,
+        clientCaPem: readFileSync(p.caCert, "utf8"),
+        clientCert: config.edge.clientCert,
+        authDeadlineMs: config.edge.authDeadlineMs,
+      },
+      operator: config.operator.enabled
+        ? { host: config.operator.host, port: config.operator.port, certPem, keyPem }
+        : false,
+    });
+  } catch (err) {
+    registry.close();
+    await audit.close();
+    throw err;
+  }
+  logger.info({ edgeUrl: server.edgeUrl, operatorUrl: server.operatorUrl, dataDir: p.dir }, "outpost server started");
+  console.error(`edge endpoint: ${server.edgeUrl}`);
+  if (server.operatorUrl) console.error(`operator API: ${server.operatorUrl}`);
+
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      options.signal?.removeEventListener("abort", stop);
+      resolve();
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    if (options.signal?.aborted) stop();
+    else options.signal?.addEventListener("abort", stop);
+  });
+  logger.info("shutting down");
+  try {
+    await server.close();
+  } finally {
+    registry.close();
+    await audit.close();
+  }
+}

@@ -1,0 +1,136 @@
+import { readFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
+import type { Command } from "commander";
+import { FileAuditLog } from "../audit/audit-log.js";
+import type { AuditEvent } from "../audit/types.js";
+import { loadServerConfig, type ServerConfig } from "../config/server-config.js";
+import { SqliteRegistry } from "../registry/sqlite.js";
+
+/** Default data directory: $OUTPOST_DATA or ./outpost-data. */
+export const DEFAULT_DATA_DIR = process.env.OUTPOST_DATA ?? "outpost-data";
+
+/** Adds the common `--data <dir>` option. */
+export function withData(cmd: Command): Command {
+  return cmd.option("-d, --data <dir>", "server data directory (env OUTPOST_DATA)", DEFAULT_DATA_DIR);
+}
+
+/** Reads a passphrase from a file (first line; trailing newline removed). */
+export function readPassphraseFile(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new OutpostError(ErrorCode.InvalidConfig, `cannot read passphrase file ${path}: ${(err as Error).message}`);
+  }
+  const first = text.split(/\r?\n/)[0] ?? "";
+  if (first.length === 0) throw new OutpostError(ErrorCode.InvalidConfig, `passphrase file ${path} is empty`);
+  return first;
+}
+
+/** Reads a text file given on the command line, with a typed error. */
+export function readInputFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new OutpostError(ErrorCode.InvalidConfig, `cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "90s", "15m", "12h", "30d" or plain milliseconds into milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * UNITS[m[2] ?? "ms"]! : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    throw new OutpostError(ErrorCode.BadRequest, `invalid duration "${text}": use e.g. 90s, 15m, 12h, 30d`);
+  }
+  return ms;
+}
+
+/** Splits "a,b , c" into ["a", "b", "c"]. */
+export function parseList(text: string | undefined): string[] {
+  return (text ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Actor recorded for changes made from the command line. */
+export function cliActor(): string {
+  return "system";
+}
+
+/** Details added to every admin.change made from the command line. */
+export function cliDetails(): Record<string, unknown> {
+  let user = "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    // Containers may have no passwd entry for the uid.
+  }
+  return { via: "cli", user };
+}
+
+/** An opened data directory: config, registry and audit log. Close it when done. */
+export interface DataContext {
+  config: ServerConfig;
+  registry: SqliteRegistry;
+  audit: FileAuditLog;
+  /** Records an admin change made from the command line. */
+  record(target: string, action: string, details?: Record<string, unknown>): void;
+  close(): Promise<void>;
+}
+
+/** Opens the data directory for an admin command. */
+export function openData(dir: string): DataContext {
+  const config = loadServerConfig(dir);
+  const registry = new SqliteRegistry(config.paths.registry);
+  let audit: FileAuditLog;
+  try {
+    audit = new FileAuditLog(config.paths.audit);
+  } catch (err) {
+    registry.close();
+    throw err;
+  }
+  return {
+    config,
+    registry,
+    audit,
+    record(target, action, details = {}) {
+      const event: AuditEvent = {
+        type: "admin.change",
+        actor: cliActor(),
+        target,
+        outcome: "success",
+        details: { action, ...details, ...cliDetails() },
+      };
+      audit.append(event);
+    },
+    async close() {
+      registry.close();
+      await audit.close();
+    },
+  };
+}
+
+/** Runs an admin action on the data directory, closing it afterwards. */
+export async function withDataDir<T>(dir: string, fn: (ctx: DataContext) => T | Promise<T>): Promise<T> {
+  const ctx = openData(dir);
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Prints an error as "error: <message> (<code>)" without a stack trace for expected failures. */
+export function reportError(err: unknown): void {
+  if (isOutpostError(err)) {
+    process.stderr.write(`error: ${err.message} (${err.code})\n`);
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+}
