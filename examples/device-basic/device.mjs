@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { EdgeClient } from "@outpost/sdk";
+import { EdgeClient, ErrorCode, OutpostError } from "@outpost/sdk";
 
 const { values: args } = parseArgs({
   options: {
@@ -59,7 +59,9 @@ const setpoint = thing.property("setpoint", {
   writable: true,
   initial: 21,
   onWrite: (value) => {
-    if (value < 5 || value > 35) throw new RangeError("setpoint must be between 5 and 35");
+    if (value < 5 || value > 35) {
+      throw new OutpostError(ErrorCode.BadRequest, "setpoint must be between 5 and 35", { status: 400 });
+    }
     log({ write: "setpoint", value });
   },
 });
@@ -93,7 +95,10 @@ const timer = setInterval(() => {
   overheated = current > 30;
 }, Number(args.interval));
 
+let stopping = false;
 async function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
   clearInterval(timer);
   log({ message: `received ${signal}, closing` });
   await client.close({ timeoutMs: 3_000 });
