@@ -81,6 +81,17 @@ describe("edge", () => {
     expect(JSON.stringify(failure)).not.toContain(wrong.split("_").at(-1));
   });
 
+  it("edge - a revoked key is refused with 401 and Goodbye AUTH_REVOKED", async () => {
+    const { key, record } = ts.registry.createKey("dev-1");
+    ts.registry.revokeKey(record.keyId);
+    const device = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices[record.deviceId]);
+    await device.hello();
+    const err = await rejection(device.auth(key));
+    expect(isOutpostError(err, "OUTPOST_UNAUTHORIZED")).toBe(true);
+    expect((err as Error).message).toContain("revoked");
+    expect((await device.goodbye())?.goodbye?.reason).toBe(GoodbyeReason.AUTH_REVOKED);
+  });
+
   it("edge - the key of another device is refused with 403 (certificate CN mismatch)", async () => {
     const device = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-2"]);
     await device.hello();
@@ -284,6 +295,7 @@ describe("edge limits", () => {
       await device.hello();
       const err = await rejection(device.auth(local.keys["dev-1"]!));
       expect(isOutpostError(err, "OUTPOST_TOO_MANY_REQUESTS")).toBe(true);
+      expect(Number((await device.goodbye())?.goodbye?.reconnectAfterMs)).toBeGreaterThan(0);
     } finally {
       await local.close();
     }

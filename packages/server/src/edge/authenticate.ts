@@ -14,7 +14,16 @@ export interface AuthAttempt {
 /** The outcome of {@link authenticate}. */
 export type AuthOutcome =
   | { ok: true; deviceId: string; keyId: string }
-  | { ok: false; status: number; code: string; message: string };
+  | {
+      ok: false;
+      status: number;
+      code: string;
+      message: string;
+      /** The key or device can no longer authenticate (revoked, expired, disabled): Goodbye{AUTH_REVOKED}. */
+      revoked: boolean;
+      /** For 429: when the block ends, in ms (a reconnect hint). */
+      retryAfterMs?: number;
+    };
 
 const REASON_TEXT: Record<string, string> = {
   malformed: "invalid application key",
@@ -32,7 +41,14 @@ const REASON_TEXT: Record<string, string> = {
 export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome {
   const parsed = parseAppKey(attempt.appKey);
   const claimedKeyId = parsed.ok ? parsed.id : undefined;
-  const fail = (status: number, code: string, message: string, keyId?: string, deviceId?: string): AuthOutcome => {
+  const fail = (
+    status: number,
+    code: string,
+    message: string,
+    keyId?: string,
+    deviceId?: string,
+    revoked = false,
+  ): AuthOutcome => {
     const counted = code !== ErrorCode.TooManyRequests;
     if (counted) {
       deps.sourceLimiter.recordFailure(attempt.source);
@@ -52,7 +68,12 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
       },
     });
     deps.logger.warn({ keyId, source: attempt.source, code, reason: message }, "device authentication failed");
-    return { ok: false, status, code, message };
+    if (counted) return { ok: false, status, code, message, revoked };
+    const retryAfterMs = Math.max(
+      deps.sourceLimiter.retryAfterMs(attempt.source),
+      keyId ? deps.keyLimiter.retryAfterMs(keyId) : 0,
+    );
+    return { ok: false, status, code, message, revoked, retryAfterMs };
   };
 
   if (deps.sourceLimiter.isBlocked(attempt.source) || (claimedKeyId && deps.keyLimiter.isBlocked(claimedKeyId))) {
@@ -61,7 +82,8 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
   const check = deps.registry.checkKey(attempt.appKey);
   if (!check.ok) {
     const text = REASON_TEXT[check.reason] ?? "invalid application key";
-    return fail(Status.Unauthorized, ErrorCode.Unauthorized, text, check.keyId ?? claimedKeyId);
+    const revoked = check.reason === "revoked" || check.reason === "expired" || check.reason === "device-disabled";
+    return fail(Status.Unauthorized, ErrorCode.Unauthorized, text, check.keyId ?? claimedKeyId, undefined, revoked);
   }
   const { keyId, deviceId } = check.key;
   if (attempt.certDeviceId === undefined && deps.clientCert === "required") {

@@ -90,11 +90,11 @@ export class EdgeSession implements DeviceLink {
   }
 
   /** Says goodbye (best effort) and closes the connection. Idempotent. */
-  close(reason: GoodbyeReason, message: string): Promise<void> {
+  close(reason: GoodbyeReason, message: string, reconnectAfterMs = 0): Promise<void> {
     if (this.closing) return this.closing;
     this.stateValue = "closed";
     try {
-      this.channel.send({ goodbye: { reason, message } });
+      this.channel.send({ goodbye: { reason, message, reconnectAfterMs } });
     } catch {
       // already closed
     }
@@ -172,7 +172,8 @@ export class EdgeSession implements DeviceLink {
         requestId: envelope.requestId,
         authResult: { status: outcome.status, message: outcome.message, deviceId: "", sessionId: this.sessionId },
       });
-      void this.close(GoodbyeReason.GOODBYE_UNSPECIFIED, "authentication failed");
+      const reason = outcome.revoked ? GoodbyeReason.AUTH_REVOKED : GoodbyeReason.GOODBYE_UNSPECIFIED;
+      void this.close(reason, outcome.message, outcome.retryAfterMs ?? 0);
       return;
     }
     this.deviceId = outcome.deviceId;
