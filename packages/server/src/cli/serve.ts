@@ -1,9 +1,10 @@
-import { readFileSync } from "node:fs";
+import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import { pino } from "pino";
 import { FileAuditLog } from "../audit/audit-log.js";
 import { loadServerConfig } from "../config/server-config.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { startServer } from "../server.js";
+import { readInputFile } from "./util.js";
 
 // Field names whose values are never written to the log, wherever they appear.
 const SECRET_FIELDS = ["appKey", "token", "authorization", "key", "keyPem", "passphrase", "secret"];
@@ -25,8 +26,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     level: config.logLevel,
     redact: { paths: SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]), censor: "[redacted]" },
   });
-  const certPem = readFileSync(p.serverCert, "utf8");
-  const keyPem = readFileSync(p.serverKey, "utf8");
+  const certPem = readInputFile(p.serverCert, "server certificate");
+  const keyPem = readInputFile(p.serverKey, "server key");
+  const clientCaPem = readInputFile(p.caCert, "CA certificate");
   const registry = new SqliteRegistry(p.registry);
   let audit: FileAuditLog;
   try {
@@ -48,7 +50,7 @@ export async function serve(options: ServeOptions): Promise<void> {
         port: config.edge.port,
         certPem,
         keyPem,
-        clientCaPem: readFileSync(p.caCert, "utf8"),
+        clientCaPem,
         clientCert: config.edge.clientCert,
         authDeadlineMs: config.edge.authDeadlineMs,
       },
@@ -59,7 +61,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   } catch (err) {
     registry.close();
     await audit.close();
-    throw err;
+    if (isOutpostError(err)) throw err;
+    throw new OutpostError(ErrorCode.Unavailable, `cannot start the server: ${(err as Error).message}`, { cause: err });
   }
   logger.info({ edgeUrl: server.edgeUrl, operatorUrl: server.operatorUrl, dataDir: p.dir }, "outpost server started");
   console.error(`edge endpoint: ${server.edgeUrl}`);
