@@ -3,12 +3,31 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 
 // Runs the built CLI: build with `npx tsc -b packages/server` first.
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/cli/main.js");
+
+/** Opens a TLS connection as "localhost"; "authorized" if the server stays connected after the handshake. */
+function tlsProbe(port: number, options: ConnectionOptions): Promise<string> {
+  return new Promise((resolveProbe) => {
+    const sock = tlsConnect({ host: "127.0.0.1", servername: "localhost", port, ...options });
+    sock.on("secureConnect", () => {
+      if (!sock.authorized) return resolveProbe(`unauthorized: ${String(sock.authorizationError)}`);
+      // With TLS 1.3 a refused client certificate arrives as an alert after the handshake: write and wait.
+      sock.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+      sock.once("data", () => {
+        sock.destroy();
+        resolveProbe("authorized");
+      });
+    });
+    sock.on("error", (e) => resolveProbe(`error: ${e.message}`));
+    sock.on("close", () => resolveProbe("error: closed"));
+  });
+}
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [MAIN, ...args], {
@@ -178,6 +197,18 @@ describe("cli", () => {
     });
     const url = await started;
     expect(url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+/);
+    const port = Number(new URL(url).port);
+    const bundle = join(root, "bundle-1");
+    // The onboarding bundle is all a device needs for mutual TLS with the served edge endpoint.
+    const withCert = await tlsProbe(port, {
+      ca: readFileSync(join(bundle, "ca.pem")),
+      cert: readFileSync(join(bundle, "device.pem")),
+      key: readFileSync(join(bundle, "device.key")),
+      passphrase: "device-pass",
+    });
+    expect(withCert).toBe("authorized");
+    const withoutCert = await tlsProbe(port, { ca: readFileSync(join(bundle, "ca.pem")) });
+    expect(withoutCert).toMatch(/^error/);
     const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);

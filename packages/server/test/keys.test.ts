@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   generateAppKey,
@@ -81,4 +82,26 @@ describe("keys", () => {
   it("keys - hashSecret is SHA-256 hex", () => {
     expect(hashSecret("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   });
+
+  it("keys - random and mutated input only ever parses to a typed result", () => {
+    const good = generateAppKey().token;
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.anything(), mutate(good)), (input) => {
+        const p = parseAppKey(input);
+        if (p.ok) {
+          expect(typeof input).toBe("string");
+          expect(input).toBe(`opk_${p.id}_${p.secret}`);
+        } else {
+          expect(p).toEqual({ ok: false, reason: "malformed" });
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
+
+function mutate(token: string): fc.Arbitrary<string> {
+  return fc
+    .tuple(fc.nat({ max: token.length - 1 }), fc.string({ minLength: 0, maxLength: 2 }))
+    .map(([i, s]) => token.slice(0, i) + s + token.slice(i + 1));
+}
