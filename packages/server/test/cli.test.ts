@@ -141,6 +141,24 @@ describe("cli", () => {
     expect(log).not.toContain(op.stdout.trim().slice(21));
   });
 
+  it("cli - operator tokens can be rotated and revoked", () => {
+    expect(run("operator", "add", "bob", "--data", data).code).toBe(0);
+    const second = run("operator", "token", "bob", "--data", data);
+    expect(second.code, second.stderr).toBe(0);
+    const token = second.stdout.trim();
+    const tokenId = token.slice(4, 20);
+    expect(run("operator", "revoke-token", tokenId, "--data", data).code).toBe(0);
+    const again = run("operator", "revoke-token", tokenId, "--data", data);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("OUTPOST_NOT_FOUND");
+    const reg = new SqliteRegistry(join(data, "registry.db"));
+    try {
+      expect(reg.checkOperator(token)).toEqual({ ok: false, reason: "revoked" });
+    } finally {
+      reg.close();
+    }
+  });
+
   it("cli - audit verify reports an intact chain and a tampered one", () => {
     const ok = run("audit", "verify", "--data", data);
     expect(ok.code).toBe(0);

@@ -176,6 +176,27 @@ export function operatorCommand(): Command {
         process.stderr.write(`operator ${name} created; the token above is shown only once\n`);
       });
     });
+  withData(op.command("token <name>"))
+    .description("issue another token for an operator (for rotation) and print it once")
+    .action(async (name: string, o: Opts) => {
+      await withDataDir(o.data, (ctx) => {
+        const { token, tokenId } = ctx.registry.createOperatorToken(name);
+        ctx.record(`operator:${name}`, "operator.token.add", { tokenId });
+        console.log(token);
+        process.stderr.write(`token ${tokenId} created for ${name}; shown only once\n`);
+      });
+    });
+  withData(op.command("revoke-token <tokenId>"))
+    .description("revoke an operator token by its id (the 16 characters after opt_)")
+    .action(async (tokenId: string, o: Opts) => {
+      await withDataDir(o.data, (ctx) => {
+        if (!ctx.registry.revokeOperatorToken(tokenId)) {
+          throw new OutpostError(ErrorCode.NotFound, `no active operator token ${tokenId}`);
+        }
+        ctx.record(`operator-token:${tokenId}`, "operator.token.revoke");
+        console.log(`operator token ${tokenId} revoked`);
+      });
+    });
   withData(op.command("list"))
     .description("list operators")
     .action(async (o: Opts) => {
