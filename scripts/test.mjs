@@ -1,11 +1,11 @@
 // Runs the whole suite with vitest and prints the closing line "N passed, N failed[, N skipped]".
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { join } from "node:path";
 
 const out = ".test-results.json";
 rmSync(out, { force: true });
-const vitest = createRequire(import.meta.url).resolve("vitest/vitest.mjs");
+const vitest = join(import.meta.dirname, "..", "node_modules", "vitest", "vitest.mjs");
 const args = [vitest, "run", "--reporter=default", "--reporter=json", `--outputFile=${out}`, ...process.argv.slice(2)];
 const run = spawnSync(process.execPath, args, { stdio: "inherit" });
 

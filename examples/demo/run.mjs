@@ -103,7 +103,11 @@ try {
   console.log(`operator token (admin): ${token}`);
 
   step(`Starting the demo device ${deviceId} with Thing ${thing}`);
-  await start("device", [deviceScript, "--bundle", bundleDir, "--url", listening.edgeUrl], (m) => m.status === "connected");
+  await start(
+    "device",
+    [deviceScript, "--bundle", bundleDir, "--url", listening.edgeUrl],
+    (m) => m.status === "connected",
+  );
 
   const auth = ["--cacert", ca, "-H", `Authorization: Bearer ${token}`];
   const props = `${api}/api/things/${thing}/properties`;
@@ -131,10 +135,28 @@ try {
   curl("read properties again", [...auth, props]);
 
   step("Writing the setpoint property (reaches the device and is confirmed)");
-  curl("write setpoint", [...auth, "-X", "PUT", "-H", "Content-Type: application/json", "-d", '{"value":22.5}', `${props}/setpoint`]);
+  curl("write setpoint", [
+    ...auth,
+    "-X",
+    "PUT",
+    "-H",
+    "Content-Type: application/json",
+    "-d",
+    '{"value":22.5}',
+    `${props}/setpoint`,
+  ]);
 
   step("Calling the device's reset service");
-  curl("invoke reset", [...auth, "-X", "POST", "-H", "Content-Type: application/json", "-d", '{"reason":"demo"}', `${api}/api/things/${thing}/services/reset`]);
+  curl("invoke reset", [
+    ...auth,
+    "-X",
+    "POST",
+    "-H",
+    "Content-Type: application/json",
+    "-d",
+    '{"reason":"demo"}',
+    `${api}/api/things/${thing}/services/reset`,
+  ]);
 
   step("Try it yourself");
   console.log(`export OUTPOST_TOKEN=${token}`);

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DeviceBundle, ServerProcess } from "../helpers/server-process.js";
 
 /** Runs `openssl s_client` against the edge port with stdin closed and returns its output. */
-function sClient(port: number, args: string[]): { status: number | null; out: string } {
+function sClient(port: number, args: string[], input = ""): { status: number | null; out: string } {
   const r = spawnSync("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", ...args], {
-    input: "",
+    input,
     encoding: "utf8",
     timeout: 20_000,
   });
@@ -34,10 +34,18 @@ describe("tls policy - checked with openssl s_client", () => {
   });
 
   it("tls policy - a client with a valid device certificate completes the handshake (control)", () => {
-    const r = sClient(server.edgePort, ["-CAfile", server.caPath, "-cert", certFile, "-key", keyFile, "-verify_return_error"]);
+    const r = sClient(server.edgePort, [
+      "-CAfile",
+      server.caPath,
+      "-cert",
+      certFile,
+      "-key",
+      keyFile,
+      "-verify_return_error",
+    ]);
     expect(r.out).toMatch(/Verify return code: 0 \(ok\)/);
     expect(r.out).not.toMatch(/alert/i);
-    expect(r.out).toMatch(/Protocol\s*:\s*TLSv1\.[23]/);
+    expect(r.out).toMatch(/New, TLSv1\.3, Cipher is TLS_/);
   });
 
   for (const version of ["-tls1", "-tls1_1"]) {
@@ -54,8 +62,8 @@ describe("tls policy - checked with openssl s_client", () => {
         keyFile,
       ]);
       expect(r.status).not.toBe(0);
-      expect(r.out).toMatch(/alert protocol version|no protocols available|wrong version number|unsupported protocol/i);
-      expect(r.out).not.toMatch(/Verify return code: 0 \(ok\)/);
+      expect(r.out).toMatch(/alert protocol version/i);
+      expect(r.out).toMatch(/New, \(NONE\), Cipher is \(NONE\)/);
     });
   }
 
@@ -66,8 +74,11 @@ describe("tls policy - checked with openssl s_client", () => {
   });
 
   it("tls policy - a TLS 1.3 client without a certificate is refused", () => {
-    const r = sClient(server.edgePort, ["-tls1_3", "-CAfile", server.caPath]);
-    expect(r.out).toMatch(/alert certificate required|alert handshake failure/i);
+    // In TLS 1.3 the server judges the client's certificate after the client's Finished, so the
+    // client must send something and keep reading to see the refusal.
+    const r = sClient(server.edgePort, ["-tls1_3", "-CAfile", server.caPath, "-ign_eof"], "GET / HTTP/1.1\r\n\r\n");
+    expect(r.out).toMatch(/alert certificate required/i);
+    expect(r.out).not.toMatch(/HTTP\/1\.1/);
   });
 
   it("tls policy - a TLS 1.2 cipher without forward secrecy is refused", () => {

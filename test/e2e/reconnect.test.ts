@@ -46,7 +46,13 @@ describe("reconnect - server killed and restarted", () => {
     await waitUntil("reconnected", () => client.status.type === "connected", { timeoutMs: 20_000 });
     await client.flush();
 
-    const r = await operatorRequest(server.operatorUrl, server.caPem, server.adminToken, "GET", "/api/things/meter-1/properties");
+    const r = await operatorRequest(
+      server.operatorUrl,
+      server.caPem,
+      server.adminToken,
+      "GET",
+      "/api/things/meter-1/properties",
+    );
     expect(r.status).toBe(200);
     const byName = new Map<string, unknown>(
       (r.body.properties as Array<{ name: string; value: unknown }>).map((p) => [p.name, p.value]),

@@ -1,12 +1,15 @@
 import { EdgeClient, type EdgeClientOptions } from "@outpost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expiredDeviceCert, otherCaDeviceCert } from "../helpers/certs.js";
 import { operatorRequest } from "../helpers/operator-client.js";
-import { otherCaDeviceCert, expiredDeviceCert } from "../helpers/certs.js";
 import { type DeviceBundle, ServerProcess } from "../helpers/server-process.js";
 import { waitUntil } from "../helpers/wait.js";
 
 /** Connects once (no reconnect) and returns the typed error the connection failed with. */
-async function refusal(options: Omit<EdgeClientOptions, "reconnect">, things: string[] = []): Promise<{ code: string }> {
+async function refusal(
+  options: Omit<EdgeClientOptions, "reconnect">,
+  things: string[] = [],
+): Promise<{ code: string }> {
   const client = new EdgeClient({ ...options, reconnect: false, connectTimeoutMs: 10_000 });
   for (const t of things) client.thing(t);
   try {
@@ -109,14 +112,37 @@ describe("identity - every refusal has its typed error and an audit record", () 
     await waitUntil("audit record", () => failures("OUTPOST_TLS").length > before);
   });
 
-  it("identity - binding another device's Thing is refused with OUTPOST_FORBIDDEN", async () => {
-    const err = await refusal({ url: server.edgeUrl, appKey: alpha.appKey, tls: tlsOf(alpha) }, ["beta-thing"]);
-    expect(err.code).toBe("OUTPOST_FORBIDDEN");
-    await waitUntil("denied record", () =>
-      server
-        .auditRecords()
-        .some((r) => r.type === "denied" && r.actor === "device:dev-alpha" && String(r.target).includes("beta-thing")),
-    );
+  it("identity - binding another device's Thing is refused with OUTPOST_FORBIDDEN; own Things stay bound", async () => {
+    const client = new EdgeClient({ url: server.edgeUrl, appKey: alpha.appKey, tls: tlsOf(alpha), reconnect: false });
+    const errors: Array<{ code: string; message: string }> = [];
+    client.on("error", (err) => errors.push(err as { code: string; message: string }));
+    client.thing("beta-thing");
+    const own = client.thing("alpha-thing");
+    own.property("level", { type: "integer" });
+    await client.connect();
+    try {
+      expect(errors.map((e) => e.code)).toEqual(["OUTPOST_FORBIDDEN"]);
+      expect(errors[0]!.message).toContain("beta-thing");
+      await waitUntil("denied record", () =>
+        server
+          .auditRecords()
+          .some(
+            (r) => r.type === "denied" && r.actor === "device:dev-alpha" && String(r.target).includes("beta-thing"),
+          ),
+      );
+      own.set("level", 3);
+      await client.flush();
+      const r = await operatorRequest(
+        server.operatorUrl,
+        server.caPem,
+        server.adminToken,
+        "GET",
+        "/api/things/alpha-thing/properties",
+      );
+      expect(r.body.properties.find((p: { name: string }) => p.name === "level")?.value).toBe(3);
+    } finally {
+      await client.close();
+    }
   });
 
   it("identity - writing a property without permission is refused with OUTPOST_FORBIDDEN", async () => {

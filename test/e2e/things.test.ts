@@ -104,7 +104,12 @@ describe("things over real TLS with a real server process", () => {
   });
 
   it("things - events reach operator event-stream subscribers", async () => {
-    const stream = await openEventStream(server.operatorUrl, server.caPem, server.adminToken, "/api/events?thing=pump-1");
+    const stream = await openEventStream(
+      server.operatorUrl,
+      server.caPem,
+      server.adminToken,
+      "/api/events?thing=pump-1",
+    );
     try {
       client.thing("pump-1").emit("overheat", { temperature: 99.5 });
       const ev = await stream.next((e) => e.type === "event" && e.name === "overheat");
@@ -116,7 +121,12 @@ describe("things over real TLS with a real server process", () => {
   });
 
   it("things - property changes reach operator event-stream subscribers", async () => {
-    const stream = await openEventStream(server.operatorUrl, server.caPem, server.adminToken, "/api/events?thing=pump-1");
+    const stream = await openEventStream(
+      server.operatorUrl,
+      server.caPem,
+      server.adminToken,
+      "/api/events?thing=pump-1",
+    );
     try {
       client.thing("pump-1").set("temperature", 61.25);
       const ev = await stream.next((e) => e.type === "property" && e.name === "temperature" && e.value === 61.25);

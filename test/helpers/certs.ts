@@ -1,9 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  createCertificateAuthority,
-  issueDeviceCertificate,
-} from "../../packages/server/src/pki/index.js";
+import { createCertificateAuthority, issueDeviceCertificate } from "@outpost/server";
 
 /** A device certificate for `deviceId` issued by a freshly made CA the server does not trust. */
 export function otherCaDeviceCert(deviceId: string): { cert: string; key: string } {

@@ -94,7 +94,16 @@ export class ServerProcess {
     const operatorPort = options.operatorPort ?? (this.operatorUrl ? Number(new URL(this.operatorUrl).port) : 0);
     const child = spawn(
       process.execPath,
-      [serverCli, "serve", "--data", this.dataDir, "--edge-port", String(edgePort), "--operator-port", String(operatorPort)],
+      [
+        serverCli,
+        "serve",
+        "--data",
+        this.dataDir,
+        "--edge-port",
+        String(edgePort),
+        "--operator-port",
+        String(operatorPort),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.child = child;

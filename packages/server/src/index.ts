@@ -1,7 +1,17 @@
 export { FileAuditLog, type FileAuditLogOptions } from "./audit/audit-log.js";
 export { MemoryAuditLog, type MemoryAuditLogOptions } from "./audit/memory-audit-log.js";
 export type { AuditEvent, AuditRecord, AuditSink, AuditType } from "./audit/types.js";
+export { verifyAuditLog } from "./audit/verify.js";
+export { generateAppKey, parseAppKey } from "./auth/app-keys.js";
 export { FailureLimiter, type FailureLimiterOptions } from "./auth/rate-limit.js";
+export type { InitDataDirOptions, InitDataDirResult } from "./config/init.js";
+export { initDataDir } from "./config/init.js";
+export type { DataPaths } from "./config/layout.js";
+export { dataPaths } from "./config/layout.js";
+export type { DeviceManifest, OnboardDeviceOptions, OnboardDeviceResult } from "./config/onboard.js";
+export { onboardDevice } from "./config/onboard.js";
+export type { ServerConfig, ServerConfigFile } from "./config/server-config.js";
+export { loadServerConfig } from "./config/server-config.js";
 export type { EdgeServer, EdgeServerOptions } from "./edge/edge-server.js";
 export type { LoggerOptions } from "./logging/logger.js";
 export { createLogger, REDACT_PATHS } from "./logging/logger.js";
@@ -12,8 +22,14 @@ export type {
   CreateCertificateAuthorityOptions,
   DeviceCertificateOptions,
   ServerCertificateOptions,
+  ValidityOptions,
 } from "./pki/certificates.js";
 export { createCertificateAuthority, issueDeviceCertificate, issueServerCertificate } from "./pki/certificates.js";
+export type { DeviceCsrOptions, SignDeviceCsrOptions } from "./pki/csr.js";
+export { createDeviceCsr, signDeviceCsr } from "./pki/csr.js";
+export type { CertificateIdentity } from "./pki/identity.js";
+export { certificateIdentity } from "./pki/identity.js";
+export { loadPrivateKey } from "./pki/keys.js";
 export { SqliteRegistry, type SqliteRegistryOptions } from "./registry/sqlite.js";
 export type {
   AppKeyRecord,

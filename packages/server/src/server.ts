@@ -8,6 +8,7 @@ import { type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
 import type { Registry } from "./registry/types.js";
+import { registerBuiltinServices } from "./things/builtin-services.js";
 import { ChangeHub } from "./things/changes.js";
 import { DeviceLinks } from "./things/device-links.js";
 import { type ServerServiceHandler, ServerServices } from "./things/server-services.js";
@@ -72,6 +73,8 @@ export interface ServerOptions {
   /** Default timeout of requests to devices, in ms. Default 30 000. */
   requestTimeoutMs?: number;
   authRateLimit?: AuthRateLimitOptions;
+  /** Offer the diagnostic services `outpost.echo` and `outpost.time` to every Thing. Default true. */
+  builtinServices?: boolean;
 }
 
 /** Context given to a server-side service handler. */
@@ -110,6 +113,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   const links = new DeviceLinks();
   const hub = new ChangeHub((err) => logger.error({ err }, "change subscriber failed"));
   const services = new ServerServices();
+  if (options.builtinServices !== false) registerBuiltinServices(services);
   const things = new ThingService({ registry: options.registry, audit: options.audit, links, hub, requestTimeoutMs });
   const deps: EdgeDeps = {
     registry: options.registry,

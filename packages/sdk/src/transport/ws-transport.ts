@@ -1,5 +1,5 @@
 import type { Agent } from "node:http";
-import type { TLSSocket } from "node:tls";
+import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 import {
   AbortError,
   AsyncQueue,
@@ -48,13 +48,24 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
   const insecure = tls.insecureSkipVerify === true;
   if (insecure) logger.warn("TLS server certificate verification is DISABLED (insecureSkipVerify)", { url });
   const pins = tls.pins ?? [];
+  // A TLS 1.3 server judges the client certificate after the handshake has completed on the
+  // client's side and then just closes the socket, so the refusal surfaces as a hang-up. Knowing
+  // that the handshake completed lets that hang-up be reported as the certificate refusal it is.
+  let handshakeDone = false;
+  const createConnection = (opts: ConnectionOptions): TLSSocket => {
+    const socket = tlsConnect(opts);
+    socket.once("secureConnect", () => {
+      handshakeDone = true;
+    });
+    return socket;
+  };
   const ws = new WebSocket(url, {
     ca: tls.ca,
     ...(tls.cert !== undefined && { cert: tls.cert }),
     ...(tls.key !== undefined && { key: tls.key }),
     ...(tls.passphrase !== undefined && { passphrase: tls.passphrase }),
     ...(tls.servername !== undefined && { servername: tls.servername }),
-    ...(options.agent !== undefined && { agent: options.agent }),
+    ...(options.agent !== undefined ? { agent: options.agent } : { createConnection }),
     minVersion: "TLSv1.2",
     rejectUnauthorized: !insecure,
     checkServerIdentity: identityChecker(pins),
@@ -97,8 +108,19 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       const pinError = checkPins(socket.getPeerCertificate?.(true), pins);
       if (pinError) fail(pinError);
     });
-    ws.on("error", (err) => fail(mapSocketError(err, url)));
-    ws.on("close", () => fail(new ConnectionClosedError(`connection to ${url} closed during the handshake`)));
+    const refusedAfterHandshake = (): OutpostError | undefined =>
+      handshakeDone && tls.cert !== undefined
+        ? new OutpostError(
+            ErrorCode.Tls,
+            `${url} closed the connection right after the TLS handshake: the server refused the device certificate (untrusted issuer, expired or not yet valid)`,
+          )
+        : undefined;
+    ws.on("error", (err) =>
+      fail(isTlsFailure(err) ? mapSocketError(err, url) : (refusedAfterHandshake() ?? mapSocketError(err, url))),
+    );
+    ws.on("close", () =>
+      fail(refusedAfterHandshake() ?? new ConnectionClosedError(`connection to ${url} closed during the handshake`)),
+    );
     ws.on("open", () => {
       if (settled) return;
       settled = true;

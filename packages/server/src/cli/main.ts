@@ -7,7 +7,7 @@ import { dataPaths } from "../config/layout.js";
 import { deviceCommand, grantCommand, keyCommand, operatorCommand, thingCommand } from "./admin-commands.js";
 import { pkiCommand } from "./pki-commands.js";
 import { serve } from "./serve.js";
-import { cliActor, readPassphraseFile, reportError, withData } from "./util.js";
+import { cliActor, parsePort, readPassphraseFile, reportError, withData } from "./util.js";
 
 type Opts = Record<string, string | string[] | boolean | undefined> & { data: string };
 
@@ -54,8 +54,14 @@ function buildProgram(): Command {
 
   withData(program.command("serve"))
     .description("run the server from a data directory until SIGINT/SIGTERM")
+    .option("--edge-port <port>", "override the edge port from config.json (0 picks a free port)")
+    .option("--operator-port <port>", "override the operator API port from config.json (0 picks a free port)")
     .action(async (o: Opts) => {
-      await serve({ dataDir: o.data });
+      await serve({
+        dataDir: o.data,
+        ...(o.edgePort !== undefined && { edgePort: parsePort(o.edgePort, "--edge-port") }),
+        ...(o.operatorPort !== undefined && { operatorPort: parsePort(o.operatorPort, "--operator-port") }),
+      });
     });
 
   program.addCommand(deviceCommand());

@@ -13,6 +13,10 @@ const SECRET_FIELDS = ["appKey", "token", "authorization", "key", "keyPem", "pas
 export interface ServeOptions {
   /** Data directory created by `init`. */
   dataDir: string;
+  /** Edge port instead of the one in config.json; 0 picks a free port. */
+  edgePort?: number;
+  /** Operator API port instead of the one in config.json; 0 picks a free port. */
+  operatorPort?: number;
   /** Stops the server when aborted. Default: SIGINT and SIGTERM stop it. */
   signal?: AbortSignal;
 }
@@ -47,7 +51,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       authRateLimit: config.authRateLimit,
       edge: {
         host: config.edge.host,
-        port: config.edge.port,
+        port: options.edgePort ?? config.edge.port,
         certPem,
         keyPem,
         clientCaPem,
@@ -55,7 +59,7 @@ export async function serve(options: ServeOptions): Promise<void> {
         authDeadlineMs: config.edge.authDeadlineMs,
       },
       operator: config.operator.enabled
-        ? { host: config.operator.host, port: config.operator.port, certPem, keyPem }
+        ? { host: config.operator.host, port: options.operatorPort ?? config.operator.port, certPem, keyPem }
         : false,
     });
   } catch (err) {

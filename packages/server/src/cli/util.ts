@@ -50,6 +50,15 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
+/** Parses a TCP port number (0 means "any free port"). */
+export function parsePort(text: unknown, flag: string): number {
+  const port = typeof text === "string" && /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new OutpostError(ErrorCode.BadRequest, `${flag} must be a port number from 0 to 65535`);
+  }
+  return port;
+}
+
 /** Splits "a,b , c" into ["a", "b", "c"]. */
 export function parseList(text: string | undefined): string[] {
   return (text ?? "")

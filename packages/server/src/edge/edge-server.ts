@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { Channel, GoodbyeReason } from "@outpost/protocol";
+import { Channel, ErrorCode, GoodbyeReason } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
 import type { EdgeDeps } from "./context.js";
 import { EdgeSession } from "./session.js";
@@ -47,8 +47,21 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       res.end("Outpost edge endpoint: WebSocket upgrade required\n");
     },
   );
-  https.on("tlsClientError", (err, socket) => {
-    deps.logger.debug({ err: err.message, source: socket.remoteAddress }, "TLS handshake refused");
+  https.on("tlsClientError", (err: Error & { code?: string }, socket) => {
+    const source = socket.remoteAddress ?? "unknown";
+    deps.logger.debug({ err: err.message, source }, "TLS handshake refused");
+    // A refused handshake is a failed login: no certificate, an untrusted or expired one, or an
+    // old protocol version. Repeated failures from one source are counted, not each recorded.
+    if (deps.sourceLimiter.isBlocked(`tls:${source}`)) return;
+    deps.sourceLimiter.recordFailure(`tls:${source}`);
+    deps.audit.append({
+      type: "login.failure",
+      actor: "unknown",
+      outcome: "failure",
+      source,
+      code: ErrorCode.Tls,
+      details: { stage: "tls-handshake", reason: err.code ?? err.message },
+    });
   });
   const wss = new WebSocketServer({ server: https, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false });
   const sessions = new Set<EdgeSession>();
