@@ -2,7 +2,7 @@
 // The README's main command: a server and one device on localhost with a fresh development PKI,
 // then the operator API driven with curl to show a property changing and a service call.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";

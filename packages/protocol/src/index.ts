@@ -19,13 +19,7 @@ export {
   TimeoutError,
 } from "./errors.js";
 export type { ReceiveWindowOptions, StreamIdAllocatorOptions, StreamSide } from "./flow.js";
-export {
-  MAX_STREAM_ID,
-  MAX_WINDOW_BYTES,
-  ReceiveWindow,
-  SendWindow,
-  StreamIdAllocator,
-} from "./flow.js";
+export { MAX_STREAM_ID, MAX_WINDOW_BYTES, ReceiveWindow, SendWindow, StreamIdAllocator } from "./flow.js";
 export type { StreamFrameDecoderOptions } from "./framing.js";
 export { encodeLengthPrefixed, LENGTH_PREFIX_BYTES, StreamFrameDecoder } from "./framing.js";
 export type { ProtocolLimits } from "./limits.js";
@@ -59,7 +53,7 @@ export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
 export { errorFromStatus, isSuccess, Status, statusForCode, statusFromError } from "./status.js";
 export type { Transport } from "./transport.js";
-export { createMemoryTransportPair, FrameQueue } from "./transport.js";
+export { createMemoryTransportPair } from "./transport.js";
 export type { JsonValue, OutpostValue } from "./value.js";
 export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";
 export { MIN_PROTOCOL_VERSION, negotiateVersion, PROTOCOL_VERSION } from "./version.js";

@@ -1,3 +1,4 @@
+import { AsyncQueue } from "./async-queue.js";
 import { ConnectionClosedError } from "./errors.js";
 
 /**
@@ -18,59 +19,8 @@ export interface Transport {
   readonly bufferedBytes: number;
 }
 
-/**
- * A frame queue with an async iterator: producers push, one consumer pulls. Pure building block
- * for transports (no I/O).
- */
-export class FrameQueue implements AsyncIterable<Uint8Array> {
-  private readonly items: Uint8Array[] = [];
-  private waiter: ((r: IteratorResult<Uint8Array>) => void) | undefined;
-  private ended = false;
-
-  push(frame: Uint8Array): void {
-    if (this.ended) return;
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w({ value: frame, done: false });
-    } else {
-      this.items.push(frame);
-    }
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.({ value: undefined, done: true });
-  }
-
-  get length(): number {
-    return this.items.length;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return {
-      next: () => {
-        const item = this.items.shift();
-        if (item) return Promise.resolve({ value: item, done: false });
-        if (this.ended) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => {
-          this.waiter = resolve;
-        });
-      },
-      return: () => {
-        this.end();
-        this.items.length = 0;
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
-  }
-}
-
 class MemoryTransport implements Transport {
-  readonly frames = new FrameQueue();
+  readonly frames = new AsyncQueue<Uint8Array>();
   peer: MemoryTransport | undefined;
   private error: Error | undefined;
   private isClosed = false;
@@ -107,10 +57,11 @@ class MemoryTransport implements Transport {
     if (this.isClosed) return;
     this.isClosed = true;
     this.error = error;
-    queueMicrotask(() => {
+    // After frames already in flight (each delivered by its own microtask) have arrived.
+    setTimeout(() => {
       this.frames.end();
       this.resolveDone(this.error);
-    });
+    }, 0);
   }
 }
 

@@ -1,5 +1,5 @@
 // Re-exported from @outpost/protocol so device code can throw and check typed errors without a second import.
-export type { JsonValue, OutpostValue } from "@outpost/protocol";
+export type { JsonValue, OutpostValue, Transport } from "@outpost/protocol";
 export { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 export type { EdgeClientEvents } from "./client.js";
 export { EdgeClient } from "./client.js";
@@ -38,6 +38,5 @@ export type {
 } from "./things/thing.js";
 export type { TlsOptions } from "./transport/tls.js";
 export { spkiPin } from "./transport/tls.js";
-export type { Transport } from "./transport/transport.js";
 export type { WebSocketTransportOptions } from "./transport/ws-transport.js";
 export { connectWebSocket, WebSocketTransport } from "./transport/ws-transport.js";

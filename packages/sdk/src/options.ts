@@ -1,9 +1,8 @@
-import type { ProtocolLimits } from "@outpost/protocol";
+import type { ProtocolLimits, Transport } from "@outpost/protocol";
 import type { ReconnectOptions } from "./connection/reconnect.js";
 import type { Logger } from "./logger.js";
 import type { QueueOptions } from "./queue/offline-queue.js";
 import type { TlsOptions } from "./transport/tls.js";
-import type { Transport } from "./transport/transport.js";
 
 /** Options of a transport factory call. */
 export interface TransportFactoryOptions {

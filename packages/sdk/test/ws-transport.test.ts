@@ -1,12 +1,12 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
+import type { Transport } from "@outpost/protocol";
 import { AsyncQueue } from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type WebSocket, WebSocketServer } from "ws";
 import { EdgeClient } from "../src/client.js";
 import { spkiPin } from "../src/transport/tls.js";
-import type { Transport } from "../src/transport/transport.js";
 import { connectWebSocket } from "../src/transport/ws-transport.js";
 import { makeCerts, type TestCerts } from "./helpers/certs.js";
 import { FakeServer } from "./helpers/fake-server.js";

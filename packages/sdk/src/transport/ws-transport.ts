@@ -1,5 +1,6 @@
 import type { Agent } from "node:http";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
+import type { Transport } from "@outpost/protocol";
 import {
   AbortError,
   AsyncQueue,
@@ -15,7 +16,6 @@ import {
 import WebSocket from "ws";
 import { type Logger, silentLogger } from "../logger.js";
 import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls.js";
-import type { Transport } from "./transport.js";
 
 /** Options of {@link connectWebSocket}. */
 export interface WebSocketTransportOptions {

@@ -1,9 +1,11 @@
+import type { Transport } from "@outpost/protocol";
 import {
   Channel,
   type Envelope,
   ErrorCode,
   type EventMessage,
   fromWireMap,
+  createMemoryTransportPair as memoryPair,
   type OutpostValue,
   type PropertyValue,
   RemoteError,
@@ -11,8 +13,6 @@ import {
   toWireValue,
 } from "@outpost/protocol";
 import type { TransportFactory } from "../../src/options.js";
-import type { Transport } from "../../src/transport/transport.js";
-import { memoryPair } from "./memory-transport.js";
 
 /** One accepted connection of the fake server. */
 export interface FakeConnection {

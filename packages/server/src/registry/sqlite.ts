@@ -264,8 +264,7 @@ export class SqliteRegistry implements Registry {
     const parsed = parseOperatorToken(token);
     if (!parsed.ok) return { ok: false, reason: "malformed" };
     const row = this.#s.getOperatorToken.get(parsed.id) as
-      | (OperatorRow & { secret_hash: string; revoked_at: number | null })
-      | undefined;
+      (OperatorRow & { secret_hash: string; revoked_at: number | null }) | undefined;
     const matches = verifySecret(parsed.secret, row?.secret_hash);
     if (!row) return { ok: false, reason: "unknown" };
     if (!matches) return { ok: false, reason: "mismatch" };

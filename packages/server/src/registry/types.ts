@@ -62,8 +62,7 @@ export interface OperatorRecord {
 }
 
 export type OperatorCheck =
-  | { ok: true; operator: OperatorRecord }
-  | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" };
+  { ok: true; operator: OperatorRecord } | { ok: false; reason: "malformed" | "unknown" | "mismatch" | "revoked" };
 
 /** Latest known value of one property, as kept by the server. */
 export interface PropertyState {
