@@ -13,7 +13,7 @@ describe("things over real TLS with a real server process", () => {
 
   beforeAll(async () => {
     server = ServerProcess.init();
-    bundle = server.addDevice("dev-things", ["pump-1"]);
+    bundle = server.addDevice("dev-things", ["pump-1", "pump-2"]);
     await server.start();
     client = new EdgeClient({
       url: server.edgeUrl,
@@ -101,6 +101,20 @@ describe("things over real TLS with a real server process", () => {
 
   it("things - an unknown server-side service is a typed not-found error", async () => {
     await expect(client.invoke("pump-1", "no.such.service", {})).rejects.toMatchObject({ code: "OUTPOST_NOT_FOUND" });
+  });
+
+  it("things - a Thing declared after connecting is bound at once, without a reconnect", async () => {
+    const errors: unknown[] = [];
+    const off = client.on("error", (e) => errors.push(e));
+    const late = client.thing("pump-2");
+    late.property("pressure", { type: "number" });
+    late.set("pressure", 1.5);
+    await client.flush();
+    off();
+    const r = await api("GET", "/api/things/pump-2/properties");
+    expect(r.body.properties.find((p: { name: string }) => p.name === "pressure")?.value).toBe(1.5);
+    expect(errors).toEqual([]);
+    expect(client.status.type).toBe("connected");
   });
 
   it("things - events reach operator event-stream subscribers", async () => {

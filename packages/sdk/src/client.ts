@@ -11,6 +11,7 @@ import {
 } from "@outpost/protocol";
 import { type AttemptResult, type Link, runAttempt } from "./connection/attempt.js";
 import { type Backoff, createBackoff, isFinalError, sleep } from "./connection/reconnect.js";
+import { bindThings } from "./connection/session.js";
 import { type ConnectionStatus, StatusFeed } from "./connection/status.js";
 import { TypedEmitter } from "./events.js";
 import { type Logger, silentLogger } from "./logger.js";
@@ -56,6 +57,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   private loop: Promise<void> | undefined;
   private loopStop: AbortController | undefined;
   private link: Link | undefined;
+  private everConnected = false;
   private waiters: { resolve(): void; reject(err: Error): void }[] = [];
   private closing: Promise<void> | undefined;
 
@@ -116,6 +118,8 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           this.queue.enqueue({ kind: "event", thing, name: event, data: toWireMap(data), timestampMs }),
       });
       this.things.set(name, t);
+      // Declared while connected: bind it now rather than at the next reconnect.
+      if (this.link) this.bindLate(this.link, name);
     }
     return t;
   }
@@ -287,6 +291,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       signal,
       onConnected: (link) => {
         this.link = link;
+        this.everConnected = true;
         this.logger.info("connected", {
           url: link.url,
           deviceId: link.session.deviceId,
@@ -306,9 +311,28 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     });
   }
 
-  /** Milliseconds before the next attempt, or undefined to stop. */
+  private bindLate(link: Link, name: string): void {
+    bindThings(link.channel, [name]).then(
+      ({ refused }) => {
+        for (const r of refused) this.emit("error", r.error);
+      },
+      (err: unknown) => {
+        // A closed connection binds the Thing again on reconnect; anything else is worth reporting.
+        if (!isOutpostError(err, ErrorCode.ConnectionClosed)) this.emit("error", asError(err));
+      },
+    );
+  }
+
+  /**
+   * Milliseconds before the next attempt, or undefined to stop. Once the client has been connected,
+   * a TLS failure is retried too: in the field it is more often a server-side certificate change
+   * or a clock being corrected than a configuration error, and a device that gives up is lost.
+   */
   private nextDelay(result: AttemptResult, failures: number): number | undefined {
-    if (!this.backoff || isFinalError(result.error)) return undefined;
+    if (!this.backoff) return undefined;
+    if (isFinalError(result.error) && !(this.everConnected && isOutpostError(result.error, ErrorCode.Tls))) {
+      return undefined;
+    }
     if (failures >= this.backoff.maxAttempts) return undefined;
     return Math.max(this.backoff.delay(Math.max(1, failures)), result.retryAfterMs);
   }

@@ -57,20 +57,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
   const auth = authEnvelope.authResult;
   if (!auth) throw new ProtocolError(ErrorCode.UnexpectedFrame, `expected AuthResult, got ${authEnvelope.body}`);
 
-  const bound: string[] = [];
-  const refused: SessionInfo["refused"] = [];
-  const batch = channel.peerLimits.maxBatch;
-  for (let i = 0; i < options.things.length; i += batch) {
-    const things = options.things.slice(i, i + batch);
-    const reply = await channel.request({ bind: { things } }, signal);
-    const items = reply.response?.items ?? [];
-    things.forEach((thing, index) => {
-      const item = items.find((it) => it.key === thing) ?? items[index];
-      const status = item?.status ?? 200;
-      if (isSuccess(status)) bound.push(thing);
-      else refused.push({ thing, error: bindError(thing, status, item?.message ?? "") });
-    });
-  }
+  const { bound, refused } = await bindThings(channel, options.things, options.signal);
   return {
     deviceId: auth.deviceId ?? "",
     sessionId: auth.sessionId ?? "",
@@ -79,6 +66,29 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
     bound,
     refused,
   };
+}
+
+/** Binds Things in batches of the peer's maxBatch; refusals are per Thing, not a failure of the whole. */
+export async function bindThings(
+  channel: Channel,
+  names: readonly string[],
+  signal?: AbortSignal,
+): Promise<Pick<SessionInfo, "bound" | "refused">> {
+  const bound: string[] = [];
+  const refused: SessionInfo["refused"] = [];
+  const batch = channel.peerLimits.maxBatch;
+  for (let i = 0; i < names.length; i += batch) {
+    const things = names.slice(i, i + batch);
+    const reply = await channel.request({ bind: { things } }, signal ? { signal } : {});
+    const items = reply.response?.items ?? [];
+    things.forEach((thing, index) => {
+      const item = items.find((it) => it.key === thing) ?? items[index];
+      const status = item?.status ?? 200;
+      if (isSuccess(status)) bound.push(thing);
+      else refused.push({ thing, error: bindError(thing, status, item?.message ?? "") });
+    });
+  }
+  return { bound, refused };
 }
 
 function bindError(thing: string, status: number, message: string): RemoteError {
