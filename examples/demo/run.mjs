@@ -54,8 +54,8 @@ function start(name, args, ready, timeoutMs = 20_000) {
 }
 
 function curl(label, args) {
-  const shown = args.map((a) => (/\s|"/.test(a) ? `'${a}'` : a)).join(" ");
-  console.log(`$ curl ${shown.replace(token, "$OUTPOST_TOKEN")}`);
+  const quote = (a) => (a.includes(token) ? `"${a.replace(token, "$OUTPOST_TOKEN")}"` : /\s|"/.test(a) ? `'${a}'` : a);
+  console.log(`$ curl ${args.map(quote).join(" ")}`);
   const r = spawnSync("curl", ["-sS", "--fail-with-body", ...args], { encoding: "utf8" });
   if (r.error) throw new Error(`curl is needed for the demo: ${r.error.message}`);
   console.log(r.stdout.trim() || r.stderr.trim());
