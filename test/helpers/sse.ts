@@ -4,6 +4,8 @@ import { request } from "node:https";
 export interface EventStream {
   /** Resolves with the first event (parsed JSON `data:`) that satisfies `match`. */
   next(match: (event: any) => boolean, timeoutMs?: number): Promise<any>;
+  /** Every event received so far, in order. */
+  readonly received: readonly any[];
   close(): void;
 }
 
@@ -64,6 +66,7 @@ export function openEventStream(baseUrl: string, ca: string, token: string, path
             });
           });
         },
+        received: seen,
         close() {
           req.destroy();
         },

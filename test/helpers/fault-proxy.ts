@@ -1,0 +1,86 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+/** Options of {@link FaultProxy}; every fault is off by default. */
+export interface FaultProxyOptions {
+  /** Added delay before each chunk is forwarded, in ms. Default 0. */
+  latencyMs?: number;
+  /** Cut every connection after it has carried this many bytes (both directions). Default: never. */
+  cutAfterBytes?: number;
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 for fault injection: TLS passes through it untouched, so the device
+ * and the server still authenticate each other end to end. The kernel has no netem here, so this
+ * is how tests emulate latency and links that drop.
+ */
+export class FaultProxy {
+  private readonly server: Server;
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private options: FaultProxyOptions;
+  /** Connections cut by the proxy so far. */
+  cuts = 0;
+  /** Connections accepted so far. */
+  accepted = 0;
+
+  private constructor(targetPort: number, options: FaultProxyOptions) {
+    this.options = options;
+    this.server = createServer((client) => {
+      this.accepted++;
+      const upstream = connect(targetPort, "127.0.0.1");
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      let carried = 0;
+      const forward = (from: Socket, to: Socket) => {
+        from.on("data", (chunk: Buffer) => {
+          carried += chunk.length;
+          const limit = this.options.cutAfterBytes;
+          if (limit !== undefined && carried > limit) {
+            this.cut(pair);
+            return;
+          }
+          const delay = this.options.latencyMs ?? 0;
+          if (delay > 0) setTimeout(() => to.writable && to.write(chunk), delay);
+          else if (to.writable) to.write(chunk);
+        });
+        from.on("error", () => this.cut(pair));
+        from.on("close", () => this.cut(pair));
+      };
+      forward(client, upstream);
+      forward(upstream, client);
+    });
+  }
+
+  static async start(targetPort: number, options: FaultProxyOptions = {}): Promise<FaultProxy> {
+    const proxy = new FaultProxy(targetPort, options);
+    await new Promise<void>((resolve) => proxy.server.listen(0, "127.0.0.1", resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    if (!address || typeof address === "string") throw new Error("proxy is not listening");
+    return address.port;
+  }
+
+  /** Changes the faults for connections from now on (and the byte budget of open ones). */
+  set(options: FaultProxyOptions): void {
+    this.options = options;
+  }
+
+  /** Cuts every open connection at once, as a dropped link would. */
+  cutAll(): void {
+    for (const pair of [...this.pairs]) this.cut(pair);
+  }
+
+  private cut(pair: [Socket, Socket]): void {
+    if (!this.pairs.delete(pair)) return;
+    this.cuts++;
+    pair[0].destroy();
+    pair[1].destroy();
+  }
+
+  async close(): Promise<void> {
+    this.cutAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
