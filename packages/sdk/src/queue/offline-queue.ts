@@ -85,22 +85,26 @@ export class OfflineQueue {
     return this.items.length + this.beforeLoad.length;
   }
 
-  /** Queues an item. Throws OUTPOST_QUEUE_OVERFLOW when full under the "reject" policy. */
-  enqueue(item: NewItem): void {
+  /**
+   * Queues an item. Returns false when the "drop-newest" policy discarded it. Throws
+   * OUTPOST_QUEUE_OVERFLOW when full under the "reject" policy.
+   */
+  enqueue(item: NewItem): boolean {
     if (this.size >= this.maxItems) {
       if (this.policy === "reject") {
         this.reportOverflow();
         throw new OutpostError(ErrorCode.QueueOverflow, `offline queue is full (${this.maxItems} items)`);
       }
       this.reportOverflow();
-      if (this.policy === "drop-newest") return;
+      if (this.policy === "drop-newest") return false;
       this.dropOldest();
     }
     if (!this.loaded) {
       this.beforeLoad.push(item);
-      return;
+      return true;
     }
     this.add(item);
+    return true;
   }
 
   /**

@@ -30,6 +30,14 @@ export interface PropertyOptions {
   initial?: OutpostValue;
 }
 
+/** What {@link Property.snapshot} captures. */
+export interface PropertySnapshot {
+  readonly value: OutpostValue | undefined;
+  readonly timestampMs: number;
+  readonly lastPushed: OutpostValue | undefined;
+  readonly hasPushed: boolean;
+}
+
 /** A declared property: its options and local state. */
 export class Property {
   readonly type: PropertyType | undefined;
@@ -85,6 +93,26 @@ export class Property {
     this.lastPushed = value;
     this.hasPushed = true;
     return true;
+  }
+
+  /** The state `update()` changes, for {@link Property.restore} when queueing the value failed. */
+  snapshot(): PropertySnapshot {
+    return {
+      value: this.value,
+      timestampMs: this.timestampMs,
+      lastPushed: this.lastPushed,
+      hasPushed: this.hasPushed,
+    };
+  }
+
+  /** Undoes `update()`: all of it, or with `pushOnly` just its record of what was queued. */
+  restore(s: PropertySnapshot, pushOnly = false): void {
+    if (!pushOnly) {
+      this.value = s.value;
+      this.timestampMs = s.timestampMs;
+    }
+    this.lastPushed = s.lastPushed;
+    this.hasPushed = s.hasPushed;
   }
 
   /** Records that the current value reached the server outside the queue (re-sync). */

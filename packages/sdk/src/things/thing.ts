@@ -60,7 +60,8 @@ export interface PropertyHandle {
 
 /** Where a Thing sends what must reach the server. */
 export interface ThingSink {
-  queueProperty(property: Property, quality: Quality): void;
+  /** Returns false when the value was dropped on arrival (queue full, "drop-newest"); throws when refused. */
+  queueProperty(property: Property, quality: Quality): boolean | void;
   queueEvent(thing: string, name: string, data: Record<string, OutpostValue>, timestampMs: number): void;
 }
 
@@ -101,9 +102,18 @@ export class Thing implements ThingHandle {
     this.property(name);
     const p = this.properties.get(name)!;
     p.check(value);
-    if (p.update(value, options.timestampMs ?? Date.now())) {
-      this.sink.queueProperty(p, QUALITY[options.quality ?? "good"]);
+    const before = p.snapshot();
+    if (!p.update(value, options.timestampMs ?? Date.now())) return;
+    // A value that never entered the queue must not count as pushed, or on-change would suppress
+    // the same value when it is set again and the server would never get it.
+    let queued: boolean | void;
+    try {
+      queued = this.sink.queueProperty(p, QUALITY[options.quality ?? "good"]);
+    } catch (err) {
+      p.restore(before);
+      throw err;
     }
+    if (queued === false) p.restore(before, true);
   }
 
   get(name: string): OutpostValue | undefined {
