@@ -64,9 +64,14 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     });
   });
   const wss = new WebSocketServer({ server: https, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false });
-  const sessions = new Set<EdgeSession>();
+  const sessions = new Map<EdgeSession, Promise<void>>();
+  let closing = false;
 
   wss.on("connection", (ws, req) => {
+    if (closing) {
+      ws.terminate();
+      return;
+    }
     const socket = req.socket as TLSSocket;
     const source = socket.remoteAddress ?? "unknown";
     const certDeviceId = socket.authorized ? commonName(socket) : undefined;
@@ -76,8 +81,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     );
     const channel = new Channel(transport, { limits: deps.limits, requestTimeoutMs: deps.requestTimeoutMs });
     const session = new EdgeSession({ channel, certDeviceId, source, deps });
-    sessions.add(session);
-    void session.run().finally(() => sessions.delete(session));
+    sessions.set(
+      session,
+      session.run().finally(() => sessions.delete(session)),
+    );
   });
   wss.on("error", (err) => deps.logger.error({ err }, "edge WebSocket server error"));
 
@@ -99,10 +106,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       return sessions.size;
     },
     async close() {
-      await Promise.all([...sessions].map((s) => s.close(GoodbyeReason.SHUTDOWN, "server shutting down")));
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      // Stop accepting first: a device that reconnects during shutdown must not add a session
+      // that nobody closes (https.close() would then wait for it forever).
+      closing = true;
+      const listenerClosed = new Promise<void>((resolve) => https.close(() => resolve()));
+      const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      https.closeIdleConnections();
+      while (sessions.size > 0) {
+        const open = [...sessions];
+        await Promise.all(open.map(([s]) => s.close(GoodbyeReason.SHUTDOWN, "server shutting down")));
+        await Promise.all(open.map(([, running]) => running));
+      }
+      await wssClosed;
       https.closeAllConnections();
-      await new Promise<void>((resolve) => https.close(() => resolve()));
+      await listenerClosed;
     },
   };
 }
