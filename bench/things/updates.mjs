@@ -1,0 +1,186 @@
+// Property-update throughput: acknowledged property updates per second into a real
+// `outpost-server serve` process, sent by @outpost/sdk EdgeClients (one per device, each its own
+// mutual-TLS connection, certificate and application key; the SDK batches up to `batch` values per
+// PropertyUpdate and the server acknowledges each batch after storing it), for 1 and 100 devices.
+//
+// Baseline, same run, same number of clients: the raw `ws` echo server (bench/lib/raw-wss-server.mjs)
+// over the same mutual TLS; each client sends one WebSocket message per update carrying the
+// protobuf-encoded PropertyValue of one update and counts echoes, with the same bounded window of
+// updates in flight per client. Ratio = outpost updates/s ÷ raw updates/s.
+//
+// Load: every millisecond each device's queue is topped up to `window` values (property "value",
+// push "always"); acknowledged = set − still queued (queued includes in flight). CPU seconds of the
+// server process and of this (client) process are printed so the saturated side is visible.
+//   node bench/things/updates.mjs [--seconds=5] [--devices=1,100] [--window=1000] [--batch=500]
+import { wire } from "@outpost/protocol";
+import { EdgeClient } from "@outpost/sdk";
+import WebSocket from "ws";
+import { cpuSecondsOf } from "../lib/child.mjs";
+import { createFixture, mapLimit, sleep, startOutpostServer, startRawServer } from "../lib/outpost-fixture.mjs";
+
+const WARMUP_MS = 1_000;
+
+export function parseArgs(argv) {
+  const get = (name, def) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def;
+  return {
+    seconds: Number(get("seconds", "5")),
+    devices: get("devices", "1,100").split(",").map(Number),
+    window: Number(get("window", "1000")),
+    batch: Number(get("batch", "500")),
+  };
+}
+
+/** Bytes of one update as the SDK puts it on the wire (one PropertyValue). */
+function updatePayload() {
+  const now = Date.now();
+  return wire.PropertyValue.encode({
+    thing: "thing-0",
+    name: "value",
+    value: { numberValue: 1234.5 },
+    timestampMs: now,
+    seq: now * 1000,
+  }).finish();
+}
+
+/** Waits out the warm-up, then measures `count()` per second over `ms` and the CPU used by both sides. */
+async function timed(ms, serverPid, count) {
+  await sleep(WARMUP_MS);
+  const c0 = count();
+  const s0 = await cpuSecondsOf(serverPid);
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  await sleep(ms);
+  const c1 = count();
+  const elapsed = (performance.now() - t0) / 1000;
+  const s1 = await cpuSecondsOf(serverPid);
+  const self1 = process.cpuUsage(self0);
+  return {
+    rate: (c1 - c0) / elapsed,
+    serverCpu: (s1 - s0) / elapsed,
+    clientCpu: (self1.user + self1.system) / 1e6 / elapsed,
+  };
+}
+
+async function measureOutpost(fx, edgeUrl, serverPid, n, o) {
+  const devices = fx.devices.slice(0, n);
+  const refused = [];
+  const clients = devices.map((d) => {
+    const client = new EdgeClient({
+      url: edgeUrl,
+      appKey: d.appKey,
+      tls: { ca: fx.caPem, cert: d.certPem, key: fx.deviceKeyPem },
+      reconnect: false,
+      maxBatch: o.batch,
+      queue: { maxItems: o.window * 2, overflow: "reject" },
+    });
+    client.on("error", (err) => refused.push(err));
+    const thing = client.thing(d.thing);
+    thing.property("value", { type: "number", push: "always" });
+    return { client, thing, sent: 0 };
+  });
+  await mapLimit(clients, 20, (c) => c.client.connect());
+  let value = 0;
+  const tick = setInterval(() => {
+    for (const c of clients) {
+      for (let k = o.window - c.client.queueSize; k > 0; k--) {
+        c.thing.set("value", value++);
+        c.sent++;
+      }
+    }
+  }, 1);
+  const acked = () => clients.reduce((sum, c) => sum + c.sent - c.client.queueSize, 0);
+  let left = 0;
+  let result;
+  try {
+    result = await timed(o.seconds * 1000, serverPid, acked);
+  } finally {
+    clearInterval(tick);
+    await Promise.all(clients.map((c) => c.client.flush({ signal: AbortSignal.timeout(10_000) }).catch(() => {})));
+    left = clients.reduce((sum, c) => sum + c.client.queueSize, 0);
+    await Promise.all(clients.map((c) => c.client.close({ timeoutMs: 2_000 })));
+  }
+  if (left > 0) throw new Error(`${left} updates were not acknowledged after the run`);
+  if (refused.length > 0) throw new Error(`the server refused updates: ${refused[0].message}`);
+  return result;
+}
+
+async function measureRaw(fx, raw, n, o, payload) {
+  const key = fx.deviceKeyPem;
+  let echoed = 0;
+  let running = true;
+  const sockets = await mapLimit(fx.devices.slice(0, n), 20, (d) => {
+    const ws = new WebSocket(raw.url, { ca: fx.caPem, cert: d.certPem, key, perMessageDeflate: false });
+    return new Promise((resolve, reject) => {
+      ws.once("open", () => resolve(ws));
+      ws.once("error", reject);
+    });
+  });
+  for (const ws of sockets) {
+    ws.on("message", () => {
+      echoed++;
+      if (running) ws.send(payload);
+    });
+    for (let i = 0; i < o.window; i++) ws.send(payload);
+  }
+  try {
+    return await timed(o.seconds * 1000, raw.pid, () => echoed);
+  } finally {
+    running = false;
+    await Promise.all(
+      sockets.map(
+        (ws) =>
+          new Promise((resolve) => {
+            ws.once("close", resolve);
+            ws.close();
+          }),
+      ),
+    );
+  }
+}
+
+/** Runs every scenario; prints a report and returns its rows. */
+export async function runUpdates(o = parseArgs([])) {
+  const payload = updatePayload();
+  const fx = await createFixture({ devices: Math.max(...o.devices) });
+  const server = await startOutpostServer(fx.dir);
+  const raw = await startRawServer(fx.paths);
+  const rows = [];
+  try {
+    for (const n of o.devices) {
+      const outpost = await measureOutpost(fx, server.edgeUrl, server.pid, n, o);
+      const baseline = await measureRaw(fx, raw, n, o, payload);
+      rows.push({ devices: n, outpost, raw: baseline, ratio: outpost.rate / baseline.rate });
+    }
+  } catch (err) {
+    const tail = server.stderrTail();
+    if (tail) console.error(`server stderr:\n${tail}`);
+    throw err;
+  } finally {
+    await Promise.all([server.stop(), raw.stop()]);
+    fx.remove();
+  }
+  const fmt = (x) => Math.round(x).toLocaleString("en-US");
+  const cpu = (r) => `${r.serverCpu.toFixed(2)}/${r.clientCpu.toFixed(2)}`;
+  console.log(
+    `property updates, node ${process.version}: payload ${payload.byteLength} B per update (one PropertyValue), ` +
+      `SDK maxBatch ${o.batch}, window ${o.window} updates in flight per client, ${o.seconds} s per measurement ` +
+      `after ${WARMUP_MS / 1000} s warm-up, 127.0.0.1`,
+  );
+  console.log(
+    `${"devices".padEnd(9)}${"outpost upd/s".padStart(15)}${"raw wss upd/s".padStart(15)}${"ratio".padStart(8)}` +
+      `${"outpost cpu srv/cli".padStart(21)}${"raw cpu srv/cli".padStart(17)}`,
+  );
+  for (const r of rows) {
+    console.log(
+      `${String(r.devices).padEnd(9)}${fmt(r.outpost.rate).padStart(15)}${fmt(r.raw.rate).padStart(15)}` +
+        `${`${r.ratio.toFixed(2)}x`.padStart(8)}${cpu(r.outpost).padStart(21)}${cpu(r.raw).padStart(17)}`,
+    );
+  }
+  console.log(
+    "ratio = outpost ÷ raw (higher is better). cpu = cores used by the server process / by this client process.",
+  );
+  return rows;
+}
+
+const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) await runUpdates(parseArgs(process.argv.slice(2)));
