@@ -130,11 +130,17 @@ async function invokeService(ctx: RouteContext): Promise<void> {
 function streamEvents(ctx: RouteContext): void {
   const thing = ctx.url.searchParams.get("thing");
   const { principal, things } = ctx;
+  if (thing && !ctx.admin && !things.canRead(principal, thing)) {
+    throw new OutpostError(ErrorCode.Forbidden, `operator ${principal.id} lacks property.read on ${thing}`, {
+      status: 403,
+    });
+  }
+  // Checked per change, so a revoked grant takes effect on open streams too.
   const stop = openEventStream(ctx.res, {
     things,
     filter: {
       ...(thing ? { thing } : {}),
-      accept: (t) => ctx.admin || things.canSee(principal, t),
+      accept: (t) => ctx.admin || things.canRead(principal, t),
     },
   });
   ctx.track(stop);

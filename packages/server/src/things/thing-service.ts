@@ -124,6 +124,11 @@ export class ThingService {
     );
   }
 
+  /** Whether `by` may read what `thing` reports (property values and events): property.read. */
+  canRead(by: Principal, thing: string): boolean {
+    return this.registry.can(by, thing, "property.read");
+  }
+
   /** The last values the server kept for `thing`, without asking the device. */
   latest(thing: string): PropertyReading[] {
     return this.registry.getProperties(thing).map((p) => ({
