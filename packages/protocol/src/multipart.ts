@@ -46,19 +46,24 @@ export interface MultipartAssemblerOptions {
 interface OpenSet {
   readonly count: number;
   readonly totalBytes: number;
-  readonly chunks: Uint8Array[];
+  /** Received bytes, copied out of their frames; grows by doubling up to totalBytes. */
+  buffer: Uint8Array;
+  parts: number;
   received: number;
   timer: unknown;
 }
 
 /**
  * Reassembles multipart sets with bounded memory. Each set reserves its declared `totalBytes`
- * against the budget when its first part arrives (nothing is allocated up front); parts must
+ * against the budget when its first part arrives (nothing is allocated up front) and copies parts
+ * into one buffer that grows by doubling, so what is held never exceeds the reservation and no
+ * frame is kept alive by a small part; parts must
  * arrive in order and agree on `count` and `totalBytes`. Any inconsistency throws a ProtocolError.
  */
 export class MultipartAssembler {
   private readonly sets = new Map<number, OpenSet>();
   private reserved = 0;
+  private held = 0;
   private readonly maxMessageBytes: number;
   private readonly expiryMs: number;
   private readonly maxOpenSets: number;
@@ -81,6 +86,11 @@ export class MultipartAssembler {
   /** Bytes reserved by incomplete sets. */
   get reservedBytes(): number {
     return this.reserved;
+  }
+
+  /** Bytes actually held for incomplete sets (never more than {@link reservedBytes}). */
+  get heldBytes(): number {
+    return this.held;
   }
 
   /** Adds one part. Returns the whole encoded message when this part completes its set. */
@@ -110,7 +120,7 @@ export class MultipartAssembler {
       if (this.reserved + totalBytes > this.maxMessageBytes) {
         throw new LimitError(ErrorCode.LimitExceeded, "multipart sets exceed the reassembly memory budget");
       }
-      set = { count, totalBytes, chunks: [], received: 0, timer: undefined };
+      set = { count, totalBytes, buffer: new Uint8Array(0), parts: 0, received: 0, timer: undefined };
       const id = messageId;
       set.timer = this.clock.setTimeout(() => this.expire(id), this.expiryMs);
       this.sets.set(messageId, set);
@@ -120,23 +130,31 @@ export class MultipartAssembler {
         this.drop(messageId, set);
         throw invalid(`multipart ${messageId} changed its count or total_bytes`);
       }
-      if (index !== set.chunks.length) {
+      if (index !== set.parts) {
         this.drop(messageId, set);
-        throw invalid(`multipart ${messageId} part ${index} out of order, expected ${set.chunks.length}`);
+        throw invalid(`multipart ${messageId} part ${index} out of order, expected ${set.parts}`);
       }
     }
     if (set.received + payload.byteLength > set.totalBytes) {
       this.drop(messageId, set);
       throw invalid(`multipart ${messageId} carries more than its declared ${set.totalBytes} bytes`);
     }
-    set.chunks.push(payload);
-    set.received += payload.byteLength;
-    if (set.chunks.length < set.count) return undefined;
+    set.parts += 1;
+    if (set.parts === set.count && set.received === 0) {
+      this.drop(messageId, set);
+      if (payload.byteLength !== set.totalBytes) {
+        throw invalid(`multipart ${messageId} carried ${payload.byteLength} bytes, declared ${set.totalBytes}`);
+      }
+      return payload;
+    }
+    // Copy: a payload is a view of its frame, and holding the view would pin the whole frame.
+    this.append(set, payload);
+    if (set.parts < set.count) return undefined;
     this.drop(messageId, set);
     if (set.received !== set.totalBytes) {
       throw invalid(`multipart ${messageId} carried ${set.received} bytes, declared ${set.totalBytes}`);
     }
-    return concat(set.chunks, set.totalBytes);
+    return set.buffer;
   }
 
   /** Drops every open set and cancels their timers. */
@@ -144,10 +162,24 @@ export class MultipartAssembler {
     for (const [id, set] of this.sets) this.drop(id, set);
   }
 
+  private append(set: OpenSet, payload: Uint8Array): void {
+    const needed = set.received + payload.byteLength;
+    if (needed > set.buffer.byteLength) {
+      const size = Math.min(set.totalBytes, Math.max(needed, set.buffer.byteLength * 2));
+      const grown = new Uint8Array(size);
+      grown.set(set.buffer.subarray(0, set.received));
+      this.held += size - set.buffer.byteLength;
+      set.buffer = grown;
+    }
+    set.buffer.set(payload, set.received);
+    set.received = needed;
+  }
+
   private drop(messageId: number, set: OpenSet): void {
     if (this.sets.get(messageId) !== set) return;
     this.sets.delete(messageId);
     this.reserved -= set.totalBytes;
+    this.held -= set.buffer.byteLength;
     this.clock.clearTimeout(set.timer);
   }
 
@@ -158,7 +190,7 @@ export class MultipartAssembler {
     this.onExpired?.(
       new ProtocolError(
         ErrorCode.MultipartExpired,
-        `multipart ${messageId} incomplete after ${this.expiryMs} ms (${set.chunks.length}/${set.count} parts)`,
+        `multipart ${messageId} incomplete after ${this.expiryMs} ms (${set.parts}/${set.count} parts)`,
       ),
     );
   }
@@ -166,15 +198,4 @@ export class MultipartAssembler {
 
 function invalid(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.MultipartInvalid, message);
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
