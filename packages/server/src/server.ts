@@ -35,6 +35,11 @@ export interface EdgeEndpointOptions {
   authDeadlineMs?: number;
   /** Interval of WebSocket pings; a device that misses one is disconnected, in ms. Default 30 000. */
   pingIntervalMs?: number;
+  /**
+   * Bytes the server may hold unsent for one device; a device that stops reading while it keeps
+   * sending requests is disconnected beyond it. Default 32 MiB.
+   */
+  sendBufferBytes?: number;
 }
 
 /** Operator API options. */

@@ -22,6 +22,8 @@ export interface EdgeServerOptions {
   clientCert?: "required" | "optional";
   /** Interval of WebSocket pings; a device that misses one is disconnected. Default 30 000 ms. */
   pingIntervalMs?: number;
+  /** Unsent bytes per connection before a device that does not read is disconnected. Default 32 MiB. */
+  sendBufferBytes?: number;
   deps: EdgeDeps;
 }
 
@@ -75,10 +77,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     const socket = req.socket as TLSSocket;
     const source = socket.remoteAddress ?? "unknown";
     const certDeviceId = socket.authorized ? commonName(socket) : undefined;
-    const transport = new WsTransport(
-      ws,
-      options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs },
-    );
+    const transport = new WsTransport(ws, {
+      ...(options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs }),
+      ...(options.sendBufferBytes === undefined ? {} : { maxBufferedBytes: options.sendBufferBytes }),
+    });
     const channel = new Channel(transport, { limits: deps.limits, requestTimeoutMs: deps.requestTimeoutMs });
     const session = new EdgeSession({ channel, certDeviceId, source, deps });
     sessions.set(

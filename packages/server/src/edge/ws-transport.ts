@@ -1,4 +1,4 @@
-import { ConnectionClosedError, ErrorCode, ProtocolError } from "@outpost/protocol";
+import { ConnectionClosedError, ErrorCode, LimitError, ProtocolError } from "@outpost/protocol";
 import type { RawData, WebSocket } from "ws";
 
 /** Options for {@link WsTransport}. */
@@ -9,6 +9,11 @@ export interface WsTransportOptions {
   highWaterFrames?: number;
   /** How long close() waits for the closing handshake before terminating, in ms. Default 2 000. */
   closeTimeoutMs?: number;
+  /**
+   * Unsent bytes tolerated before send() gives up on a peer that does not read: the connection is
+   * terminated and send() throws OUTPOST_LIMIT_EXCEEDED. Default 32 MiB.
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -27,6 +32,7 @@ export class WsTransport {
   private paused = false;
   private readonly highWater: number;
   private readonly closeTimeoutMs: number;
+  private readonly maxBufferedBytes: number;
 
   /** Frames received, in order. Ends when the socket closes. */
   readonly frames: AsyncIterable<Uint8Array>;
@@ -37,6 +43,7 @@ export class WsTransport {
   ) {
     this.highWater = options.highWaterFrames ?? 256;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 32 * 1024 * 1024;
     this.done = new Promise((r) => {
       this.resolveDone = r;
     });
@@ -63,6 +70,16 @@ export class WsTransport {
 
   send(frame: Uint8Array): void {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) throw new ConnectionClosedError("transport is closed");
+    // Checked before queueing, so one message always fits and the buffer stays below the limit plus one message.
+    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+      const err = new LimitError(
+        ErrorCode.LimitExceeded,
+        `peer does not read: more than ${this.maxBufferedBytes} bytes unsent`,
+      );
+      this.error ??= err;
+      this.ws.terminate();
+      throw err;
+    }
     this.ws.send(frame, { binary: true });
   }
 
