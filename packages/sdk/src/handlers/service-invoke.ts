@@ -1,4 +1,12 @@
-import { type Envelope, ErrorCode, fromWireMap, OutpostError, Status, toWireValue } from "@outpost/protocol";
+import {
+  type Envelope,
+  ErrorCode,
+  fromWireMap,
+  OutpostError,
+  Status,
+  TimeoutError,
+  toWireValue,
+} from "@outpost/protocol";
 import type { HandlerContext } from "./context.js";
 
 /** Server invokes a service: runs the handler with a deadline-bound signal and answers with its result. */
@@ -17,12 +25,15 @@ export async function handleServiceInvoke(ctx: HandlerContext, envelope: Envelop
     );
     return;
   }
-  const signals = [ctx.connectionSignal];
-  if (timeoutMs > 0) signals.push(AbortSignal.timeout(timeoutMs));
-  const signal = AbortSignal.any(signals);
+  const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const signal = deadline ? AbortSignal.any([ctx.connectionSignal, deadline]) : ctx.connectionSignal;
+  const expiry = deadline && expired(deadline, `${thingName}.${serviceName} did not answer within ${timeoutMs} ms`);
   try {
     const params = fromWireMap(invoke.params);
-    const result = await handler(params, { signal, thing: thingName });
+    // A handler that ignores its signal must not hold the request (and one of the peer's
+    // concurrent-request slots) past the caller's deadline: answer 408 then, drop a late result.
+    const running = Promise.resolve(handler(params, { signal, thing: thingName }));
+    const result = await (expiry ? Promise.race([running, expiry.promise]) : running);
     if (id !== 0 && !ctx.connectionSignal.aborted) {
       ctx.channel.respond(id, { status: Status.OK, result: toWireValue(result) });
     }
@@ -31,7 +42,19 @@ export async function handleServiceInvoke(ctx: HandlerContext, envelope: Envelop
       ctx.logger.warn("service handler failed", { thing: invoke.thing, service: invoke.service, error: String(err) });
     }
     reply(ctx, id, err);
+  } finally {
+    expiry?.dispose();
   }
+}
+
+function expired(deadline: AbortSignal, message: string): { promise: Promise<never>; dispose(): void } {
+  let onAbort = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new TimeoutError(message));
+    if (deadline.aborted) onAbort();
+    else deadline.addEventListener("abort", onAbort, { once: true });
+  });
+  return { promise, dispose: () => deadline.removeEventListener("abort", onAbort) };
 }
 
 function reply(ctx: HandlerContext, id: number, err: unknown): void {
