@@ -35,6 +35,8 @@ describe("edge memory", () => {
     const names = Array.from({ length: 999 }, (_, i) => `${String(i).padStart(4, "0")}${"x".repeat(996)}`);
     const outcomes: Promise<boolean>[] = [];
     for (let i = 0; i < requests; i++) {
+      // Our own send buffer stays small: the server, not this client, must hit its limit.
+      for (let j = 0; j < 400 && device.ws.bufferedAmount > 2 * 1024 * 1024; j++) await sleep(5);
       const things = i === requests - 1 ? [...names, "pump-2"] : names;
       outcomes.push(
         device.channel.request({ bind: { things } }, { timeoutMs: 0 }).then(
@@ -51,5 +53,7 @@ describe("edge memory", () => {
     const answered = (await Promise.all(outcomes)).filter(Boolean).length;
     expect(answered).toBeLessThan(requests);
     expect(disconnected()).toBe(true);
+    const logout = ts.audit.records.findLast((r) => r.type === "logout" && r.actor === "device:dev-1");
+    expect(logout?.code).toBe("OUTPOST_LIMIT_EXCEEDED");
   }, 30_000);
 });
