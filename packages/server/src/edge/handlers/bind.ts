@@ -3,24 +3,29 @@ import type { HandlerContext } from "../context.js";
 
 /** Bind: only Things assigned to this device; per Thing 200, 403 (another device's) or 404 (unknown). */
 export function handleBind(ctx: HandlerContext, envelope: Envelope): void {
+  const denied: string[] = [];
   const items: ItemStatus[] = (envelope.bind?.things ?? []).map((thing) => {
     const record = ctx.deps.registry.getThing(thing);
     if (!record) return { key: thing, status: Status.NotFound, message: "unknown Thing" };
     if (record.deviceId !== ctx.deviceId) {
-      ctx.deps.audit.append({
-        type: "denied",
-        actor: `device:${ctx.deviceId}`,
-        target: `thing:${thing}`,
-        outcome: "failure",
-        source: ctx.source,
-        code: ErrorCode.Forbidden,
-        details: { action: "bind" },
-      });
+      denied.push(thing);
       return { key: thing, status: Status.Forbidden, message: "Thing is assigned to another device" };
     }
     ctx.bound.add(thing);
     return { key: thing, status: Status.OK, message: "" };
   });
+  // One record per Bind, not per Thing: a batch of foreign names must not multiply audit writes.
+  if (denied.length > 0) {
+    ctx.deps.audit.append({
+      type: "denied",
+      actor: `device:${ctx.deviceId}`,
+      target: `thing:${denied[0]}`,
+      outcome: "failure",
+      source: ctx.source,
+      code: ErrorCode.Forbidden,
+      details: { action: "bind", count: denied.length, items: denied.slice(0, 20) },
+    });
+  }
   ctx.reply(envelope, { status: Status.OK, items });
 }
 
