@@ -5,6 +5,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
   private ended = false;
   private iterated = false;
+  private below: { length: number; resolve: () => void } | undefined;
 
   push(item: T): void {
     if (this.ended) return;
@@ -24,10 +25,27 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     const w = this.waiter;
     this.waiter = undefined;
     w?.({ value: undefined, done: true });
+    this.checkBelow();
   }
 
   get length(): number {
     return this.items.length - this.head;
+  }
+
+  /** Resolves once fewer than `length` items wait (or the queue has ended), for producer backpressure. One waiter at a time. */
+  whenBelow(length: number): Promise<void> {
+    if (this.length < length || this.ended) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.below = { length, resolve };
+    });
+  }
+
+  private checkBelow(): void {
+    const b = this.below;
+    if (b && (this.length < b.length || this.ended)) {
+      this.below = undefined;
+      b.resolve();
+    }
   }
 
   private shift(): T | undefined {
@@ -39,6 +57,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       this.items.splice(0, this.head);
       this.head = 0;
     }
+    this.checkBelow();
     return item;
   }
 

@@ -27,6 +27,12 @@ export interface ChannelOptions {
   multipartExpiryMs?: number;
   /** Time source for request timeouts and multipart expiry. Default the system clock (unref'd timers). */
   clock?: Clock;
+  /**
+   * Inbound messages held for the consumer of `messages` before the channel stops reading the
+   * transport (replies included) until half of them are taken, so that the transport can push back
+   * on the peer instead of the backlog growing here. Default 256. Infinity disables the bound.
+   */
+  maxQueuedMessages?: number;
 }
 
 /** Options of one {@link Channel.request}. */
@@ -38,6 +44,7 @@ export interface RequestOptions {
 }
 
 const REPLY_KINDS = new Set(["response", "helloAck", "authResult"]);
+const DEFAULT_MAX_QUEUED_MESSAGES = 256;
 const MAX_MESSAGE_ID = 0xffffffff;
 
 /**
@@ -55,6 +62,7 @@ export class Channel {
   private readonly assembler: MultipartAssembler;
   private readonly queue = new AsyncQueue<Envelope>();
   private readonly defaultTimeoutMs: number;
+  private readonly maxQueued: number;
   private nextMessageId = 1;
   private isClosed = false;
   private closeError: Error | undefined;
@@ -69,6 +77,7 @@ export class Channel {
     this.limits = resolveLimits(options.limits);
     const clock = options.clock ?? systemClock;
     this.defaultTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.maxQueued = Math.max(1, options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES);
     this.requests = new RequestTable<Envelope>(clock);
     this.assembler = new MultipartAssembler({
       maxMessageBytes: this.limits.maxMessageBytes,
@@ -82,9 +91,19 @@ export class Channel {
     void this.readLoop();
   }
 
-  /** Inbound envelopes that are not replies to our requests, in order, multiparts reassembled. Iterate once. */
+  /**
+   * Inbound envelopes that are not replies to our requests, in order, multiparts reassembled.
+   * Iterate once, and keep up: while `maxQueuedMessages` wait here the channel reads nothing more
+   * from the transport, replies to our own requests included (so do not await a request's reply
+   * between two messages while the backlog is that long; hand work off instead).
+   */
   get messages(): AsyncIterable<Envelope> {
     return this.queue;
+  }
+
+  /** Inbound messages waiting for the consumer of {@link messages}. */
+  get queuedMessages(): number {
+    return this.queue.length;
   }
 
   /** Number of our requests awaiting a reply. */
@@ -214,6 +233,10 @@ export class Channel {
       for await (const frame of this.transport.frames) {
         if (this.isClosed) break;
         this.receive(frame);
+        if (this.queue.length >= this.maxQueued) {
+          await Promise.race([this.queue.whenBelow(Math.ceil(this.maxQueued / 2)), this.transport.closed()]);
+          if (this.isClosed) break;
+        }
       }
     } catch (err) {
       this.fail(err);
