@@ -329,7 +329,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
    * or a clock being corrected than a configuration error, and a device that gives up is lost.
    */
   private nextDelay(result: AttemptResult, failures: number): number | undefined {
-    if (!this.backoff) return undefined;
+    if (!this.backoff || result.final) return undefined;
     if (isFinalError(result.error) && !(this.everConnected && isOutpostError(result.error, ErrorCode.Tls))) {
       return undefined;
     }

@@ -52,6 +52,8 @@ export interface AttemptResult {
   error: Error | undefined;
   /** The server's Goodbye hint: wait at least this long. 0 when none. */
   retryAfterMs: number;
+  /** The server said this instance must not reconnect on its own (Goodbye REPLACED). */
+  final?: boolean;
 }
 
 /** Opens a connection, runs the handshake, then serves it until it closes. Never throws. */
@@ -127,6 +129,11 @@ function outcome(error: Error | undefined, goodbye: Goodbye | undefined): Omit<A
   const text = `server said goodbye (${reason})${goodbye.message ? `: ${goodbye.message}` : ""}`;
   if (goodbye.reason === GoodbyeReason.AUTH_REVOKED) {
     return { error: new OutpostError(ErrorCode.Unauthorized, text, { status: 401 }), retryAfterMs: 0 };
+  }
+  if (goodbye.reason === GoodbyeReason.REPLACED) {
+    // Reconnecting would take the connection back from the newer one, which would do the same.
+    const conflict = new OutpostError(ErrorCode.Conflict, `${text}; not reconnecting`, { status: 409 });
+    return { error: conflict, retryAfterMs: 0, final: true };
   }
   if (goodbye.reason === GoodbyeReason.PROTOCOL_ERROR && error) {
     return { error, retryAfterMs: goodbye.reconnectAfterMs ?? 0 };
