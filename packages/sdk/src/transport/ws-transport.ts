@@ -9,6 +9,7 @@ import {
   ErrorCode,
   errorFromStatus,
   isOutpostError,
+  LimitError,
   OutpostError,
   ProtocolError,
   TimeoutError,
@@ -16,6 +17,8 @@ import {
 import WebSocket from "ws";
 import { type Logger, silentLogger } from "../logger.js";
 import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls.js";
+
+const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 /** Options of {@link connectWebSocket}. */
 export interface WebSocketTransportOptions {
@@ -27,6 +30,12 @@ export interface WebSocketTransportOptions {
   pingIntervalMs?: number;
   /** The transport is closed with OUTPOST_TIMEOUT when a pong takes longer than this. Default 10_000 ms. */
   pongTimeoutMs?: number;
+  /**
+   * Unsent bytes beyond which the server is taken to have stopped reading: the connection is
+   * terminated (closed() resolves with OUTPOST_LIMIT_EXCEEDED) and send() throws
+   * OUTPOST_CONNECTION_CLOSED. Default 32 MiB.
+   */
+  maxBufferedBytes?: number;
   /** Limit for TCP + TLS + WebSocket upgrade. Default 15_000 ms. */
   connectTimeoutMs?: number;
   /** HTTP agent for the upgrade request: the seam for proxies. Default: a fresh connection. */
@@ -146,11 +155,13 @@ export class WebSocketTransport implements Transport {
   private readonly done: Promise<Error | undefined>;
   private pingTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
+  private readonly maxBufferedBytes: number;
 
   constructor(
     private readonly ws: WebSocket,
-    options: Pick<WebSocketTransportOptions, "pingIntervalMs" | "pongTimeoutMs">,
+    options: Pick<WebSocketTransportOptions, "pingIntervalMs" | "pongTimeoutMs" | "maxBufferedBytes">,
   ) {
+    this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.done = new Promise((resolve) => {
       ws.on("close", (code, reason) => {
         this.stopTimers();
@@ -197,6 +208,18 @@ export class WebSocketTransport implements Transport {
   send(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) throw new ConnectionClosedError("transport is closed");
     this.ws.send(frame, { binary: true });
+    // Every received request gets an answer: a server that sends but does not read would
+    // otherwise grow this buffer without bound.
+    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+      const err = new LimitError(
+        ErrorCode.LimitExceeded,
+        `server does not read: more than ${this.maxBufferedBytes} bytes unsent`,
+      );
+      this.error ??= err;
+      this.ws.terminate();
+      // The frame is lost with the connection: to the caller this is a closed connection (retried).
+      throw new ConnectionClosedError(err.message, { cause: err });
+    }
   }
 
   async close(error?: Error): Promise<void> {
