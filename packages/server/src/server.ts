@@ -52,6 +52,8 @@ export interface OperatorEndpointOptions {
   keyPem: string;
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** A connection that sends no request within this time is closed, in ms. Default 30 000. */
+  idleTimeoutMs?: number;
 }
 
 /** Failure limits for device and operator authentication. */

@@ -43,12 +43,21 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const { deps } = options;
   const tlsInput = { certPem: options.certPem, keyPem: options.keyPem, clientCaPem: options.clientCaPem };
   const https: Server = createServer(
-    edgeTlsOptions(options.clientCert ? { ...tlsInput, clientCert: options.clientCert } : tlsInput),
+    {
+      ...edgeTlsOptions(options.clientCert ? { ...tlsInput, clientCert: options.clientCert } : tlsInput),
+      handshakeTimeout: deps.authDeadlineMs,
+    },
     (_req, res) => {
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end("Outpost edge endpoint: WebSocket upgrade required\n");
     },
   );
+  // A TLS connection that never sends the upgrade request is not yet a session, so the auth
+  // deadline does not cover it and Node's headersTimeout only starts with the first byte. ws clears
+  // this timeout when the upgrade succeeds.
+  https.on("secureConnection", (socket: TLSSocket) => {
+    socket.setTimeout(deps.authDeadlineMs, () => socket.destroy());
+  });
   https.on("tlsClientError", (err: Error & { code?: string }, socket) => {
     const source = socket.remoteAddress ?? "unknown";
     deps.logger.debug({ err: err.message, source }, "TLS handshake refused");

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type { pino } from "pino";
 import type { AuditSink } from "../audit/types.js";
@@ -28,6 +29,8 @@ export interface OperatorApiOptions {
   limiter: FailureLimiter;
   /** Largest accepted request body in bytes; larger is 413. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** A connection that completes no TLS handshake or sends no request within this time is closed, in ms. Default 30 000. */
+  idleTimeoutMs?: number;
 }
 
 /** The running operator API. */
@@ -41,15 +44,24 @@ export interface OperatorApi {
 export async function startOperatorApi(options: OperatorApiOptions): Promise<OperatorApi> {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const streams = new Set<() => void>();
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const server: Server = createServer(
-    edgeTlsOptions({ certPem: options.certPem, keyPem: options.keyPem }),
+    { ...edgeTlsOptions({ certPem: options.certPem, keyPem: options.keyPem }), handshakeTimeout: idleTimeoutMs },
     (req, res) => {
+      // Requests may wait long for a device (timeoutMs up to 10 min) and event streams are open-ended.
+      req.socket.setTimeout(0);
       void handle(req, res).catch((err: unknown) => {
         options.logger.error({ err }, "operator API request failed");
         sendError(res, err);
       });
     },
   );
+
+  // Node's headersTimeout starts only with the first byte: without this, a connection that never
+  // sends a request stays open for ever.
+  server.on("secureConnection", (socket: TLSSocket) => {
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "https://operator.invalid");
