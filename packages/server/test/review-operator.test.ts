@@ -1,4 +1,5 @@
 import { request as httpsRequest } from "node:https";
+import { connect } from "node:tls";
 import { toWireValue } from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makePki, readyDevice, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
@@ -93,5 +94,19 @@ describe("operator event stream permissions", () => {
       req.end();
     });
     expect(status).toBe(403);
+  });
+
+  it("answers a request target that is not a URL with 400, not 500", async () => {
+    const { port } = new URL(ts.server.operatorUrl!);
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: "127.0.0.1", port: Number(port), ca: pki.caPem }, () => {
+        socket.write("GET http://[ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+      });
+      let text = "";
+      socket.on("data", (c: Buffer) => (text += c.toString("utf8")));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(head.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
   });
 });

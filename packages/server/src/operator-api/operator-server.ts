@@ -64,12 +64,12 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "https://operator.invalid");
-    if (req.method === "GET" && url.pathname === "/api/health") {
-      sendJson(res, 200, { status: "ok" });
-      return;
-    }
     try {
+      const url = parseUrl(req.url);
+      if (req.method === "GET" && url.pathname === "/api/health") {
+        sendJson(res, 200, { status: "ok" });
+        return;
+      }
       const route = matchRoute(req.method ?? "GET", url.pathname);
       const { principal, admin } = authorize(req);
       const abort = new AbortController();
@@ -141,4 +141,12 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       });
     },
   };
+}
+
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? "/", "https://operator.invalid");
+  } catch {
+    throw new OutpostError(ErrorCode.BadRequest, "request target is not a valid URL", { status: 400 });
+  }
 }
