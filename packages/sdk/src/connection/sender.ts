@@ -45,9 +45,10 @@ export async function runSender(options: SenderOptions): Promise<void> {
   try {
     await resync(options);
     let idle = false;
+    let cap = Number.POSITIVE_INFINITY;
     while (!signal.aborted) {
       if (idle && options.flushIntervalMs > 0) await sleep(options.flushIntervalMs, signal);
-      const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch));
+      const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch, cap));
       const batch = queue.takeBatch(limit);
       if (batch.length === 0) {
         await Promise.race([queue.changed(), stopped]);
@@ -55,28 +56,34 @@ export async function runSender(options: SenderOptions): Promise<void> {
         continue;
       }
       idle = false;
-      await deliver(options, batch);
+      if ((await deliver(options, batch)) === "too-large") cap = Math.ceil(batch.length / 2);
     }
   } catch (err) {
     if (!signal.aborted) options.logger.warn("sender stopped", { error: String(err) });
   }
 }
 
-async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<void> {
+/** Sends one batch and settles it in the queue; "too-large" when it must be sent in smaller batches. */
+async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too-large" | undefined> {
   const seqs = batch.map((i) => i.seq);
   let reply: Envelope;
   try {
     reply = await options.channel.request(toEnvelope(batch), { signal: options.signal });
   } catch (err) {
+    if (batch.length > 1 && isTooLarge(err)) {
+      // Each item may fit on its own: dropping the whole batch would lose data that can be delivered.
+      options.queue.release(seqs);
+      return "too-large";
+    }
     if (isRetryable(err)) {
       options.queue.release(seqs);
       if (!isOutpostError(err, ErrorCode.Timeout) && !options.signal.aborted)
         await sleep(RETRY_PAUSE_MS, options.signal);
-      return;
+      return undefined;
     }
     options.queue.ack(seqs);
     options.onRefused(asRemote(err, `${batch.length} queued item(s) refused and dropped`));
-    return;
+    return undefined;
   }
   options.queue.ack(seqs);
   (reply.response?.items ?? []).forEach((item, index) => {
@@ -89,6 +96,7 @@ async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<void
       }),
     );
   });
+  return undefined;
 }
 
 function toEnvelope(batch: QueueItem[]) {
@@ -144,6 +152,16 @@ function isRetryable(err: unknown): boolean {
     err.code === ErrorCode.TooManyRequests ||
     err.code === ErrorCode.Unavailable ||
     err.code === ErrorCode.Internal
+  );
+}
+
+function isTooLarge(err: unknown): boolean {
+  return (
+    isOutpostError(err) &&
+    (err.status === 413 ||
+      err.code === ErrorCode.LimitExceeded ||
+      err.code === ErrorCode.FrameTooLarge ||
+      err.code === ErrorCode.PayloadTooLarge)
   );
 }
 

@@ -11,6 +11,7 @@ import {
   RemoteError,
   type Response,
   toWireValue,
+  type WireLimits,
 } from "@outpost/protocol";
 import type { TransportFactory } from "../../src/options.js";
 
@@ -34,6 +35,8 @@ export class FakeServer {
   readonly events: EventMessage[] = [];
   readonly urls: string[] = [];
   authStatus = 200;
+  /** Receive limits announced in HelloAck (empty: the defaults). */
+  limits: WireLimits = {};
   refusedThings = new Set<string>();
   /** Number of upcoming connection attempts that fail with OUTPOST_UNAVAILABLE. */
   failNext = 0;
@@ -77,7 +80,7 @@ export class FakeServer {
       const id = env.requestId;
       switch (env.body) {
         case "hello":
-          ch.send({ requestId: id, helloAck: { version: 1, serverId: "fake", limits: {} } });
+          ch.send({ requestId: id, helloAck: { version: 1, serverId: "fake", limits: this.limits } });
           break;
         case "auth":
           ch.send({
