@@ -2,7 +2,7 @@ export { AsyncQueue } from "./async-queue.js";
 export type { ChannelOptions, RequestOptions } from "./channel.js";
 export { Channel } from "./channel.js";
 export type { Clock } from "./clock.js";
-export { systemClock } from "./clock.js";
+export { MAX_TIMER_MS, systemClock } from "./clock.js";
 export { decodeFrame, encodeFrame, utf8Length } from "./codec.js";
 export type { RegisterOptions } from "./correlation.js";
 export { RequestTable } from "./correlation.js";

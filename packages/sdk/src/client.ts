@@ -4,6 +4,7 @@ import {
   ErrorCode,
   fromWireValue,
   isOutpostError,
+  MAX_TIMER_MS,
   OutpostError,
   type OutpostValue,
   toWireMap,
@@ -334,7 +335,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       return undefined;
     }
     if (failures >= this.backoff.maxAttempts) return undefined;
-    return Math.max(this.backoff.delay(Math.max(1, failures)), result.retryAfterMs);
+    return Math.max(this.backoff.delay(Math.max(1, failures)), Math.min(result.retryAfterMs, MAX_TIMER_MS));
   }
 
   private setStatus(status: ConnectionStatus): void {

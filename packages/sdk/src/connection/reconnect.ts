@@ -1,4 +1,4 @@
-import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
+import { ErrorCode, isOutpostError, MAX_TIMER_MS, OutpostError } from "@outpost/protocol";
 
 /** Reconnect policy: exponential backoff with full jitter, rotating through the URLs. */
 export interface ReconnectOptions {
@@ -56,7 +56,7 @@ export function isFinalError(err: unknown): boolean {
   return isOutpostError(err) && FINAL_CODES.has(err.code);
 }
 
-/** Sleeps `ms`, or rejects early when `signal` aborts. */
+/** Sleeps `ms` (at most MAX_TIMER_MS), or rejects early when `signal` aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
@@ -67,10 +67,13 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(signal.reason);
     };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
+    const timer = setTimeout(
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -2,6 +2,7 @@ import {
   type Envelope,
   ErrorCode,
   fromWireMap,
+  MAX_TIMER_MS,
   OutpostError,
   Status,
   TimeoutError,
@@ -25,7 +26,7 @@ export async function handleServiceInvoke(ctx: HandlerContext, envelope: Envelop
     );
     return;
   }
-  const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const deadline = timeoutMs > 0 ? AbortSignal.timeout(Math.min(timeoutMs, MAX_TIMER_MS)) : undefined;
   const signal = deadline ? AbortSignal.any([ctx.connectionSignal, deadline]) : ctx.connectionSignal;
   const expiry = deadline && expired(deadline, `${thingName}.${serviceName} did not answer within ${timeoutMs} ms`);
   try {
