@@ -44,6 +44,7 @@ export interface RequestOptions {
 }
 
 const REPLY_KINDS = new Set(["response", "helloAck", "authResult"]);
+const NO_REPLY_KINDS = new Set(["goodbye", "keepAlive"]);
 const DEFAULT_MAX_QUEUED_MESSAGES = 256;
 const MAX_MESSAGE_ID = 0xffffffff;
 
@@ -280,7 +281,8 @@ export class Channel {
       if (this.requests.wasIssued(id)) return; // late reply to a request that timed out or was aborted
       throw new ProtocolError(ErrorCode.UnexpectedFrame, `reply to request ${id}, which was never sent`);
     }
-    if (id !== 0 && body !== "goodbye") {
+    // KeepAlive and Goodbye never get a Response: an id on them must not hold a request slot forever.
+    if (id !== 0 && !NO_REPLY_KINDS.has(body)) {
       if (this.inbound.has(id)) {
         throw new ProtocolError(ErrorCode.UnexpectedFrame, `request id ${id} reused while still outstanding`);
       }
