@@ -25,6 +25,24 @@ describe("registry", () => {
   });
   afterEach(() => reg.close());
 
+  it("registry - a transaction applies all of its writes or none", () => {
+    reg.createDevice("tx-dev");
+    reg.assignThing("tx-thing", "tx-dev");
+    const state = { thing: "tx-thing", name: "p", value: 1, timestampMs: 1, quality: "good" as const, receivedAt: 1 };
+    expect(() =>
+      reg.transaction(() => {
+        reg.setProperty(state);
+        reg.setDeliveredSeq("tx-dev", 7);
+        throw new Error("crash in the middle of a batch");
+      }),
+    ).toThrow("crash in the middle");
+    expect(reg.getProperties("tx-thing")).toEqual([]);
+    expect(reg.getDeliveredSeq("tx-dev")).toBe(0);
+    expect(reg.transaction(() => (reg.setProperty(state), reg.setDeliveredSeq("tx-dev", 7), "done"))).toBe("done");
+    expect(reg.getProperties("tx-thing").map((p) => p.value)).toEqual([1]);
+    expect(reg.getDeliveredSeq("tx-dev")).toBe(7);
+  });
+
   it("registry - devices are created, listed, disabled", () => {
     const d = reg.createDevice("dev-1", "pump controller");
     expect(d).toEqual({ id: "dev-1", description: "pump controller", createdAt: clock, disabled: false });

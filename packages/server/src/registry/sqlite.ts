@@ -282,6 +282,10 @@ export class SqliteRegistry implements Registry {
     return (this.#s.listOperators.all() as OperatorRow[]).map(operatorFromRow);
   }
 
+  transaction<T>(work: () => T): T {
+    return this.#db.transaction(work)();
+  }
+
   setProperty(state: PropertyState): void {
     const json = propertyToJson(state.value);
     this.#s.upsertProperty.run(state.thing, state.name, json, state.timestampMs, state.quality, state.receivedAt);

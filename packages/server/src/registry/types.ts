@@ -123,5 +123,12 @@ export interface Registry {
   getDeliveredSeq(deviceId: string): number;
   setDeliveredSeq(deviceId: string, seq: number): void;
 
+  /**
+   * Runs `work` atomically: all of its registry writes are applied, or none if it throws. A batch
+   * of property values and the delivery watermark that covers them are written together, so a
+   * crash cannot leave values applied without the watermark that marks them as delivered.
+   */
+  transaction<T>(work: () => T): T;
+
   close(): void;
 }
