@@ -185,19 +185,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
 
   /** Resolves when every queued item has been acknowledged by the server. */
   async flush(options: FlushOptions = {}): Promise<void> {
-    const { signal } = options;
-    if (signal?.aborted) throw new AbortError("flush aborted", { cause: signal.reason });
-    if (!signal) return this.queue.drained();
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(new AbortError("flush aborted", { cause: signal.reason }));
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      await Promise.race([this.queue.drained(), aborted]);
-    } finally {
-      signal.removeEventListener("abort", onAbort!);
-    }
+    return this.queue.drained(options.signal);
   }
 
   /** Flushes (bounded by `timeoutMs`), says Goodbye, closes the connection and the queue store. Idempotent. */

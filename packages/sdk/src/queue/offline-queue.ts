@@ -1,4 +1,4 @@
-import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { AbortError, ErrorCode, OutpostError } from "@outpost/protocol";
 import { MemoryQueueStore } from "./memory-store.js";
 import type { OverflowPolicy, QueueItem, QueueOverflowInfo, QueueStore } from "./types.js";
 
@@ -160,10 +160,30 @@ export class OfflineQueue {
     return new Promise((resolve) => this.changeWaiters.push(resolve));
   }
 
-  /** Resolves when the queue is empty and the store has caught up. */
-  async drained(): Promise<void> {
-    while (this.size > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  /** Resolves when the queue is empty and the store has caught up; rejects with OUTPOST_ABORTED through `signal`. */
+  async drained(signal?: AbortSignal): Promise<void> {
+    while (this.size > 0) await this.nextDrain(signal);
     await this.chain;
+  }
+
+  private nextDrain(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new AbortError("flush aborted", { cause: signal.reason }));
+        return;
+      }
+      // An aborted wait must leave no waiter behind: flush() may be retried for as long as the device is offline.
+      const onAbort = (): void => {
+        this.drainWaiters = this.drainWaiters.filter((w) => w !== waiter);
+        reject(new AbortError("flush aborted", { cause: signal?.reason }));
+      };
+      const waiter = (): void => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.drainWaiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** Waits for pending store writes, then closes the store. */
