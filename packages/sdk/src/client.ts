@@ -357,6 +357,14 @@ function validate(o: EdgeClientOptions): void {
   for (const [k, v] of Object.entries({ maxBatch: o.maxBatch, flushIntervalMs: o.flushIntervalMs })) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${k} must be a number >= 0`);
   }
+  // Timers take at most MAX_TIMER_MS; beyond it Node fires them at once (AbortSignal.timeout throws).
+  const delays = { flushIntervalMs: o.flushIntervalMs, pingIntervalMs: o.pingIntervalMs };
+  for (const [k, v] of Object.entries({ ...delays, connectTimeoutMs: o.connectTimeoutMs })) {
+    if (v !== undefined && !(v <= MAX_TIMER_MS)) bad(`${k} must be at most ${MAX_TIMER_MS}`);
+  }
+  if (o.pingIntervalMs !== undefined && !(o.pingIntervalMs >= 0)) bad("pingIntervalMs must be a number >= 0");
+  if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs >= 1)) bad("connectTimeoutMs must be >= 1");
+  if (o.requestTimeoutMs !== undefined && !(o.requestTimeoutMs >= 0)) bad("requestTimeoutMs must be a number >= 0");
 }
 
 function asError(err: unknown): Error {
