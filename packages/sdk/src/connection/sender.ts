@@ -130,6 +130,7 @@ async function resync(options: SenderOptions): Promise<void> {
       name: p.name,
       value: toWireValue(p.value!),
       timestampMs: p.timestampMs,
+      quality: p.quality,
       seq: 0,
     }));
     try {

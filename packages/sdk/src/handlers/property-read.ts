@@ -4,7 +4,6 @@ import {
   type ItemStatus,
   OutpostError,
   type PropertyValue,
-  Quality,
   Status,
   toWireValue,
 } from "@outpost/protocol";
@@ -36,7 +35,7 @@ export function handlePropertyRead(ctx: HandlerContext, envelope: Envelope): voi
       name,
       value: toWireValue(p.value),
       timestampMs: p.timestampMs,
-      quality: Quality.GOOD,
+      quality: p.quality,
     });
   }
   ctx.channel.respond(envelope.requestId, { status: Status.OK, values, items });

@@ -1,4 +1,4 @@
-import { ErrorCode, type JsonValue, OutpostError, type OutpostValue } from "@outpost/protocol";
+import { ErrorCode, type JsonValue, OutpostError, type OutpostValue, Quality } from "@outpost/protocol";
 
 /** Value type of a property, checked on `set()` and on writes from the server. */
 export type PropertyType = "number" | "integer" | "boolean" | "string" | "json" | "bytes";
@@ -34,6 +34,7 @@ export interface PropertyOptions {
 export interface PropertySnapshot {
   readonly value: OutpostValue | undefined;
   readonly timestampMs: number;
+  readonly quality: Quality;
   readonly lastPushed: OutpostValue | undefined;
   readonly hasPushed: boolean;
 }
@@ -47,6 +48,8 @@ export class Property {
   readonly onWrite: ((value: OutpostValue) => void | Promise<void>) | undefined;
   value: OutpostValue | undefined;
   timestampMs = 0;
+  /** Quality of the current value, sent with it in re-syncs and reads. */
+  quality: Quality = Quality.GOOD;
   private lastPushed: OutpostValue | undefined;
   private hasPushed = false;
 
@@ -85,9 +88,10 @@ export class Property {
   }
 
   /** Records a new local value; returns true when the push policy says it must be queued. */
-  update(value: OutpostValue, timestampMs: number): boolean {
+  update(value: OutpostValue, timestampMs: number, quality: Quality = Quality.GOOD): boolean {
     this.value = value;
     this.timestampMs = timestampMs;
+    this.quality = quality;
     if (this.push === "never") return false;
     if (this.push === "on-change" && this.hasPushed && !this.differs(value)) return false;
     this.lastPushed = value;
@@ -100,6 +104,7 @@ export class Property {
     return {
       value: this.value,
       timestampMs: this.timestampMs,
+      quality: this.quality,
       lastPushed: this.lastPushed,
       hasPushed: this.hasPushed,
     };
@@ -110,6 +115,7 @@ export class Property {
     if (!pushOnly) {
       this.value = s.value;
       this.timestampMs = s.timestampMs;
+      this.quality = s.quality;
     }
     this.lastPushed = s.lastPushed;
     this.hasPushed = s.hasPushed;

@@ -103,12 +103,13 @@ export class Thing implements ThingHandle {
     const p = this.properties.get(name)!;
     p.check(value);
     const before = p.snapshot();
-    if (!p.update(value, options.timestampMs ?? Date.now())) return;
+    const quality = QUALITY[options.quality ?? "good"];
+    if (!p.update(value, options.timestampMs ?? Date.now(), quality)) return;
     // A value that never entered the queue must not count as pushed, or on-change would suppress
     // the same value when it is set again and the server would never get it.
     let queued: boolean | void;
     try {
-      queued = this.sink.queueProperty(p, QUALITY[options.quality ?? "good"]);
+      queued = this.sink.queueProperty(p, quality);
     } catch (err) {
       p.restore(before);
       throw err;
