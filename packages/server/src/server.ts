@@ -40,6 +40,11 @@ export interface EdgeEndpointOptions {
    * sending requests is disconnected beyond it. Default 32 MiB.
    */
   sendBufferBytes?: number;
+  /**
+   * Connections that have not yet authenticated, at most; more are closed at once (1013, try again
+   * later) so a flood of handshakes cannot hold memory for the auth deadline. Default 1000.
+   */
+  maxUnauthenticated?: number;
 }
 
 /** Operator API options. */

@@ -24,6 +24,8 @@ export interface EdgeServerOptions {
   pingIntervalMs?: number;
   /** Unsent bytes per connection before a device that does not read is disconnected. Default 32 MiB. */
   sendBufferBytes?: number;
+  /** Connections that have not authenticated yet, at most; more are closed with 1013. Default 1000. */
+  maxUnauthenticated?: number;
   deps: EdgeDeps;
 }
 
@@ -85,6 +87,13 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     }
     const socket = req.socket as TLSSocket;
     const source = socket.remoteAddress ?? "unknown";
+    let unauthenticated = 0;
+    for (const s of sessions.keys()) if (s.state !== "ready") unauthenticated++;
+    if (unauthenticated >= (options.maxUnauthenticated ?? 1000)) {
+      deps.logger.warn({ source, unauthenticated }, "too many unauthenticated connections; refusing");
+      ws.close(1013, "too many connections are authenticating; try again later");
+      return;
+    }
     const certDeviceId = socket.authorized ? commonName(socket) : undefined;
     const transport = new WsTransport(ws, {
       ...(options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs }),

@@ -6,8 +6,10 @@ import {
   ErrorCode,
   GoodbyeReason,
   isOutpostError,
+  negotiateLimits,
   negotiateVersion,
   ProtocolError,
+  type ProtocolLimits,
   type Response,
   Status,
 } from "@outpost/protocol";
@@ -146,7 +148,9 @@ export class EdgeSession implements DeviceLink {
     let version: number;
     try {
       version = negotiateVersion(hello.minVersion ?? 0, hello.maxVersion ?? 0);
-      this.channel.setPeerLimits(hello.limits);
+      // Never more than our own limits, whatever the device announces: a device claiming to accept
+      // 2^53 concurrent requests must not make operators queue unbounded work on it.
+      this.channel.setPeerLimits(negotiateLimits(this.deps.limits, hello.limits as Partial<ProtocolLimits> | null));
     } catch (err) {
       const message = err instanceof Error ? err.message : "bad hello";
       void this.close(GoodbyeReason.PROTOCOL_ERROR, message);
