@@ -256,7 +256,10 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       }
     }
     if (!this.lifetime.signal.aborted) {
-      this.setStatus(disconnected(stop.signal.reason instanceof Error ? stop.signal.reason : undefined));
+      const reason = stop.signal.reason instanceof Error ? stop.signal.reason : undefined;
+      this.setStatus(disconnected(reason));
+      // Nothing connects any more: other connect() callers must not wait forever.
+      this.settleWaiters(reason ?? new AbortError("connect aborted"));
     }
   }
 
