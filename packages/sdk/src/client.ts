@@ -47,7 +47,9 @@ const AGENT = `outpost-sdk/0.1.0 node/${process.versions.node}`;
  * offline queue, and answers the server's reads, writes and service calls.
  */
 export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
-  private readonly options: EdgeClientOptions;
+  // A true private field: util.inspect() and JSON.stringify() of the client must not show the
+  // application key or the key passphrase.
+  readonly #options: EdgeClientOptions;
   private readonly things = new Map<string, Thing>();
   private readonly feed = new StatusFeed();
   private readonly queue: OfflineQueue;
@@ -65,7 +67,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   constructor(options: EdgeClientOptions) {
     super();
     validate(options);
-    this.options = options;
+    this.#options = options;
     this.logger = options.logger ?? silentLogger;
     this.backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect, options.random);
     this.queue = new OfflineQueue(
@@ -175,7 +177,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   ): Promise<OutpostValue> {
     const link = this.link;
     if (!link) throw new OutpostError(ErrorCode.Unavailable, "not connected", { status: 503 });
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs ?? 30_000;
     const reply = await link.channel.request(
       { serviceInvoke: { thing, service, params: toWireMap(params), timeoutMs } },
       { timeoutMs, ...(options.signal && { signal: options.signal }) },
@@ -228,7 +230,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     this.loopStop = stop;
     const signal = AbortSignal.any([stop.signal, this.lifetime.signal]);
     await this.queue.open();
-    const urls = [this.options.url, ...(this.options.fallbackUrls ?? [])];
+    const urls = [this.#options.url, ...(this.#options.fallbackUrls ?? [])];
     let failures = 0;
     let index = 0;
     while (!signal.aborted) {
@@ -264,7 +266,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   }
 
   private attempt(url: string, signal: AbortSignal): Promise<AttemptResult> {
-    const o = this.options;
+    const o = this.#options;
     return runAttempt({
       url,
       factory: this.factory,
