@@ -21,6 +21,13 @@ describe("keys", () => {
     expect(g.token).not.toContain(g.secretHash);
   });
 
+  it("keys - ids never start with a character a command line reads as an option", () => {
+    for (let i = 0; i < 2000; i++) {
+      expect(generateAppKey().id).toMatch(/^[A-Za-z0-9]/);
+      expect(generateOperatorToken().id).toMatch(/^[A-Za-z0-9]/);
+    }
+  });
+
   it("keys - secret carries 256 bits: 32 bytes decoded", () => {
     const p = parseAppKey(generateAppKey().token);
     if (!p.ok) throw new Error("parse failed");

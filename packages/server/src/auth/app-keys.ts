@@ -50,9 +50,21 @@ export function generateOperatorToken(): GeneratedToken {
 }
 
 function generateToken(prefix: TokenPrefix): GeneratedToken {
-  const id = randomBytes(ID_BYTES).toString("base64url");
+  const id = publicId();
   const secret = randomBytes(SECRET_BYTES).toString("base64url");
   return { token: `${prefix}_${id}_${secret}`, id, secretHash: hashSecret(secret) };
+}
+
+/**
+ * A random public id that never starts with "-" or "_": ids are typed as command-line arguments
+ * (`outpost-server key revoke <keyId>`), where a leading "-" reads as an option. Rejection
+ * sampling keeps the remaining characters uniform.
+ */
+function publicId(): string {
+  for (;;) {
+    const id = randomBytes(ID_BYTES).toString("base64url");
+    if (id[0] !== "-" && id[0] !== "_") return id;
+  }
 }
 
 /**
