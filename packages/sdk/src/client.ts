@@ -27,6 +27,7 @@ import type {
 import { OfflineQueue } from "./queue/offline-queue.js";
 import type { QueueOverflowInfo } from "./queue/types.js";
 import { Thing, type ThingHandle } from "./things/thing.js";
+import { checkDeviceIdentity } from "./transport/tls.js";
 import { connectWebSocket } from "./transport/ws-transport.js";
 
 /** Events of {@link EdgeClient}. */
@@ -359,6 +360,10 @@ function validate(o: EdgeClientOptions): void {
   if (typeof o.url !== "string" || o.url.length === 0) bad("url must be a non-empty string");
   if (typeof o.appKey !== "string" || o.appKey.length === 0) bad("appKey must be a non-empty string");
   if (!o.transportFactory && !o.tls?.ca) bad("tls.ca is required");
+  if (o.tls) {
+    const identity = checkDeviceIdentity(o.tls);
+    if (identity) throw identity;
+  }
   for (const [k, v] of Object.entries({ maxBatch: o.maxBatch, flushIntervalMs: o.flushIntervalMs })) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${k} must be a number >= 0`);
   }

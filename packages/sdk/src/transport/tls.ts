@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 
@@ -24,6 +24,36 @@ export interface TlsOptions {
    * every connection. Pins, when given, are still enforced. Default false.
    */
   insecureSkipVerify?: boolean;
+}
+
+/**
+ * Checks the device identity once, when the client is created, so a wrong passphrase or a key that
+ * does not belong to the certificate is a clear configuration error instead of a TLS failure at
+ * every connection attempt. Returns the problem, or undefined.
+ */
+export function checkDeviceIdentity(tls: TlsOptions): OutpostError | undefined {
+  const bad = (message: string, cause?: unknown) =>
+    new OutpostError(ErrorCode.InvalidConfig, message, cause === undefined ? {} : { cause });
+  if ((tls.cert === undefined) !== (tls.key === undefined)) return bad("tls.cert and tls.key go together");
+  if (tls.cert === undefined || tls.key === undefined) return undefined;
+  const pem = tls.key.toString();
+  const encrypted = /ENCRYPTED/.test(pem);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.passphrase === undefined ? { key: pem } : { key: pem, passphrase: tls.passphrase });
+  } catch (cause) {
+    if (encrypted && tls.passphrase === undefined) return bad("tls.key is encrypted: tls.passphrase is required");
+    if (encrypted) return bad("tls.key cannot be decrypted: wrong tls.passphrase", cause);
+    return bad("tls.key is not a PEM private key", cause);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(tls.cert);
+  } catch (cause) {
+    return bad("tls.cert is not a PEM certificate", cause);
+  }
+  if (!cert.checkPrivateKey(key)) return bad("tls.key does not belong to tls.cert");
+  return undefined;
 }
 
 /** The pin of a certificate: base64 SHA-256 of its DER SubjectPublicKeyInfo. */
