@@ -4,7 +4,9 @@ import type { pino } from "pino";
 import type { AuditSink } from "./audit/types.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import type { EdgeDeps } from "./edge/context.js";
-import { type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
+import { type EdgeEndpointOptions, type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
+
+export type { EdgeEndpointOptions } from "./edge/edge-server.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
 import type { Registry } from "./registry/types.js";
@@ -13,39 +15,6 @@ import { ChangeHub } from "./things/changes.js";
 import { DeviceLinks } from "./things/device-links.js";
 import { type ServerServiceHandler, ServerServices } from "./things/server-services.js";
 import { ThingService } from "./things/thing-service.js";
-
-/** Edge endpoint options: where devices connect. */
-export interface EdgeEndpointOptions {
-  /** Interface to listen on. Default "127.0.0.1". */
-  host?: string;
-  /** Port; 0 picks a free one. Default 8443. */
-  port?: number;
-  /** Server certificate (PEM), signed by the CA devices trust. */
-  certPem: string;
-  keyPem: string;
-  /** CA (PEM) that signs device certificates. */
-  clientCaPem: string;
-  /**
-   * "required" refuses a TLS handshake without a valid device certificate. "optional" also accepts
-   * devices without one and lets the application key alone identify them: for development only.
-   * Default "required".
-   */
-  clientCert?: "required" | "optional";
-  /** A connection that has not authenticated by then gets Goodbye and is closed, in ms. Default 10 000. */
-  authDeadlineMs?: number;
-  /** Interval of WebSocket pings; a device that misses one is disconnected, in ms. Default 30 000. */
-  pingIntervalMs?: number;
-  /**
-   * Bytes the server may hold unsent for one device; a device that stops reading while it keeps
-   * sending requests is disconnected beyond it. Default 32 MiB.
-   */
-  sendBufferBytes?: number;
-  /**
-   * Connections that have not yet authenticated, at most; more are closed at once (1013, try again
-   * later) so a flood of handshakes cannot hold memory for the auth deadline. Default 1000.
-   */
-  maxUnauthenticated?: number;
-}
 
 /** Operator API options. */
 export interface OperatorEndpointOptions {

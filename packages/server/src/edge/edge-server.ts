@@ -8,24 +8,41 @@ import { EdgeSession } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
 import { WsTransport } from "./ws-transport.js";
 
-/** Options for {@link startEdgeServer}. */
-export interface EdgeServerOptions {
+/** Edge endpoint options: where devices connect. */
+export interface EdgeEndpointOptions {
   /** Interface to listen on. Default "127.0.0.1". */
   host?: string;
   /** Port; 0 picks a free one. Default 8443. */
   port?: number;
+  /** Server certificate (PEM), signed by the CA devices trust. */
   certPem: string;
   keyPem: string;
-  /** CA that signs device certificates. */
+  /** CA (PEM) that signs device certificates. */
   clientCaPem: string;
-  /** "optional" lets the application key alone identify a device: for development only. Default "required". */
+  /**
+   * "required" refuses a TLS handshake without a valid device certificate. "optional" also accepts
+   * devices without one and lets the application key alone identify them: for development only.
+   * Default "required".
+   */
   clientCert?: "required" | "optional";
-  /** Interval of WebSocket pings; a device that misses one is disconnected. Default 30 000 ms. */
+  /** A connection that has not authenticated by then gets Goodbye and is closed, in ms. Default 10 000. */
+  authDeadlineMs?: number;
+  /** Interval of WebSocket pings; a device that misses one is disconnected, in ms. Default 30 000. */
   pingIntervalMs?: number;
-  /** Unsent bytes per connection before a device that does not read is disconnected. Default 32 MiB. */
+  /**
+   * Bytes the server may hold unsent for one device; a device that stops reading while it keeps
+   * sending requests is disconnected beyond it. Default 32 MiB.
+   */
   sendBufferBytes?: number;
-  /** Connections that have not authenticated yet, at most; more are closed with 1013. Default 1000. */
+  /**
+   * Connections that have not yet authenticated, at most; more are closed at once (1013, try again
+   * later) so a flood of handshakes cannot hold memory for the auth deadline. Default 1000.
+   */
   maxUnauthenticated?: number;
+}
+
+/** Options for {@link startEdgeServer}: the endpoint's options and the server's shared parts. */
+export interface EdgeServerOptions extends EdgeEndpointOptions {
   deps: EdgeDeps;
 }
 
