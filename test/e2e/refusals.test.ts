@@ -170,6 +170,14 @@ describe("identity - every refusal has its typed error and an audit record", () 
     }
   });
 
+  it("identity - no application key secret or operator token reaches the server's logs or audit log", () => {
+    const secretOf = (key: string) => key.slice(-43);
+    const text = `${server.logs.join("\n")}\n${JSON.stringify(server.auditRecords())}`;
+    expect(text.length).toBeGreaterThan(1000);
+    for (const key of [alpha.appKey, beta.appKey]) expect(text).not.toContain(secretOf(key));
+    expect(text).not.toContain(secretOf(server.adminToken));
+  });
+
   it("identity - the audit log's hash chain verifies", () => {
     const out = server.cli(["audit", "verify"]);
     expect(out).toMatch(/ok/i);
