@@ -5,7 +5,7 @@
 //   node examples/device-basic/device.mjs --bundle <dir> [--url wss://host:port/edge] [--interval 1000]
 //
 // Prints one JSON object per line (status changes, writes, service calls) so scripts can follow it.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { EdgeClient, ErrorCode, OutpostError } from "@outpost/sdk";
@@ -28,28 +28,39 @@ const dir = resolve(args.bundle);
 const read = (name) => readFileSync(join(dir, name), "utf8");
 const manifest = JSON.parse(read("device.json"));
 const files = manifest.files ?? { ca: "ca.pem", cert: "device.pem", key: "device.key", appKey: "app-key" };
+// A bundle made from a CSR (`device add --csr`) holds no key: use the device.key that `pki csr`
+// wrote, copied into the bundle directory.
+const keyFile = files.key ?? (existsSync(join(dir, "device.key")) ? "device.key" : undefined);
 const passphrase = process.env.OUTPOST_KEY_PASSPHRASE;
 if (manifest.keyEncrypted && !passphrase) {
   console.error("the device key is encrypted: set OUTPOST_KEY_PASSPHRASE");
   process.exit(2);
 }
 
-const client = new EdgeClient({
-  url: args.url ?? manifest.url,
-  appKey: read(files.appKey).trim(),
-  tls: {
-    ca: read(files.ca),
-    cert: read(files.cert),
-    ...(files.key && { key: read(files.key) }),
-    ...(passphrase && { passphrase }),
-  },
-  logger: {
-    debug() {},
-    info() {},
-    warn: (message, fields) => log({ level: "warn", message, ...fields }),
-    error: (message, fields) => log({ level: "error", message, ...fields }),
-  },
-});
+let client;
+try {
+  client = new EdgeClient({
+    url: args.url ?? manifest.url,
+    appKey: read(files.appKey).trim(),
+    tls: {
+      ca: read(files.ca),
+      cert: read(files.cert),
+      ...(keyFile && { key: read(keyFile) }),
+      ...(passphrase && { passphrase }),
+    },
+    logger: {
+      debug() {},
+      info() {},
+      warn: (message, fields) => log({ level: "warn", message, ...fields }),
+      error: (message, fields) => log({ level: "error", message, ...fields }),
+    },
+  });
+} catch (err) {
+  // OUTPOST_INVALID_CONFIG: for example a wrong OUTPOST_KEY_PASSPHRASE or a key that does not
+  // belong to the certificate.
+  log({ level: "error", message: `invalid configuration: ${err.message}`, code: err.code });
+  process.exit(2);
+}
 
 const thingName = manifest.things?.[0] ?? "thermostat-1";
 const thing = client.thing(thingName);
