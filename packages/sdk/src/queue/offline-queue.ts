@@ -36,8 +36,12 @@ export class OfflineQueue {
   readonly policy: OverflowPolicy;
   private readonly store: QueueStore;
   private readonly seqFloor: () => number;
+  /** Queued items in seq order from `head` on; acknowledged items leave from the front. */
   private items: QueueItem[] = [];
+  private head = 0;
   private beforeLoad: NewItem[] = [];
+  /** Added items whose store append has not started yet: they are appended together. */
+  private unpersisted: QueueItem[] = [];
   private readonly inFlight = new Set<number>();
   private lastSeq = 0;
   private persistedSeq = 0;
@@ -67,6 +71,7 @@ export class OfflineQueue {
     this.loading ??= (async () => {
       const snapshot = await this.store.load();
       this.items = [...snapshot.items].sort((a, b) => a.seq - b.seq);
+      this.head = 0;
       const maxStored = this.items.reduce((m, i) => Math.max(m, i.seq), 0);
       this.persistedSeq = Math.max(snapshot.lastSeq, maxStored);
       this.lastSeq = Math.max(this.persistedSeq, this.seqFloor());
@@ -82,7 +87,7 @@ export class OfflineQueue {
 
   /** Items waiting or in flight. */
   get size(): number {
-    return this.items.length + this.beforeLoad.length;
+    return this.items.length - this.head + this.beforeLoad.length;
   }
 
   /**
@@ -113,9 +118,12 @@ export class OfflineQueue {
    */
   takeBatch(max: number): QueueItem[] {
     const out: QueueItem[] = [];
-    for (const item of this.items) {
+    const items = this.items;
+    const skip = this.inFlight.size > 0;
+    for (let i = this.head; i < items.length; i++) {
+      const item = items[i]!;
       if (item.seq > this.persistedSeq) break;
-      if (this.inFlight.has(item.seq)) continue;
+      if (skip && this.inFlight.has(item.seq)) continue;
       if (item.kind === "event") {
         if (out.length === 0) out.push(item);
         break;
@@ -129,9 +137,12 @@ export class OfflineQueue {
 
   /** The receiver has these items: they leave the queue for good. */
   ack(seqs: readonly number[]): void {
-    const gone = new Set(seqs);
     for (const s of seqs) this.inFlight.delete(s);
-    this.items = this.items.filter((i) => !gone.has(i.seq));
+    if (!this.removeFront(seqs)) {
+      const gone = new Set(seqs);
+      this.items = this.items.slice(this.head).filter((i) => !gone.has(i.seq));
+      this.head = 0;
+    }
     this.persist(() => this.store.remove(seqs));
     this.checkDrained();
   }
@@ -150,7 +161,10 @@ export class OfflineQueue {
   /** Keys `thing\u0000name` of property values still queued. */
   queuedPropertyKeys(): Set<string> {
     const keys = new Set<string>();
-    for (const i of this.items) if (i.kind === "property") keys.add(`${i.thing}\u0000${i.name}`);
+    for (let k = this.head; k < this.items.length; k++) {
+      const i = this.items[k]!;
+      if (i.kind === "property") keys.add(`${i.thing}\u0000${i.name}`);
+    }
     for (const i of this.beforeLoad) if (i.kind === "property") keys.add(`${i.thing}\u0000${i.name}`);
     return keys;
   }
@@ -193,22 +207,51 @@ export class OfflineQueue {
   }
 
   private add(item: NewItem): void {
-    const full = { ...item, seq: ++this.lastSeq } as QueueItem;
+    const full = withSeq(item, ++this.lastSeq);
     this.items.push(full);
-    this.persist(async () => {
-      await this.store.append([full]);
-      this.persistedSeq = Math.max(this.persistedSeq, full.seq);
-      this.notifyChange();
-    });
+    if (this.unpersisted.push(full) === 1) this.persist(() => this.appendUnpersisted());
+  }
+
+  private async appendUnpersisted(): Promise<void> {
+    const items = this.unpersisted;
+    this.unpersisted = [];
+    await this.store.append(items);
+    this.persistedSeq = Math.max(this.persistedSeq, items[items.length - 1]!.seq);
+    this.notifyChange();
+  }
+
+  /** Removes `seqs` when they are exactly the oldest items, in order (the usual acknowledgement). */
+  private removeFront(seqs: readonly number[]): boolean {
+    const items = this.items;
+    const head = this.head;
+    if (seqs.length > items.length - head) return false;
+    for (let k = 0; k < seqs.length; k++) if (items[head + k]!.seq !== seqs[k]) return false;
+    this.head = head + seqs.length;
+    this.compact();
+    return true;
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private dropOldest(): void {
-    const dropped = this.loaded ? this.items.shift() : this.beforeLoad.shift();
-    if (dropped && "seq" in dropped) {
-      const seq = (dropped as QueueItem).seq;
-      this.inFlight.delete(seq);
-      this.persist(() => this.store.remove([seq]));
+    if (!this.loaded) {
+      this.beforeLoad.shift();
+      return;
     }
+    const dropped = this.items[this.head];
+    if (!dropped) return;
+    this.head += 1;
+    this.compact();
+    this.inFlight.delete(dropped.seq);
+    this.persist(() => this.store.remove([dropped.seq]));
   }
 
   private reportOverflow(): void {
@@ -234,4 +277,18 @@ export class OfflineQueue {
     this.drainWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+function withSeq(item: NewItem, seq: number): QueueItem {
+  return item.kind === "property"
+    ? {
+        kind: "property",
+        seq,
+        thing: item.thing,
+        name: item.name,
+        value: item.value,
+        timestampMs: item.timestampMs,
+        quality: item.quality,
+      }
+    : { kind: "event", seq, thing: item.thing, name: item.name, data: item.data, timestampMs: item.timestampMs };
 }
