@@ -102,6 +102,7 @@ describe("identity - every refusal has its typed error and an audit record", () 
     const err = await refusal({ url: server.edgeUrl, appKey: alpha.appKey, tls: { ca: alpha.ca, ...foreign } });
     expect(err.code).toBe("OUTPOST_TLS");
     await waitUntil("audit record", () => failures("OUTPOST_TLS").length > before);
+    expect(failures("OUTPOST_TLS").at(-1)?.source).toBe("127.0.0.1");
   });
 
   it("identity - an expired device certificate is refused in the TLS handshake", async () => {
@@ -110,6 +111,7 @@ describe("identity - every refusal has its typed error and an audit record", () 
     const err = await refusal({ url: server.edgeUrl, appKey: alpha.appKey, tls: { ca: alpha.ca, ...expired } });
     expect(err.code).toBe("OUTPOST_TLS");
     await waitUntil("audit record", () => failures("OUTPOST_TLS").length > before);
+    expect(failures("OUTPOST_TLS").at(-1)?.source).toBe("127.0.0.1");
   });
 
   it("identity - binding another device's Thing is refused with OUTPOST_FORBIDDEN; own Things stay bound", async () => {

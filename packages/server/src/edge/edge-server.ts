@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Channel, ErrorCode, GoodbyeReason } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
@@ -77,8 +77,15 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   https.on("secureConnection", (socket: TLSSocket) => {
     socket.setTimeout(deps.authDeadlineMs, () => socket.destroy());
   });
+  // After a TLS 1.3 reset the TLS socket no longer knows its peer; the TCP socket under it, seen
+  // at accept time, does.
+  const peers = new WeakMap<object, string>();
+  https.on("connection", (raw: Socket) => {
+    if (raw.remoteAddress) peers.set(raw, raw.remoteAddress);
+  });
   https.on("tlsClientError", (err: Error & { code?: string }, socket) => {
-    const source = socket.remoteAddress ?? "unknown";
+    const parent = (socket as TLSSocket & { _parent?: object })._parent;
+    const source = socket.remoteAddress ?? (parent && peers.get(parent)) ?? "unknown";
     deps.logger.debug({ err: err.message, source }, "TLS handshake refused");
     // A refused handshake is a failed login: no certificate, an untrusted or expired one, or an
     // old protocol version. Repeated failures from one source are counted, not each recorded.
