@@ -39,6 +39,12 @@ export interface EdgeEndpointOptions {
    * later) so a flood of handshakes cannot hold memory for the auth deadline. Default 1000.
    */
   maxUnauthenticated?: number;
+  /**
+   * How often open sessions are checked against the registry, so that a key revoked or expired,
+   * or a device disabled, by another process (the CLI) cuts the session within this time, in ms.
+   * Default 5 000.
+   */
+  revalidateIntervalMs?: number;
 }
 
 /** Options for {@link startEdgeServer}: the endpoint's options and the server's shared parts. */
@@ -143,6 +149,17 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const host = options.host ?? "127.0.0.1";
   deps.logger.info({ host, port }, "edge endpoint listening");
 
+  const revalidation = setInterval(() => {
+    const now = Date.now();
+    for (const session of sessions.keys()) {
+      try {
+        session.revalidate(now);
+      } catch (err) {
+        deps.logger.error({ err }, "session revalidation failed");
+      }
+    }
+  }, options.revalidateIntervalMs ?? 5_000);
+  revalidation.unref();
   return {
     url: `wss://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
@@ -153,6 +170,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       // Stop accepting first: a device that reconnects during shutdown must not add a session
       // that nobody closes (https.close() would then wait for it forever).
       closing = true;
+      clearInterval(revalidation);
       const listenerClosed = new Promise<void>((resolve) => https.close(() => resolve()));
       const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
       https.closeIdleConnections();

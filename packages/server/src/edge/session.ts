@@ -13,6 +13,7 @@ import {
   type Response,
   Status,
 } from "@outpost/protocol";
+import type { Registry } from "../registry/types.js";
 import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js";
 import { authenticate } from "./authenticate.js";
 import type { EdgeDeps, HandlerContext } from "./context.js";
@@ -42,6 +43,7 @@ export class EdgeSession implements DeviceLink {
   readonly source: string;
   deviceId = "";
   connectedAt = 0;
+  private keyId = "";
   private stateValue: SessionState = "hello";
   private readonly channel: Channel;
   private readonly deps: EdgeDeps;
@@ -102,6 +104,28 @@ export class EdgeSession implements DeviceLink {
     }
     this.closing = this.channel.close();
     return this.closing;
+  }
+
+  /**
+   * Closes a ready session whose application key was revoked, removed or has expired, or whose
+   * device was disabled, since it authenticated: the registry may be changed by another process
+   * (the CLI), so the edge checks its sessions periodically. Returns true when it closed this one.
+   */
+  revalidate(now = Date.now()): boolean {
+    if (this.stateValue !== "ready") return false;
+    const reason = revocationReason(this.deps.registry, this.deviceId, this.keyId, now);
+    if (!reason) return false;
+    this.deps.audit.append({
+      type: "denied",
+      actor: `device:${this.deviceId}`,
+      outcome: "failure",
+      source: this.source,
+      code: ErrorCode.Unauthorized,
+      details: { action: "session", reason, keyId: this.keyId, session: this.sessionId },
+    });
+    this.deps.logger.info({ deviceId: this.deviceId, keyId: this.keyId, reason }, "closing a revoked session");
+    void this.close(GoodbyeReason.AUTH_REVOKED, reason);
+    return true;
   }
 
   private handle(envelope: Envelope): void {
@@ -181,6 +205,7 @@ export class EdgeSession implements DeviceLink {
       return;
     }
     this.deviceId = outcome.deviceId;
+    this.keyId = outcome.keyId;
     this.connectedAt = Date.now();
     this.stateValue = "ready";
     this.ctx = {
@@ -245,6 +270,16 @@ export class EdgeSession implements DeviceLink {
     });
     this.deps.logger.info({ deviceId: this.deviceId, session: this.sessionId }, "device disconnected");
   }
+}
+
+function revocationReason(registry: Registry, deviceId: string, keyId: string, now: number): string | undefined {
+  const key = registry.getKey(keyId);
+  if (!key || key.deviceId !== deviceId) return "application key removed";
+  if (key.revokedAt !== null) return "application key revoked";
+  if (key.expiresAt !== null && key.expiresAt <= now) return "application key expired";
+  const device = registry.getDevice(deviceId);
+  if (!device || device.disabled) return "device disabled";
+  return undefined;
 }
 
 function unexpected(envelope: Envelope, wanted: string): ProtocolError {

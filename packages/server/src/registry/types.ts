@@ -94,6 +94,8 @@ export interface Registry {
   /** Checks a presented key in constant time with respect to the secret. Updates lastUsedAt on success. */
   checkKey(presented: string, now?: number): KeyCheck;
   revokeKey(keyId: string): boolean;
+  /** The key's record (never its secret or hash), or undefined when there is none. */
+  getKey(keyId: string): AppKeyRecord | undefined;
   listKeys(deviceId: string): AppKeyRecord[];
 
   /** Assigns a Thing to a device (creating the Thing). A Thing belongs to exactly one device. */
