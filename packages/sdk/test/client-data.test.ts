@@ -26,6 +26,18 @@ describe("EdgeClient data path", () => {
     expect(updates[0]?.propertyUpdate?.values?.map((v) => v.seq)).toEqual([1, 2, 3]);
   });
 
+  it("batching - a full batch goes out at once instead of waiting out the batching window", async () => {
+    const server = new FakeServer();
+    client = clientFor(server, { flushIntervalMs: 60_000, maxBatch: 3 });
+    const t = client.thing("pump");
+    t.property("n", { push: "always" });
+    await client.connect();
+    for (let i = 0; i < 3; i++) t.set("n", i);
+    // With a one-minute window, only a full batch can be acknowledged within the flush timeout.
+    await client.flush({ signal: AbortSignal.timeout(5_000) });
+    expect(server.all("propertyUpdate").map((e) => e.propertyUpdate?.values?.length)).toEqual([3]);
+  });
+
   it("batching - maxBatch splits a backlog into several updates", async () => {
     const server = new FakeServer();
     client = clientFor(server, { maxBatch: 2 });

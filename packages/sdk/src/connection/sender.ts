@@ -47,8 +47,8 @@ export async function runSender(options: SenderOptions): Promise<void> {
     let idle = false;
     let cap = Number.POSITIVE_INFINITY;
     while (!signal.aborted) {
-      if (idle && options.flushIntervalMs > 0) await sleep(options.flushIntervalMs, signal);
       const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch, cap));
+      if (idle && options.flushIntervalMs > 0) await batchWindow(queue, limit, options.flushIntervalMs, signal);
       const batch = queue.takeBatch(limit);
       if (batch.length === 0) {
         await Promise.race([queue.changed(), stopped]);
@@ -61,6 +61,24 @@ export async function runSender(options: SenderOptions): Promise<void> {
   } catch (err) {
     if (!signal.aborted) options.logger.warn("sender stopped", { error: String(err) });
   }
+}
+
+/**
+ * After the queue was idle, gives later values the chance to join the first one's batch: waits
+ * until a full batch is waiting or `windowMs` has passed, whichever comes first. A device that
+ * sets one value now and then pays at most the window in latency; a busy one never waits.
+ */
+async function batchWindow(queue: OfflineQueue, limit: number, windowMs: number, signal: AbortSignal): Promise<void> {
+  let expired = false;
+  const timer = sleep(windowMs, signal).then(
+    () => {
+      expired = true;
+    },
+    () => {
+      expired = true;
+    },
+  );
+  while (!expired && queue.size < limit) await Promise.race([queue.changed(), timer]);
 }
 
 /** Sends one batch and settles it in the queue; "too-large" when it must be sent in smaller batches. */
