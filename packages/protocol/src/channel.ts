@@ -55,8 +55,7 @@ const MAX_MESSAGE_ID = 0xffffffff;
  * best-effort Goodbye{PROTOCOL_ERROR}); it never throws out of the read loop.
  */
 export class Channel {
-  /** Our receive limits. */
-  readonly limits: ProtocolLimits;
+  private receiveLimits: ProtocolLimits;
   private peer: ProtocolLimits = { ...DEFAULT_LIMITS };
   private readonly requests: RequestTable<Envelope>;
   private readonly inbound = new Set<number>();
@@ -75,13 +74,13 @@ export class Channel {
     private readonly transport: Transport,
     options: ChannelOptions = {},
   ) {
-    this.limits = resolveLimits(options.limits);
+    this.receiveLimits = resolveLimits(options.limits);
     const clock = options.clock ?? systemClock;
     this.defaultTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.maxQueued = Math.max(1, options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES);
     this.requests = new RequestTable<Envelope>(clock);
     this.assembler = new MultipartAssembler({
-      maxMessageBytes: this.limits.maxMessageBytes,
+      maxMessageBytes: this.receiveLimits.maxMessageBytes,
       expiryMs: options.multipartExpiryMs ?? 30_000,
       clock,
       onExpired: (err) => this.fail(err),
@@ -110,6 +109,21 @@ export class Channel {
   /** Number of our requests awaiting a reply. */
   get pendingRequests(): number {
     return this.requests.size;
+  }
+
+  /** Our receive limits, enforced on every inbound frame. */
+  get limits(): ProtocolLimits {
+    return this.receiveLimits;
+  }
+
+  /**
+   * Changes our receive limits from the next frame on. A server starts a connection with tight
+   * limits (nothing before authentication needs a large message) and widens them once the peer
+   * has authenticated, so an unauthenticated peer cannot make it hold large multipart sets.
+   */
+  setReceiveLimits(limits: Partial<ProtocolLimits>): void {
+    this.receiveLimits = resolveLimits({ ...this.receiveLimits, ...limits });
+    this.assembler.setMaxMessageBytes(this.receiveLimits.maxMessageBytes);
   }
 
   /** The peer's limits, used for what we send. */

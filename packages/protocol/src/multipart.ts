@@ -64,7 +64,7 @@ export class MultipartAssembler {
   private readonly sets = new Map<number, OpenSet>();
   private reserved = 0;
   private held = 0;
-  private readonly maxMessageBytes: number;
+  private maxMessageBytes: number;
   private readonly expiryMs: number;
   private readonly maxOpenSets: number;
   private readonly clock: Clock;
@@ -76,6 +76,11 @@ export class MultipartAssembler {
     this.maxOpenSets = options.maxOpenSets ?? MAX_OPEN_MULTIPART_SETS;
     this.clock = options.clock ?? systemClock;
     this.onExpired = options.onExpired;
+  }
+
+  /** Changes the reassembly budget for sets that start from now on; open sets keep their reservation. */
+  setMaxMessageBytes(maxMessageBytes: number): void {
+    this.maxMessageBytes = maxMessageBytes;
   }
 
   /** Number of incomplete sets held. */

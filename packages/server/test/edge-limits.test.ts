@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION } from "@outpost/protocol";
+import { GoodbyeReason, PROTOCOL_VERSION, toWireValue } from "@outpost/protocol";
 import { beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, makePki, startTestServer, type TestPki } from "./edge-harness.js";
 
@@ -59,6 +59,36 @@ describe("edge limits", () => {
       expect(await calls[2]).toBe("OUTPOST_TOO_MANY_REQUESTS");
     } finally {
       await device.close();
+      await ts.close();
+    }
+  });
+
+  it("edge - before authentication a large multipart message closes the connection; after it, the full limits apply", async () => {
+    const ts = await startTestServer(pki);
+    const capabilities = Array.from({ length: 20 }, (_, i) => `${i}:${"c".repeat(50_000)}`);
+    const early = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
+    const ready = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-2"]);
+    try {
+      // A valid Hello of about 1 MB, split into 16 KiB frames: legal after Auth, not before.
+      early.channel.setPeerLimits({ maxFrameBytes: 16 * 1024 });
+      early.channel.send({ hello: { minVersion: 1, maxVersion: PROTOCOL_VERSION, capabilities } });
+      const goodbye = await early.goodbye();
+      expect(goodbye?.goodbye?.reason).toBe(GoodbyeReason.PROTOCOL_ERROR);
+
+      await ready.hello();
+      await ready.auth(ts.keys["dev-2"]!);
+      ready.channel.setPeerLimits({ maxFrameBytes: 16 * 1024 });
+      const reply = await ready.channel.request({
+        propertyUpdate: {
+          values: capabilities.map((c, i) => ({ thing: "pump-2", name: `p${i}`, value: toWireValue(c) })),
+        },
+      });
+      // Reassembled and handled (refused per item: the Thing is not bound on this connection).
+      expect(reply.response?.status).toBe(200);
+      expect(reply.response?.items?.map((i) => i.status)).toEqual(capabilities.map(() => 403));
+    } finally {
+      await early.close();
+      await ready.close();
       await ts.close();
     }
   });

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { Channel, ErrorCode, GoodbyeReason } from "@outpost/protocol";
+import { Channel, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
 import type { EdgeDeps } from "./context.js";
 import { EdgeSession } from "./session.js";
@@ -129,7 +129,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       ...(options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs }),
       ...(options.sendBufferBytes === undefined ? {} : { maxBufferedBytes: options.sendBufferBytes }),
     });
-    const channel = new Channel(transport, { limits: deps.limits, requestTimeoutMs: deps.requestTimeoutMs });
+    const channel = new Channel(transport, {
+      limits: preAuthLimits(deps.limits),
+      requestTimeoutMs: deps.requestTimeoutMs,
+    });
     const session = new EdgeSession({ channel, certDeviceId, source, deps });
     sessions.set(
       session,
@@ -190,4 +193,16 @@ function commonName(socket: TLSSocket): string | undefined {
   const cn = socket.getPeerCertificate()?.subject?.CN as string | string[] | undefined;
   const value = Array.isArray(cn) ? cn[0] : cn;
   return value && value.length > 0 ? value : undefined;
+}
+
+/** Before Auth succeeds a peer only needs to send Hello and Auth: both fit in a few KiB. */
+const PRE_AUTH_MESSAGE_BYTES = 64 * 1024;
+
+/** The receive limits of a connection that has not authenticated yet; widened after Auth. */
+export function preAuthLimits(limits: ProtocolLimits): ProtocolLimits {
+  return {
+    ...limits,
+    maxFrameBytes: Math.min(limits.maxFrameBytes, PRE_AUTH_MESSAGE_BYTES),
+    maxMessageBytes: Math.min(limits.maxMessageBytes, PRE_AUTH_MESSAGE_BYTES),
+  };
 }

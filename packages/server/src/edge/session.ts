@@ -204,6 +204,7 @@ export class EdgeSession implements DeviceLink {
       void this.close(reason, outcome.message, outcome.retryAfterMs ?? 0);
       return;
     }
+    this.channel.setReceiveLimits(this.deps.limits);
     this.deviceId = outcome.deviceId;
     this.keyId = outcome.keyId;
     this.connectedAt = Date.now();
