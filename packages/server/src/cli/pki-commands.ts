@@ -47,6 +47,15 @@ function describe(certPem: string, files: string[]): void {
 }
 
 /** `pki ca|server|device|csr|sign-csr`: certificate tooling that writes PEM files (keys 0600). */
+/** Writes `<name>.pem` (public) and `<name>.key` (0600) into `dir` and describes the certificate. */
+function writePair(dir: string, name: string, pair: { certPem: string; keyPem: string }): void {
+  const cert = join(resolve(dir), `${name}.pem`);
+  const key = join(resolve(dir), `${name}.key`);
+  writePublicFile(cert, pair.certPem);
+  writeSecretFile(key, pair.keyPem);
+  describe(pair.certPem, [cert, key]);
+}
+
 export function pkiCommand(): Command {
   const pki = new Command("pki").description("certificate tooling (RSA 2048, SHA-256)");
 
@@ -63,11 +72,7 @@ export function pkiCommand(): Command {
         ...days(o),
         ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
       });
-      const cert = join(resolve(o.out as string), "ca.pem");
-      const key = join(resolve(o.out as string), "ca.key");
-      writePublicFile(cert, r.certPem);
-      writeSecretFile(key, r.keyPem);
-      describe(r.certPem, [cert, key]);
+      writePair(o.out as string, "ca", r);
     });
 
   withCa(pki.command("server"))
@@ -77,11 +82,7 @@ export function pkiCommand(): Command {
     .option("--days <n>", "lifetime in days (default 825)")
     .action((o: Opts) => {
       const r = issueServerCertificate(loadCa(o), { hosts: o.host as string[], ...days(o) });
-      const cert = join(resolve(o.out as string), "server.pem");
-      const key = join(resolve(o.out as string), "server.key");
-      writePublicFile(cert, r.certPem);
-      writeSecretFile(key, r.keyPem);
-      describe(r.certPem, [cert, key]);
+      writePair(o.out as string, "server", r);
     });
 
   withCa(pki.command("device <deviceId>"))
@@ -95,11 +96,7 @@ export function pkiCommand(): Command {
         ...days(o),
         ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
       });
-      const cert = join(resolve(o.out as string), "device.pem");
-      const key = join(resolve(o.out as string), "device.key");
-      writePublicFile(cert, r.certPem);
-      writeSecretFile(key, r.keyPem);
-      describe(r.certPem, [cert, key]);
+      writePair(o.out as string, "device", r);
     });
 
   pki
