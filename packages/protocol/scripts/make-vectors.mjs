@@ -137,6 +137,25 @@ const vectors = {
     "Second of three parts of a 120-byte message",
     { multipart: { messageId: 7, index: 1, count: 3, totalBytes: 120, payload } },
   ],
+  "event-batch": [
+    "Three consecutive queued events in seq order, acknowledged as request 10",
+    {
+      requestId: 10,
+      eventBatch: {
+        events: [
+          { thing: "pump-17", name: "overheat", data: { temp: { numberValue: 98.6 } }, timestampMs: t, seq: 9 },
+          { thing: "pump-17", name: "cooled", data: { temp: { numberValue: 60 } }, timestampMs: t + 1, seq: 10 },
+          {
+            thing: "pump-17.valve",
+            name: "stuck",
+            data: { position: { intValue: 42 }, note: { stringValue: "retry" } },
+            timestampMs: t + 2,
+            seq: 11,
+          },
+        ],
+      },
+    },
+  ],
 };
 
 for (const [name, [description, envelope]] of Object.entries(vectors)) {

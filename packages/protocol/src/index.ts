@@ -31,6 +31,7 @@ export type {
   BodyKind,
   Envelope,
   EnvelopeInit,
+  EventBatch,
   EventMessage,
   Goodbye,
   Hello,
@@ -48,7 +49,7 @@ export type {
   WireLimits,
   WireValue,
 } from "./messages.js";
-export { BODY_KINDS, GoodbyeReason, Quality, wire } from "./messages.js";
+export { BODY_KINDS, CAPABILITY_EVENT_BATCH, GoodbyeReason, Quality, wire } from "./messages.js";
 export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
 export { errorFromStatus, isSuccess, Status, statusForCode, statusFromError } from "./status.js";

@@ -25,6 +25,7 @@ export type PropertyRead = outpost.v1.PropertyRead.$Properties;
 export type PropertyWrite = outpost.v1.PropertyWrite.$Properties;
 export type ServiceInvoke = outpost.v1.ServiceInvoke.$Properties;
 export type EventMessage = outpost.v1.Event.$Properties;
+export type EventBatch = outpost.v1.EventBatch.$Properties;
 export type KeepAlive = outpost.v1.KeepAlive.$Properties;
 export type Goodbye = outpost.v1.Goodbye.$Properties;
 export type Multipart = outpost.v1.Multipart.$Properties;
@@ -55,4 +56,11 @@ export const BODY_KINDS: readonly BodyKind[] = [
   "keepAlive",
   "goodbye",
   "multipart",
+  "eventBatch",
 ];
+
+/**
+ * Capability a server announces in `HelloAck.capabilities` when it accepts `EventBatch`. A device
+ * sends event batches only to a server that announced it, and single `Event`s otherwise.
+ */
+export const CAPABILITY_EVENT_BATCH = "event-batch";

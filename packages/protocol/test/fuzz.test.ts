@@ -8,6 +8,7 @@ import { decodeFrame, encodeFrame } from "../src/codec.js";
 import { ErrorCode, isOutpostError, ProtocolError } from "../src/errors.js";
 import { encodeLengthPrefixed, StreamFrameDecoder } from "../src/framing.js";
 import { DEFAULT_LIMITS } from "../src/limits.js";
+import { BODY_KINDS } from "../src/messages.js";
 import { MultipartAssembler } from "../src/multipart.js";
 import { createMemoryTransportPair } from "../src/transport.js";
 import { FakeClock } from "./helpers/fake-clock.js";
@@ -82,6 +83,10 @@ function decodeIsTyped(bytes: Uint8Array): void {
 describe("fuzz", () => {
   afterEach(() => {
     vi.unstubAllGlobals();
+  });
+
+  it("fuzz - the mutation corpus holds a frame of every body kind", () => {
+    expect(new Set(vectors.map((v) => decodeFrame(v).body))).toEqual(new Set(BODY_KINDS));
   });
 
   it("fuzz - random bytes decode to an envelope or a ProtocolError", () => {
