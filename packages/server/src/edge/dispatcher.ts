@@ -2,6 +2,7 @@ import { type Envelope, ErrorCode, OutpostError, ProtocolError } from "@outpost/
 import type { HandlerContext } from "./context.js";
 import { handleBind, handleUnbind } from "./handlers/bind.js";
 import { handleEvent } from "./handlers/event.js";
+import { handleEventBatch } from "./handlers/event-batch.js";
 import { handleKeepAlive } from "./handlers/keep-alive.js";
 import { handlePropertyUpdate } from "./handlers/property-update.js";
 import { handleServiceInvoke } from "./handlers/service-invoke.js";
@@ -24,6 +25,9 @@ export function dispatch(ctx: HandlerContext, envelope: Envelope): void {
       return;
     case "event":
       handleEvent(ctx, envelope);
+      return;
+    case "eventBatch":
+      handleEventBatch(ctx, envelope);
       return;
     case "serviceInvoke":
       handleServiceInvoke(ctx, envelope);

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  CAPABILITY_EVENT_BATCH,
   type Channel,
   type Envelope,
   type EnvelopeInit,
@@ -19,6 +20,9 @@ import { authenticate } from "./authenticate.js";
 import type { EdgeDeps, HandlerContext } from "./context.js";
 import { dispatch } from "./dispatcher.js";
 import { handleKeepAlive } from "./handlers/keep-alive.js";
+
+/** Capabilities announced in every HelloAck: what this server accepts, whatever the device announced. */
+const SERVER_CAPABILITIES: readonly string[] = [CAPABILITY_EVENT_BATCH];
 
 /** Where a connection is in the state machine of docs/architecture.md. */
 export type SessionState = "hello" | "auth" | "ready" | "closed";
@@ -182,7 +186,12 @@ export class EdgeSession implements DeviceLink {
     }
     this.channel.send({
       requestId: envelope.requestId,
-      helloAck: { version, capabilities: [], limits: { ...this.deps.limits }, serverId: this.deps.serverId },
+      helloAck: {
+        version,
+        capabilities: [...SERVER_CAPABILITIES],
+        limits: { ...this.deps.limits },
+        serverId: this.deps.serverId,
+      },
     });
     this.stateValue = "auth";
   }
