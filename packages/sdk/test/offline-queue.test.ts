@@ -20,6 +20,10 @@ function value(v: number) {
   return { kind: "property" as const, thing: "t", name: "p", value: { intValue: v }, timestampMs: 1, quality: 0 };
 }
 
+function event(name: string) {
+  return { kind: "event" as const, thing: "t", name, data: {}, timestampMs: 1 };
+}
+
 async function openQueue(options: ConstructorParameters<typeof OfflineQueue>[0] = {}, overflow?: QueueOverflowInfo[]) {
   const store = new RecordingStore();
   const queue = new OfflineQueue({ store, seqFloor: () => 0, ...options }, (info) => overflow?.push(info));
@@ -30,6 +34,22 @@ async function openQueue(options: ConstructorParameters<typeof OfflineQueue>[0] 
 const settle = () => new Promise((r) => setImmediate(r));
 
 describe("OfflineQueue", () => {
+  it("order - events leave one at a time, or in runs with eventRuns; kinds are never mixed", async () => {
+    const { queue } = await openQueue();
+    queue.enqueue(event("a"));
+    queue.enqueue(event("b"));
+    queue.enqueue(value(1));
+    queue.enqueue(value(2));
+    for (const name of ["c", "d", "e"]) queue.enqueue(event(name));
+    await settle();
+    expect(queue.takeBatch(10).map((i) => i.seq)).toEqual([1]);
+    queue.release([1]);
+    expect(queue.takeBatch(10, true).map((i) => i.seq)).toEqual([1, 2]);
+    expect(queue.takeBatch(10, true).map((i) => i.seq)).toEqual([3, 4]);
+    expect(queue.takeBatch(2, true).map((i) => i.seq)).toEqual([5, 6]);
+    expect(queue.takeBatch(2, true).map((i) => i.seq)).toEqual([7]);
+  });
+
   it("store - items queued together are appended in one call, before any removal of them", async () => {
     const { queue, store } = await openQueue();
     for (let v = 1; v <= 3; v++) queue.enqueue(value(v));

@@ -1,5 +1,6 @@
 import {
   AbortError,
+  CAPABILITY_EVENT_BATCH,
   Channel,
   type ChannelOptions,
   ConnectionClosedError,
@@ -99,6 +100,7 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
       channel: ch,
       things: bound,
       maxBatch: o.maxBatch,
+      eventBatches: session.capabilities.includes(CAPABILITY_EVENT_BATCH),
       flushIntervalMs: o.flushIntervalMs,
       signal: conn.signal,
       logger: o.logger,

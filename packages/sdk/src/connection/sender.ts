@@ -1,7 +1,9 @@
 import {
   type Channel,
   type Envelope,
+  type EnvelopeInit,
   ErrorCode,
+  type EventMessage,
   isOutpostError,
   isSuccess,
   type OutpostError,
@@ -11,7 +13,7 @@ import {
 } from "@outpost/protocol";
 import type { Logger } from "../logger.js";
 import type { OfflineQueue } from "../queue/offline-queue.js";
-import type { QueuedProperty, QueueItem } from "../queue/types.js";
+import type { QueuedEvent, QueuedProperty, QueueItem } from "../queue/types.js";
 import type { Thing } from "../things/thing.js";
 import { sleep } from "./reconnect.js";
 
@@ -23,6 +25,8 @@ export interface SenderOptions {
   things: readonly Thing[];
   /** Most property values per PropertyUpdate (also capped by the server's maxBatch). */
   maxBatch: number;
+  /** The server announced `event-batch`: runs of events travel as one EventBatch, else one Event per request. */
+  eventBatches: boolean;
   /** Batching window after the queue was idle. */
   flushIntervalMs: number;
   /** Aborted when the connection ends. */
@@ -49,7 +53,7 @@ export async function runSender(options: SenderOptions): Promise<void> {
     while (!signal.aborted) {
       const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch, cap));
       if (idle && options.flushIntervalMs > 0) await batchWindow(queue, limit, options.flushIntervalMs, signal);
-      const batch = queue.takeBatch(limit);
+      const batch = queue.takeBatch(limit, options.eventBatches);
       if (batch.length === 0) {
         await Promise.race([queue.changed(), stopped]);
         idle = true;
@@ -86,7 +90,7 @@ async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too
   const seqs = batch.map((i) => i.seq);
   let reply: Envelope;
   try {
-    reply = await options.channel.request(toEnvelope(batch), { signal: options.signal });
+    reply = await options.channel.request(toEnvelope(batch, options.eventBatches), { signal: options.signal });
   } catch (err) {
     if (batch.length > 1 && isTooLarge(err)) {
       // Each item may fit on its own: dropping the whole batch would lose data that can be delivered.
@@ -117,17 +121,20 @@ async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too
   return undefined;
 }
 
-function toEnvelope(batch: QueueItem[]) {
+function toEnvelope(batch: QueueItem[], eventBatches: boolean): EnvelopeInit {
   const first = batch[0]!;
   if (first.kind === "event") {
-    return {
-      event: { thing: first.thing, name: first.name, data: first.data, timestampMs: first.timestampMs, seq: first.seq },
-    };
+    const events = (batch as QueuedEvent[]).map(toEvent);
+    return eventBatches ? { eventBatch: { events } } : { event: events[0]! };
   }
   // takeBatch never mixes kinds, and a queued property has every PropertyValue field (the encoder
   // ignores `kind`), so the queued items are encoded as they are instead of being copied.
   const values: PropertyValue[] = batch as QueuedProperty[];
   return { propertyUpdate: { values } };
+}
+
+function toEvent(e: QueuedEvent): EventMessage {
+  return { thing: e.thing, name: e.name, data: e.data, timestampMs: e.timestampMs, seq: e.seq };
 }
 
 /** Sends the current values (seq 0: not deduplicated) of properties with nothing queued. */

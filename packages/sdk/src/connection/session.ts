@@ -1,4 +1,5 @@
 import {
+  CAPABILITY_EVENT_BATCH,
   type Channel,
   ErrorCode,
   isSuccess,
@@ -15,6 +16,8 @@ export interface SessionInfo {
   sessionId: string;
   version: number;
   serverId: string;
+  /** Capabilities the server announced in HelloAck (e.g. `event-batch`). */
+  capabilities: string[];
   /** Things the server accepted. */
   bound: string[];
   /** Things the server refused, with the reason (e.g. OUTPOST_FORBIDDEN, OUTPOST_NOT_FOUND). */
@@ -41,7 +44,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
       hello: {
         minVersion: MIN_PROTOCOL_VERSION,
         maxVersion: PROTOCOL_VERSION,
-        capabilities: [],
+        capabilities: [CAPABILITY_EVENT_BATCH],
         limits: { ...channel.limits },
         agent: options.agent,
       },
@@ -63,6 +66,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
     sessionId: auth.sessionId ?? "",
     version,
     serverId: ack.serverId ?? "",
+    capabilities: ack.capabilities ?? [],
     bound,
     refused,
   };

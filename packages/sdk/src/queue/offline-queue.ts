@@ -113,10 +113,11 @@ export class OfflineQueue {
   }
 
   /**
-   * Marks and returns the next items to send: either a run of up to `max` property values or one
-   * event, oldest first, skipping items already in flight or not yet persisted.
+   * Marks and returns the next items to send, oldest first, skipping items already in flight or
+   * not yet persisted: a run of up to `max` property values, or one event, or with `eventRuns` (the
+   * server accepts EventBatch) a run of up to `max` events. A batch never mixes the two kinds.
    */
-  takeBatch(max: number): QueueItem[] {
+  takeBatch(max: number, eventRuns = false): QueueItem[] {
     const out: QueueItem[] = [];
     const items = this.items;
     const skip = this.inFlight.size > 0;
@@ -124,12 +125,9 @@ export class OfflineQueue {
       const item = items[i]!;
       if (item.seq > this.persistedSeq) break;
       if (skip && this.inFlight.has(item.seq)) continue;
-      if (item.kind === "event") {
-        if (out.length === 0) out.push(item);
-        break;
-      }
+      if (out.length > 0 && item.kind !== out[0]!.kind) break;
       out.push(item);
-      if (out.length >= max) break;
+      if (out.length >= max || (item.kind === "event" && !eventRuns)) break;
     }
     for (const item of out) this.inFlight.add(item.seq);
     return out;

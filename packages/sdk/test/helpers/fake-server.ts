@@ -25,6 +25,9 @@ export interface FakeConnection {
 /** What the fake server does with a PropertyUpdate: answer (default: all 200) or "drop" the ack. */
 export type UpdateHook = (values: PropertyValue[], conn: FakeConnection) => Response | "drop" | undefined;
 
+/** What the fake server does with the events of an Event or EventBatch: answer (default: 200) or "drop" the ack. */
+export type EventHook = (events: EventMessage[], conn: FakeConnection) => Response | "drop" | undefined;
+
 /**
  * An in-test server speaking the protocol over memory transports through a real Channel:
  * HelloAck, AuthResult, per-Thing bind items, acks for updates and events, device service calls.
@@ -41,6 +44,9 @@ export class FakeServer {
   /** Number of upcoming connection attempts that fail with OUTPOST_UNAVAILABLE. */
   failNext = 0;
   onUpdate: UpdateHook | undefined;
+  onEvents: EventHook | undefined;
+  /** Capabilities announced in HelloAck (default none, like a server that predates EventBatch). */
+  capabilities: string[] = [];
   services: Record<string, (params: Record<string, OutpostValue>) => OutpostValue> = {};
 
   readonly factory: TransportFactory = async (url) => {
@@ -80,7 +86,10 @@ export class FakeServer {
       const id = env.requestId;
       switch (env.body) {
         case "hello":
-          ch.send({ requestId: id, helloAck: { version: 1, serverId: "fake", limits: this.limits } });
+          ch.send({
+            requestId: id,
+            helloAck: { version: 1, serverId: "fake", limits: this.limits, capabilities: this.capabilities },
+          });
           break;
         case "auth":
           ch.send({
@@ -111,9 +120,14 @@ export class FakeServer {
           break;
         }
         case "event":
-          this.events.push(env.event as EventMessage);
-          ch.respond(id, { status: 200 });
+        case "eventBatch": {
+          const events = (env.event ? [env.event] : (env.eventBatch?.events ?? [])) as EventMessage[];
+          const hook = this.onEvents?.(events, conn);
+          if (hook === "drop") break;
+          this.events.push(...events);
+          ch.respond(id, hook ?? { status: 200 });
           break;
+        }
         case "serviceInvoke": {
           const fn = this.services[env.serviceInvoke?.service ?? ""];
           if (!fn) ch.respondError(id, new RemoteError(ErrorCode.NotFound, "no such service", { status: 404 }));
