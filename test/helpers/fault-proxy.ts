@@ -6,6 +6,12 @@ export interface FaultProxyOptions {
   latencyMs?: number;
   /** Cut every connection after it has carried this many bytes (both directions). Default: never. */
   cutAfterBytes?: number;
+  /**
+   * Cut each connection when the server sends its Nth chunk, without delivering that chunk: the
+   * server has acted on a request whose answer the device never sees (a lost acknowledgement).
+   * Counted per connection, so the handshake's first chunks always pass. Default: never.
+   */
+  cutOnServerChunk?: number;
 }
 
 /**
@@ -30,8 +36,13 @@ export class FaultProxy {
       const pair: [Socket, Socket] = [client, upstream];
       this.pairs.add(pair);
       let carried = 0;
+      let serverChunks = 0;
       const forward = (from: Socket, to: Socket) => {
         from.on("data", (chunk: Buffer) => {
+          if (from === upstream && ++serverChunks === this.options.cutOnServerChunk) {
+            this.cut(pair);
+            return;
+          }
           carried += chunk.length;
           const limit = this.options.cutAfterBytes;
           if (limit !== undefined && carried > limit) {
