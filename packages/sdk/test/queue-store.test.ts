@@ -47,6 +47,24 @@ describe("Queue store", () => {
     expect(c.status.type).toBe("disconnected");
   });
 
+  it("store - a load that failed is tried again by the next connect, and queued items survive", async () => {
+    const inner = new MemoryQueueStore();
+    let failures = 1;
+    const flaky: QueueStore = {
+      load: () => (failures-- > 0 ? Promise.reject(new Error("not mounted yet")) : inner.load()),
+      append: (items) => inner.append(items),
+      remove: (seqs) => inner.remove(seqs),
+    };
+    const server = new FakeServer();
+    const c = clientFor(server, { queue: { store: flaky } });
+    clients.push(c);
+    c.thing("pump").set("rpm", 7);
+    await expect(c.connect()).rejects.toThrow("not mounted yet");
+    await c.connect();
+    await c.flush();
+    expect(server.updates.filter((u) => u.seq !== 0).map((u) => u.value?.intValue)).toEqual([7]);
+  });
+
   it("seq - the default floor keeps seqs above a previous run's with the in-memory store", async () => {
     const server = new FakeServer();
     const c = clientFor(server, { queue: {} });

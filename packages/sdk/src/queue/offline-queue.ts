@@ -66,7 +66,11 @@ export class OfflineQueue {
     this.seqFloor = options.seqFloor ?? (() => Date.now() * 1000);
   }
 
-  /** Loads the store once. Items queued before are then numbered after the stored ones. */
+  /**
+   * Loads the store once. Items queued before are then numbered after the stored ones. A load that
+   * fails is tried again on the next call (the next connect()): a storage device that was not yet
+   * mounted must not leave the client unable to connect until the process restarts.
+   */
   open(): Promise<void> {
     this.loading ??= (async () => {
       const snapshot = await this.store.load();
@@ -81,7 +85,10 @@ export class OfflineQueue {
       for (const item of early) this.add(item);
       this.notifyChange();
       this.checkDrained();
-    })();
+    })().catch((err: unknown) => {
+      this.loading = undefined;
+      throw err;
+    });
     return this.loading;
   }
 
