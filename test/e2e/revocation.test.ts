@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { EdgeClient } from "@outpost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operatorRequest } from "../helpers/operator-client.js";
@@ -22,6 +24,11 @@ describe("revocation - changes made with the CLI cut live sessions", () => {
 
   beforeAll(async () => {
     server = ServerProcess.init();
+    // Re-check sessions often so the test does not wait out the 5 s default.
+    const configPath = join(server.dataDir, "config.json");
+    const config = JSON.parse(readFileSync(configPath, "utf8"));
+    config.edge.revalidateIntervalMs = 300;
+    writeFileSync(configPath, JSON.stringify(config, null, 2));
     await server.start();
   });
 

@@ -126,6 +126,16 @@ describe("config", () => {
     expect(check({ logLevel: "loud" })).toContain("logLevel");
     expect(check({ version: 2 })).toContain("version");
     expect(validateServerConfig({ limits: { maxBatch: 10 } }).limits).toEqual({ maxBatch: 10 });
+    expect(check({ edge: { maxUnauthenticated: 0 } })).toContain("edge.maxUnauthenticated");
+    expect(check({ edge: { sendBufferBytes: 10 } })).toContain("edge.sendBufferBytes");
+    expect(check({ edge: { revalidateIntervalMs: "5s" } })).toContain("edge.revalidateIntervalMs");
+    const edge = validateServerConfig({ edge: { revalidateIntervalMs: 1000 } }).edge;
+    expect(edge).toMatchObject({
+      revalidateIntervalMs: 1000,
+      pingIntervalMs: 30_000,
+      sendBufferBytes: 32 * 1024 * 1024,
+      maxUnauthenticated: 1000,
+    });
   });
 
   it("config - a missing or unparsable config.json is a typed error", async () => {

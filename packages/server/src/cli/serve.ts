@@ -57,6 +57,10 @@ export async function serve(options: ServeOptions): Promise<void> {
         clientCaPem,
         clientCert: config.edge.clientCert,
         authDeadlineMs: config.edge.authDeadlineMs,
+        pingIntervalMs: config.edge.pingIntervalMs,
+        sendBufferBytes: config.edge.sendBufferBytes,
+        maxUnauthenticated: config.edge.maxUnauthenticated,
+        revalidateIntervalMs: config.edge.revalidateIntervalMs,
       },
       operator: config.operator.enabled
         ? { host: config.operator.host, port: options.operatorPort ?? config.operator.port, certPem, keyPem }

@@ -16,6 +16,14 @@ export interface ServerConfigFile {
     clientCert: "required" | "optional";
     /** Milliseconds a connection has to authenticate. Default 10 000. */
     authDeadlineMs: number;
+    /** WebSocket ping interval; a device that misses a pong is disconnected, in ms. Default 30 000. */
+    pingIntervalMs: number;
+    /** Unsent bytes held for one device before it is disconnected. Default 32 MiB. */
+    sendBufferBytes: number;
+    /** Connections that have not authenticated yet, at most. Default 1000. */
+    maxUnauthenticated: number;
+    /** How often open sessions are re-checked for revoked or expired keys and disabled devices, in ms. Default 5 000. */
+    revalidateIntervalMs: number;
   };
   operator: {
     /** Whether the HTTPS operator API runs. Default true. */
@@ -49,6 +57,10 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
       publicUrl: `wss://${host}:8443`,
       clientCert: "required",
       authDeadlineMs: 10_000,
+      pingIntervalMs: 30_000,
+      sendBufferBytes: 32 * 1024 * 1024,
+      maxUnauthenticated: 1000,
+      revalidateIntervalMs: 5_000,
     },
     operator: { enabled: true, host: "127.0.0.1", port: 8444 },
     limits: {},
@@ -133,6 +145,31 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
       publicUrl,
       clientCert: clientCert as "required" | "optional",
       authDeadlineMs: int(edge, "authDeadlineMs", def.edge.authDeadlineMs, "edge.authDeadlineMs", 100, 600_000),
+      pingIntervalMs: int(edge, "pingIntervalMs", def.edge.pingIntervalMs, "edge.pingIntervalMs", 1_000, 3_600_000),
+      sendBufferBytes: int(
+        edge,
+        "sendBufferBytes",
+        def.edge.sendBufferBytes,
+        "edge.sendBufferBytes",
+        1_048_576,
+        2 ** 31,
+      ),
+      maxUnauthenticated: int(
+        edge,
+        "maxUnauthenticated",
+        def.edge.maxUnauthenticated,
+        "edge.maxUnauthenticated",
+        1,
+        1_000_000,
+      ),
+      revalidateIntervalMs: int(
+        edge,
+        "revalidateIntervalMs",
+        def.edge.revalidateIntervalMs,
+        "edge.revalidateIntervalMs",
+        100,
+        3_600_000,
+      ),
     },
     operator: {
       enabled: enabled as boolean,
