@@ -1,13 +1,11 @@
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
-import { pino } from "pino";
+import type { LevelWithSilent } from "pino";
 import { FileAuditLog } from "../audit/audit-log.js";
 import { loadServerConfig } from "../config/server-config.js";
+import { createLogger } from "../logging/logger.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { startServer } from "../server.js";
 import { readInputFile } from "./util.js";
-
-// Field names whose values are never written to the log, wherever they appear.
-const SECRET_FIELDS = ["appKey", "token", "authorization", "key", "keyPem", "passphrase", "secret"];
 
 /** Options for {@link serve}. */
 export interface ServeOptions {
@@ -25,11 +23,7 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions): Promise<void> {
   const config = loadServerConfig(options.dataDir);
   const p = config.paths;
-  const logger = pino({
-    name: "outpost-server",
-    level: config.logLevel,
-    redact: { paths: SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]), censor: "[redacted]" },
-  });
+  const logger = createLogger({ level: config.logLevel as LevelWithSilent });
   const certPem = readInputFile(p.serverCert, "server certificate");
   const keyPem = readInputFile(p.serverKey, "server key");
   const clientCaPem = readInputFile(p.caCert, "CA certificate");

@@ -1,7 +1,15 @@
 import { pino } from "pino";
 
 /** Field names whose values are secrets: they are replaced by "[redacted]" wherever they appear. */
-export const REDACTED_FIELDS: readonly string[] = ["appKey", "token", "authorization", "key", "passphrase"];
+export const REDACTED_FIELDS: readonly string[] = [
+  "appKey",
+  "token",
+  "authorization",
+  "key",
+  "keyPem",
+  "passphrase",
+  "secret",
+];
 
 /** Redaction paths for pino: the secret fields at the top level and up to two levels deep. */
 export const REDACT_PATHS: readonly string[] = REDACTED_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]);
