@@ -20,6 +20,9 @@ describe("tls policy - checked with openssl s_client", () => {
   let certFile: string;
   let keyFile: string;
 
+  /** Trust the server's CA and present the onboarded device certificate. */
+  const deviceIdentity = () => ["-CAfile", server.caPath, "-cert", certFile, "-key", keyFile];
+
   beforeAll(async () => {
     server = ServerProcess.init();
     bundle = server.addDevice("dev-openssl", ["x-1"]);
@@ -34,15 +37,7 @@ describe("tls policy - checked with openssl s_client", () => {
   });
 
   it("tls policy - a client with a valid device certificate completes the handshake (control)", () => {
-    const r = sClient(server.edgePort, [
-      "-CAfile",
-      server.caPath,
-      "-cert",
-      certFile,
-      "-key",
-      keyFile,
-      "-verify_return_error",
-    ]);
+    const r = sClient(server.edgePort, [...deviceIdentity(), "-verify_return_error"]);
     expect(r.out).toMatch(/Verify return code: 0 \(ok\)/);
     expect(r.out).not.toMatch(/alert/i);
     expect(r.out).toMatch(/New, TLSv1\.3, Cipher is TLS_/);
@@ -50,17 +45,7 @@ describe("tls policy - checked with openssl s_client", () => {
 
   for (const version of ["-tls1", "-tls1_1"]) {
     it(`tls policy - ${version} is refused`, () => {
-      const r = sClient(server.edgePort, [
-        version,
-        "-cipher",
-        "DEFAULT@SECLEVEL=0",
-        "-CAfile",
-        server.caPath,
-        "-cert",
-        certFile,
-        "-key",
-        keyFile,
-      ]);
+      const r = sClient(server.edgePort, [version, "-cipher", "DEFAULT@SECLEVEL=0", ...deviceIdentity()]);
       expect(r.status).not.toBe(0);
       expect(r.out).toMatch(/alert protocol version/i);
       expect(r.out).toMatch(/New, \(NONE\), Cipher is \(NONE\)/);
@@ -82,17 +67,7 @@ describe("tls policy - checked with openssl s_client", () => {
   });
 
   it("tls policy - a TLS 1.2 cipher without forward secrecy is refused", () => {
-    const r = sClient(server.edgePort, [
-      "-tls1_2",
-      "-cipher",
-      "AES128-GCM-SHA256",
-      "-CAfile",
-      server.caPath,
-      "-cert",
-      certFile,
-      "-key",
-      keyFile,
-    ]);
+    const r = sClient(server.edgePort, ["-tls1_2", "-cipher", "AES128-GCM-SHA256", ...deviceIdentity()]);
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/alert handshake failure|no shared cipher/i);
   });
