@@ -12,35 +12,58 @@ export const MAX_WINDOW_BYTES = 0x7fffffff;
 export interface StreamIdAllocatorOptions {
   /** Our side: "device" allocates odd ids (1, 3, 5...), "server" even ids (2, 4, 6...). */
   side: StreamSide;
-  /** Most streams open at once, ours and the peer's together. Default 256. */
-  maxOpen?: number;
+  /** Most streams we may have open that we opened: the peer's announced `maxStreams`. Default 256. */
+  maxLocalOpen?: number;
+  /** Most streams we accept that the peer opened: our own `maxStreams`. Default 256. */
+  maxRemoteOpen?: number;
   /** Highest id either side may use. Default {@link MAX_STREAM_ID}; lower only for tests. */
   maxStreamId?: number;
 }
 
 /**
- * Stream ids for one connection. Ids only ever increase, so an id is never reused on a connection
- * (a late frame for a closed stream cannot be mistaken for a new one); when our half of the id space
- * is used up, allocate() throws OUTPOST_TOO_MANY_STREAMS and the connection must be reopened.
+ * Stream ids for one connection. Each side has its own id space (odd for the device, even for the
+ * server) and its own open-stream limit, so a peer that holds its streams open cannot stop us from
+ * opening ours. Ids only ever increase, so an id is never reused on a connection, not even one the
+ * other side refused (a late frame for a closed stream cannot be mistaken for a new one); when our
+ * half of the id space is used up, allocate() throws OUTPOST_TOO_MANY_STREAMS and the connection
+ * must be reopened.
  */
 export class StreamIdAllocator {
   private readonly side: StreamSide;
-  private readonly maxOpen: number;
+  private maxLocalOpen: number;
+  private readonly maxRemoteOpen: number;
   private readonly maxStreamId: number;
-  private readonly open = new Set<number>();
+  private readonly local = new Set<number>();
+  private readonly remote = new Set<number>();
   private nextLocal: number;
   private lastRemote = 0;
 
   constructor(options: StreamIdAllocatorOptions) {
     this.side = options.side;
-    this.maxOpen = options.maxOpen ?? 256;
+    this.maxLocalOpen = options.maxLocalOpen ?? 256;
+    this.maxRemoteOpen = options.maxRemoteOpen ?? 256;
     this.maxStreamId = options.maxStreamId ?? MAX_STREAM_ID;
     this.nextLocal = this.side === "device" ? 1 : 2;
   }
 
-  /** Streams currently open. */
+  /** Streams currently open, ours and the peer's. */
   get openCount(): number {
-    return this.open.size;
+    return this.local.size + this.remote.size;
+  }
+
+  /** Streams we opened that are still open. */
+  get localOpenCount(): number {
+    return this.local.size;
+  }
+
+  /** Streams the peer opened that are still open. */
+  get remoteOpenCount(): number {
+    return this.remote.size;
+  }
+
+  /** Changes how many streams we may open (the peer announced its `maxStreams`). */
+  setMaxLocalOpen(n: number): void {
+    this.maxLocalOpen = n;
   }
 
   /** True when `id` has our parity (we allocated it, or would). */
@@ -49,27 +72,40 @@ export class StreamIdAllocator {
   }
 
   isOpen(id: number): boolean {
-    return this.open.has(id);
+    return this.local.has(id) || this.remote.has(id);
+  }
+
+  /**
+   * True when `id` was used on this connection and is closed now: a frame for it is late, not an
+   * error. Ids neither side has used yet are not "closed".
+   */
+  wasClosed(id: number): boolean {
+    if (this.isOpen(id)) return false;
+    return this.isLocal(id) ? id > 0 && id < this.nextLocal : id > 0 && id <= this.lastRemote;
   }
 
   /** A fresh id for a stream we open. Throws OutpostError OUTPOST_TOO_MANY_STREAMS. */
   allocate(): number {
-    if (this.open.size >= this.maxOpen) {
-      throw new OutpostError(ErrorCode.TooManyStreams, `${this.open.size} streams open, at most ${this.maxOpen}`);
+    if (this.local.size >= this.maxLocalOpen) {
+      throw new OutpostError(
+        ErrorCode.TooManyStreams,
+        `${this.local.size} streams of ours open, the peer accepts ${this.maxLocalOpen}`,
+      );
     }
     const id = this.nextLocal;
     if (id > this.maxStreamId) {
       throw new OutpostError(ErrorCode.TooManyStreams, "stream ids exhausted on this connection; reconnect");
     }
     this.nextLocal = id + 2;
-    this.open.add(id);
+    this.local.add(id);
     return id;
   }
 
   /**
    * Registers a stream the peer opens. Its id must have the peer's parity and be higher than every
-   * id the peer used before. Throws ProtocolError OUTPOST_FLOW_CONTROL for a bad id and
-   * OUTPOST_TOO_MANY_STREAMS when over `maxOpen` (answer the open with 429 rather than closing).
+   * id the peer used before, refused ones included. Throws ProtocolError OUTPOST_FLOW_CONTROL for a
+   * bad id and OUTPOST_TOO_MANY_STREAMS when over `maxRemoteOpen` (refuse the stream with a reset
+   * rather than closing the connection; its id is used up all the same).
    */
   accept(id: number): void {
     if (!Number.isInteger(id) || id <= 0 || id > this.maxStreamId || this.isLocal(id)) {
@@ -78,29 +114,38 @@ export class StreamIdAllocator {
     if (id <= this.lastRemote) {
       throw new ProtocolError(ErrorCode.FlowControl, `stream id ${id} reused or out of order`);
     }
-    if (this.open.size >= this.maxOpen) {
-      throw new OutpostError(ErrorCode.TooManyStreams, `${this.open.size} streams open, at most ${this.maxOpen}`);
-    }
     this.lastRemote = id;
-    this.open.add(id);
+    if (this.remote.size >= this.maxRemoteOpen) {
+      throw new OutpostError(
+        ErrorCode.TooManyStreams,
+        `${this.remote.size} peer streams open, at most ${this.maxRemoteOpen}`,
+      );
+    }
+    this.remote.add(id);
   }
 
   /** Marks a stream closed. Its id is not handed out again. Returns false when it was not open. */
   release(id: number): boolean {
-    return this.open.delete(id);
+    return this.local.delete(id) || this.remote.delete(id);
   }
 }
 
+interface CreditWaiter {
+  readonly max: number;
+  resolve(n: number): void;
+  reject(e: Error): void;
+}
+
 /**
- * What we may still send on one stream: credit granted by the peer minus bytes sent. Sending
- * beyond credit is a bug; the peer would close the connection for it.
+ * What we may still send on one stream (or on the whole connection): credit granted by the peer
+ * minus bytes sent. Sending beyond credit is a bug; the peer would close the connection for it.
  */
 export class SendWindow {
   private credit: number;
-  private waiters: { resolve(): void; reject(e: Error): void }[] = [];
+  private waiters: CreditWaiter[] = [];
   private closedWith: Error | undefined;
 
-  /** `initial` is the peer's announced window for this stream. */
+  /** `initial` is the peer's announced window. */
   constructor(initial: number) {
     if (!Number.isInteger(initial) || initial < 0 || initial > MAX_WINDOW_BYTES) {
       throw new ProtocolError(ErrorCode.FlowControl, `initial window ${initial} out of range`);
@@ -111,6 +156,11 @@ export class SendWindow {
   /** Bytes we may send now. */
   get available(): number {
     return this.credit;
+  }
+
+  /** Callers of {@link acquire} still waiting for credit. */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   /** Records `n` bytes sent. Throws OUTPOST_FLOW_CONTROL when `n` exceeds the credit. */
@@ -130,7 +180,9 @@ export class SendWindow {
   }
 
   /**
-   * Adds credit from the peer's window update. A zero or negative increment, or a window beyond
+   * Adds credit from the peer's window update and hands it to waiting {@link acquire} callers in
+   * the order they asked, each taking what it asked for, until the credit is spent: a 1-byte
+   * grant wakes one waiter, not all of them. A zero or negative increment, or a window beyond
    * {@link MAX_WINDOW_BYTES}, is a peer error: ProtocolError OUTPOST_FLOW_CONTROL.
    */
   grant(n: number): void {
@@ -139,27 +191,34 @@ export class SendWindow {
       throw new ProtocolError(ErrorCode.FlowControl, "window update overflows the maximum window");
     }
     this.credit += n;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.resolve();
+    while (this.credit > 0 && this.waiters.length > 0) {
+      const w = this.waiters.shift()!;
+      w.resolve(this.take(w.max));
+    }
   }
 
-  /** Resolves when credit is available. Rejects with the close error, or AbortError-like reason on abort. */
-  waitForCredit(signal?: AbortSignal): Promise<void> {
+  /**
+   * Takes between 1 and `max` bytes of credit, waiting for a grant when none is available; resolves
+   * with the bytes taken. Waiters are served first come, first served. Rejects with the close error,
+   * or OUTPOST_ABORTED when `signal` aborts (nothing is taken then).
+   */
+  acquire(max: number, signal?: AbortSignal): Promise<number> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    if (this.credit > 0) return Promise.resolve();
+    if (!Number.isInteger(max) || max <= 0) return Promise.reject(new RangeError(`cannot acquire ${max} bytes`));
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise<void>((resolve, reject) => {
+    if (this.credit > 0 && this.waiters.length === 0) return Promise.resolve(this.take(max));
+    return new Promise<number>((resolve, reject) => {
       const onAbort = () => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(abortError(signal!));
       };
-      const waiter = {
-        resolve: () => {
+      const waiter: CreditWaiter = {
+        max,
+        resolve: (n) => {
           signal?.removeEventListener("abort", onAbort);
-          resolve();
+          resolve(n);
         },
-        reject: (e: Error) => {
+        reject: (e) => {
           signal?.removeEventListener("abort", onAbort);
           reject(e);
         },
@@ -169,7 +228,7 @@ export class SendWindow {
     });
   }
 
-  /** Fails every current and future waitForCredit() with `error`. */
+  /** Fails every current and future acquire() with `error`. */
   close(error: Error): void {
     this.closedWith = error;
     const waiters = this.waiters;
@@ -182,6 +241,18 @@ function abortError(signal: AbortSignal): OutpostError {
   return new OutpostError(ErrorCode.Aborted, "waiting for credit aborted", { cause: signal.reason });
 }
 
+/**
+ * Takes credit for one data frame from a stream's window and the connection's window together:
+ * up to `max` bytes, no more than either holds. Returns 0 (taking nothing) when either is empty.
+ */
+export function takeCredit(stream: SendWindow, connection: SendWindow, max: number): number {
+  const n = Math.min(max, stream.available, connection.available);
+  if (n <= 0) return 0;
+  stream.consume(n);
+  connection.consume(n);
+  return n;
+}
+
 /** Options of a {@link ReceiveWindow}. */
 export interface ReceiveWindowOptions {
   /** Send a window update once this many consumed bytes have not been granted back. Default half the window. */
@@ -189,8 +260,9 @@ export interface ReceiveWindowOptions {
 }
 
 /**
- * What the peer may still send us on one stream, and when to grant more. Bytes received but not yet
- * consumed by the application never exceed the window, so per-stream memory stays bounded.
+ * What the peer may still send us on one stream (or on the whole connection), and when to grant
+ * more. Bytes received but not yet consumed by the application never exceed the window, so memory
+ * stays bounded.
  */
 export class ReceiveWindow {
   private received = 0;
@@ -198,7 +270,7 @@ export class ReceiveWindow {
   private granted = 0;
   private readonly threshold: number;
 
-  /** `window` is the credit we announced for this stream (and the most we buffer). */
+  /** `window` is the credit we announced (and the most we buffer). */
   constructor(
     readonly window: number,
     options: ReceiveWindowOptions = {},

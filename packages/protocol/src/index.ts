@@ -19,7 +19,7 @@ export {
   TimeoutError,
 } from "./errors.js";
 export type { ReceiveWindowOptions, StreamIdAllocatorOptions, StreamSide } from "./flow.js";
-export { MAX_STREAM_ID, MAX_WINDOW_BYTES, ReceiveWindow, SendWindow, StreamIdAllocator } from "./flow.js";
+export { MAX_STREAM_ID, MAX_WINDOW_BYTES, ReceiveWindow, SendWindow, StreamIdAllocator, takeCredit } from "./flow.js";
 export type { StreamFrameDecoderOptions } from "./framing.js";
 export { encodeLengthPrefixed, LENGTH_PREFIX_BYTES, StreamFrameDecoder } from "./framing.js";
 export type { ProtocolLimits } from "./limits.js";

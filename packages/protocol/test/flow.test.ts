@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ErrorCode, ProtocolError } from "../src/errors.js";
-import { ReceiveWindow, SendWindow, StreamIdAllocator } from "../src/flow.js";
+import { ReceiveWindow, SendWindow, StreamIdAllocator, takeCredit } from "../src/flow.js";
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
@@ -17,8 +17,8 @@ describe("flow", () => {
     expect(device.openCount).toBe(3);
   });
 
-  it("flow - allocation over maxOpen is OUTPOST_TOO_MANY_STREAMS until a stream closes", () => {
-    const a = new StreamIdAllocator({ side: "device", maxOpen: 2 });
+  it("flow - allocation over maxLocalOpen is OUTPOST_TOO_MANY_STREAMS until a stream closes", () => {
+    const a = new StreamIdAllocator({ side: "device", maxLocalOpen: 2 });
     const first = a.allocate();
     a.allocate();
     expect(() => a.allocate()).toThrow(code(ErrorCode.TooManyStreams));
@@ -36,7 +36,7 @@ describe("flow", () => {
   });
 
   it("flow - peer stream ids must have the peer's parity and increase", () => {
-    const server = new StreamIdAllocator({ side: "server", maxOpen: 2 });
+    const server = new StreamIdAllocator({ side: "server", maxRemoteOpen: 2 });
     server.accept(1);
     expect(server.isOpen(1)).toBe(true);
     expect(() => server.accept(2)).toThrow(code(ErrorCode.FlowControl));
@@ -67,20 +67,77 @@ describe("flow", () => {
     expect(w.available).toBe(0x7fffffff);
   });
 
-  it("flow - waitForCredit resolves on grant and rejects on close or abort", async () => {
+  it("flow - acquire resolves on grant with the credit taken, rejects on close or abort", async () => {
     const w = new SendWindow(0);
-    const waiting = w.waitForCredit();
+    const waiting = w.acquire(100);
     w.grant(10);
-    await waiting;
-    w.consume(10);
+    expect(await waiting).toBe(10);
+    expect(w.available).toBe(0);
     const ac = new AbortController();
-    const aborted = w.waitForCredit(ac.signal);
+    const aborted = w.acquire(5, ac.signal);
     ac.abort();
     await expect(aborted).rejects.toMatchObject({ code: ErrorCode.Aborted });
-    const closing = w.waitForCredit();
+    expect(w.waiting).toBe(0);
+    const closing = w.acquire(5);
     w.close(new Error("stream reset"));
     await expect(closing).rejects.toThrow("stream reset");
-    await expect(w.waitForCredit()).rejects.toThrow("stream reset");
+    await expect(w.acquire(1)).rejects.toThrow("stream reset");
+  });
+
+  it("flow - a 1-byte grant wakes one waiter, and credit goes to waiters first come, first served", async () => {
+    const w = new SendWindow(0);
+    const woken: number[] = [];
+    const waiters = [0, 1, 2, 3].map((i) => w.acquire(4).then((n) => woken.push(i * 100 + n)));
+    w.grant(1);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(woken).toEqual([1]);
+    expect(w.waiting).toBe(3);
+    w.grant(6);
+    await Promise.all(waiters.slice(0, 3));
+    expect(woken).toEqual([1, 104, 202]);
+    expect(w.waiting).toBe(1);
+    expect(w.available).toBe(0);
+    w.grant(9);
+    await Promise.all(waiters);
+    expect(woken).toEqual([1, 104, 202, 304]);
+    expect(w.available).toBe(5);
+  });
+
+  it("flow - the connection window bounds the sum over streams", () => {
+    const connection = new SendWindow(100);
+    const a = new SendWindow(80);
+    const b = new SendWindow(80);
+    expect(takeCredit(a, connection, 1000)).toBe(80);
+    expect(takeCredit(b, connection, 1000)).toBe(20);
+    expect(takeCredit(b, connection, 1000)).toBe(0);
+    expect(b.available).toBe(60);
+    connection.grant(50);
+    expect(takeCredit(a, connection, 1000)).toBe(0);
+    expect(takeCredit(b, connection, 10)).toBe(10);
+  });
+
+  it("flow - the peer holding its streams open cannot stop us opening ours", () => {
+    const device = new StreamIdAllocator({ side: "device", maxLocalOpen: 2, maxRemoteOpen: 2 });
+    device.accept(2);
+    device.accept(4);
+    expect(() => device.accept(6)).toThrow(code(ErrorCode.TooManyStreams));
+    expect(device.allocate()).toBe(1);
+    expect(device.allocate()).toBe(3);
+    expect(() => device.allocate()).toThrow(code(ErrorCode.TooManyStreams));
+    expect(device.localOpenCount).toBe(2);
+    expect(device.remoteOpenCount).toBe(2);
+  });
+
+  it("flow - an id refused for too many streams cannot be used again", () => {
+    const server = new StreamIdAllocator({ side: "server", maxRemoteOpen: 1 });
+    server.accept(1);
+    expect(() => server.accept(3)).toThrow(code(ErrorCode.TooManyStreams));
+    server.release(1);
+    expect(() => server.accept(3)).toThrow(code(ErrorCode.FlowControl));
+    expect(server.wasClosed(3)).toBe(true);
+    expect(server.wasClosed(5)).toBe(false);
+    server.accept(5);
   });
 
   it("flow - receive window refuses bytes beyond credit", () => {
