@@ -105,6 +105,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     services,
     sourceLimiter: new FailureLimiter(rate),
     keyLimiter: new FailureLimiter(rate),
+    identityLimiter: new FailureLimiter(rate),
     limits,
     serverId: randomUUID(),
     authDeadlineMs: options.edge.authDeadlineMs ?? 10_000,

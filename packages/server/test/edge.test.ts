@@ -282,7 +282,55 @@ describe("edge limits", () => {
     }
   });
 
-  it("edge - repeated failures from one source are rate limited with 429", async () => {
+  it("edge - a device presenting another device's key id with garbage cannot lock that device out", async () => {
+    const local = await startTestServer(pki, { authRateLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 60_000 } });
+    try {
+      const victimKeyId = local.keys["dev-1"]!.slice(4, 20);
+      const forged = `opk_${victimKeyId}_${"A".repeat(43)}`;
+      const codes: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const attacker = await connectDevice(local.server.edgeUrl, pki.caPem, pki.devices["dev-2"]);
+        await attacker.hello();
+        const err = await rejection(attacker.auth(forged));
+        codes.push(isOutpostError(err) ? err.code : "none");
+        await attacker.close();
+      }
+      // The attacker blocks itself, from the same source address as the victim...
+      expect(codes.slice(0, 2)).toEqual(["OUTPOST_UNAUTHORIZED", "OUTPOST_UNAUTHORIZED"]);
+      expect(codes.slice(2)).toEqual(Array(4).fill("OUTPOST_TOO_MANY_REQUESTS"));
+      // ...and the victim still gets in with its own certificate and key.
+      const victim = await connectDevice(local.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
+      await victim.hello();
+      expect((await victim.auth(local.keys["dev-1"]!)).authResult?.deviceId).toBe("dev-1");
+      await victim.close();
+      const failures = local.audit.records.filter((r) => r.type === "login.failure");
+      expect(failures.every((r) => (r.details as { certDeviceId?: string }).certDeviceId === "dev-2")).toBe(true);
+    } finally {
+      await local.close();
+    }
+  });
+
+  it("edge - a device that keeps failing with its own key id blocks that key", async () => {
+    const local = await startTestServer(pki, { authRateLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 60_000 } });
+    try {
+      const forged = `opk_${local.keys["dev-1"]!.slice(4, 20)}_${"A".repeat(43)}`;
+      for (let i = 0; i < 2; i++) {
+        const device = await connectDevice(local.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
+        await device.hello();
+        await rejection(device.auth(forged));
+        await device.close();
+      }
+      const device = await connectDevice(local.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
+      await device.hello();
+      const err = await rejection(device.auth(local.keys["dev-1"]!));
+      expect(isOutpostError(err, "OUTPOST_TOO_MANY_REQUESTS")).toBe(true);
+      await device.close();
+    } finally {
+      await local.close();
+    }
+  });
+
+  it("edge - repeated failures with one certificate are rate limited with 429", async () => {
     const local = await startTestServer(pki, { authRateLimit: { maxFailures: 2, windowMs: 60_000, blockMs: 60_000 } });
     try {
       const codes: string[] = [];

@@ -36,11 +36,19 @@ const REASON_TEXT: Record<string, string> = {
 
 /**
  * Checks an application key against the registry and the certificate identity, applies the
- * per-source and per-key failure limits, and audits the attempt (never the secret).
+ * failure limits, and audits the attempt (never the secret).
+ *
+ * Who a failure is counted against: the presenting certificate identity when there is one (so a
+ * device that keeps failing blocks itself), the key only when that identity is the key's own
+ * device (so presenting `opk_<victim keyId>_<anything>` with another certificate cannot lock the
+ * victim out), and the source address when no verified certificate was presented. A source block
+ * therefore never refuses a device with a valid certificate, so one misbehaving device behind a
+ * shared address (NAT) does not lock out the others.
  */
 export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome {
   const parsed = parseAppKey(attempt.appKey);
   const claimedKeyId = parsed.ok ? parsed.id : undefined;
+  const identity = attempt.certDeviceId;
   const fail = (
     status: number,
     code: string,
@@ -50,9 +58,11 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
     revoked = false,
   ): AuthOutcome => {
     const counted = code !== ErrorCode.TooManyRequests;
+    const ownKey = keyId !== undefined && identity !== undefined && deviceId === identity;
     if (counted) {
-      deps.sourceLimiter.recordFailure(attempt.source);
-      if (keyId) deps.keyLimiter.recordFailure(keyId);
+      if (identity === undefined) deps.sourceLimiter.recordFailure(attempt.source);
+      else deps.identityLimiter.recordFailure(identity);
+      if (ownKey) deps.keyLimiter.recordFailure(keyId);
     }
     deps.audit.append({
       type: "login.failure",
@@ -62,34 +72,38 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
       code,
       details: {
         keyId: keyId ?? null,
-        deviceId: deviceId ?? attempt.certDeviceId ?? null,
+        deviceId: deviceId ?? identity ?? null,
+        certDeviceId: identity ?? null,
         message,
         session: attempt.sessionId,
       },
     });
     deps.logger.warn({ keyId, source: attempt.source, code, reason: message }, "device authentication failed");
     if (counted) return { ok: false, status, code, message, revoked };
-    const retryAfterMs = Math.max(
-      deps.sourceLimiter.retryAfterMs(attempt.source),
-      keyId ? deps.keyLimiter.retryAfterMs(keyId) : 0,
-    );
-    return { ok: false, status, code, message, revoked, retryAfterMs };
+    return { ok: false, status, code, message, revoked, retryAfterMs: retryAfter(deps, attempt, claimedKeyId) };
   };
 
-  if (deps.sourceLimiter.isBlocked(attempt.source) || (claimedKeyId && deps.keyLimiter.isBlocked(claimedKeyId))) {
+  if (isBlocked(deps, attempt, claimedKeyId)) {
     return fail(Status.TooManyRequests, ErrorCode.TooManyRequests, "too many failed attempts, try later", claimedKeyId);
   }
   const check = deps.registry.checkKey(attempt.appKey);
   if (!check.ok) {
     const text = REASON_TEXT[check.reason] ?? "invalid application key";
     const revoked = check.reason === "revoked" || check.reason === "expired" || check.reason === "device-disabled";
-    return fail(Status.Unauthorized, ErrorCode.Unauthorized, text, check.keyId ?? claimedKeyId, undefined, revoked);
+    return fail(
+      Status.Unauthorized,
+      ErrorCode.Unauthorized,
+      text,
+      check.keyId ?? claimedKeyId,
+      check.deviceId,
+      revoked,
+    );
   }
   const { keyId, deviceId } = check.key;
-  if (attempt.certDeviceId === undefined && deps.clientCert === "required") {
+  if (identity === undefined && deps.clientCert === "required") {
     return fail(Status.Unauthorized, ErrorCode.Unauthorized, "a client certificate is required", keyId, deviceId);
   }
-  if (attempt.certDeviceId !== undefined && attempt.certDeviceId !== deviceId) {
+  if (identity !== undefined && identity !== deviceId) {
     return fail(
       Status.Forbidden,
       ErrorCode.Forbidden,
@@ -98,14 +112,36 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
       deviceId,
     );
   }
-  deps.sourceLimiter.recordSuccess(attempt.source);
+  if (identity === undefined) deps.sourceLimiter.recordSuccess(attempt.source);
+  else deps.identityLimiter.recordSuccess(identity);
   deps.keyLimiter.recordSuccess(keyId);
   deps.audit.append({
     type: "login.success",
     actor: `device:${deviceId}`,
     outcome: "success",
     source: attempt.source,
-    details: { keyId, deviceId, session: attempt.sessionId, clientCert: attempt.certDeviceId !== undefined },
+    details: { keyId, deviceId, session: attempt.sessionId, clientCert: identity !== undefined },
   });
   return { ok: true, deviceId, keyId };
+}
+
+/**
+ * A key is blocked only by failures presented with its own device's certificate, so refusing
+ * whoever presents a blocked key id gives nobody else a way to start or renew the block.
+ */
+function isBlocked(deps: EdgeDeps, attempt: AuthAttempt, claimedKeyId: string | undefined): boolean {
+  const identity = attempt.certDeviceId;
+  if (identity === undefined) return deps.sourceLimiter.isBlocked(attempt.source);
+  return (
+    deps.identityLimiter.isBlocked(identity) || (claimedKeyId !== undefined && deps.keyLimiter.isBlocked(claimedKeyId))
+  );
+}
+
+function retryAfter(deps: EdgeDeps, attempt: AuthAttempt, claimedKeyId: string | undefined): number {
+  const identity = attempt.certDeviceId;
+  if (identity === undefined) return deps.sourceLimiter.retryAfterMs(attempt.source);
+  return Math.max(
+    deps.identityLimiter.retryAfterMs(identity),
+    claimedKeyId === undefined ? 0 : deps.keyLimiter.retryAfterMs(claimedKeyId),
+  );
 }

@@ -15,10 +15,18 @@ export interface EdgeDeps {
   links: DeviceLinks;
   hub: ChangeHub;
   services: ServerServices;
-  /** Authentication failures per source address. */
+  /**
+   * Authentication failures per source address, of connections that presented no verified
+   * certificate (and refused TLS handshakes); such connections are blocked per source.
+   */
   sourceLimiter: FailureLimiter;
-  /** Authentication failures per application key id. */
+  /**
+   * Authentication failures per application key id, counted only when the certificate presented
+   * is that key's own device: a device that presents another device's key id cannot lock it out.
+   */
   keyLimiter: FailureLimiter;
+  /** Authentication failures per presenting certificate identity (device id in the certificate). */
+  identityLimiter: FailureLimiter;
   /** Our receive limits, announced in HelloAck. */
   limits: ProtocolLimits;
   serverId: string;

@@ -138,10 +138,11 @@ export class SqliteRegistry implements Registry {
     // Compare even when the id is unknown, so the answer takes the same time either way.
     const matches = verifySecret(parsed.secret, row?.secret_hash);
     if (!row) return { ok: false, reason: "unknown", keyId };
-    if (!matches) return { ok: false, reason: "mismatch", keyId };
-    if (row.revoked_at !== null) return { ok: false, reason: "revoked", keyId };
-    if (row.expires_at !== null && row.expires_at <= now) return { ok: false, reason: "expired", keyId };
-    if (row.disabled) return { ok: false, reason: "device-disabled", keyId };
+    const deviceId = row.device_id;
+    if (!matches) return { ok: false, reason: "mismatch", keyId, deviceId };
+    if (row.revoked_at !== null) return { ok: false, reason: "revoked", keyId, deviceId };
+    if (row.expires_at !== null && row.expires_at <= now) return { ok: false, reason: "expired", keyId, deviceId };
+    if (row.disabled) return { ok: false, reason: "device-disabled", keyId, deviceId };
     this.#s.touchKey.run(now, keyId);
     return { ok: true, key: { ...keyFromRow(row), lastUsedAt: now } };
   }

@@ -45,6 +45,8 @@ export type KeyCheck =
       ok: false;
       reason: "malformed" | "unknown" | "mismatch" | "revoked" | "expired" | "device-disabled";
       keyId?: string;
+      /** The device the key id belongs to, when the id exists (whatever the secret). */
+      deviceId?: string;
     };
 
 export interface ThingRecord {
