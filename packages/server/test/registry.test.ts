@@ -80,7 +80,12 @@ describe("registry", () => {
     const otherId = `opk_${"A".repeat(16)}_${key.slice(21)}`;
     expect(reg.checkKey(otherId)).toEqual({ ok: false, reason: "unknown", keyId: "A".repeat(16) });
     const last = key.at(-1) === "A" ? "B" : "A";
-    expect(reg.checkKey(key.slice(0, -1) + last)).toEqual({ ok: false, reason: "mismatch", keyId: record.keyId, deviceId: record.deviceId });
+    expect(reg.checkKey(key.slice(0, -1) + last)).toEqual({
+      ok: false,
+      reason: "mismatch",
+      keyId: record.keyId,
+      deviceId: record.deviceId,
+    });
   });
 
   it("registry - checkKey reasons: revoked, expired, device-disabled", () => {
