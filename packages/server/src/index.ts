@@ -1,5 +1,6 @@
 export { FileAuditLog, type FileAuditLogOptions } from "./audit/audit-log.js";
 export { MemoryAuditLog, type MemoryAuditLogOptions } from "./audit/memory-audit-log.js";
+export type { AuditHealth } from "./audit/guard.js";
 export type { AuditEvent, AuditRecord, AuditSink, AuditType } from "./audit/types.js";
 export { verifyAuditLog } from "./audit/verify.js";
 export { generateAppKey, parseAppKey } from "./auth/app-keys.js";
@@ -47,6 +48,7 @@ export type {
   EdgeEndpointOptions,
   OperatorEndpointOptions,
   OutpostServer,
+  ServerHealth,
   ServerOptions,
   ServerServiceCallContext,
 } from "./server.js";

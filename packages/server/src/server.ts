@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type OutpostValue, type ProtocolLimits, resolveLimits } from "@outpost/protocol";
 import type { pino } from "pino";
+import { AuditGuard, type AuditHealth } from "./audit/guard.js";
 import type { AuditSink } from "./audit/types.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import type { EdgeDeps } from "./edge/context.js";
@@ -64,6 +65,12 @@ export interface ServerServiceCallContext {
   thing: string;
 }
 
+/** What {@link OutpostServer.health} reports. */
+export interface ServerHealth {
+  /** "ok", or "failing" while the audit log cannot be written (device logins are then refused). */
+  audit: AuditHealth;
+}
+
 /** A running Outpost server. */
 export interface OutpostServer {
   /** wss://host:port of the edge endpoint. */
@@ -81,6 +88,8 @@ export interface OutpostServer {
       ctx: ServerServiceCallContext,
     ) => Promise<OutpostValue> | OutpostValue,
   ): void;
+  /** Whether the server can do its job now: today, whether its audit log can be written. */
+  health(): ServerHealth;
   /** Graceful: Goodbye{SHUTDOWN} to every device, close sockets, flush audit. */
   close(): Promise<void>;
 }
@@ -95,10 +104,12 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   const hub = new ChangeHub((err) => logger.error({ err }, "change subscriber failed"));
   const services = new ServerServices();
   if (options.builtinServices !== false) registerBuiltinServices(services);
-  const things = new ThingService({ registry: options.registry, audit: options.audit, links, hub, requestTimeoutMs });
+  // Every component writes through the guard: a sink that throws (disk full) is contained there.
+  const audit = new AuditGuard(options.audit, logger);
+  const things = new ThingService({ registry: options.registry, audit, links, hub, requestTimeoutMs });
   const deps: EdgeDeps = {
     registry: options.registry,
-    audit: options.audit,
+    audit,
     logger,
     links,
     hub,
@@ -122,7 +133,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
       operator = await startOperatorApi({
         ...stripUndefined(options.operator),
         registry: options.registry,
-        audit: options.audit,
+        audit,
         things,
         logger,
         limiter: new FailureLimiter(rate),
@@ -140,10 +151,13 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     registerService(thing, name, handler: ServerServiceHandler) {
       services.register(thing, name, handler);
     },
+    health() {
+      return { audit: audit.health };
+    },
     close() {
       closing ??= (async () => {
         await Promise.all([edge.close(), operator?.close()]);
-        await options.audit.flush();
+        await audit.flush();
         logger.info("server stopped");
       })();
       return closing;

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fstatSync, fsync, fsyncSync, openSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { GENESIS_HASH, sealRecord } from "./chain.js";
 import { readLastLine } from "./lines.js";
@@ -19,6 +19,9 @@ export interface FileAuditLogOptions {
  * The file is created with mode 0600. Appends are synchronous writes in call order. Opening an
  * existing log continues its chain; if another process (the CLI) appended meanwhile, the next
  * append notices the size change and continues from the new last record.
+ *
+ * A failed write (disk full, file size limit) throws OUTPOST_UNAVAILABLE and cuts the file back to
+ * its size before the call, so no partial record stays behind; the next append tries again.
  */
 export class FileAuditLog implements AuditSink {
   readonly path: string;
@@ -35,7 +38,9 @@ export class FileAuditLog implements AuditSink {
     this.#syncEach = options.syncEveryAppend ?? false;
     try {
       this.#fd = openSync(path, "a+", 0o600);
-      chmodSync(path, 0o600);
+      // Only a regular file is made private: a path that is a device (a log sent to /dev/null or a
+      // test's /dev/full) must not have its mode changed for the whole system.
+      if (fstatSync(this.#fd).isFile()) fchmodSync(this.#fd, 0o600);
     } catch (err) {
       throw new OutpostError(ErrorCode.InvalidConfig, `cannot open audit log ${path}: ${(err as Error).message}`, {
         cause: err,
@@ -62,8 +67,15 @@ export class FileAuditLog implements AuditSink {
     const record = sealRecord(event, this.#seq + 1, this.#now(), this.#prev);
     const bytes = Buffer.from(`${JSON.stringify(record)}\n`, "utf8");
     let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    if (this.#syncEach) fsyncSync(fd);
+    try {
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      if (this.#syncEach) fsyncSync(fd);
+    } catch (err) {
+      this.#rollBack(fd);
+      throw new OutpostError(ErrorCode.Unavailable, `cannot write audit log ${this.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     this.#seq = record.seq;
     this.#prev = record.hash;
     this.#size += bytes.length;
@@ -83,6 +95,16 @@ export class FileAuditLog implements AuditSink {
     await this.flush();
     closeSync(this.#fd);
     this.#fd = undefined;
+  }
+
+  // A write cut short (ENOSPC, EFBIG) may have left part of a line: cut it off so that the next
+  // append, once there is room, continues a valid chain instead of writing after a torn record.
+  #rollBack(fd: number): void {
+    try {
+      if (fstatSync(fd).size !== this.#size) ftruncateSync(fd, this.#size);
+    } catch {
+      // The next append re-reads the tail and refuses to continue a torn log.
+    }
   }
 
   #loadTail(): void {

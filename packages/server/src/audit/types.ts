@@ -9,7 +9,11 @@ export type AuditType =
   | "property.write"
   | "service.invoke"
   | "file.transfer"
-  | "tunnel.session";
+  | "tunnel.session"
+  /** Records could not be written for a while (disk full); written when writing works again. */
+  | "audit.outage"
+  /** A signed checkpoint over the chain so far (audit/checkpoint.ts). */
+  | "audit.checkpoint";
 
 /** One audit record as given by the caller; the log adds seq, time and the hash chain. */
 export interface AuditEvent {
@@ -37,9 +41,19 @@ export interface AuditRecord extends AuditEvent {
   hash: string;
 }
 
-/** Where the server writes audit events. Appends are ordered; flush() makes them durable. */
+/**
+ * Where the server writes audit events. Appends are ordered and synchronous; flush() makes them
+ * durable.
+ *
+ * Failure: a sink that cannot store a record (disk full, closed) throws from `append`, and must
+ * then leave its log as it was before the call (no partial record), so that a later append, once
+ * the cause is gone, continues a valid log. `flush` and `close` reject on failure. The server never
+ * calls a sink directly: it wraps it in an `AuditGuard` (audit/guard.ts), whose `append` never throws and
+ * returns undefined when the record was not stored; logins are refused while that is so.
+ */
 export interface AuditSink {
-  append(event: AuditEvent): AuditRecord;
+  /** Stores `event`; returns the stored record, or undefined when it was not stored (guard only). */
+  append(event: AuditEvent): AuditRecord | undefined;
   flush(): Promise<void>;
   close(): Promise<void>;
 }

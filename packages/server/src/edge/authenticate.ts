@@ -21,7 +21,7 @@ export type AuthOutcome =
       message: string;
       /** The key or device can no longer authenticate (revoked, expired, disabled): Goodbye{AUTH_REVOKED}. */
       revoked: boolean;
-      /** For 429: when the block ends, in ms (a reconnect hint). */
+      /** For 429: when the block ends; for 503: when to try again. In ms (a reconnect hint). */
       retryAfterMs?: number;
     };
 
@@ -115,13 +115,14 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
   if (identity === undefined) deps.sourceLimiter.recordSuccess(attempt.source);
   else deps.identityLimiter.recordSuccess(identity);
   deps.keyLimiter.recordSuccess(keyId);
-  deps.audit.append({
+  const recorded = deps.audit.append({
     type: "login.success",
     actor: `device:${deviceId}`,
     outcome: "success",
     source: attempt.source,
     details: { keyId, deviceId, session: attempt.sessionId, clientCert: identity !== undefined },
   });
+  if (!recorded) return auditUnavailable();
   return { ok: true, deviceId, keyId };
 }
 
@@ -144,4 +145,19 @@ function retryAfter(deps: EdgeDeps, attempt: AuthAttempt, claimedKeyId: string |
     deps.identityLimiter.retryAfterMs(identity),
     claimedKeyId === undefined ? 0 : deps.keyLimiter.retryAfterMs(claimedKeyId),
   );
+}
+
+/** How long a device refused because the audit log cannot be written is asked to wait, in ms. */
+export const AUDIT_UNAVAILABLE_RETRY_MS = 5_000;
+
+// Fail closed: a login that cannot be recorded is not accepted. The guard has logged the failure.
+function auditUnavailable(): AuthOutcome {
+  return {
+    ok: false,
+    status: Status.Unavailable,
+    code: ErrorCode.Unavailable,
+    message: "the server cannot write its audit log: logins are refused, try again later",
+    revoked: false,
+    retryAfterMs: AUDIT_UNAVAILABLE_RETRY_MS,
+  };
 }

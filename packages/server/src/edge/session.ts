@@ -19,6 +19,7 @@ import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js
 import { authenticate } from "./authenticate.js";
 import type { EdgeDeps, HandlerContext } from "./context.js";
 import { dispatch } from "./dispatcher.js";
+import { ConnectionFaultLog } from "./fault-log.js";
 import { handleKeepAlive } from "./handlers/keep-alive.js";
 
 /** Capabilities announced in every HelloAck: what this server accepts, whatever the device announced. */
@@ -55,12 +56,18 @@ export class EdgeSession implements DeviceLink {
   private readonly bound = new Set<string>();
   private ctx: HandlerContext | undefined;
   private closing: Promise<void> | undefined;
+  private readonly faults: ConnectionFaultLog;
 
   constructor(options: EdgeSessionOptions) {
     this.channel = options.channel;
     this.deps = options.deps;
     this.certDeviceId = options.certDeviceId;
     this.source = options.source;
+    this.faults = new ConnectionFaultLog(this.deps.logger, () => ({
+      session: this.sessionId,
+      deviceId: this.deviceId || undefined,
+      source: this.source,
+    }));
   }
 
   get state(): SessionState {
@@ -93,7 +100,11 @@ export class EdgeSession implements DeviceLink {
     } finally {
       clearTimeout(deadline);
       const err = await this.channel.closed();
-      this.finish(err);
+      try {
+        this.finish(err);
+      } catch (finishErr) {
+        this.faults.report(finishErr, "closing the session");
+      }
     }
   }
 
@@ -161,7 +172,7 @@ export class EdgeSession implements DeviceLink {
         this.fail(err);
         return;
       }
-      this.deps.logger.error({ err, session: this.sessionId }, "handler failed");
+      this.faults.report(err, `handling ${envelope.body ?? "an empty frame"}`);
       try {
         this.replier().replyError(envelope, err);
       } catch {
