@@ -1,5 +1,9 @@
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect, createServer } from "node:tls";
 import { isOutpostError } from "@outpost/protocol";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -119,6 +123,32 @@ describe("pki", () => {
     expect(codeOf(() => loadPrivateKey(dev.keyPem, "wrong"))).toBe("OUTPOST_TLS");
     const key = loadPrivateKey(dev.keyPem, "s3cret");
     expect(new X509Certificate(dev.certPem).checkPrivateKey(key)).toBe(true);
+  });
+
+  it("pki - an encrypted key uses PBKDF2-HMAC-SHA256 with 600,000 iterations and openssl reads it", () => {
+    const dev = issueDeviceCertificate(ca, { deviceId: "dev-kdf", passphrase: "s3cret" });
+    const dir = mkdtempSync(join(tmpdir(), "outpost-kdf-"));
+    try {
+      writeFileSync(join(dir, "k.pem"), dev.keyPem);
+      const parsed = execFileSync("openssl", ["asn1parse", "-in", join(dir, "k.pem")], { encoding: "utf8" });
+      expect(parsed).toContain("PBKDF2");
+      expect(parsed).toContain("hmacWithSHA256");
+      expect(parsed).toContain("aes-256-cbc");
+      // 600000 = 0x0927C0
+      expect(parsed).toMatch(/INTEGER\s+:0927C0/);
+      const out = execFileSync("openssl", ["pkey", "-in", join(dir, "k.pem"), "-passin", "pass:s3cret", "-pubout"], {
+        encoding: "utf8",
+      });
+      expect(out).toContain("BEGIN PUBLIC KEY");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("pki - a key encrypted with the old 2,048-iteration default still loads", () => {
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const old = privateKey.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: "pw" }).toString();
+    expect(loadPrivateKey(old, "pw").asymmetricKeyType).toBe("ec");
   });
 
   it("pki - a passphrase-protected CA can sign when given the passphrase", () => {

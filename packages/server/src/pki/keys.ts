@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import forge from "node-forge";
+import { encryptPkcs8 } from "./pkcs8.js";
 
 /** RSA modulus size for every generated key. */
 export const RSA_BITS = 2048;
@@ -11,13 +12,13 @@ export function generateRsaKey(): KeyObject {
 }
 
 /**
- * PKCS#8 PEM of a private key; encrypted (PBES2, AES-256-CBC) when a passphrase is given, so the
- * file is useless without it.
+ * PKCS#8 PEM of a private key; encrypted when a passphrase is given (PBES2: PBKDF2-HMAC-SHA256 with
+ * 600,000 iterations and AES-256-CBC, see {@link encryptPkcs8}), so the file is useless without it.
  */
 export function exportPrivateKey(key: KeyObject, passphrase?: string): string {
   if (passphrase === undefined) return key.export({ type: "pkcs8", format: "pem" }).toString();
   if (passphrase.length === 0) throw new OutpostError(ErrorCode.BadRequest, "key passphrase must not be empty");
-  return key.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase }).toString();
+  return encryptPkcs8(key, passphrase);
 }
 
 /** Reads a PEM private key (encrypted or not). A wrong or missing passphrase is OUTPOST_TLS. */
