@@ -99,6 +99,7 @@ export function keyCommand(): Command {
     .description("list a device's keys (ids only; secrets are never stored)")
     .action(async (deviceId: string, o: Opts) => {
       await withDataDir(o.data, ({ registry }) => {
+        if (!registry.getDevice(deviceId)) throw new OutpostError(ErrorCode.NotFound, `device ${deviceId} not found`);
         for (const k of registry.listKeys(deviceId)) {
           const state =
             k.revokedAt !== null ? "revoked" : k.expiresAt !== null && k.expiresAt <= Date.now() ? "expired" : "active";

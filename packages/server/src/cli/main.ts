@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { Command } from "commander";
 import { verifyAuditLog } from "../audit/verify.js";
 import { initDataDir } from "../config/init.js";
@@ -77,6 +78,10 @@ function buildProgram(): Command {
     .option("--file <file>", "audit log to check (default <data>/audit.log)")
     .action((o: Opts) => {
       const file = (o.file as string | undefined) ?? dataPaths(o.data).audit;
+      if (!existsSync(file)) {
+        const how = o.file === undefined ? "check --data, or name the log with --file" : "check --file";
+        throw new OutpostError(ErrorCode.NotFound, `audit log ${file} not found: ${how}`);
+      }
       const r = verifyAuditLog(file);
       if (r.ok) {
         console.log(`ok: ${r.records} records, chain intact (${file})`);

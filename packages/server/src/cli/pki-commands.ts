@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { Command } from "commander";
-import { writePublicFile, writeSecretFile } from "../config/files.js";
+import { readCaKeyFile } from "../config/ca-key.js";
+import { assertCanWrite, writePublicFile, writeSecretFile } from "../config/files.js";
 import { dataPaths } from "../config/layout.js";
 import {
   type CertificateAuthority,
@@ -12,7 +13,7 @@ import { createDeviceCsr, signDeviceCsr } from "../pki/csr.js";
 import { certificateIdentity } from "../pki/identity.js";
 import { DEFAULT_DATA_DIR, readInputFile, readPassphraseFile } from "./util.js";
 
-type Opts = Record<string, string | string[] | undefined>;
+type Opts = Record<string, string | string[] | boolean | undefined>;
 
 const optional = <K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } =>
   (v === undefined ? {} : { [key]: v }) as { [P in K]?: V };
@@ -35,7 +36,7 @@ function loadCa(o: Opts): CertificateAuthority {
   const pass = readPassphraseFile(o.caPassphraseFile as string | undefined);
   return {
     certPem: readInputFile((o.caCert as string | undefined) ?? p.caCert, "CA certificate"),
-    keyPem: readInputFile((o.caKey as string | undefined) ?? p.caKey, "CA key"),
+    keyPem: readCaKeyFile((o.caKey as string | undefined) ?? p.caKey, pass),
     ...optional("passphrase", pass),
   };
 }
@@ -46,16 +47,21 @@ function describe(certPem: string, files: string[]): void {
   for (const f of files) console.log(`wrote ${f}`);
 }
 
-/** `pki ca|server|device|csr|sign-csr`: certificate tooling that writes PEM files (keys 0600). */
+const overwrite = (o: Opts) => ({ overwrite: o.force === true });
+const FORCE = "replace existing files (without it, an existing key or certificate is never overwritten)";
+
 /** Writes `<name>.pem` (public) and `<name>.key` (0600) into `dir` and describes the certificate. */
-function writePair(dir: string, name: string, pair: { certPem: string; keyPem: string }): void {
-  const cert = join(resolve(dir), `${name}.pem`);
-  const key = join(resolve(dir), `${name}.key`);
-  writePublicFile(cert, pair.certPem);
-  writeSecretFile(key, pair.keyPem);
+function writePair(o: Opts, name: string, pair: { certPem: string; keyPem: string }): void {
+  const cert = join(resolve(o.out as string), `${name}.pem`);
+  const key = join(resolve(o.out as string), `${name}.key`);
+  const write = overwrite(o);
+  assertCanWrite([cert, key], write);
+  writePublicFile(cert, pair.certPem, write);
+  writeSecretFile(key, pair.keyPem, write);
   describe(pair.certPem, [cert, key]);
 }
 
+/** `pki ca|server|device|csr|sign-csr`: certificate tooling that writes PEM files (keys 0600). */
 export function pkiCommand(): Command {
   const pki = new Command("pki").description("certificate tooling (RSA 2048, SHA-256)");
 
@@ -66,13 +72,14 @@ export function pkiCommand(): Command {
     .option("--cn <name>", "common name", "Outpost CA")
     .option("--days <n>", "lifetime in days (default 3650)")
     .option("--passphrase-file <file>", "encrypt the CA key")
+    .option("--force", FORCE)
     .action((o: Opts) => {
       const r = createCertificateAuthority({
         commonName: o.cn as string,
         ...days(o),
         ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
       });
-      writePair(o.out as string, "ca", r);
+      writePair(o, "ca", r);
     });
 
   withCa(pki.command("server"))
@@ -80,9 +87,10 @@ export function pkiCommand(): Command {
     .requiredOption("--host <host...>", "DNS names and IP addresses (subjectAltName)")
     .requiredOption("-o, --out <dir>", "directory for server.pem and server.key")
     .option("--days <n>", "lifetime in days (default 825)")
+    .option("--force", FORCE)
     .action((o: Opts) => {
       const r = issueServerCertificate(loadCa(o), { hosts: o.host as string[], ...days(o) });
-      writePair(o.out as string, "server", r);
+      writePair(o, "server", r);
     });
 
   withCa(pki.command("device <deviceId>"))
@@ -90,13 +98,14 @@ export function pkiCommand(): Command {
     .requiredOption("-o, --out <dir>", "directory for device.pem and device.key")
     .option("--days <n>", "lifetime in days (default 825)")
     .option("--passphrase-file <file>", "encrypt the device key")
+    .option("--force", FORCE)
     .action((deviceId: string, o: Opts) => {
       const r = issueDeviceCertificate(loadCa(o), {
         deviceId,
         ...days(o),
         ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
       });
-      writePair(o.out as string, "device", r);
+      writePair(o, "device", r);
     });
 
   pki
@@ -104,6 +113,7 @@ export function pkiCommand(): Command {
     .description("on the device: create a key and a signing request; send only device.csr")
     .requiredOption("-o, --out <dir>", "directory for device.csr and device.key")
     .option("--passphrase-file <file>", "encrypt the device key")
+    .option("--force", FORCE)
     .action((deviceId: string, o: Opts) => {
       const r = createDeviceCsr({
         deviceId,
@@ -111,8 +121,9 @@ export function pkiCommand(): Command {
       });
       const csr = join(resolve(o.out as string), "device.csr");
       const key = join(resolve(o.out as string), "device.key");
-      writePublicFile(csr, r.csrPem);
-      writeSecretFile(key, r.keyPem);
+      assertCanWrite([csr, key], overwrite(o));
+      writePublicFile(csr, r.csrPem, overwrite(o));
+      writeSecretFile(key, r.keyPem, overwrite(o));
       console.log(`wrote ${csr}\nwrote ${key}`);
     });
 
@@ -121,13 +132,14 @@ export function pkiCommand(): Command {
     .requiredOption("-o, --out <file>", "certificate file to write")
     .option("--device-id <id>", "require the CSR to be for this device")
     .option("--days <n>", "lifetime in days (default 825)")
+    .option("--force", FORCE)
     .action((csrFile: string, o: Opts) => {
       const certPem = signDeviceCsr(loadCa(o), readInputFile(csrFile, "CSR"), {
         ...optional("deviceId", o.deviceId as string | undefined),
         ...days(o),
       });
       const out = resolve(o.out as string);
-      writePublicFile(out, certPem);
+      writePublicFile(out, certPem, overwrite(o));
       describe(certPem, [out]);
     });
 

@@ -1,6 +1,8 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import type { LevelWithSilent } from "pino";
 import { FileAuditLog } from "../audit/audit-log.js";
+import type { DataPaths } from "../config/layout.js";
 import { loadServerConfig } from "../config/server-config.js";
 import { createLogger } from "../logging/logger.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
@@ -27,6 +29,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const certPem = readInputFile(p.serverCert, "server certificate");
   const keyPem = readInputFile(p.serverKey, "server key");
   const clientCaPem = readInputFile(p.caCert, "CA certificate");
+  checkTlsFiles(p, certPem, keyPem, clientCaPem);
   const registry = new SqliteRegistry(p.registry);
   let audit: FileAuditLog;
   try {
@@ -89,4 +92,20 @@ export async function serve(options: ServeOptions): Promise<void> {
     registry.close();
     await audit.close();
   }
+}
+
+/** Names the damaged file instead of letting OpenSSL's "DECODER routines::unsupported" reach the user. */
+function checkTlsFiles(p: DataPaths, certPem: string, keyPem: string, caPem: string): void {
+  const check = (path: string, what: string, fn: () => unknown): void => {
+    try {
+      fn();
+    } catch (err) {
+      throw new OutpostError(ErrorCode.InvalidConfig, `${path} is not a valid ${what} (${(err as Error).message})`, {
+        cause: err,
+      });
+    }
+  };
+  check(p.serverKey, "unencrypted PEM private key", () => createPrivateKey(keyPem));
+  check(p.serverCert, "PEM certificate", () => new X509Certificate(certPem));
+  check(p.caCert, "PEM certificate", () => new X509Certificate(caPem));
 }

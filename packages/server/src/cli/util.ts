@@ -135,10 +135,16 @@ export async function withDataDir<T>(dir: string, fn: (ctx: DataContext) => T | 
   }
 }
 
-/** Prints an error as "error: <message> (<code>)" without a stack trace for expected failures. */
+/**
+ * Prints an error as "error: <message> (<code>)" without a stack trace for expected failures: typed
+ * errors, and the operating system's (ENOENT, EACCES, ENOSPC ...), whose message names the file.
+ * Only a bug (anything else) prints its stack.
+ */
 export function reportError(err: unknown): void {
   if (isOutpostError(err)) {
     process.stderr.write(`error: ${err.message} (${err.code})\n`);
+  } else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === "string") {
+    process.stderr.write(`error: ${err.message}\n`);
   } else {
     process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   }

@@ -9,6 +9,7 @@ import { certificateIdentity } from "../pki/identity.js";
 import { assertDeviceId, assertThingName } from "../registry/names.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import type { Registry } from "../registry/types.js";
+import { readCaKeyFile } from "./ca-key.js";
 import { writePublicFile, writeSecretFile } from "./files.js";
 import { loadServerConfig } from "./server-config.js";
 
@@ -91,7 +92,7 @@ export async function onboardDevice(
   const p = config.paths;
   const ca: CertificateAuthority = {
     certPem: readFileSync(p.caCert, "utf8"),
-    keyPem: readFileSync(p.caKey, "utf8"),
+    keyPem: readCaKeyFile(p.caKey, options.caPassphrase),
     ...(options.caPassphrase === undefined ? {} : { passphrase: options.caPassphrase }),
   };
   const registry = new SqliteRegistry(p.registry);

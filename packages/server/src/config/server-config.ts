@@ -106,6 +106,7 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
   if (!isObject(raw)) return bad("the top level", "an object");
   if (raw.version !== undefined && raw.version !== 1) bad("version", "1");
   const def = defaultServerConfig();
+  refuseUnknownKeys(raw, def, source);
   const edge = section(raw, "edge", bad);
   const op = section(raw, "operator", bad);
   const rate = section(raw, "authRateLimit", bad);
@@ -184,6 +185,29 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
     },
     logLevel,
   };
+}
+
+/**
+ * A misspelt key would otherwise be ignored and its default used without a word. The known keys
+ * are those of the defaults; `limits` is checked field by field.
+ */
+function refuseUnknownKeys(raw: Record<string, unknown>, def: ServerConfigFile, source: string): void {
+  const known = def as unknown as Record<string, unknown>;
+  const check = (obj: Record<string, unknown>, allowed: Record<string, unknown>, prefix: string): void => {
+    for (const key of Object.keys(obj)) {
+      if (!Object.hasOwn(allowed, key)) {
+        throw new OutpostError(
+          ErrorCode.InvalidConfig,
+          `${source}: unknown key ${prefix}${key} (known keys${prefix ? ` of ${prefix.slice(0, -1)}` : ""}: ${Object.keys(allowed).join(", ")})`,
+        );
+      }
+    }
+  };
+  check(raw, known, "");
+  for (const [key, value] of Object.entries(raw)) {
+    const sub = known[key];
+    if (key !== "limits" && isObject(value) && isObject(sub)) check(value, sub, `${key}.`);
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
