@@ -7,11 +7,15 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private iterated = false;
   private below: { length: number; resolve: () => void } | undefined;
 
+  /** `onTake` is called with each item as the consumer takes it (for byte accounting). */
+  constructor(private readonly onTake?: (item: T) => void) {}
+
   push(item: T): void {
     if (this.ended) return;
     const w = this.waiter;
     if (w) {
       this.waiter = undefined;
+      this.onTake?.(item);
       w({ value: item, done: false });
     } else {
       this.items.push(item);
@@ -58,6 +62,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       this.head = 0;
     }
     this.checkBelow();
+    this.onTake?.(item);
     return item;
   }
 

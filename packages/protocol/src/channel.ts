@@ -14,6 +14,7 @@ import {
 import { DEFAULT_LIMITS, type ProtocolLimits, resolveLimits } from "./limits.js";
 import { type Envelope, type EnvelopeInit, GoodbyeReason, type Response, type WireLimits } from "./messages.js";
 import { MultipartAssembler, splitMessage } from "./multipart.js";
+import { Outbox } from "./outbox.js";
 import { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
 import type { Transport } from "./transport.js";
 
@@ -33,6 +34,15 @@ export interface ChannelOptions {
    * on the peer instead of the backlog growing here. Default 256. Infinity disables the bound.
    */
   maxQueuedMessages?: number;
+  /**
+   * Unsent bytes the transport may hold before bulk frames (multipart parts, stream data) wait for
+   * its drain signal; control frames never wait for it. Default 128 KiB.
+   */
+  sendHighWaterBytes?: number;
+  /** Largest bulk frame (a multipart part, a stream data frame) we send. Default 64 KiB. */
+  maxBulkFrameBytes?: number;
+  /** How long a clean close() waits for queued multipart parts to be written, ms. Default 2_000. */
+  closeFlushMs?: number;
 }
 
 /** Options of one {@link Channel.request}. */
@@ -44,6 +54,8 @@ export interface RequestOptions {
 }
 
 const REPLY_KINDS = new Set(["response", "helloAck", "authResult"]);
+/** Bodies that carry no ordering with the messages around them: the priority lane. */
+const PRIORITY_KINDS = new Set(["response", "helloAck", "authResult", "keepAlive"]);
 const NO_REPLY_KINDS = new Set(["goodbye", "keepAlive"]);
 const DEFAULT_MAX_QUEUED_MESSAGES = 256;
 const MAX_MESSAGE_ID = 0xffffffff;
@@ -63,6 +75,9 @@ export class Channel {
   private readonly queue = new AsyncQueue<Envelope>();
   private readonly defaultTimeoutMs: number;
   private readonly maxQueued: number;
+  private readonly outbox: Outbox;
+  private readonly closeFlushMs: number;
+  private readonly clock: Clock;
   private nextMessageId = 1;
   private isClosed = false;
   private closeError: Error | undefined;
@@ -76,9 +91,16 @@ export class Channel {
   ) {
     this.receiveLimits = resolveLimits(options.limits);
     const clock = options.clock ?? systemClock;
+    this.clock = clock;
     this.defaultTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.maxQueued = Math.max(1, options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES);
     this.requests = new RequestTable<Envelope>(clock);
+    this.closeFlushMs = options.closeFlushMs ?? 2_000;
+    this.outbox = new Outbox(transport, {
+      ...(options.sendHighWaterBytes !== undefined && { highWaterBytes: options.sendHighWaterBytes }),
+      ...(options.maxBulkFrameBytes !== undefined && { maxBulkFrameBytes: options.maxBulkFrameBytes }),
+      onError: (err) => void this.close(asError(err)),
+    });
     this.assembler = new MultipartAssembler({
       maxMessageBytes: this.receiveLimits.maxMessageBytes,
       expiryMs: options.multipartExpiryMs ?? 30_000,
@@ -149,10 +171,17 @@ export class Channel {
     this.peer = resolveLimits(partial);
   }
 
+  /** Bytes the transport holds unsent, plus messages of the ordered lane not yet fully written. */
+  get sendBacklog(): { transportBytes: number; orderedMessages: number } {
+    return { transportBytes: this.transport.bufferedBytes, orderedMessages: this.outbox.orderedPending };
+  }
+
   /**
-   * Encodes and sends one envelope; splits it into Multipart frames if larger than the peer's
-   * maxFrameBytes. Throws LimitError OUTPOST_LIMIT_EXCEEDED beyond the peer's maxMessageBytes and
-   * ConnectionClosedError when closed.
+   * Encodes and sends one envelope. Replies and keep-alives take the priority lane (written at
+   * once); other messages keep their order among themselves. A message larger than the peer's
+   * maxFrameBytes is split into Multipart frames that are written part by part as the transport
+   * drains, so other traffic interleaves with them. Throws LimitError OUTPOST_LIMIT_EXCEEDED
+   * beyond the peer's maxMessageBytes and ConnectionClosedError when closed.
    */
   send(envelope: EnvelopeInit): void {
     if (this.isClosed) throw new ConnectionClosedError("channel is closed", causeOf(this.closeError));
@@ -166,11 +195,13 @@ export class Channel {
       }
       const messageId = this.nextMessageId;
       this.nextMessageId = messageId >= MAX_MESSAGE_ID ? 1 : messageId + 1;
-      for (const part of splitMessage(bytes, messageId, this.peer.maxFrameBytes)) {
-        this.transport.send(encodeFrame(part));
-      }
+      const frameBytes = Math.min(this.peer.maxFrameBytes, Math.max(1024, this.outbox.maxBulkFrameBytes));
+      const parts = splitMessage(bytes, messageId, frameBytes);
+      this.outbox.sendParts(encodeEach(parts));
+    } else if (isPriority(envelope)) {
+      this.outbox.sendNow(bytes);
     } else {
-      this.transport.send(bytes);
+      this.outbox.sendOrdered(bytes);
     }
     const id = envelope.requestId ?? 0;
     if (id !== 0 && isReply(envelope)) this.inbound.delete(id);
@@ -231,8 +262,8 @@ export class Channel {
     this.assembler.clear();
     this.inbound.clear();
     this.queue.end();
-    this.closing = this.transport
-      .close(error)
+    this.closing = this.flushBeforeClose(error)
+      .then(() => this.transport.close(error))
       .catch(() => undefined)
       .then(() => this.resolveDone(error));
     return this.closing;
@@ -241,6 +272,21 @@ export class Channel {
   /** Resolves with the error that closed the channel (ProtocolError for bad peer input), or undefined for a clean close. */
   closed(): Promise<Error | undefined> {
     return this.done;
+  }
+
+  /** A clean close lets queued multipart parts (and a Goodbye behind them) go out first, for a bounded time. */
+  private async flushBeforeClose(error: Error | undefined): Promise<void> {
+    if (error === undefined && this.outbox.orderedPending > 0) {
+      let timer: unknown;
+      await Promise.race([
+        this.outbox.flushed(),
+        new Promise<void>((r) => {
+          timer = this.clock.setTimeout(r, this.closeFlushMs);
+        }),
+      ]);
+      this.clock.clearTimeout(timer);
+    }
+    this.outbox.close();
   }
 
   private async readLoop(): Promise<void> {
@@ -343,6 +389,15 @@ export class Channel {
     }
     void this.close(error);
   }
+}
+
+function* encodeEach(parts: EnvelopeInit[]): Iterator<Uint8Array> {
+  for (const part of parts) yield encodeFrame(part);
+}
+
+function isPriority(envelope: EnvelopeInit): boolean {
+  for (const kind of PRIORITY_KINDS) if ((envelope as Record<string, unknown>)[kind] != null) return true;
+  return false;
 }
 
 function isReply(envelope: EnvelopeInit): boolean {

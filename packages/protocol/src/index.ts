@@ -1,4 +1,6 @@
 export { AsyncQueue } from "./async-queue.js";
+export type { InboundFramesOptions } from "./backpressure.js";
+export { DrainWaiters, InboundFrames, OutboundBytes } from "./backpressure.js";
 export type { ChannelOptions, RequestOptions } from "./channel.js";
 export { Channel } from "./channel.js";
 export type { Clock } from "./clock.js";

@@ -1,4 +1,5 @@
 import { AsyncQueue } from "./async-queue.js";
+import { DrainWaiters } from "./backpressure.js";
 import { ConnectionClosedError } from "./errors.js";
 
 /**
@@ -15,13 +16,24 @@ export interface Transport {
   close(error?: Error): Promise<void>;
   /** Resolves when the transport has closed: with the error that closed it, or undefined. */
   closed(): Promise<Error | undefined>;
-  /** Bytes queued for sending but not yet handed to the network, for backpressure decisions. */
+  /**
+   * Bytes given to send() and not yet handed to the network (for the in-memory pair: not yet taken
+   * by the peer's reader). Senders of bulk data keep this low so that control frames queued behind
+   * it go out promptly.
+   */
   readonly bufferedBytes: number;
+  /**
+   * The drain signal: resolves once {@link bufferedBytes} is at or below `lowWaterBytes` (default
+   * 0), or the transport has closed. Never rejects. Several callers may wait at once.
+   */
+  drain(lowWaterBytes?: number): Promise<void>;
 }
 
 class MemoryTransport implements Transport {
-  readonly frames = new AsyncQueue<Uint8Array>();
+  readonly frames = new AsyncQueue<Uint8Array>((frame) => this.peer?.taken(frame.byteLength));
   peer: MemoryTransport | undefined;
+  private inFlight = 0;
+  private readonly drains = new DrainWaiters();
   private error: Error | undefined;
   private isClosed = false;
   private readonly done: Promise<Error | undefined>;
@@ -34,14 +46,26 @@ class MemoryTransport implements Transport {
   }
 
   get bufferedBytes(): number {
-    return 0;
+    return this.inFlight;
+  }
+
+  drain(lowWaterBytes = 0): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    return this.drains.wait(this.inFlight, lowWaterBytes);
   }
 
   send(frame: Uint8Array): void {
     if (this.isClosed) throw new ConnectionClosedError("transport is closed");
     // Copy: the sender may reuse its buffer, as it may with a real socket.
     const copy = frame.slice();
+    this.inFlight += copy.byteLength;
     queueMicrotask(() => this.peer?.frames.push(copy));
+  }
+
+  /** The peer's reader took `n` of our bytes. */
+  taken(n: number): void {
+    this.inFlight = Math.max(0, this.inFlight - n);
+    this.drains.update(this.inFlight);
   }
 
   async close(error?: Error): Promise<void> {
@@ -57,6 +81,7 @@ class MemoryTransport implements Transport {
     if (this.isClosed) return;
     this.isClosed = true;
     this.error = error;
+    this.drains.releaseAll();
     // After frames already in flight (each delivered by its own microtask) have arrived.
     setTimeout(() => {
       this.frames.end();

@@ -31,6 +31,7 @@ function serverTransport(ws: WebSocket): Transport {
   return {
     frames,
     bufferedBytes: 0,
+    drain: () => Promise.resolve(),
     send: (frame) => ws.send(frame, { binary: true }),
     close: async () => {
       ws.close();

@@ -3,13 +3,14 @@ import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "n
 import type { Transport } from "@outpost/protocol";
 import {
   AbortError,
-  AsyncQueue,
   ConnectionClosedError,
   DEFAULT_LIMITS,
   ErrorCode,
   errorFromStatus,
+  InboundFrames,
   isOutpostError,
   LimitError,
+  OutboundBytes,
   OutpostError,
   ProtocolError,
   TimeoutError,
@@ -19,6 +20,7 @@ import { type Logger, silentLogger } from "../logger.js";
 import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls.js";
 
 const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+const DEFAULT_RECEIVE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /** Options of {@link connectWebSocket}. */
 export interface WebSocketTransportOptions {
@@ -36,6 +38,11 @@ export interface WebSocketTransportOptions {
    * OUTPOST_CONNECTION_CLOSED. Default 32 MiB.
    */
   maxBufferedBytes?: number;
+  /**
+   * Received bytes not yet read by the Channel at which the socket stops reading, so the server's
+   * sends wait in the network instead of in this process; reading resumes at half. Default 4 MiB.
+   */
+  receiveHighWaterBytes?: number;
   /** Limit for TCP + TLS + WebSocket upgrade. Default 15_000 ms. */
   connectTimeoutMs?: number;
   /** HTTP agent for the upgrade request: the seam for proxies. Default: a fresh connection. */
@@ -150,7 +157,8 @@ export function mapSocketError(err: Error, url: string): OutpostError {
 
 /** A Transport over an open `ws` client socket: binary frames only, ping/pong liveness. */
 export class WebSocketTransport implements Transport {
-  readonly frames = new AsyncQueue<Uint8Array>();
+  readonly frames: InboundFrames;
+  private readonly outbound = new OutboundBytes();
   private error: Error | undefined;
   private readonly done: Promise<Error | undefined>;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -159,9 +167,17 @@ export class WebSocketTransport implements Transport {
 
   constructor(
     private readonly ws: WebSocket,
-    options: Pick<WebSocketTransportOptions, "pingIntervalMs" | "pongTimeoutMs" | "maxBufferedBytes">,
+    options: Pick<
+      WebSocketTransportOptions,
+      "pingIntervalMs" | "pongTimeoutMs" | "maxBufferedBytes" | "receiveHighWaterBytes"
+    >,
   ) {
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.frames = new InboundFrames({
+      highWaterBytes: options.receiveHighWaterBytes ?? DEFAULT_RECEIVE_HIGH_WATER_BYTES,
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
+    });
     this.done = new Promise((resolve) => {
       ws.on("close", (code, reason) => {
         this.stopTimers();
@@ -169,6 +185,7 @@ export class WebSocketTransport implements Transport {
           this.error = new ConnectionClosedError(`connection closed (${code}${reason.length ? ` ${reason}` : ""})`);
         }
         this.frames.end();
+        this.outbound.close();
         resolve(this.error);
       });
     });
@@ -201,16 +218,23 @@ export class WebSocketTransport implements Transport {
     }
   }
 
+  /** Bytes given to send() whose write the socket has not yet completed. */
   get bufferedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.outbound.bytes;
+  }
+
+  drain(lowWaterBytes = 0): Promise<void> {
+    return this.outbound.drain(lowWaterBytes);
   }
 
   send(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) throw new ConnectionClosedError("transport is closed");
-    this.ws.send(frame, { binary: true });
+    const n = frame.byteLength;
+    this.outbound.add(n);
+    this.ws.send(frame, { binary: true }, () => this.outbound.done(n));
     // Every received request gets an answer: a server that sends but does not read would
     // otherwise grow this buffer without bound.
-    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+    if (this.outbound.bytes > this.maxBufferedBytes) {
       const err = new LimitError(
         ErrorCode.LimitExceeded,
         `server does not read: more than ${this.maxBufferedBytes} bytes unsent`,

@@ -1,12 +1,23 @@
-import { ConnectionClosedError, ErrorCode, LimitError, ProtocolError } from "@outpost/protocol";
+import {
+  ConnectionClosedError,
+  ErrorCode,
+  InboundFrames,
+  LimitError,
+  OutboundBytes,
+  ProtocolError,
+  type Transport,
+} from "@outpost/protocol";
 import type { RawData, WebSocket } from "ws";
 
 /** Options for {@link WsTransport}. */
 export interface WsTransportOptions {
   /** Interval between WebSocket pings, in milliseconds; 0 disables pings. Default 30 000. */
   pingIntervalMs?: number;
-  /** Received frames held before the socket is paused (backpressure). Default 256. */
-  highWaterFrames?: number;
+  /**
+   * Received bytes not yet read by the Channel at which the socket is paused (backpressure by
+   * bytes, not frames); reading resumes at half. Default 4 MiB.
+   */
+  receiveHighWaterBytes?: number;
   /** How long close() waits for the closing handshake before terminating, in ms. Default 2 000. */
   closeTimeoutMs?: number;
   /**
@@ -20,34 +31,34 @@ export interface WsTransportOptions {
  * A protocol Transport over one `ws` WebSocket: every frame is one binary message. A text message
  * is a protocol error and closes the connection. A peer that misses a ping interval is terminated.
  */
-export class WsTransport {
-  private readonly queue: Uint8Array[] = [];
-  private waiter: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+export class WsTransport implements Transport {
+  private readonly outbound = new OutboundBytes();
   private ended = false;
   private error: Error | undefined;
   private readonly done: Promise<Error | undefined>;
   private resolveDone!: (e: Error | undefined) => void;
   private readonly pingTimer: NodeJS.Timeout | undefined;
   private alive = true;
-  private paused = false;
-  private readonly highWater: number;
   private readonly closeTimeoutMs: number;
   private readonly maxBufferedBytes: number;
 
   /** Frames received, in order. Ends when the socket closes. */
-  readonly frames: AsyncIterable<Uint8Array>;
+  readonly frames: InboundFrames;
 
   constructor(
     private readonly ws: WebSocket,
     options: WsTransportOptions = {},
   ) {
-    this.highWater = options.highWaterFrames ?? 256;
+    this.frames = new InboundFrames({
+      highWaterBytes: options.receiveHighWaterBytes ?? 4 * 1024 * 1024,
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
+    });
     this.closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 32 * 1024 * 1024;
     this.done = new Promise((r) => {
       this.resolveDone = r;
     });
-    this.frames = { [Symbol.asyncIterator]: () => this.iterator() };
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("pong", () => {
       this.alive = true;
@@ -63,15 +74,19 @@ export class WsTransport {
     }
   }
 
-  /** Bytes queued in the socket but not yet written. */
+  /** Bytes given to send() whose write the socket has not yet completed. */
   get bufferedBytes(): number {
-    return this.ws.bufferedAmount;
+    return this.outbound.bytes;
+  }
+
+  drain(lowWaterBytes = 0): Promise<void> {
+    return this.outbound.drain(lowWaterBytes);
   }
 
   send(frame: Uint8Array): void {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) throw new ConnectionClosedError("transport is closed");
     // Checked before queueing, so one message always fits and the buffer stays below the limit plus one message.
-    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+    if (this.outbound.bytes > this.maxBufferedBytes) {
       const err = new LimitError(
         ErrorCode.LimitExceeded,
         `peer does not read: more than ${this.maxBufferedBytes} bytes unsent`,
@@ -80,7 +95,9 @@ export class WsTransport {
       this.ws.terminate();
       throw err;
     }
-    this.ws.send(frame, { binary: true });
+    const n = frame.byteLength;
+    this.outbound.add(n);
+    this.ws.send(frame, { binary: true }, () => this.outbound.done(n));
   }
 
   async close(error?: Error): Promise<void> {
@@ -114,25 +131,14 @@ export class WsTransport {
       : data instanceof ArrayBuffer
         ? new Uint8Array(data)
         : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w({ value: frame, done: false });
-      return;
-    }
-    this.queue.push(frame);
-    if (!this.paused && this.queue.length >= this.highWater) {
-      this.paused = true;
-      this.ws.pause();
-    }
+    this.frames.push(frame);
   }
 
   private onClose(): void {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.ended = true;
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.({ value: undefined, done: true });
+    this.frames.end();
+    this.outbound.close();
     this.resolveDone(this.error);
   }
 
@@ -148,28 +154,5 @@ export class WsTransport {
     } catch {
       // the close event follows
     }
-  }
-
-  private iterator(): AsyncIterator<Uint8Array> {
-    return {
-      next: () => {
-        const item = this.queue.shift();
-        if (item) {
-          if (this.paused && this.queue.length < this.highWater / 2) {
-            this.paused = false;
-            this.ws.resume();
-          }
-          return Promise.resolve({ value: item, done: false });
-        }
-        if (this.ended) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => {
-          this.waiter = resolve;
-        });
-      },
-      return: () => {
-        this.queue.length = 0;
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
   }
 }
