@@ -3,7 +3,9 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Channel, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
+import type { AuditEvent } from "../audit/types.js";
 import type { EdgeDeps } from "./context.js";
+import { PendingConnections } from "./pending.js";
 import { EdgeSession } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
 import { WsTransport } from "./ws-transport.js";
@@ -39,6 +41,16 @@ export interface EdgeEndpointOptions {
    * later) so a flood of handshakes cannot hold memory for the auth deadline. Default 1000.
    */
   maxUnauthenticated?: number;
+  /**
+   * Of those, at most this many from one source address, so one address cannot fill
+   * `maxUnauthenticated`. Devices behind one NAT share an address: raise it for them. Default 100.
+   */
+  maxUnauthenticatedPerSource?: number;
+  /**
+   * Of those, at most this many presenting one certificate identity (device id), so one
+   * certificate cannot fill `maxUnauthenticated`. A device needs one. Default 4.
+   */
+  maxUnauthenticatedPerIdentity?: number;
   /**
    * How often open sessions are checked against the registry, so that a key revoked or expired,
    * or a device disabled, by another process (the CLI) cuts the session within this time, in ms.
@@ -108,6 +120,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   const wss = new WebSocketServer({ server: https, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false });
   const sessions = new Map<EdgeSession, Promise<void>>();
+  const pending = new PendingConnections({
+    total: options.maxUnauthenticated ?? 1000,
+    perSource: options.maxUnauthenticatedPerSource ?? 100,
+    perIdentity: options.maxUnauthenticatedPerIdentity ?? 4,
+  });
   let closing = false;
 
   wss.on("connection", (ws, req) => {
@@ -117,14 +134,27 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     }
     const socket = req.socket as TLSSocket;
     const source = socket.remoteAddress ?? "unknown";
-    let unauthenticated = 0;
-    for (const s of sessions.keys()) if (s.state !== "ready") unauthenticated++;
-    if (unauthenticated >= (options.maxUnauthenticated ?? 1000)) {
-      deps.logger.warn({ source, unauthenticated }, "too many unauthenticated connections; refusing");
+    const certDeviceId = socket.authorized ? commonName(socket) : undefined;
+    const token = {};
+    let session: EdgeSession | undefined;
+    const refused = pending.admit(token, source, certDeviceId, () => session === undefined || isPendingState(session));
+    if (refused) {
+      deps.logger.warn({ source, certDeviceId, limit: refused }, "too many unauthenticated connections; refusing");
+      auditThrottled(deps, `pending:${refused}:${source}`, {
+        type: "login.failure",
+        actor: certDeviceId ? `device:${certDeviceId}` : "unknown",
+        outcome: "failure",
+        source,
+        code: ErrorCode.TooManyRequests,
+        details: {
+          stage: "upgrade",
+          reason: `too many unauthenticated connections (${refused})`,
+          certDeviceId: certDeviceId ?? null,
+        },
+      });
       ws.close(1013, "too many connections are authenticating; try again later");
       return;
     }
-    const certDeviceId = socket.authorized ? commonName(socket) : undefined;
     const transport = new WsTransport(ws, {
       ...(options.pingIntervalMs === undefined ? {} : { pingIntervalMs: options.pingIntervalMs }),
       ...(options.sendBufferBytes === undefined ? {} : { maxBufferedBytes: options.sendBufferBytes }),
@@ -133,10 +163,14 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       limits: preAuthLimits(deps.limits),
       requestTimeoutMs: deps.requestTimeoutMs,
     });
-    const session = new EdgeSession({ channel, certDeviceId, source, deps });
+    const created = new EdgeSession({ channel, certDeviceId, source, deps });
+    session = created;
     sessions.set(
-      session,
-      session.run().finally(() => sessions.delete(session)),
+      created,
+      created.run().finally(() => {
+        sessions.delete(created);
+        pending.release(token);
+      }),
     );
   });
   wss.on("error", (err) => deps.logger.error({ err }, "edge WebSocket server error"));
@@ -187,6 +221,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       await listenerClosed;
     },
   };
+}
+
+function isPendingState(session: EdgeSession): boolean {
+  return session.state === "hello" || session.state === "auth";
+}
+
+/**
+ * Audits a refusal unless the same kind of refusal from the same source was audited
+ * `maxFailures` times within the limiter's window: a flood is visible without filling the log.
+ */
+function auditThrottled(deps: EdgeDeps, key: string, event: AuditEvent): void {
+  if (deps.sourceLimiter.isBlocked(key)) return;
+  deps.sourceLimiter.recordFailure(key);
+  deps.audit.append(event);
 }
 
 function commonName(socket: TLSSocket): string | undefined {
