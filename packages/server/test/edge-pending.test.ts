@@ -46,7 +46,7 @@ async function settled(conns: Opened[], refused: number): Promise<void> {
 }
 
 describe("edge pending connections", () => {
-  let closeAll: (() => void)[] = [];
+  const closeAll: (() => void)[] = [];
   afterAll(() => {
     for (const c of closeAll) c();
   });

@@ -136,8 +136,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     const source = socket.remoteAddress ?? "unknown";
     const certDeviceId = socket.authorized ? commonName(socket) : undefined;
     const token = {};
-    let session: EdgeSession | undefined;
-    const refused = pending.admit(token, source, certDeviceId, () => session === undefined || isPendingState(session));
+    const slot: { session?: EdgeSession } = {};
+    const refused = pending.admit(token, source, certDeviceId, () => !slot.session || isPendingState(slot.session));
     if (refused) {
       deps.logger.warn({ source, certDeviceId, limit: refused }, "too many unauthenticated connections; refusing");
       auditThrottled(deps, `pending:${refused}:${source}`, {
@@ -163,12 +163,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       limits: preAuthLimits(deps.limits),
       requestTimeoutMs: deps.requestTimeoutMs,
     });
-    const created = new EdgeSession({ channel, certDeviceId, source, deps });
-    session = created;
+    const session = new EdgeSession({ channel, certDeviceId, source, deps });
+    slot.session = session;
     sessions.set(
-      created,
-      created.run().finally(() => {
-        sessions.delete(created);
+      session,
+      session.run().finally(() => {
+        sessions.delete(session);
         pending.release(token);
       }),
     );
