@@ -3,6 +3,7 @@ export { startEdgeServer } from "./edge/edge-server.js";
 export { EdgeSession } from "./edge/session.js";
 export { EDGE_CIPHERS, edgeTlsOptions } from "./edge/tls.js";
 export { WsTransport } from "./edge/ws-transport.js";
+export { openApiDocument } from "./operator-api/openapi.js";
 export { startOperatorApi } from "./operator-api/operator-server.js";
 export { ChangeHub } from "./things/changes.js";
 export { DeviceLinks } from "./things/device-links.js";

@@ -29,6 +29,10 @@ export interface OperatorEndpointOptions {
   maxBodyBytes?: number;
   /** A connection that sends no request within this time is closed, in ms. Default 30 000. */
   idleTimeoutMs?: number;
+  /** How often open event streams re-check their bearer token (a revoked token ends them), in ms. Default 5 000. */
+  revalidateIntervalMs?: number;
+  /** Changes kept for event streams that reconnect with Last-Event-ID. Default: the last 1 000, at most 8 MiB. */
+  replay?: { maxEvents?: number; maxBytes?: number };
 }
 
 /** Failure limits for device and operator authentication. */

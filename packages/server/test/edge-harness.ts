@@ -7,7 +7,7 @@ import { WebSocket } from "ws";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
 import { WsTransport } from "../src/edge/ws-transport.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
-import { type OutpostServer, type ServerOptions, startServer } from "../src/server.js";
+import { type OperatorEndpointOptions, type OutpostServer, type ServerOptions, startServer } from "../src/server.js";
 
 /** PEM material made with the openssl CLI: a CA, a server certificate for 127.0.0.1, device certificates. */
 export interface TestPki {
@@ -112,9 +112,12 @@ export interface TestServer {
 /** Devices dev-1 (Thing pump-1) and dev-2 (Thing pump-2), an admin and a viewer operator. */
 export async function startTestServer(
   pki: TestPki,
-  overrides: Partial<ServerOptions> & { operatorMaxBodyBytes?: number } = {},
+  overrides: Partial<ServerOptions> & {
+    operatorMaxBodyBytes?: number;
+    operatorExtra?: Partial<OperatorEndpointOptions>;
+  } = {},
 ): Promise<TestServer> {
-  const { operatorMaxBodyBytes, ...serverOverrides } = overrides;
+  const { operatorMaxBodyBytes, operatorExtra, ...serverOverrides } = overrides;
   const registry = new SqliteRegistry(":memory:");
   const audit = new MemoryAuditLog();
   const keys: Record<string, string> = {};
@@ -137,6 +140,7 @@ export async function startTestServer(
       certPem: pki.serverCertPem,
       keyPem: pki.serverKeyPem,
       ...(operatorMaxBodyBytes ? { maxBodyBytes: operatorMaxBodyBytes } : {}),
+      ...operatorExtra,
     },
     requestTimeoutMs: 5_000,
     ...serverOverrides,

@@ -1,31 +1,28 @@
 import type { ServerResponse } from "node:http";
-import type { ChangeFilter, ThingChange } from "../things/changes.js";
-import type { ThingService } from "../things/thing-service.js";
-import { toJsonValue } from "../things/values.js";
+import type { EventLog, LoggedChange } from "./event-log.js";
+
+export { changeToJson } from "./event-log.js";
 
 /** Options for {@link openEventStream}. */
 export interface EventStreamOptions {
-  things: ThingService;
-  filter: ChangeFilter;
+  log: EventLog;
+  /** Only changes of this Thing. */
+  thing?: string;
+  /** Checked for every change, so a revoked grant takes effect on an open stream. */
+  accept: (thing: string) => boolean;
+  /** The client's Last-Event-ID header: replay what it missed first. */
+  lastEventId?: string;
   /** Interval of keep-alive comments, in ms. Default 15 000. */
   heartbeatMs?: number;
   /** Unsent bytes tolerated before a slow client is disconnected. Default 1 MiB. */
   maxBufferedBytes?: number;
 }
 
-/** A change as JSON for the operator API (bytes as {"$bytes": base64}). */
-export function changeToJson(change: ThingChange): Record<string, unknown> {
-  if (change.type === "property") {
-    return { ...change, value: toJsonValue(change.value) };
-  }
-  const data: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(change.data)) data[k] = toJsonValue(v);
-  return { ...change, data };
-}
-
 /**
- * Streams matching changes as Server-Sent Events (`event: property` / `event: event`, JSON data)
- * until the client goes away. A client that cannot keep up is disconnected rather than buffered.
+ * Streams matching changes as Server-Sent Events (`id:`, `event: property` / `event: event`, JSON
+ * data) until the client goes away. With a Last-Event-ID the kept changes after it are sent first;
+ * when some were already dropped, an `event: gap` frame says so. A client that cannot keep up is
+ * disconnected rather than buffered. Returns the function that ends the stream.
  */
 export function openEventStream(res: ServerResponse, options: EventStreamOptions): () => void {
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
@@ -35,20 +32,30 @@ export function openEventStream(res: ServerResponse, options: EventStreamOptions
     connection: "keep-alive",
   });
   res.write(": connected\n\n");
+  const matches = (c: LoggedChange): boolean =>
+    (options.thing === undefined || c.thing === options.thing) && options.accept(c.thing);
+  const send = (c: LoggedChange): void => {
+    if (!matches(c)) return;
+    // A single frame larger than the bound is still sent whole; only a backlog disconnects.
+    if (res.writableLength > maxBuffered) {
+      res.destroy();
+      return;
+    }
+    res.write(`event: ${c.type}\nid: ${c.id}\ndata: ${c.data}\n\n`);
+  };
+  if (options.lastEventId !== undefined) {
+    const replay = options.log.since(options.lastEventId);
+    if (replay.gap) res.write(`event: gap\ndata: {"lastEventId":${JSON.stringify(options.lastEventId)}}\n\n`);
+    for (const c of replay.changes) send(c);
+  }
+  const unsubscribe = options.log.subscribe(send);
+  const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), options.heartbeatMs ?? 15_000);
+  heartbeat.unref();
   const stop = (): void => {
     unsubscribe();
     clearInterval(heartbeat);
     if (!res.writableEnded) res.end();
   };
-  const unsubscribe = options.things.subscribe(options.filter, (change) => {
-    if (res.writableLength > maxBuffered) {
-      res.destroy();
-      return;
-    }
-    res.write(`event: ${change.type}\ndata: ${JSON.stringify(changeToJson(change))}\n\n`);
-  });
-  const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), options.heartbeatMs ?? 15_000);
-  heartbeat.unref();
   res.on("close", stop);
   return stop;
 }

@@ -1,17 +1,21 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
+import Fastify, { type FastifyRequest } from "fastify";
 import type { pino } from "pino";
 import type { AuditSink } from "../audit/types.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import { edgeTlsOptions } from "../edge/tls.js";
-import type { Principal, Registry } from "../registry/types.js";
+import type { Registry } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
-import { sendError, sendJson } from "./http-io.js";
-import { matchRoute } from "./routes.js";
+import { EventLog } from "./event-log.js";
+import { errorReply, refusalFromFramework, routeNotFound } from "./http-errors.js";
+import { parseJsonBody } from "./json-body.js";
+import { configureRoutes } from "./openapi.js";
+import { RefusalAudit } from "./refusal-audit.js";
+import type { Caller } from "./routes.js";
 
 /** Options for {@link startOperatorApi}. */
 export interface OperatorApiOptions {
@@ -31,77 +35,120 @@ export interface OperatorApiOptions {
   maxBodyBytes?: number;
   /** A connection that completes no TLS handshake or sends no request within this time is closed, in ms. Default 30 000. */
   idleTimeoutMs?: number;
+  /** How often open event streams re-check their bearer token (revocation ends them), in ms. Default 5 000. */
+  revalidateIntervalMs?: number;
+  /** Changes kept for event streams that reconnect with Last-Event-ID. Default 1 000 changes, at most 8 MiB. */
+  replay?: { maxEvents?: number; maxBytes?: number };
 }
 
 /** The running operator API. */
 export interface OperatorApi {
   /** https://host:port */
   readonly url: string;
+  /** The OpenAPI 3.1 document the API serves at /api/openapi.json. */
+  openApi(): Record<string, unknown>;
   close(): Promise<void>;
 }
 
-/** Starts the HTTPS JSON operator API (docs/operator-api.md). */
-export async function startOperatorApi(options: OperatorApiOptions): Promise<OperatorApi> {
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
-  const streams = new Set<() => void>();
-  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-  const server: Server = createServer(
-    { ...edgeTlsOptions({ certPem: options.certPem, keyPem: options.keyPem }), handshakeTimeout: idleTimeoutMs },
-    (req, res) => {
-      // Requests may wait long for a device (timeoutMs up to 10 min) and event streams are open-ended.
-      req.socket.setTimeout(0);
-      void handle(req, res).catch((err: unknown) => {
-        options.logger.error({ err }, "operator API request failed");
-        sendError(res, err);
-      });
-    },
-  );
+interface OpenStream {
+  caller: Caller;
+  stop: () => void;
+}
 
-  // Node's headersTimeout starts only with the first byte: without this, a connection that never
-  // sends a request stays open for ever.
-  server.on("secureConnection", (socket: TLSSocket) => {
-    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+/** Starts the HTTPS JSON operator API (docs/operator-api.md, docs/openapi.json). */
+export async function startOperatorApi(options: OperatorApiOptions): Promise<OperatorApi> {
+  const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+  const streams = new Set<OpenStream>();
+  const events = new EventLog(options.things, options.replay);
+  const refusals = new RefusalAudit(options.audit);
+  let server: Server | undefined;
+
+  const app = Fastify({
+    bodyLimit: options.maxBodyBytes ?? 1024 * 1024,
+    logger: false,
+    // Requests may wait long for a device (timeoutMs up to 10 min) and event streams are open-ended.
+    requestTimeout: 0,
+    serverFactory: (handler) => {
+      server = createServer(
+        { ...edgeTlsOptions({ certPem: options.certPem, keyPem: options.keyPem }), handshakeTimeout: idleTimeoutMs },
+        (req, res) => {
+          req.socket.setTimeout(0);
+          handler(req, res);
+        },
+      );
+      // Node's headersTimeout starts only with the first byte: without this, a connection that
+      // never sends a request stays open for ever.
+      server.on("secureConnection", (socket: TLSSocket) => {
+        socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+      });
+      return server;
+    },
+    ajv: { customOptions: { coerceTypes: "array", allErrors: false } },
+    frameworkErrors: (err, req, reply) => {
+      const refusal = refusalFromFramework(err);
+      refusals.record(req, refusal);
+      void errorReply(reply, refusal);
+    },
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  app.removeAllContentTypeParsers();
+  // Every body is read as JSON whatever its content-type (as curl -d sends form encoding).
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
     try {
-      const url = parseUrl(req.url);
-      if (req.method === "GET" && url.pathname === "/api/health") {
-        sendJson(res, 200, { status: "ok" });
-        return;
-      }
-      const route = matchRoute(req.method ?? "GET", url.pathname);
-      const { principal, admin } = authorize(req);
-      const abort = new AbortController();
-      res.on("close", () => abort.abort());
-      await route.handler({
-        req,
-        res,
-        url,
-        params: route.params,
-        principal,
-        admin,
-        things: options.things,
-        maxBodyBytes,
-        signal: abort.signal,
-        track: (stop) => {
-          streams.add(stop);
-          res.on("close", () => streams.delete(stop));
-        },
-      });
+      done(null, parseJsonBody(body as string));
     } catch (err) {
-      sendError(res, err);
+      done(err as Error, undefined);
     }
-  }
+  });
 
-  function authorize(req: IncomingMessage): { principal: Principal; admin: boolean } {
-    const source = req.socket.remoteAddress ?? "unknown";
+  app.addHook("onRequest", async (req) => {
+    if (req.routeOptions.config.auth === false || req.is404) return;
+    req.caller = authenticate(req);
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const refusal = refusalFromFramework(err);
+    if (refusal.status >= 500 && !(err instanceof OutpostError && err.code !== ErrorCode.Internal)) {
+      options.logger.error({ err, method: req.method, route: req.routeOptions.url }, "operator API request failed");
+    }
+    refusals.record(req, refusal, err);
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return reply;
+    }
+    return errorReply(reply, refusal);
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    const refusal = routeNotFound(req.method, req.url);
+    refusals.record(req, refusal);
+    return errorReply(reply, refusal);
+  });
+
+  await configureRoutes(app, {
+    things: options.things,
+    events,
+    deny: (req, message, details) => {
+      const err = new OutpostError(ErrorCode.Forbidden, message, { status: 403 });
+      refusals.record(req, { status: 403, code: err.code, message }, undefined, details);
+      return err;
+    },
+    track: (caller, stop, closed) => {
+      const entry = { caller, stop };
+      streams.add(entry);
+      void closed.then(() => streams.delete(entry));
+    },
+  });
+
+  function authenticate(req: FastifyRequest): Caller {
+    const source = req.ip;
     if (options.limiter.isBlocked(source)) {
-      throw new OutpostError(ErrorCode.TooManyRequests, "too many failed attempts, try later", { status: 429 });
+      const refusal = { status: 429, code: ErrorCode.TooManyRequests, message: "too many failed attempts, try later" };
+      refusals.record(req, refusal, undefined, { reason: "rate-limited" });
+      throw new OutpostError(refusal.code, refusal.message, { status: 429 });
     }
     const header = req.headers.authorization ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const token = match?.[1] ?? "";
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
     const check = options.registry.checkOperator(token);
     if (!check.ok) {
       options.limiter.recordFailure(source);
@@ -114,39 +161,68 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
         code: ErrorCode.Unauthorized,
         details: { reason: header ? check.reason : "missing" },
       });
+      req.refusalAudited = true;
       throw new OutpostError(ErrorCode.Unauthorized, "a valid bearer token is required", { status: 401 });
     }
     options.limiter.recordSuccess(source);
-    return { principal: { kind: "operator", id: check.operator.name }, admin: check.operator.admin };
+    return {
+      principal: { kind: "operator", id: check.operator.name },
+      admin: check.operator.admin,
+      source,
+      token,
+    };
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8444, options.host ?? "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  // A token revoked (by the CLI, in another process) ends the streams opened with it.
+  const revalidation = setInterval(() => {
+    for (const s of streams) {
+      try {
+        const check = options.registry.checkOperator(s.caller.token);
+        if (check.ok) continue;
+        const parsed = parseOperatorToken(s.caller.token);
+        options.audit.append({
+          type: "denied",
+          actor: `operator:${s.caller.principal.id}`,
+          outcome: "failure",
+          source: s.caller.source,
+          code: ErrorCode.Unauthorized,
+          details: {
+            action: "events.stream",
+            reason: `token ${check.reason}`,
+            ...(parsed.ok ? { tokenId: parsed.id } : {}),
+          },
+        });
+        streams.delete(s);
+        s.stop();
+      } catch (err) {
+        options.logger.error({ err }, "event stream revalidation failed");
+      }
+    }
+  }, options.revalidateIntervalMs ?? 5_000);
+  revalidation.unref();
+
   const host = options.host ?? "127.0.0.1";
-  const port = (server.address() as AddressInfo).port;
+  try {
+    await app.listen({ port: options.port ?? 8444, host });
+  } catch (err) {
+    clearInterval(revalidation);
+    events.close();
+    throw err;
+  }
+  const port = (server!.address() as AddressInfo).port;
   options.logger.info({ host, port }, "operator API listening");
   return {
     url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    openApi: () => app.swagger() as unknown as Record<string, unknown>,
     async close() {
-      for (const stop of streams) stop();
-      server.closeIdleConnections();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        setTimeout(() => server.closeAllConnections(), 1_000).unref();
-      });
+      clearInterval(revalidation);
+      for (const s of streams) s.stop();
+      streams.clear();
+      events.close();
+      const timer = setTimeout(() => server?.closeAllConnections(), 1_000);
+      timer.unref();
+      await app.close();
+      clearTimeout(timer);
     },
   };
-}
-
-function parseUrl(raw: string | undefined): URL {
-  try {
-    return new URL(raw ?? "/", "https://operator.invalid");
-  } catch {
-    throw new OutpostError(ErrorCode.BadRequest, "request target is not a valid URL", { status: 400 });
-  }
 }

@@ -1,161 +1,188 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, OutpostError, type OutpostValue } from "@outpost/protocol";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Principal } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
 import { fromJsonValue, toJsonValue } from "../things/values.js";
+import type { EventLog } from "./event-log.js";
 import { openEventStream } from "./events-stream.js";
-import { readJson, sendJson } from "./http-io.js";
+import {
+  healthSchema,
+  invokeServiceSchema,
+  listDevicesSchema,
+  listThingsSchema,
+  readPropertiesSchema,
+  streamEventsSchema,
+  writePropertySchema,
+} from "./schemas.js";
 
-/** What a route handler gets: the parsed request, the caller and the services. */
-export interface RouteContext {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  /** Decoded path parameters, by name. */
-  params: Record<string, string>;
+/** The authenticated caller of a request, set by the authentication hook. */
+export interface Caller {
   principal: Principal;
-  /** True when the operator is an admin. */
   admin: boolean;
+  /** Remote address of the request. */
+  source: string;
+  /** The bearer token, kept only to re-check open event streams; never logged. */
+  token: string;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    caller?: Caller;
+    /** Set once a refusal of this request has been written to the audit log. */
+    refusalAudited?: boolean;
+  }
+  interface FastifyContextConfig {
+    /** False for the routes that need no bearer token. Default true. */
+    auth?: boolean;
+  }
+}
+
+/** What the routes use. */
+export interface RouteDeps {
   things: ThingService;
-  maxBodyBytes: number;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
-  /** Registers a cleanup to run at server shutdown (open event streams). */
-  track(stop: () => void): void;
+  events: EventLog;
+  /** Refuses (403) and audits; returns the error to throw. */
+  deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
+  /** Registers an open event stream so revocation and shutdown can end it. */
+  track(caller: Caller, stop: () => void, closed: Promise<void>): void;
 }
 
-type Handler = (ctx: RouteContext) => Promise<void> | void;
-
-interface Route {
-  method: string;
-  pattern: string[];
-  handler: Handler;
-}
-
-const routes: Route[] = [
-  { method: "GET", pattern: ["api", "devices"], handler: listDevices },
-  { method: "GET", pattern: ["api", "things"], handler: listThings },
-  { method: "GET", pattern: ["api", "things", ":thing", "properties"], handler: readProperties },
-  { method: "PUT", pattern: ["api", "things", ":thing", "properties", ":name"], handler: writeProperty },
-  { method: "POST", pattern: ["api", "things", ":thing", "services", ":service"], handler: invokeService },
-  { method: "GET", pattern: ["api", "events"], handler: streamEvents },
+/** Every path of the API, as fastify patterns (for the 405 check). */
+export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
+  { method: "GET", url: "/api/health" },
+  { method: "GET", url: "/api/openapi.json" },
+  { method: "GET", url: "/api/devices" },
+  { method: "GET", url: "/api/things" },
+  { method: "GET", url: "/api/things/:thing/properties" },
+  { method: "PUT", url: "/api/things/:thing/properties/:name" },
+  { method: "POST", url: "/api/things/:thing/services/:service" },
+  { method: "GET", url: "/api/events" },
 ];
 
-/** Finds the route for a method and path: the handler with its decoded parameters, 404 or 405. */
-export function matchRoute(method: string, pathname: string): { handler: Handler; params: Record<string, string> } {
-  const segments = pathname.split("/").filter((s) => s.length > 0);
-  let pathMatched = false;
-  for (const route of routes) {
-    const params = matchPattern(route.pattern, segments);
-    if (!params) continue;
-    pathMatched = true;
-    if (route.method === method) return { handler: route.handler, params };
-  }
-  if (pathMatched) throw new OutpostError(ErrorCode.BadRequest, `method ${method} not allowed here`, { status: 405 });
-  throw new OutpostError(ErrorCode.NotFound, `no such endpoint: ${pathname}`, { status: 404 });
+interface ThingParams {
+  thing: string;
+  name?: string;
+  service?: string;
 }
 
-function matchPattern(pattern: string[], segments: string[]): Record<string, string> | undefined {
-  if (pattern.length !== segments.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i]!;
-    const s = segments[i]!;
-    if (p.startsWith(":")) {
-      try {
-        params[p.slice(1)] = decodeURIComponent(s);
-      } catch {
-        throw new OutpostError(ErrorCode.BadRequest, "path is not valid percent-encoding", { status: 400 });
-      }
-    } else if (p !== s) {
-      return undefined;
+interface TimeoutQuery {
+  timeoutMs?: number;
+  name?: string[];
+  thing?: string;
+}
+
+function caller(req: FastifyRequest): Caller {
+  if (!req.caller) throw new OutpostError(ErrorCode.Internal, "route reached without authentication");
+  return req.caller;
+}
+
+function callOptions(req: FastifyRequest<{ Querystring: TimeoutQuery }>, signal: AbortSignal) {
+  return {
+    signal,
+    source: req.ip,
+    ...(req.query.timeoutMs !== undefined ? { timeoutMs: req.query.timeoutMs } : {}),
+  };
+}
+
+/** An AbortSignal that fires when the client goes away before the answer. */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const abort = new AbortController();
+  reply.raw.once("close", () => abort.abort());
+  return abort.signal;
+}
+
+/** Registers the operator API routes on `app` (docs/operator-api.md). */
+export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { things } = deps;
+
+  app.get("/api/health", { schema: healthSchema, config: { auth: false } }, async () => ({ status: "ok" }));
+
+  app.get("/api/devices", { schema: listDevicesSchema }, async (req) => {
+    if (!caller(req).admin) {
+      throw deps.deny(req, "listing devices requires an admin operator", { action: "devices.list" });
     }
-  }
-  return params;
-}
-
-function listDevices(ctx: RouteContext): void {
-  if (!ctx.admin)
-    throw new OutpostError(ErrorCode.Forbidden, "listing devices requires an admin operator", { status: 403 });
-  sendJson(ctx.res, 200, { devices: ctx.things.listDevices() });
-}
-
-function listThings(ctx: RouteContext): void {
-  sendJson(ctx.res, 200, { things: ctx.things.listThings(ctx.principal) });
-}
-
-async function readProperties(ctx: RouteContext): Promise<void> {
-  const names = ctx.url.searchParams
-    .getAll("name")
-    .flatMap((n) => n.split(","))
-    .filter((n) => n.length > 0);
-  const snapshot = await ctx.things.readProperties(ctx.params.thing!, names, {
-    by: ctx.principal,
-    signal: ctx.signal,
-    ...timeoutOption(ctx.url),
+    return { devices: things.listDevices() };
   });
-  sendJson(ctx.res, 200, {
-    thing: snapshot.thing,
-    live: snapshot.live,
-    properties: snapshot.properties.map((p) => ({ ...p, value: toJsonValue(p.value) })),
-  });
-}
 
-async function writeProperty(ctx: RouteContext): Promise<void> {
-  const body = await readJson(ctx.req, ctx.maxBodyBytes);
-  if (!isObject(body) || !("value" in body)) {
-    throw new OutpostError(ErrorCode.BadRequest, 'body must be {"value": ...}', { status: 400 });
-  }
-  const value = fromJsonValue(body.value);
-  await ctx.things.writeProperty(ctx.params.thing!, ctx.params.name!, value, ctx.principal, {
-    signal: ctx.signal,
-    ...timeoutOption(ctx.url),
-  });
-  sendJson(ctx.res, 200, { thing: ctx.params.thing, name: ctx.params.name, value: toJsonValue(value) });
-}
+  app.get("/api/things", { schema: listThingsSchema }, async (req) => ({
+    things: things.listThings(caller(req).principal),
+  }));
 
-async function invokeService(ctx: RouteContext): Promise<void> {
-  const body = (await readJson(ctx.req, ctx.maxBodyBytes)) ?? {};
-  if (!isObject(body))
-    throw new OutpostError(ErrorCode.BadRequest, "body must be a JSON object of parameters", { status: 400 });
-  const params: Record<string, OutpostValue> = {};
-  for (const [k, v] of Object.entries(body)) params[k] = fromJsonValue(v);
-  const result = await ctx.things.invokeService(ctx.params.thing!, ctx.params.service!, params, ctx.principal, {
-    signal: ctx.signal,
-    ...timeoutOption(ctx.url),
-  });
-  sendJson(ctx.res, 200, { result: toJsonValue(result) });
-}
-
-function streamEvents(ctx: RouteContext): void {
-  const thing = ctx.url.searchParams.get("thing");
-  const { principal, things } = ctx;
-  if (thing && !ctx.admin && !things.canRead(principal, thing)) {
-    throw new OutpostError(ErrorCode.Forbidden, `operator ${principal.id} lacks property.read on ${thing}`, {
-      status: 403,
-    });
-  }
-  // Checked per change, so a revoked grant takes effect on open streams too.
-  const stop = openEventStream(ctx.res, {
-    things,
-    filter: {
-      ...(thing ? { thing } : {}),
-      accept: (t) => ctx.admin || things.canRead(principal, t),
+  app.get<{ Params: ThingParams; Querystring: TimeoutQuery }>(
+    "/api/things/:thing/properties",
+    { schema: readPropertiesSchema },
+    async (req, reply) => {
+      const names = (req.query.name ?? []).flatMap((n) => n.split(",")).filter((n) => n.length > 0);
+      const snapshot = await things.readProperties(req.params.thing, names, {
+        by: caller(req).principal,
+        ...callOptions(req, clientGone(reply)),
+      });
+      return {
+        thing: snapshot.thing,
+        live: snapshot.live,
+        properties: snapshot.properties.map((p) => ({ ...p, value: toJsonValue(p.value) })),
+      };
     },
-  });
-  ctx.track(stop);
-}
+  );
 
-function timeoutOption(url: URL): { timeoutMs?: number } {
-  const raw = url.searchParams.get("timeoutMs");
-  if (raw === null) return {};
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0 || n > 600_000) {
-    throw new OutpostError(ErrorCode.BadRequest, "timeoutMs must be an integer between 1 and 600000", { status: 400 });
-  }
-  return { timeoutMs: n };
-}
+  app.put<{ Params: ThingParams; Querystring: TimeoutQuery; Body: { value: unknown } }>(
+    "/api/things/:thing/properties/:name",
+    { schema: writePropertySchema },
+    async (req, reply) => {
+      const { thing, name } = req.params as Required<ThingParams>;
+      const value = fromJsonValue(req.body.value);
+      await things.writeProperty(thing, name, value, caller(req).principal, callOptions(req, clientGone(reply)));
+      return { thing, name, value: toJsonValue(value) };
+    },
+  );
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
+  app.post<{ Params: ThingParams; Querystring: TimeoutQuery; Body: Record<string, unknown> }>(
+    "/api/things/:thing/services/:service",
+    {
+      schema: invokeServiceSchema,
+      // An empty body is no parameters.
+      preValidation: async (req) => {
+        if (req.body === undefined || req.body === null) req.body = {};
+      },
+    },
+    async (req, reply) => {
+      const { thing, service } = req.params as Required<ThingParams>;
+      const params: Record<string, OutpostValue> = {};
+      for (const [k, v] of Object.entries(req.body)) params[k] = fromJsonValue(v);
+      const result = await things.invokeService(
+        thing,
+        service,
+        params,
+        caller(req).principal,
+        callOptions(req, clientGone(reply)),
+      );
+      return { result: toJsonValue(result) };
+    },
+  );
+
+  app.get<{ Querystring: TimeoutQuery; Headers: { "last-event-id"?: string } }>(
+    "/api/events",
+    { schema: streamEventsSchema },
+    async (req, reply) => {
+      const who = caller(req);
+      const thing = req.query.thing;
+      if (thing && !who.admin && !things.canRead(who.principal, thing)) {
+        throw deps.deny(req, `operator ${who.principal.id} lacks property.read on ${thing}`, {
+          action: "events.stream",
+          thing,
+          permission: "property.read",
+        });
+      }
+      reply.hijack();
+      const res = reply.raw;
+      const lastEventId = req.headers["last-event-id"];
+      const stop = openEventStream(res, {
+        log: deps.events,
+        ...(thing ? { thing } : {}),
+        ...(lastEventId !== undefined ? { lastEventId } : {}),
+        accept: (t) => who.admin || things.canRead(who.principal, t),
+      });
+      deps.track(who, stop, new Promise((resolve) => res.once("close", () => resolve())));
+    },
+  );
 }

@@ -15,6 +15,13 @@ import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
 import type { DeviceLink, DeviceLinks } from "./device-links.js";
 import { fromJsonValue, type QualityName, qualityName } from "./values.js";
 
+const auditedErrors = new WeakSet<object>();
+
+/** True when `err` came from a {@link ThingService} call that already wrote it to the audit log. */
+export function wasAudited(err: unknown): boolean {
+  return err !== null && typeof err === "object" && auditedErrors.has(err);
+}
+
 /** Options for {@link ThingService}. */
 export interface ThingServiceOptions {
   registry: Registry;
@@ -49,6 +56,8 @@ export interface ReadPropertiesOptions {
   /** Device request timeout in ms. Default: the service's requestTimeoutMs. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Remote address of the caller, written to audit records. */
+  source?: string;
 }
 
 /** Options for {@link ThingService.writeProperty}. */
@@ -56,6 +65,8 @@ export interface WritePropertyOptions {
   /** Device request timeout in ms. Default: the service's requestTimeoutMs. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Remote address of the caller, written to audit records. */
+  source?: string;
 }
 
 /** Options for {@link ThingService.invokeService}. */
@@ -63,6 +74,8 @@ export interface InvokeServiceOptions {
   /** How long to wait for the device's answer, in ms; also sent to the device as its deadline. Default: requestTimeoutMs. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Remote address of the caller, written to audit records. */
+  source?: string;
 }
 
 /** A Thing with whether it is reachable now. */
@@ -145,7 +158,7 @@ export class ThingService {
     names?: readonly string[],
     options: ReadPropertiesOptions = {},
   ): Promise<PropertiesSnapshot> {
-    const record = this.authorize(options.by, thing, "property.read");
+    const record = this.authorize(options.by, thing, "property.read", options.source);
     const link = this.onlineLink(record);
     if (!link) {
       const wanted = names && names.length > 0 ? new Set(names) : undefined;
@@ -176,9 +189,9 @@ export class ThingService {
     by: Principal,
     options: WritePropertyOptions = {},
   ): Promise<void> {
-    const record = this.authorize(by, thing, "property.write");
+    const record = this.authorize(by, thing, "property.write", options.source);
     const target = `thing:${thing}/property:${name}`;
-    await this.audited("property.write", by, target, async () => {
+    await this.audited("property.write", by, target, options.source, async () => {
       const link = this.requireOnline(record);
       const reply = await link.request(
         { propertyWrite: { values: [{ thing, name, value: toWireValue(value), timestampMs: Date.now() }] } },
@@ -198,9 +211,9 @@ export class ThingService {
     by: Principal,
     options: InvokeServiceOptions = {},
   ): Promise<OutpostValue> {
-    const record = this.authorize(by, thing, "service.execute");
+    const record = this.authorize(by, thing, "service.execute", options.source);
     const target = `thing:${thing}/service:${service}`;
-    return this.audited("service.invoke", by, target, async () => {
+    return this.audited("service.invoke", by, target, options.source, async () => {
       const link = this.requireOnline(record);
       const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
       const reply = await link.request(
@@ -216,23 +229,32 @@ export class ThingService {
     return this.hub.subscribe(filter, listener);
   }
 
-  private authorize(by: Principal | undefined, thing: string, permission: Permission): ThingRecord {
+  private authorize(
+    by: Principal | undefined,
+    thing: string,
+    permission: Permission,
+    source: string | undefined,
+  ): ThingRecord {
     const record = this.registry.getThing(thing);
-    if (!record) throw new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 });
-    if (by && !this.registry.can(by, thing, permission)) {
+    const refusal = !record
+      ? new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 })
+      : by && !this.registry.can(by, thing, permission)
+        ? new OutpostError(ErrorCode.Forbidden, `${by.kind} ${by.id} lacks ${permission} on ${thing}`, { status: 403 })
+        : undefined;
+    if (!refusal) return record!;
+    if (by) {
       this.audit.append({
         type: "denied",
         actor: `${by.kind}:${by.id}`,
         target: `thing:${thing}`,
         outcome: "failure",
-        code: ErrorCode.Forbidden,
+        ...(source !== undefined ? { source } : {}),
+        code: refusal.code,
         details: { permission },
       });
-      throw new OutpostError(ErrorCode.Forbidden, `${by.kind} ${by.id} lacks ${permission} on ${thing}`, {
-        status: 403,
-      });
+      auditedErrors.add(refusal);
     }
-    return record;
+    throw refusal;
   }
 
   private onlineLink(record: ThingRecord): DeviceLink | undefined {
@@ -259,16 +281,19 @@ export class ThingService {
     type: "property.write" | "service.invoke",
     by: Principal,
     target: string,
+    source: string | undefined,
     run: () => Promise<T>,
   ): Promise<T> {
     const actor = `${by.kind}:${by.id}`;
+    const from = source !== undefined ? { source } : {};
     try {
       const result = await run();
-      this.audit.append({ type, actor, target, outcome: "success" });
+      this.audit.append({ type, actor, target, outcome: "success", ...from });
       return result;
     } catch (err) {
       const code = isOutpostError(err) ? err.code : ErrorCode.Internal;
-      this.audit.append({ type, actor, target, outcome: "failure", code });
+      this.audit.append({ type, actor, target, outcome: "failure", ...from, code });
+      if (err !== null && typeof err === "object") auditedErrors.add(err);
       throw err;
     }
   }

@@ -1,0 +1,112 @@
+import { randomBytes } from "node:crypto";
+import type { ThingChange } from "../things/changes.js";
+import type { ThingService } from "../things/thing-service.js";
+import { toJsonValue } from "../things/values.js";
+
+/** Options for {@link EventLog}. */
+export interface EventLogOptions {
+  /** Most recent changes kept for replay to reconnecting streams. Default 1 000. */
+  maxEvents?: number;
+  /** Most bytes of serialized changes kept for replay. Default 8 MiB. */
+  maxBytes?: number;
+}
+
+/** One change as the event stream sends it. */
+export interface LoggedChange {
+  /** SSE id: `<instance>-<seq>`, unique across server restarts. */
+  id: string;
+  seq: number;
+  thing: string;
+  type: ThingChange["type"];
+  /** The change as one line of JSON. */
+  data: string;
+}
+
+/** A change as JSON for the operator API (bytes as {"$bytes": base64}). */
+export function changeToJson(change: ThingChange): Record<string, unknown> {
+  if (change.type === "property") {
+    return { ...change, value: toJsonValue(change.value) };
+  }
+  const data: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(change.data)) data[k] = toJsonValue(v);
+  return { ...change, data };
+}
+
+/** What {@link EventLog.since} found for a Last-Event-ID. */
+export interface Replay {
+  /** Kept changes after the id, oldest first. */
+  changes: LoggedChange[];
+  /** True when changes after the id were already dropped from the bounded buffer (or the id is unknown). */
+  gap: boolean;
+}
+
+/**
+ * Numbers every accepted change once and keeps the most recent ones in a bounded buffer, so that
+ * an event stream that reconnects with `Last-Event-ID` gets exactly the changes it missed. Ids
+ * carry a random instance prefix: an id from before a restart replays everything kept since it.
+ */
+export class EventLog {
+  readonly instance = randomBytes(4).toString("hex");
+  private readonly maxEvents: number;
+  private readonly maxBytes: number;
+  private readonly buffer: LoggedChange[] = [];
+  private head = 0;
+  private bytes = 0;
+  private seq = 0;
+  private readonly listeners = new Set<(change: LoggedChange) => void>();
+  private readonly unsubscribe: () => void;
+
+  constructor(things: ThingService, options: EventLogOptions = {}) {
+    this.maxEvents = options.maxEvents ?? 1_000;
+    this.maxBytes = options.maxBytes ?? 8 * 1024 * 1024;
+    this.unsubscribe = things.subscribe({}, (change) => this.append(change));
+  }
+
+  /** Receives every change from now on, synchronously, in order. Returns the unsubscribe function. */
+  subscribe(listener: (change: LoggedChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** The kept changes after `lastEventId`. */
+  since(lastEventId: string): Replay {
+    const kept = this.buffer.slice(this.head);
+    const firstKept = kept[0]?.seq ?? this.seq + 1;
+    const match = /^([0-9a-f]+)-(\d+)$/.exec(lastEventId);
+    const after = match?.[1] === this.instance ? Number(match[2]) : 0;
+    if (!match || after > this.seq) return { changes: [], gap: true };
+    return { changes: kept.filter((c) => c.seq > after), gap: firstKept > after + 1 };
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.listeners.clear();
+  }
+
+  private append(change: ThingChange): void {
+    const seq = ++this.seq;
+    const entry: LoggedChange = {
+      id: `${this.instance}-${seq}`,
+      seq,
+      thing: change.thing,
+      type: change.type,
+      data: JSON.stringify(changeToJson(change)),
+    };
+    this.buffer.push(entry);
+    this.bytes += entry.data.length;
+    while (
+      this.buffer.length - this.head > this.maxEvents ||
+      (this.bytes > this.maxBytes && this.head < this.buffer.length - 1)
+    ) {
+      this.bytes -= this.buffer[this.head]!.data.length;
+      this.buffer[this.head++] = undefined as unknown as LoggedChange;
+    }
+    if (this.head > 1024 && this.head * 2 > this.buffer.length) {
+      this.buffer.splice(0, this.head);
+      this.head = 0;
+    }
+    for (const listener of this.listeners) listener(entry);
+  }
+}

@@ -1,0 +1,32 @@
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyInstance } from "fastify";
+import { openApiInfo } from "./openapi-info.js";
+import { registerRoutes, type RouteDeps } from "./routes.js";
+import { sharedSchemas } from "./schemas.js";
+
+/** Registers the OpenAPI generator, the shared schemas, every route and GET /api/openapi.json. */
+export async function configureRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
+  await app.register(swagger, {
+    openapi: openApiInfo,
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `schema-${i}`) },
+  });
+  for (const schema of sharedSchemas) app.addSchema(schema);
+  registerRoutes(app, deps);
+  app.get("/api/openapi.json", { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
+}
+
+/**
+ * The OpenAPI 3.1 document of the operator API, built from the route schemas without starting a
+ * server (scripts/openapi.mjs writes it to docs/openapi.json).
+ */
+export async function openApiDocument(): Promise<Record<string, unknown>> {
+  const app = Fastify({ logger: false });
+  const unused = (): never => {
+    throw new Error("not serving");
+  };
+  await configureRoutes(app, { things: unused as never, events: unused as never, deny: unused, track: unused });
+  await app.ready();
+  const doc = app.swagger() as unknown as Record<string, unknown>;
+  await app.close();
+  return doc;
+}
