@@ -14,6 +14,7 @@ export { onboardDevice } from "./config/onboard.js";
 export type { ServerConfig, ServerConfigFile } from "./config/server-config.js";
 export { loadServerConfig } from "./config/server-config.js";
 export type { EdgeServer, EdgeServerOptions } from "./edge/edge-server.js";
+export type { DeviceLimitOptions } from "./edge/device-limits.js";
 export type { LoggerOptions } from "./logging/logger.js";
 export { createLogger, REDACT_PATHS } from "./logging/logger.js";
 export type { OperatorApi, OperatorApiOptions } from "./operator-api/operator-server.js";

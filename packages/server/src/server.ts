@@ -5,6 +5,7 @@ import { AuditGuard, type AuditHealth } from "./audit/guard.js";
 import type { AuditSink } from "./audit/types.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import type { EdgeDeps } from "./edge/context.js";
+import { type DeviceLimitOptions, DeviceLimits } from "./edge/device-limits.js";
 import { type EdgeEndpointOptions, type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
 
 export type { EdgeEndpointOptions } from "./edge/edge-server.js";
@@ -56,6 +57,8 @@ export interface ServerOptions {
   logger?: pino.Logger;
   /** Limits enforced on what devices send. Default: the protocol defaults. */
   limits?: Partial<ProtocolLimits>;
+  /** Bounds a device cannot lift: properties per Thing, events per second (see DeviceLimitOptions). */
+  deviceLimits?: DeviceLimitOptions;
   /** Default timeout of requests to devices, in ms. Default 30 000. */
   requestTimeoutMs?: number;
   authRateLimit?: AuthRateLimitOptions;
@@ -121,6 +124,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     sourceLimiter: new FailureLimiter(rate),
     keyLimiter: new FailureLimiter(rate),
     identityLimiter: new FailureLimiter(rate),
+    deviceLimits: new DeviceLimits(stripUndefined(options.deviceLimits)),
     limits,
     serverId: randomUUID(),
     authDeadlineMs: options.edge.authDeadlineMs ?? 10_000,

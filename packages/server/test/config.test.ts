@@ -136,6 +136,15 @@ describe("config", () => {
       sendBufferBytes: 32 * 1024 * 1024,
       maxUnauthenticated: 1000,
     });
+    expect(validateServerConfig({}).deviceLimits).toEqual({
+      maxPropertiesPerThing: 1000,
+      eventsPerSecond: 1000,
+      eventBurst: 10_000,
+    });
+    expect(validateServerConfig({ deviceLimits: { eventsPerSecond: 50 } }).deviceLimits.eventsPerSecond).toBe(50);
+    expect(check({ deviceLimits: { maxPropertiesPerThing: 0 } })).toContain("deviceLimits.maxPropertiesPerThing");
+    expect(check({ deviceLimits: { eventBurst: "lots" } })).toContain("deviceLimits.eventBurst");
+    expect(check({ deviceLimits: 5 })).toContain("deviceLimits");
   });
 
   it("config - a missing or unparsable config.json is a typed error", async () => {

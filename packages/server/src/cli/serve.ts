@@ -45,6 +45,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       audit,
       logger,
       limits: config.limits,
+      deviceLimits: config.deviceLimits,
       authRateLimit: config.authRateLimit,
       edge: {
         host: config.edge.host,

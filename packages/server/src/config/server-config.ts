@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { ErrorCode, OutpostError, type ProtocolLimits } from "@outpost/protocol";
+import { DEFAULT_DEVICE_LIMITS } from "../edge/device-limits.js";
 import { type DataPaths, dataPaths } from "./layout.js";
 
 /** Contents of `config.json` in a data directory. Every field has a default; see {@link defaultServerConfig}. */
@@ -35,6 +36,8 @@ export interface ServerConfigFile {
   };
   /** Limits enforced on what devices send; unset fields use the protocol defaults. */
   limits: Partial<ProtocolLimits>;
+  /** Bounds a device cannot lift (see DeviceLimitOptions in edge/device-limits.ts). */
+  deviceLimits: { maxPropertiesPerThing: number; eventsPerSecond: number; eventBurst: number };
   /** Authentication failure limits per source address and per key. */
   authRateLimit: { maxFailures: number; windowMs: number; blockMs: number };
   /** Log level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent". Default "info". */
@@ -64,6 +67,7 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
     },
     operator: { enabled: true, host: "127.0.0.1", port: 8444 },
     limits: {},
+    deviceLimits: { ...DEFAULT_DEVICE_LIMITS },
     authRateLimit: { maxFailures: 5, windowMs: 60_000, blockMs: 60_000 },
     logLevel: "info",
   };
@@ -111,6 +115,7 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
   const op = section(raw, "operator", bad);
   const rate = section(raw, "authRateLimit", bad);
   const limitsRaw = section(raw, "limits", bad);
+  const devLimits = section(raw, "deviceLimits", bad);
 
   const str = (o: Record<string, unknown>, k: string, d: string, field: string): string => {
     const v = o[k] ?? d;
@@ -178,6 +183,25 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
       port: int(op, "port", def.operator.port, "operator.port", 0, 65535),
     },
     limits,
+    deviceLimits: {
+      maxPropertiesPerThing: int(
+        devLimits,
+        "maxPropertiesPerThing",
+        def.deviceLimits.maxPropertiesPerThing,
+        "deviceLimits.maxPropertiesPerThing",
+        1,
+        1_000_000,
+      ),
+      eventsPerSecond: int(
+        devLimits,
+        "eventsPerSecond",
+        def.deviceLimits.eventsPerSecond,
+        "deviceLimits.eventsPerSecond",
+        1,
+        1_000_000,
+      ),
+      eventBurst: int(devLimits, "eventBurst", def.deviceLimits.eventBurst, "deviceLimits.eventBurst", 1, 10_000_000),
+    },
     authRateLimit: {
       maxFailures: int(rate, "maxFailures", def.authRateLimit.maxFailures, "authRateLimit.maxFailures", 1, 1_000_000),
       windowMs: int(rate, "windowMs", def.authRateLimit.windowMs, "authRateLimit.windowMs", 1, 86_400_000),

@@ -4,6 +4,7 @@ import type { AuditSink } from "../audit/types.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import type { Registry } from "../registry/types.js";
 import type { ChangeHub } from "../things/changes.js";
+import type { DeviceLimits } from "./device-limits.js";
 import type { DeviceLinks } from "../things/device-links.js";
 import type { ServerServices } from "../things/server-services.js";
 
@@ -27,6 +28,8 @@ export interface EdgeDeps {
   keyLimiter: FailureLimiter;
   /** Authentication failures per presenting certificate identity (device id in the certificate). */
   identityLimiter: FailureLimiter;
+  /** Bounds a device cannot lift: names, properties per Thing, events per second. */
+  deviceLimits: DeviceLimits;
   /** Our receive limits, announced in HelloAck. */
   limits: ProtocolLimits;
   serverId: string;

@@ -5,6 +5,8 @@ import { PERMISSIONS, type Permission, type Principal } from "./types.js";
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // Thing names may carry a namespace ("site/pump-1", "acme:pump"); "*" is reserved for grants.
 const THING_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$/;
+// Property and event names: the Thing name characters, shorter; they are keys in every batch.
+const MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const OPERATOR_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 /** Throws OUTPOST_BAD_REQUEST unless `id` is a valid device id. */
@@ -25,6 +27,14 @@ export function assertThingName(name: unknown): asserts name is string {
       `invalid Thing name ${JSON.stringify(name)}: use 1-256 of A-Z a-z 0-9 . _ : / - starting with a letter or digit`,
     );
   }
+}
+
+/** Longest property or event name accepted, in characters. */
+export const MAX_MEMBER_NAME_LENGTH = 128;
+
+/** Whether `name` is a valid property or event name: 1-128 of A-Z a-z 0-9 . _ : / - starting with a letter or digit. */
+export function isMemberName(name: string): boolean {
+  return MEMBER_NAME.test(name);
 }
 
 /** Throws OUTPOST_BAD_REQUEST unless `name` is a valid operator name. */

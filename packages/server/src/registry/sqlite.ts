@@ -296,6 +296,14 @@ export class SqliteRegistry implements Registry {
     return (this.#s.getProperties.all(thing) as PropertyRow[]).map(propertyFromRow);
   }
 
+  countProperties(thing: string): number {
+    return (this.#s.countProperties.get(thing) as { n: number }).n;
+  }
+
+  hasProperty(thing: string, name: string): boolean {
+    return this.#s.hasProperty.get(thing, name) !== undefined;
+  }
+
   getDeliveredSeq(deviceId: string): number {
     const row = this.#s.getDelivered.get(deviceId) as { seq: number } | undefined;
     return row?.seq ?? 0;

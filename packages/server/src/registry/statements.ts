@@ -65,6 +65,8 @@ const SQL = {
        quality = excluded.quality, received_at = excluded.received_at`,
   ),
   getProperties: p("SELECT * FROM properties WHERE thing = ? ORDER BY name"),
+  countProperties: p("SELECT COUNT(*) AS n FROM properties WHERE thing = ?"),
+  hasProperty: p("SELECT 1 FROM properties WHERE thing = ? AND name = ?"),
 
   getDelivered: p("SELECT seq FROM delivery WHERE device_id = ?"),
   upsertDelivered: p(

@@ -122,6 +122,10 @@ export interface Registry {
 
   setProperty(state: PropertyState): void;
   getProperties(thing: string): PropertyState[];
+  /** How many properties the server keeps for `thing`. */
+  countProperties(thing: string): number;
+  /** Whether the server keeps a value of property `name` of `thing`. */
+  hasProperty(thing: string, name: string): boolean;
 
   /** Highest delivery sequence number applied for a device (0 when none). */
   getDeliveredSeq(deviceId: string): number;

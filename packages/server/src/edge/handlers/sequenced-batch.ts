@@ -2,6 +2,7 @@ import { type ItemStatus, type Response, Status } from "@outpost/protocol";
 import type { Permission } from "../../registry/types.js";
 import type { ThingChange } from "../../things/changes.js";
 import type { HandlerContext } from "../context.js";
+import { admitBatch, refuseItem } from "./item-limits.js";
 import { auditDenied, denyItem } from "./permit.js";
 
 /** What every item of a device batch carries: its Thing, its name and its delivery seq. */
@@ -21,6 +22,7 @@ export type DecodeItem<T, C extends ThingChange> = (item: T, thing: string, name
  *   acknowledged as duplicates and not applied again;
  * - `permission` and the bound check are decided once per Thing (a batch carries few Things);
  * - an item `decode` throws for is answered 400 and the others still apply;
+ * - the device's bounds ({@link admitBatch}, {@link refuseItem}) apply before anything is stored;
  * - `store` persists each accepted change inside the transaction (a storage failure aborts the
  *   whole batch, which is then not acknowledged and will be re-sent).
  * Subscribers hear of the changes only after the commit; denials are audited once per batch.
@@ -33,6 +35,7 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
   decode: DecodeItem<T, C>,
   store?: (change: C) => void,
 ): ItemStatus[] {
+  admitBatch(ctx, permission, batch.length);
   const { registry, hub } = ctx.deps;
   const items: ItemStatus[] = [];
   const denied: ItemStatus[] = [];
@@ -61,6 +64,11 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
       if (refusal) {
         items.push(refusal);
         denied.push(refusal);
+        continue;
+      }
+      const limited = refuseItem(ctx, permission, thing, name, key);
+      if (limited) {
+        items.push(limited);
         continue;
       }
       let change: C;
