@@ -15,7 +15,7 @@ import { type Backoff, createBackoff, isFinalError, sleep } from "./connection/r
 import { bindThings } from "./connection/session.js";
 import { type ConnectionStatus, StatusFeed } from "./connection/status.js";
 import { TypedEmitter } from "./events.js";
-import { type Logger, silentLogger } from "./logger.js";
+import { type Logger, warnLogger } from "./logger.js";
 import type {
   CloseOptions,
   ConnectOptions,
@@ -31,13 +31,17 @@ import { checkDeviceIdentity } from "./transport/tls.js";
 import { connectWebSocket } from "./transport/ws-transport.js";
 
 /** Events of {@link EdgeClient}. */
-export interface EdgeClientEvents extends Record<string, unknown> {
+export interface EdgeClientEvents {
   /** Every status change. */
   status: ConnectionStatus;
   /** Data was dropped or refused because the offline queue was full. */
   "queue-overflow": QueueOverflowInfo;
-  /** Something the application should know but that did not stop the client: refused items or binds, store failures. */
-  error: Error;
+  /**
+   * Something the application should know but that did not stop the client: refused items or
+   * binds, store failures, a service handler that threw (OUTPOST_INTERNAL, the thrown value as
+   * `cause`). Always an {@link OutpostError}: switch on `error.code`.
+   */
+  error: OutpostError;
 }
 
 const AGENT = `outpost-sdk/0.1.0 node/${process.versions.node}`;
@@ -69,7 +73,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     super();
     validate(options);
     this.#options = options;
-    this.logger = options.logger ?? silentLogger;
+    this.logger = options.logger ?? warnLogger;
     this.backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect, options.random);
     this.queue = new OfflineQueue(
       options.queue,
@@ -86,7 +90,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
           ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
         }));
-    void this.queue.open().catch((err: unknown) => this.emit("error", asError(err)));
+    void this.queue.open().catch((err: unknown) => this.emit("error", asOutpostError(err)));
   }
 
   /** The current connection status. */
@@ -303,6 +307,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
         for (const w of waiters) w.resolve();
       },
       onRefused: (err) => this.emit("error", err),
+      onError: (err) => this.emit("error", err),
     });
   }
 
@@ -313,7 +318,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       },
       (err: unknown) => {
         // A closed connection binds the Thing again on reconnect; anything else is worth reporting.
-        if (!isOutpostError(err, ErrorCode.ConnectionClosed)) this.emit("error", asError(err));
+        if (!isOutpostError(err, ErrorCode.ConnectionClosed)) this.emit("error", asOutpostError(err));
       },
     );
   }
@@ -379,4 +384,10 @@ function validate(o: EdgeClientOptions): void {
 
 function asError(err: unknown): Error {
   return isOutpostError(err) || err instanceof Error ? err : new Error(String(err));
+}
+
+function asOutpostError(err: unknown): OutpostError {
+  return isOutpostError(err)
+    ? err
+    : new OutpostError(ErrorCode.Internal, err instanceof Error ? err.message : String(err), { cause: err });
 }

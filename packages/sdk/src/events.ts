@@ -1,5 +1,5 @@
 /** A minimal typed event emitter. Unlike node:events, an "error" with no listener is not thrown. */
-export class TypedEmitter<Events extends Record<string, unknown>> {
+export class TypedEmitter<Events extends object> {
   private readonly listeners = new Map<keyof Events, Set<(value: never) => void>>();
 
   /** Adds a listener; returns a function that removes it. */

@@ -7,6 +7,7 @@ export type { ReconnectOptions } from "./connection/reconnect.js";
 export type { SessionInfo } from "./connection/session.js";
 export type { ConnectionStatus } from "./connection/status.js";
 export type { Logger } from "./logger.js";
+export { silentLogger, warnLogger } from "./logger.js";
 export type {
   CloseOptions,
   ConnectOptions,
@@ -39,4 +40,4 @@ export type {
 export type { TlsOptions } from "./transport/tls.js";
 export { spkiPin } from "./transport/tls.js";
 export type { WebSocketTransportOptions } from "./transport/ws-transport.js";
-export { connectWebSocket, WebSocketTransport } from "./transport/ws-transport.js";
+export { connectWebSocket } from "./transport/ws-transport.js";

@@ -11,5 +11,26 @@ export interface Logger {
 
 const noop = (): void => {};
 
-/** The default logger: discards everything. */
+/** Discards everything. Pass it as `logger` to silence the client entirely. */
 export const silentLogger: Logger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop });
+
+const toStderr =
+  (level: string) =>
+  (message: string, fields?: Record<string, unknown>): void => {
+    console.error(`outpost-sdk ${level}: ${message}${fields ? ` ${JSON.stringify(fields, jsonSafe)}` : ""}`);
+  };
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
+
+/**
+ * The default logger: warnings and errors (a service handler that threw, TLS verification turned
+ * off, a sender that stopped) go to stderr as one line each; debug and info are dropped.
+ */
+export const warnLogger: Logger = Object.freeze({
+  debug: noop,
+  info: noop,
+  warn: toStderr("warn"),
+  error: toStderr("error"),
+});

@@ -41,7 +41,7 @@ export interface EdgeClientOptions {
   maxBatch?: number;
   /** Opens connections. Default: WebSocket over TLS. Tests pass an in-memory transport here. */
   transportFactory?: TransportFactory;
-  /** Where the client logs. Default: silent. */
+  /** Where the client logs. Default: warnings and errors to stderr ({@link warnLogger}); pass `silentLogger` for none. */
   logger?: Logger;
   /** Random source in [0, 1) for backoff jitter. Default Math.random. For tests. */
   random?: () => number;

@@ -44,6 +44,8 @@ export interface AttemptOptions {
   onConnected(link: Link): void;
   /** Items or Things the server refused. */
   onRefused(error: OutpostError): void;
+  /** A local failure while serving the server's requests (a service handler threw). */
+  onError(error: OutpostError): void;
 }
 
 /** How an attempt ended. */
@@ -80,6 +82,7 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
       things: o.things,
       logger: o.logger,
       connectionSignal: conn.signal,
+      onError: o.onError,
       onGoodbye: (g) => {
         goodbye = g;
         void ch.close();

@@ -1,4 +1,4 @@
-import type { Channel, Goodbye } from "@outpost/protocol";
+import type { Channel, Goodbye, OutpostError } from "@outpost/protocol";
 import type { Logger } from "../logger.js";
 import type { Thing } from "../things/thing.js";
 
@@ -9,6 +9,8 @@ export interface HandlerContext {
   readonly logger: Logger;
   /** Aborted when this connection ends; service handlers get a signal derived from it. */
   readonly connectionSignal: AbortSignal;
+  /** Reports a local failure to the application (the client's `error` event). */
+  onError(error: OutpostError): void;
   /** Records the server's Goodbye for the reconnect policy. */
   onGoodbye(goodbye: Goodbye): void;
 }

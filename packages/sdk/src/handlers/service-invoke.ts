@@ -39,8 +39,14 @@ export async function handleServiceInvoke(ctx: HandlerContext, envelope: Envelop
       ctx.channel.respond(id, { status: Status.OK, result: toWireValue(result) });
     }
   } catch (err) {
+    // An OutpostError is the handler's chosen answer; anything else is a bug the device must see.
     if (!(err instanceof OutpostError)) {
-      ctx.logger.warn("service handler failed", { thing: invoke.thing, service: invoke.service, error: String(err) });
+      ctx.logger.warn("service handler failed", { thing: thingName, service: serviceName, error: String(err) });
+      ctx.onError(
+        new OutpostError(ErrorCode.Internal, `service ${thingName}.${serviceName} handler threw: ${String(err)}`, {
+          cause: err,
+        }),
+      );
     }
     reply(ctx, id, err);
   } finally {

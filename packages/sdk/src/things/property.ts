@@ -46,6 +46,8 @@ export class Property {
   readonly deadband: number;
   readonly writable: boolean;
   readonly onWrite: ((value: OutpostValue) => void | Promise<void>) | undefined;
+  /** The declared initial value, kept to compare re-declarations. */
+  private readonly initial: OutpostValue | undefined;
   value: OutpostValue | undefined;
   timestampMs = 0;
   /** Quality of the current value, sent with it in re-syncs and reads. */
@@ -69,11 +71,30 @@ export class Property {
     }
     this.writable = options.writable ?? false;
     this.onWrite = options.onWrite;
+    this.initial = options.initial;
     if (options.initial !== undefined) {
       this.check(options.initial);
       this.value = options.initial;
       this.timestampMs = Date.now();
     }
+  }
+
+  /** The first option given in `options` that differs from this property's, or undefined. */
+  differingOption(options: PropertyOptions): keyof PropertyOptions | undefined {
+    const mine: { [K in keyof PropertyOptions]-?: PropertyOptions[K] | undefined } = {
+      type: this.type,
+      push: this.push,
+      deadband: this.deadband,
+      writable: this.writable,
+      onWrite: this.onWrite,
+      initial: this.initial,
+    };
+    for (const key of Object.keys(options) as (keyof PropertyOptions)[]) {
+      if (options[key] === undefined) continue;
+      const same = key === "initial" ? sameValue(options.initial, this.initial) : options[key] === mine[key];
+      if (!same) return key;
+    }
+    return undefined;
   }
 
   /** Throws OUTPOST_BAD_REQUEST when `value` does not match the declared type. */

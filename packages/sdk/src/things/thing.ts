@@ -32,7 +32,11 @@ export interface EmitOptions {
 /** A Thing this device represents: its properties, services and events. */
 export interface ThingHandle {
   readonly name: string;
-  /** Declares (or returns the already declared) property. Options apply on first declaration only. */
+  /**
+   * Declares (or returns the already declared) property. Declaring it again with options that
+   * differ from the first declaration's throws OUTPOST_INVALID_CONFIG naming the option; options
+   * left out are not compared.
+   */
   property(name: string, options?: PropertyOptions): PropertyHandle;
   /**
    * Sets a property's local value and queues it for the server if its push policy says so.
@@ -89,6 +93,14 @@ export class Thing implements ThingHandle {
       checkName("property", name);
       p = new Property(this.name, name, options);
       this.properties.set(name, p);
+    } else if (options) {
+      const differs = p.differingOption(options);
+      if (differs !== undefined) {
+        throw new OutpostError(
+          ErrorCode.InvalidConfig,
+          `property ${this.name}.${name} is already declared with another ${differs}`,
+        );
+      }
     }
     return {
       thing: this.name,

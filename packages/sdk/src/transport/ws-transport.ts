@@ -156,7 +156,7 @@ export function mapSocketError(err: Error, url: string): OutpostError {
 }
 
 /** A Transport over an open `ws` client socket: binary frames only, ping/pong liveness. */
-export class WebSocketTransport implements Transport {
+class WebSocketTransport implements Transport {
   readonly frames: InboundFrames;
   private readonly outbound = new OutboundBytes();
   private error: Error | undefined;
