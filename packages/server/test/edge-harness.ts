@@ -69,6 +69,10 @@ function makeCa(dir: string, name: string): void {
   );
 }
 
+/** Extensions of a device certificate that meets the certificate policy (docs/pki.md). */
+export const DEVICE_EXT =
+  "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
+
 /** Generates the test PKI once per test file. */
 export function makePki(deviceIds: string[]): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "outpost-edge-pki-"));
@@ -82,8 +86,8 @@ export function makePki(deviceIds: string[]): TestPki {
       "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
     );
     const devices: TestPki["devices"] = {};
-    for (const id of deviceIds) devices[id] = issue(dir, `dev-${id}`, id, "extendedKeyUsage=clientAuth\n");
-    const rogue = issue(dir, "rogue", deviceIds[0] ?? "rogue", "extendedKeyUsage=clientAuth\n", "rogueca");
+    for (const id of deviceIds) devices[id] = issue(dir, `dev-${id}`, id, DEVICE_EXT);
+    const rogue = issue(dir, "rogue", deviceIds[0] ?? "rogue", DEVICE_EXT, "rogueca");
     return {
       caPem: readFileSync(join(dir, "ca.pem"), "utf8"),
       serverCertPem: server.certPem,

@@ -10,6 +10,8 @@ let ts: TestServer;
 beforeAll(async () => {
   pki = makePki(["dev-1", "dev-2", "dev-3"]);
   ts = await startTestServer(pki);
+  // Registered without a key: its certificate passes the handshake, its logins fail.
+  ts.registry.createDevice("dev-3");
 });
 
 afterAll(async () => {

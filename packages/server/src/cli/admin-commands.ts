@@ -60,6 +60,30 @@ export function deviceCommand(): Command {
         }
       });
     });
+  withData(device.command("revoke <deviceId>"))
+    .description("revoke every application key and every certificate of a device (refused at the TLS handshake)")
+    .action(async (deviceId: string, o: Opts) => {
+      await withDataDir(o.data, (ctx) => {
+        const keys = ctx.registry.listKeys(deviceId).filter((k) => k.revokedAt === null);
+        for (const k of keys) ctx.registry.revokeKey(k.keyId);
+        const certificates = ctx.registry.revokeCertificates(deviceId);
+        ctx.record(`device:${deviceId}`, "device.revoke", { keys: keys.map((k) => k.keyId), certificates });
+        console.log(
+          `device ${deviceId}: ${keys.length} application key(s) and every certificate revoked; ` +
+            "its handshakes are refused and open sessions closed within seconds",
+        );
+      });
+    });
+  withData(device.command("certificates <deviceId>"))
+    .description("list the certificates issued to a device")
+    .action(async (deviceId: string, o: Opts) => {
+      await withDataDir(o.data, ({ registry }) => {
+        for (const c of registry.listCertificates(deviceId)) {
+          const state = c.revokedAt !== null ? "revoked" : c.notAfter <= Date.now() ? "expired" : "valid";
+          console.log(`${c.serialNumber}\t${state}\tnot after ${iso(c.notAfter)}\t${c.fingerprint256}`);
+        }
+      });
+    });
   for (const [name, disabled] of [
     ["disable", true],
     ["enable", false],

@@ -137,6 +137,7 @@ async function onboardInto(t: OnboardingTarget, o: OnboardDeviceOptions): Promis
   }
 
   t.registry.createDevice(o.deviceId, o.description ?? "");
+  t.registry.recordCertificate(o.deviceId, certificateIdentity(certPem));
   for (const name of things) t.registry.assignThing(name, o.deviceId);
   const { key, record } = t.registry.createKey(o.deviceId, {
     label: "onboarding",

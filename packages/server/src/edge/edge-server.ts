@@ -1,10 +1,10 @@
 import { createServer, type Server } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Channel, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
-import type { AuditEvent } from "../audit/types.js";
 import type { EdgeDeps } from "./context.js";
+import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
 import { EdgeSession } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
@@ -84,7 +84,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       ...edgeTlsOptions(options.clientCert ? { ...tlsInput, clientCert: options.clientCert } : tlsInput),
       handshakeTimeout: deps.authDeadlineMs,
     },
-    (_req, res) => {
+    (req, res) => {
+      if (gate.isRefused(req.socket)) return;
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end("Outpost edge endpoint: WebSocket upgrade required\n");
     },
@@ -95,30 +96,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   https.on("secureConnection", (socket: TLSSocket) => {
     socket.setTimeout(deps.authDeadlineMs, () => socket.destroy());
   });
-  // After a TLS 1.3 reset the TLS socket no longer knows its peer; the TCP socket under it, seen
-  // at accept time, does.
-  const peers = new WeakMap<object, string>();
-  https.on("connection", (raw: Socket) => {
-    if (raw.remoteAddress) peers.set(raw, raw.remoteAddress);
+  const gate = installHandshakeGate(https, {
+    deps,
+    clientCaPem: options.clientCaPem,
+    clientCert: options.clientCert ?? "required",
   });
-  https.on("tlsClientError", (err: Error & { code?: string }, socket) => {
-    const parent = (socket as TLSSocket & { _parent?: object })._parent;
-    const source = socket.remoteAddress ?? (parent && peers.get(parent)) ?? "unknown";
-    deps.logger.debug({ err: err.message, source }, "TLS handshake refused");
-    // A refused handshake is a failed login: no certificate, an untrusted or expired one, or an
-    // old protocol version. Repeated failures from one source are counted, not each recorded.
-    if (deps.sourceLimiter.isBlocked(`tls:${source}`)) return;
-    deps.sourceLimiter.recordFailure(`tls:${source}`);
-    deps.audit.append({
-      type: "login.failure",
-      actor: "unknown",
-      outcome: "failure",
-      source,
-      code: ErrorCode.Tls,
-      details: { stage: "tls-handshake", reason: err.code ?? err.message },
-    });
+  const wss = new WebSocketServer({
+    server: https,
+    maxPayload: deps.limits.maxFrameBytes,
+    perMessageDeflate: false,
+    // A refused handshake is being closed with its alert: no HTTP answer may come before it.
+    verifyClient: (info, accept) => {
+      if (!gate.isRefused(info.req.socket)) accept(true);
+    },
   });
-  const wss = new WebSocketServer({ server: https, maxPayload: deps.limits.maxFrameBytes, perMessageDeflate: false });
   const sessions = new Map<EdgeSession, Promise<void>>();
   const pending = new PendingConnections({
     total: options.maxUnauthenticated ?? 1000,
@@ -225,16 +216,6 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
 
 function isPendingState(session: EdgeSession): boolean {
   return session.state === "hello" || session.state === "auth";
-}
-
-/**
- * Audits a refusal unless the same kind of refusal from the same source was audited
- * `maxFailures` times within the limiter's window: a flood is visible without filling the log.
- */
-function auditThrottled(deps: EdgeDeps, key: string, event: AuditEvent): void {
-  if (deps.sourceLimiter.isBlocked(key)) return;
-  deps.sourceLimiter.recordFailure(key);
-  deps.audit.append(event);
 }
 
 function commonName(socket: TLSSocket): string | undefined {

@@ -2,7 +2,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const V1 = `
 CREATE TABLE devices (
@@ -68,6 +68,24 @@ CREATE TABLE delivery (
 );
 `;
 
+/**
+ * Version 2: the certificates issued to each device (so a certificate can be revoked and refused
+ * at the TLS handshake) and, per device, when all of its certificates not recorded here were
+ * revoked (those issued before version 2 or outside `device add`).
+ */
+const V2 = `
+CREATE TABLE certificates (
+  serial TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  fingerprint256 TEXT NOT NULL,
+  not_after INTEGER NOT NULL,
+  issued_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX certificates_device ON certificates(device_id);
+ALTER TABLE devices ADD COLUMN certs_revoked_at INTEGER;
+`;
+
 /** Creates the schema on an empty database; refuses a database written by a newer version. */
 export function ensureSchema(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -82,6 +100,7 @@ export function ensureSchema(db: Database.Database): void {
   if (current === SCHEMA_VERSION) return;
   db.transaction(() => {
     if (current < 1) db.exec(V1);
+    if (current < 2) db.exec(V2);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

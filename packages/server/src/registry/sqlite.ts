@@ -20,6 +20,8 @@ import { ensureSchema } from "./schema.js";
 import { type PropertyRow, prepareStatements, propertyFromRow, propertyToJson, type Statements } from "./statements.js";
 import type {
   AppKeyRecord,
+  CertificateRecord,
+  CertificateStatus,
   CreateKeyOptions,
   DeviceRecord,
   KeyCheck,
@@ -55,6 +57,11 @@ export class SqliteRegistry implements Registry {
   readonly #db: Database.Database;
   readonly #s: Statements;
   readonly #now: () => number;
+  // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
+  // writes that change it, and when SQLite's data_version says another connection committed.
+  readonly #certStatus = new Map<string, CertificateStatus>();
+  #dataVersion: Database.Statement | undefined;
+  #seenDataVersion = -1;
 
   constructor(path: string, options: SqliteRegistryOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -90,6 +97,7 @@ export class SqliteRegistry implements Registry {
 
   createDevice(id: string, description = ""): DeviceRecord {
     assertDeviceId(id);
+    this.#certStatus.clear();
     const record: DeviceRecord = { id, description: String(description), createdAt: this.#now(), disabled: false };
     const r = this.#s.insertDevice.run(record.id, record.description, record.createdAt);
     if (r.changes === 0) throw new OutpostError(ErrorCode.Conflict, `device ${id} already exists`);
@@ -106,7 +114,69 @@ export class SqliteRegistry implements Registry {
   }
 
   setDeviceDisabled(id: string, disabled: boolean): void {
+    this.#certStatus.clear();
     if (this.#s.setDeviceDisabled.run(disabled ? 1 : 0, id).changes === 0) throw notFound("device", id);
+  }
+
+  recordCertificate(deviceId: string, cert: { serialNumber: string; fingerprint256: string; notAfter: Date }): void {
+    this.#requireDevice(deviceId);
+    this.#certStatus.clear();
+    const serial = String(cert.serialNumber).toUpperCase();
+    const r = this.#s.insertCertificate.run(
+      serial,
+      deviceId,
+      cert.fingerprint256,
+      cert.notAfter.getTime(),
+      this.#now(),
+    );
+    if (r.changes === 0) throw new OutpostError(ErrorCode.Conflict, `certificate serial ${serial} is already recorded`);
+  }
+
+  revokeCertificates(deviceId: string): number {
+    this.#requireDevice(deviceId);
+    this.#certStatus.clear();
+    return this.#db.transaction(() => {
+      const now = this.#now();
+      this.#s.markCertsRevoked.run(now, deviceId);
+      return this.#s.revokeCertificates.run(now, deviceId).changes;
+    })();
+  }
+
+  listCertificates(deviceId: string): CertificateRecord[] {
+    return (this.#s.listCertificates.all(deviceId) as CertificateRow[]).map((r) => ({
+      serialNumber: r.serial,
+      deviceId: r.device_id,
+      fingerprint256: r.fingerprint256,
+      notAfter: r.not_after,
+      issuedAt: r.issued_at,
+      revokedAt: r.revoked_at,
+    }));
+  }
+
+  certificateStatus(deviceId: string, serialNumber: string): CertificateStatus {
+    this.#dataVersion ??= this.#db.prepare("PRAGMA data_version").pluck();
+    const version = this.#dataVersion.get() as number;
+    if (version !== this.#seenDataVersion) {
+      this.#certStatus.clear();
+      this.#seenDataVersion = version;
+    }
+    const serial = String(serialNumber).toUpperCase();
+    const cacheKey = `${deviceId}\0${serial}`;
+    const cached = this.#certStatus.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const status = this.#lookUpCertificate(deviceId, serial);
+    if (this.#certStatus.size >= CERT_STATUS_CACHE_ENTRIES) this.#certStatus.clear();
+    this.#certStatus.set(cacheKey, status);
+    return status;
+  }
+
+  #lookUpCertificate(deviceId: string, serial: string): CertificateStatus {
+    const device = this.#s.getDevice.get(deviceId) as (DeviceRow & { certs_revoked_at: number | null }) | undefined;
+    if (!device) return "unknown-device";
+    if (device.disabled) return "device-disabled";
+    const cert = this.#s.getCertificate.get(serial) as { device_id: string; revoked_at: number | null } | undefined;
+    if (cert) return cert.device_id === deviceId && cert.revoked_at === null ? "ok" : "revoked";
+    return device.certs_revoked_at === null ? "ok" : "revoked";
   }
 
   createKey(deviceId: string, options: CreateKeyOptions = {}): { key: string; record: AppKeyRecord } {
@@ -341,6 +411,18 @@ export class SqliteRegistry implements Registry {
       principal.kind === "device" ? this.#s.getDevice.get(principal.id) : this.#s.getOperator.get(principal.id);
     if (!exists) throw notFound(principal.kind, principal.id);
   }
+}
+
+/** Most certificate statuses kept in memory; the cache starts over beyond it. */
+const CERT_STATUS_CACHE_ENTRIES = 100_000;
+
+interface CertificateRow {
+  serial: string;
+  device_id: string;
+  fingerprint256: string;
+  not_after: number;
+  issued_at: number;
+  revoked_at: number | null;
 }
 
 interface DeviceRow {

@@ -26,6 +26,14 @@ const SQL = {
   touchKey: p("UPDATE app_keys SET last_used_at = ? WHERE key_id = ?"),
   revokeKey: p("UPDATE app_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL"),
 
+  insertCertificate: p(
+    "INSERT OR IGNORE INTO certificates (serial, device_id, fingerprint256, not_after, issued_at) VALUES (?, ?, ?, ?, ?)",
+  ),
+  revokeCertificates: p("UPDATE certificates SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL"),
+  markCertsRevoked: p("UPDATE devices SET certs_revoked_at = ? WHERE id = ?"),
+  listCertificates: p("SELECT * FROM certificates WHERE device_id = ? ORDER BY issued_at, serial"),
+  getCertificate: p("SELECT device_id, revoked_at FROM certificates WHERE serial = ?"),
+
   upsertThing: p(
     `INSERT INTO things (name, device_id, description) VALUES (?, ?, ?)
        ON CONFLICT(name) DO UPDATE SET device_id = excluded.device_id, description = excluded.description`,

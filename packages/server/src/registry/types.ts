@@ -49,6 +49,25 @@ export type KeyCheck =
       deviceId?: string;
     };
 
+/** A device certificate issued by the server's CA, as recorded at issuance. */
+export interface CertificateRecord {
+  /** Serial number, upper-case hex as node:crypto prints it. */
+  serialNumber: string;
+  deviceId: string;
+  /** SHA-256 fingerprint, colon-separated upper-case hex. */
+  fingerprint256: string;
+  notAfter: number;
+  issuedAt: number;
+  /** Milliseconds since epoch, or null when not revoked. */
+  revokedAt: number | null;
+}
+
+/**
+ * Whether a presented device certificate may be used: "ok", or why not. A certificate whose serial
+ * was never recorded is "ok" unless all of the device's certificates were revoked.
+ */
+export type CertificateStatus = "ok" | "revoked" | "device-disabled" | "unknown-device";
+
 export interface ThingRecord {
   name: string;
   /** The device allowed to bind this Thing. */
@@ -99,6 +118,23 @@ export interface Registry {
   /** The key's record (never its secret or hash), or undefined when there is none. */
   getKey(keyId: string): AppKeyRecord | undefined;
   listKeys(deviceId: string): AppKeyRecord[];
+
+  /** Records a certificate issued to an existing device. A serial recorded twice is a conflict. */
+  recordCertificate(deviceId: string, cert: { serialNumber: string; fingerprint256: string; notAfter: Date }): void;
+  /**
+   * Revokes every certificate of a device: the recorded ones and any it holds that were never
+   * recorded (issued before serials were recorded, or by `pki device`). Returns how many recorded
+   * certificates were newly revoked. Certificates recorded afterwards are not affected.
+   */
+  revokeCertificates(deviceId: string): number;
+  listCertificates(deviceId: string): CertificateRecord[];
+  /**
+   * Status of a certificate presented at the TLS handshake, by the device id in its subject and
+   * its serial. Called for every handshake, so implementations answer from a cache that is
+   * invalidated when the registry changes, also when another process (the CLI) changed it.
+   * Throws when the registry cannot be read; the caller then refuses the handshake.
+   */
+  certificateStatus(deviceId: string, serialNumber: string): CertificateStatus;
 
   /** Assigns a Thing to a device (creating the Thing). A Thing belongs to exactly one device. */
   assignThing(name: string, deviceId: string, description?: string): ThingRecord;

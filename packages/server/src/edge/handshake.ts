@@ -1,0 +1,231 @@
+import { X509Certificate } from "node:crypto";
+import type { Server } from "node:https";
+import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { ErrorCode } from "@outpost/protocol";
+import type { AuditEvent } from "../audit/types.js";
+import { commonNameOf } from "../pki/identity.js";
+import { deviceCertificateViolation } from "../pki/policy.js";
+import type { EdgeDeps } from "./context.js";
+import { TlsAlert, tls13AlertRecord } from "./tls-alert.js";
+
+/** Why a TLS handshake was refused, as recorded in the audit log (`details.reason`). */
+export type HandshakeRefusalReason =
+  | "no-certificate"
+  | "unknown-ca"
+  | "expired"
+  | "not-yet-valid"
+  | "untrusted"
+  | "policy"
+  | "revoked"
+  | "device-disabled"
+  | "unknown-device"
+  | "registry-unavailable"
+  | "protocol";
+
+interface Refusal {
+  reason: HandshakeRefusalReason;
+  detail: string;
+  alert: number;
+  certDeviceId?: string;
+  serial?: string;
+}
+
+/** Decisions of the handshake gate that the HTTP and WebSocket layers consult. */
+export interface HandshakeGate {
+  /** Whether this TLS socket was refused (it gets no HTTP answer and no WebSocket). */
+  isRefused(socket: object): boolean;
+}
+
+/** Inputs of {@link installHandshakeGate}. */
+export interface HandshakeGateOptions {
+  deps: EdgeDeps;
+  clientCaPem: string;
+  clientCert: "required" | "optional";
+}
+
+/**
+ * Judges every client certificate before any application data is read: refused are certificates
+ * that do not chain to the device CA or are out of their validity (OpenSSL's verdict), that break
+ * the certificate policy (pki/policy.ts), or whose device's certificates were revoked or whose
+ * device is disabled or unknown (registry, answered from its cache). A refusal is audited with its
+ * reason and source address and answered with a TLS alert naming it (TLS 1.3; a TLS 1.2 peer gets
+ * close_notify). Nothing here throws into the event loop: a failing sink or registry is logged,
+ * and a registry that cannot be read refuses the handshake.
+ */
+export function installHandshakeGate(https: Server, options: HandshakeGateOptions): HandshakeGate {
+  const { deps } = options;
+  const required = options.clientCert === "required";
+  const ca = new X509Certificate(options.clientCaPem);
+  const refused = new WeakSet<object>();
+  const secrets = new WeakMap<object, Buffer>();
+  // After a TLS 1.3 reset the TLS socket no longer knows its peer; the TCP socket under it does.
+  const peers = new WeakMap<object, string>();
+
+  https.on("connection", (raw: Socket) => {
+    if (raw.remoteAddress) peers.set(raw, raw.remoteAddress);
+  });
+  const sourceOf = (socket: TLSSocket): string => {
+    const parent = (socket as TLSSocket & { _parent?: object })._parent;
+    return socket.remoteAddress ?? (parent && peers.get(parent)) ?? "unknown";
+  };
+
+  https.on("keylog", (line: Buffer, socket: TLSSocket) => {
+    // Node destroys a socket whose certificate does not verify before any listener sees it, with
+    // neither a reason nor an alert. The gate makes that decision itself (below), so it can say
+    // why; OpenSSL still refuses a handshake without any certificate on its own.
+    if (required) (socket as TLSSocket & { _rejectUnauthorized?: boolean })._rejectUnauthorized = false;
+    if (line.subarray(0, 24).toString("latin1") === "SERVER_TRAFFIC_SECRET_0 ") {
+      const hex = line.toString("latin1").trim().split(" ")[2];
+      if (hex) secrets.set(socket, Buffer.from(hex, "hex"));
+    }
+  });
+
+  // Prepended, so it runs before the HTTP layer takes the socket.
+  https.prependListener("secureConnection", (socket: TLSSocket) => {
+    const secret = secrets.get(socket);
+    secrets.delete(socket);
+    let refusal: Refusal | undefined;
+    try {
+      refusal = judge(socket);
+    } catch (err) {
+      deps.logger.error({ err }, "client certificate check failed; refusing the handshake");
+      refusal = {
+        reason: "registry-unavailable",
+        detail: "the registry cannot be read",
+        alert: TlsAlert.internalError,
+      };
+    }
+    if (!refusal) {
+      secret?.fill(0);
+      return;
+    }
+    refused.add(socket);
+    record(sourceOf(socket), refusal);
+    closeWithAlert(socket, refusal.alert, secret);
+  });
+
+  https.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    record(sourceOf(socket), fromTlsError(err));
+  });
+
+  function judge(socket: TLSSocket): Refusal | undefined {
+    if (!socket.authorized) {
+      // Development mode: a peer without a valid certificate goes on without a certificate identity.
+      if (!required) return undefined;
+      return fromVerifyError(socket.authorizationError);
+    }
+    const cert = socket.getPeerX509Certificate();
+    if (!cert)
+      return { reason: "no-certificate", detail: "no client certificate", alert: TlsAlert.certificateRequired };
+    const certDeviceId = commonNameOf(cert.subject);
+    const serial = cert.serialNumber;
+    const who = { certDeviceId, serial };
+    const violation = deviceCertificateViolation(cert, ca);
+    if (violation) return { reason: "policy", detail: violation, alert: TlsAlert.unsupportedCertificate, ...who };
+    const status = deps.registry.certificateStatus(certDeviceId, serial);
+    switch (status) {
+      case "ok":
+        return undefined;
+      case "revoked":
+        return { reason: "revoked", detail: "certificate revoked", alert: TlsAlert.certificateRevoked, ...who };
+      case "device-disabled":
+        return { reason: "device-disabled", detail: "device disabled", alert: TlsAlert.accessDenied, ...who };
+      case "unknown-device":
+        return { reason: "unknown-device", detail: "no such device", alert: TlsAlert.accessDenied, ...who };
+    }
+  }
+
+  function record(source: string, refusal: Refusal): void {
+    try {
+      deps.logger.debug({ source, reason: refusal.reason, detail: refusal.detail }, "TLS handshake refused");
+      auditThrottled(deps, `tls:${source}:${refusal.reason}`, {
+        type: "login.failure",
+        actor: refusal.certDeviceId ? `device:${refusal.certDeviceId}` : "unknown",
+        outcome: "failure",
+        source,
+        code: ErrorCode.Tls,
+        details: {
+          stage: "tls-handshake",
+          reason: refusal.reason,
+          detail: refusal.detail,
+          certDeviceId: refusal.certDeviceId ?? null,
+          serial: refusal.serial ?? null,
+        },
+      });
+    } catch (err) {
+      deps.logger.error({ err, source }, "could not record a refused TLS handshake");
+    }
+  }
+
+  return { isRefused: (socket) => refused.has(socket) };
+}
+
+/**
+ * Audits a refusal unless the same kind of refusal from the same source was audited
+ * `maxFailures` times within the limiter's window: a flood stays visible without filling the log.
+ */
+export function auditThrottled(deps: EdgeDeps, key: string, event: AuditEvent): void {
+  if (deps.sourceLimiter.isBlocked(key)) return;
+  deps.sourceLimiter.recordFailure(key);
+  deps.audit.append(event);
+}
+
+/**
+ * Sends the alert after the records OpenSSL still has to flush (its session tickets), then ends
+ * the TCP connection; the socket is destroyed within a second whatever the peer does.
+ */
+function closeWithAlert(socket: TLSSocket, alert: number, secret: Buffer | undefined): void {
+  const raw = (socket as TLSSocket & { _handle?: { _parentWrap?: Socket } })._handle?._parentWrap;
+  const cipher = socket.getCipher()?.standardName ?? "";
+  const record =
+    secret && raw && socket.getProtocol() === "TLSv1.3"
+      ? tls13AlertRecord(cipher, secret, socket.isSessionReused() ? 1 : 2, alert)
+      : undefined;
+  secret?.fill(0);
+  socket.on("error", () => undefined);
+  raw?.on("error", () => undefined);
+  setImmediate(() => {
+    if (record && raw && !raw.destroyed) {
+      raw.end(record);
+    } else {
+      socket.end();
+    }
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+}
+
+const UNKNOWN_CA = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_UNTRUSTED",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+function fromVerifyError(code: string | Error | null | undefined): Refusal {
+  const text = typeof code === "string" ? code : (code?.message ?? "unknown");
+  if (UNKNOWN_CA.has(text)) return { reason: "unknown-ca", detail: text, alert: TlsAlert.unknownCa };
+  if (text === "CERT_HAS_EXPIRED") return { reason: "expired", detail: text, alert: TlsAlert.certificateExpired };
+  if (text === "CERT_NOT_YET_VALID") return { reason: "not-yet-valid", detail: text, alert: TlsAlert.badCertificate };
+  if (text === "CERT_REVOKED") return { reason: "revoked", detail: text, alert: TlsAlert.certificateRevoked };
+  if (
+    text === "INVALID_PURPOSE" ||
+    text === "INVALID_CA" ||
+    text.endsWith("_TOO_SMALL") ||
+    text.endsWith("_TOO_WEAK")
+  ) {
+    return { reason: "policy", detail: text, alert: TlsAlert.unsupportedCertificate };
+  }
+  return { reason: "untrusted", detail: text, alert: TlsAlert.badCertificate };
+}
+
+function fromTlsError(err: Error & { code?: string }): Refusal {
+  const code = err.code ?? err.message;
+  if (code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE" || /certificate required/i.test(err.message)) {
+    return { reason: "no-certificate", detail: code, alert: TlsAlert.certificateRequired };
+  }
+  return { reason: "protocol", detail: code, alert: TlsAlert.internalError };
+}
