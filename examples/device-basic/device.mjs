@@ -5,6 +5,10 @@
 //   node examples/device-basic/device.mjs --bundle <dir> [--url wss://host:port/edge] [--interval 1000]
 //
 // Prints one JSON object per line (status changes, writes, service calls) so scripts can follow it.
+//
+// Exit codes: 0 stopped by SIGINT/SIGTERM; 1 cannot connect (or stopped reconnecting); 2 usage or
+// configuration error; 3 another process connected with this device's identity (REPLACED);
+// 4 the server revoked this device's access (key revoked or expired, device disabled).
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -18,24 +22,50 @@ const { values: args } = parseArgs({
   },
 });
 
+const EXIT = { stopped: 0, unreachable: 1, config: 2, replaced: 3, revoked: 4 };
+
 const log = (record) => console.log(JSON.stringify({ time: new Date().toISOString(), ...record }));
 
-if (!args.bundle) {
-  console.error("usage: device.mjs --bundle <dir> [--url wss://...]   (or set OUTPOST_BUNDLE)");
-  process.exit(2);
+/** A problem the user can fix: one line on stderr naming it, no stack trace. */
+function fail(message, code = EXIT.config) {
+  console.error(`device-basic: ${message}`);
+  process.exit(code);
 }
+
+if (!args.bundle) fail("usage: device.mjs --bundle <dir> [--url wss://...]   (or set OUTPOST_BUNDLE)");
 const dir = resolve(args.bundle);
-const read = (name) => readFileSync(join(dir, name), "utf8");
-const manifest = JSON.parse(read("device.json"));
+if (!existsSync(join(dir, "device.json"))) {
+  fail(
+    existsSync(dir)
+      ? `${dir} is not a device bundle (no device.json): use the --out directory of "outpost-server device add"`
+      : `bundle directory ${dir} not found: check --bundle (the --out directory of "outpost-server device add")`,
+  );
+}
+const read = (name) => {
+  try {
+    return readFileSync(join(dir, name), "utf8");
+  } catch (err) {
+    return fail(`cannot read ${join(dir, name)} from the bundle: ${err.code ?? err.message}`);
+  }
+};
+let manifest;
+try {
+  manifest = JSON.parse(read("device.json"));
+} catch (err) {
+  fail(`${join(dir, "device.json")} is not valid JSON: ${err.message}`);
+}
 const files = manifest.files ?? { ca: "ca.pem", cert: "device.pem", key: "device.key", appKey: "app-key" };
 // A bundle made from a CSR (`device add --csr`) holds no key: use the device.key that `pki csr`
 // wrote, copied into the bundle directory.
 const keyFile = files.key ?? (existsSync(join(dir, "device.key")) ? "device.key" : undefined);
-const passphrase = process.env.OUTPOST_KEY_PASSPHRASE;
-if (manifest.keyEncrypted && !passphrase) {
-  console.error("the device key is encrypted: set OUTPOST_KEY_PASSPHRASE");
-  process.exit(2);
+if (keyFile === undefined) {
+  fail(
+    `the bundle ${dir} was made from a CSR and holds no private key: copy the device.key that ` +
+      `"outpost-server pki csr" wrote on this device into ${dir}`,
+  );
 }
+const passphrase = process.env.OUTPOST_KEY_PASSPHRASE;
+if (manifest.keyEncrypted && !passphrase) fail(`${join(dir, keyFile)} is encrypted: set OUTPOST_KEY_PASSPHRASE`);
 
 let client;
 try {
@@ -59,7 +89,7 @@ try {
   // OUTPOST_INVALID_CONFIG: for example a wrong OUTPOST_KEY_PASSPHRASE or a key that does not
   // belong to the certificate.
   log({ level: "error", message: `invalid configuration: ${err.message}`, code: err.code });
-  process.exit(2);
+  process.exit(EXIT.config);
 }
 
 const thingName = manifest.things?.[0] ?? "thermostat-1";
@@ -83,7 +113,21 @@ thing.service("reset", (params) => {
   return { ok: true, temperature: current, at: new Date().toISOString() };
 });
 
-client.on("status", (s) => log({ status: s.type, ...statusFields(s) }));
+let connectedOnce = false;
+client.on("status", (s) => {
+  log({ status: s.type, ...statusFields(s) });
+  if (s.type === "connected") connectedOnce = true;
+  if (s.type === "connected" && s.replacedSessionId) {
+    log({
+      level: "warn",
+      message:
+        `took over the session of another process using this device's identity (session ${s.replacedSessionId}); ` +
+        "it has been disconnected: run only one copy per bundle",
+    });
+  }
+  // The client gave up (no retry scheduled): say why and end, rather than idle without a connection.
+  if (s.type === "disconnected" && s.retryInMs === undefined && connectedOnce && !stopping) giveUp(s.error);
+});
 client.on("queue-overflow", (info) => log({ level: "warn", message: "queue overflow", ...info }));
 client.on("error", (err) => log({ level: "warn", message: err.message, code: err.code }));
 
@@ -106,6 +150,24 @@ const timer = setInterval(() => {
   overheated = current > 30;
 }, Number(args.interval));
 
+function giveUp(error) {
+  stopping = true;
+  clearInterval(timer);
+  let code = EXIT.unreachable;
+  let message = `stopped reconnecting: ${error?.message ?? "connection closed"}`;
+  if (error?.code === ErrorCode.Conflict) {
+    code = EXIT.replaced;
+    message =
+      "another process connected with this device's identity and replaced this session " +
+      "(is a second copy running with the same bundle?); exiting";
+  } else if (error?.code === ErrorCode.Unauthorized || error?.code === ErrorCode.Forbidden) {
+    code = EXIT.revoked;
+    message = `the server revoked this device's access (${error.message}): key revoked or expired, or device disabled; exiting`;
+  }
+  log({ level: "error", message, code: error?.code, exitCode: code });
+  void client.close({ flush: false }).finally(() => process.exit(code));
+}
+
 let stopping = false;
 async function shutdown(signal) {
   if (stopping) return;
@@ -113,7 +175,7 @@ async function shutdown(signal) {
   clearInterval(timer);
   log({ message: `received ${signal}, closing` });
   await client.close({ timeoutMs: 3_000 });
-  process.exit(0);
+  process.exit(EXIT.stopped);
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
@@ -121,7 +183,9 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 try {
   await client.connect();
 } catch (err) {
-  log({ level: "error", message: `cannot connect: ${err.message}`, code: err.code });
-  clearInterval(timer);
-  process.exit(1);
+  if (!stopping) {
+    log({ level: "error", message: `cannot connect: ${err.message}`, code: err.code });
+    clearInterval(timer);
+    process.exit(EXIT.unreachable);
+  }
 }

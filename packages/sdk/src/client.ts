@@ -296,11 +296,17 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           deviceId: link.session.deviceId,
           sessionId: link.session.sessionId,
         });
+        if (link.session.replacedSessionId !== undefined) {
+          this.logger.warn("this connection took over a live session of the same device", {
+            replacedSessionId: link.session.replacedSessionId,
+          });
+        }
         this.setStatus({
           type: "connected",
           url: link.url,
           sessionId: link.session.sessionId,
           deviceId: link.session.deviceId,
+          ...(link.session.replacedSessionId !== undefined && { replacedSessionId: link.session.replacedSessionId }),
         });
         const waiters = this.waiters;
         this.waiters = [];

@@ -14,6 +14,8 @@ import {
 export interface SessionInfo {
   deviceId: string;
   sessionId: string;
+  /** Set when this login took over a live session of the same device (another instance with the same identity). */
+  replacedSessionId?: string;
   version: number;
   serverId: string;
   /** Capabilities the server announced in HelloAck (e.g. `event-batch`). */
@@ -64,6 +66,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
   return {
     deviceId: auth.deviceId ?? "",
     sessionId: auth.sessionId ?? "",
+    ...(auth.replacedSessionId ? { replacedSessionId: auth.replacedSessionId } : {}),
     version,
     serverId: ack.serverId ?? "",
     capabilities: ack.capabilities ?? [],

@@ -9,8 +9,11 @@ export type ConnectionStatus =
   | { type: "idle" }
   /** Opening the connection; `attempt` counts from 1 since the last successful connection. */
   | { type: "connecting"; attempt: number; url: string }
-  /** Authenticated and Things bound. */
-  | { type: "connected"; url: string; sessionId: string; deviceId: string }
+  /**
+   * Authenticated and Things bound. `replacedSessionId` is set when this connection took over a live
+   * session of the same device: another instance runs with this identity (it gets OUTPOST_CONFLICT).
+   */
+  | { type: "connected"; url: string; sessionId: string; deviceId: string; replacedSessionId?: string }
   /** Not connected. `retryInMs` is set when a reconnect is scheduled; absent means no retry. */
   | { type: "disconnected"; error?: Error; retryInMs?: number }
   /** `close()` was called; terminal. */

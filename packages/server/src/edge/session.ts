@@ -240,7 +240,13 @@ export class EdgeSession implements DeviceLink {
     const previous = this.deps.links.add(this);
     this.channel.send({
       requestId: envelope.requestId,
-      authResult: { status: Status.OK, message: "", deviceId: this.deviceId, sessionId: this.sessionId },
+      authResult: {
+        status: Status.OK,
+        message: "",
+        deviceId: this.deviceId,
+        sessionId: this.sessionId,
+        ...(previous && { replacedSessionId: previous.sessionId }),
+      },
     });
     this.deps.logger.info(
       { deviceId: this.deviceId, keyId: outcome.keyId, source: this.source, session: this.sessionId },
