@@ -19,7 +19,7 @@ function packedFiles(workspace: string): string[] {
 }
 
 describe("packages - what npm would publish", () => {
-  for (const name of ["protocol", "sdk", "server"]) {
+  for (const name of ["protocol", "sdk", "server", "operator"]) {
     it(`packages - @outpost/${name} ships its compiled entry points and no tests or sources`, () => {
       const files = packedFiles(`@outpost/${name}`);
       const pkg = JSON.parse(readFileSync(join(repoRoot, "packages", name, "package.json"), "utf8"));
@@ -66,4 +66,46 @@ describe("packages - what npm would publish", () => {
     expect(r.stdout).toMatch(/serve/);
     expect(r.stdout).toMatch(/device/);
   });
+
+  it("packages - the packed @outpost/operator tarball installs in an empty directory and its CLI runs", () => {
+    const dir = mkdtempSync(join(tmpdir(), "outpost-operator-install-"));
+    try {
+      const pack = (w: string) =>
+        (
+          JSON.parse(
+            execFileSync("npm", ["pack", "--json", "--pack-destination", dir, "-w", w], {
+              cwd: repoRoot,
+              encoding: "utf8",
+              stdio: ["ignore", "pipe", "ignore"],
+            }),
+          ) as Array<{ filename: string }>
+        )[0]!.filename;
+      const tarballs = ["@outpost/protocol", "@outpost/operator"].map((w) => join(dir, pack(w)));
+      const app = join(dir, "app");
+      execFileSync("mkdir", [app]);
+      writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+      execFileSync("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", ...tarballs], {
+        cwd: app,
+        stdio: "ignore",
+        timeout: 120_000,
+      });
+      const help = spawnSync(join(app, "node_modules", ".bin", "outpost"), ["--help"], { encoding: "utf8" });
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/login/);
+      expect(help.stdout).toMatch(/watch/);
+      const noLogin = spawnSync(join(app, "node_modules", ".bin", "outpost"), ["things"], {
+        encoding: "utf8",
+        env: { PATH: process.env.PATH, OUTPOST_CONFIG_DIR: join(dir, "config") },
+      });
+      expect(noLogin.status).toBe(2);
+      expect(noLogin.stderr).toMatch(/OUTPOST_INVALID_CONFIG/);
+      writeFileSync(
+        join(app, "use.mjs"),
+        'import { OperatorClient } from "@outpost/operator";\nconsole.log(typeof new OperatorClient({ url: "https://127.0.0.1:1" }).listThings);\n',
+      );
+      expect(spawnSync(process.execPath, ["use.mjs"], { cwd: app, encoding: "utf8" }).stdout).toBe("function\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -1,5 +1,6 @@
 import { ErrorCode, OutpostError, type OutpostValue } from "@outpost/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { parseOperatorToken } from "../auth/app-keys.js";
 import type { Principal } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
 import { fromJsonValue, toJsonValue } from "../things/values.js";
@@ -12,6 +13,7 @@ import {
   listThingsSchema,
   readPropertiesSchema,
   streamEventsSchema,
+  whoamiSchema,
   writePropertySchema,
 } from "./schemas.js";
 
@@ -51,6 +53,7 @@ export interface RouteDeps {
 export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
   { method: "GET", url: "/api/health" },
   { method: "GET", url: "/api/openapi.json" },
+  { method: "GET", url: "/api/whoami" },
   { method: "GET", url: "/api/devices" },
   { method: "GET", url: "/api/things" },
   { method: "GET", url: "/api/things/:thing/properties" },
@@ -96,6 +99,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { things } = deps;
 
   app.get("/api/health", { schema: healthSchema, config: { auth: false } }, async () => ({ status: "ok" }));
+
+  app.get("/api/whoami", { schema: whoamiSchema }, async (req) => {
+    const who = caller(req);
+    const parsed = parseOperatorToken(who.token);
+    return { operator: who.principal.id, admin: who.admin, tokenId: parsed.ok ? parsed.id : "" };
+  });
 
   app.get("/api/devices", { schema: listDevicesSchema }, async (req) => {
     if (!caller(req).admin) {

@@ -9,7 +9,7 @@ const anyValue = { description: 'Any JSON value; bytes are {"$bytes": "<base64>"
 
 export const sharedSchemas = [
   {
-    $id: "Error",
+    $id: "ErrorBody",
     type: "object",
     description: "Every error answer.",
     required: ["error"],
@@ -66,7 +66,7 @@ export const sharedSchemas = [
 const ref = (id: string) => ({ $ref: `${id}#` }) as const;
 
 const errors = Object.fromEntries(
-  [400, 401, 403, 404, 413, 429, 500, 501, 503, 504].map((s) => [s, ref("Error")]),
+  [400, 401, 403, 404, 413, 429, 500, 501, 503, 504].map((s) => [s, ref("ErrorBody")]),
 ) as Record<number, ReturnType<typeof ref>>;
 
 const thingParam = { type: "string", minLength: 1, description: "Thing name." } as const;
@@ -85,6 +85,24 @@ export const healthSchema = {
   summary: "Whether the server runs (no authentication).",
   response: {
     200: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] } } },
+  },
+} as const;
+
+export const whoamiSchema = {
+  operationId: "whoami",
+  summary: "The operator the bearer token belongs to.",
+  security: bearer,
+  response: {
+    200: {
+      type: "object",
+      required: ["operator", "admin", "tokenId"],
+      properties: {
+        operator: { type: "string", description: "Operator name." },
+        admin: { type: "boolean" },
+        tokenId: { type: "string", description: "Public id of the token (the part after opt_; not secret)." },
+      },
+    },
+    ...errors,
   },
 } as const;
 

@@ -1,0 +1,154 @@
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { type EventsOptions, type StreamItem, streamEvents } from "./events.js";
+import type {
+  HealthResponse,
+  InvokeServiceBody,
+  InvokeServiceResponse,
+  JsonValue,
+  ListDevicesResponse,
+  ListThingsResponse,
+  OperationId,
+  ReadPropertiesQuery,
+  ReadPropertiesResponse,
+  WhoamiResponse,
+  WritePropertyResponse,
+} from "./generated/api.js";
+import { OPERATIONS } from "./generated/api.js";
+import { call, type Endpoint } from "./http.js";
+
+/** Options of {@link OperatorClient}. */
+export interface OperatorClientOptions {
+  /** Base URL of the operator API, e.g. https://127.0.0.1:8444. Must be https. */
+  url: string;
+  /** Operator bearer token (`opt_<id>_<secret>`). Never logged. */
+  token?: string;
+  /** PEM of the CA that signed the server's certificate. Default: Node's trusted roots. */
+  ca?: string;
+  /** How long to wait for the server to answer, in ms (device requests wait longer: see each call's timeoutMs). Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Cancels the call: it rejects with OUTPOST_ABORTED. */
+  signal?: AbortSignal;
+}
+
+/** Options of calls that wait for a device. */
+export interface DeviceCallOptions extends CallOptions {
+  /** How long the server waits for the device, in ms (1..600 000). Default: the server's. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link OperatorClient.readProperties}. */
+export interface ReadPropertiesOptions extends DeviceCallOptions {
+  /** Only these properties. Default: all. */
+  names?: ReadPropertiesQuery["name"];
+}
+
+/**
+ * Client of the Outpost operator API (docs/operator-api.md). Every method resolves with the
+ * server's answer, typed from docs/openapi.json, or rejects with an OutpostError carrying the
+ * server's stable code (OUTPOST_FORBIDDEN, OUTPOST_NOT_FOUND, ...); a server that cannot be reached
+ * is OUTPOST_UNAVAILABLE, a TLS failure OUTPOST_TLS, no answer in time OUTPOST_TIMEOUT.
+ */
+export class OperatorClient {
+  readonly #endpoint: Endpoint;
+
+  constructor(options: OperatorClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new OutpostError(ErrorCode.InvalidConfig, `server URL ${JSON.stringify(options.url)} is not a URL`);
+    }
+    if (url.protocol !== "https:") {
+      throw new OutpostError(ErrorCode.InvalidConfig, `server URL must start with https:// (got ${url.protocol}//)`);
+    }
+    this.#endpoint = { url, token: options.token, ca: options.ca, timeoutMs: options.timeoutMs ?? 30_000 };
+  }
+
+  /** Base URL of the server. */
+  get url(): string {
+    return this.#endpoint.url.origin;
+  }
+
+  /** GET /api/health (needs no token). */
+  health(options: CallOptions = {}): Promise<HealthResponse> {
+    return this.#call("health", {}, undefined, options);
+  }
+
+  /** GET /api/whoami: the operator the token belongs to. */
+  whoami(options: CallOptions = {}): Promise<WhoamiResponse> {
+    return this.#call("whoami", {}, undefined, options);
+  }
+
+  /** GET /api/devices: every device with its connection state (admin only). */
+  listDevices(options: CallOptions = {}): Promise<ListDevicesResponse> {
+    return this.#call("listDevices", {}, undefined, options);
+  }
+
+  /** GET /api/things: the Things the caller holds any permission on. */
+  listThings(options: CallOptions = {}): Promise<ListThingsResponse> {
+    return this.#call("listThings", {}, undefined, options);
+  }
+
+  /** GET /api/things/{thing}/properties: live from the device when online, else the last kept values. */
+  readProperties(thing: string, options: ReadPropertiesOptions = {}): Promise<ReadPropertiesResponse> {
+    const query = new URLSearchParams();
+    for (const n of options.names ?? []) query.append("name", n);
+    return this.#call("readProperties", { thing }, undefined, options, query);
+  }
+
+  /** PUT /api/things/{thing}/properties/{name}: writes one property on the device. */
+  writeProperty(
+    thing: string,
+    name: string,
+    value: JsonValue,
+    options: DeviceCallOptions = {},
+  ): Promise<WritePropertyResponse> {
+    return this.#call("writeProperty", { thing, name }, { value }, options);
+  }
+
+  /** POST /api/things/{thing}/services/{service}: invokes a service and resolves with its answer. */
+  invokeService(
+    thing: string,
+    service: string,
+    params: InvokeServiceBody = {},
+    options: DeviceCallOptions = {},
+  ): Promise<InvokeServiceResponse> {
+    return this.#call("invokeService", { thing, service }, params, options);
+  }
+
+  /**
+   * GET /api/events as an async iterable of property changes and device events. A cut stream is
+   * reopened with Last-Event-ID, so within the server's replay buffer (docs/operator-api.md) no
+   * event is lost or repeated; a `gap` item says when the server could not replay everything.
+   * End it with `signal` or by leaving the loop.
+   */
+  events(options: EventsOptions = {}): AsyncGenerator<StreamItem> {
+    return streamEvents(this.#endpoint, options);
+  }
+
+  #call<T>(
+    op: OperationId,
+    params: Record<string, string>,
+    body: unknown,
+    options: DeviceCallOptions,
+    query = new URLSearchParams(),
+  ): Promise<T> {
+    const { method, path } = OPERATIONS[op];
+    const resolved = path.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k] ?? ""));
+    if (options.timeoutMs !== undefined) query.set("timeoutMs", String(options.timeoutMs));
+    const qs = query.toString();
+    // A device may take up to timeoutMs to answer: wait that long plus a margin.
+    const endpoint =
+      options.timeoutMs !== undefined
+        ? { ...this.#endpoint, timeoutMs: Math.max(this.#endpoint.timeoutMs, options.timeoutMs + 5_000) }
+        : this.#endpoint;
+    return call<T>(endpoint, method, qs ? `${resolved}?${qs}` : resolved, {
+      ...(body !== undefined ? { body } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+}

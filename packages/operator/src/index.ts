@@ -1,0 +1,27 @@
+export type { CallOptions, DeviceCallOptions, OperatorClientOptions, ReadPropertiesOptions } from "./client.js";
+export { OperatorClient } from "./client.js";
+export type {
+  DeviceEvent,
+  EventsOptions,
+  GapEvent,
+  PropertyChangeEvent,
+  ReconnectingEvent,
+  StreamItem,
+} from "./events.js";
+export type {
+  Device,
+  ErrorBody,
+  HealthResponse,
+  InvokeServiceResponse,
+  JsonValue,
+  ListDevicesResponse,
+  ListThingsResponse,
+  OperationId,
+  Property,
+  ReadPropertiesResponse,
+  Thing,
+  WhoamiResponse,
+  WritePropertyResponse,
+} from "./generated/api.js";
+export { OPERATIONS } from "./generated/api.js";
+export { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
