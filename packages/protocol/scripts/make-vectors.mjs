@@ -156,6 +156,22 @@ const vectors = {
       },
     },
   ],
+  "stream-open": [
+    "The device opens stream 3 for a tunnel, with a header and a 1 MiB receive window",
+    { streamId: 3, streamOpen: { type: "tunnel", header: payload.subarray(0, 6), window: 1048576 } },
+  ],
+  "stream-data": [
+    "The last 16 bytes on stream 3, half-closing the sender's direction",
+    { streamId: 3, streamData: { data: payload.subarray(0, 16), fin: true } },
+  ],
+  "stream-window": [
+    "128 KiB of credit returned for the whole connection (stream 0)",
+    { streamWindow: { increment: 131072 } },
+  ],
+  "stream-reset": [
+    "Stream 4 refused (code 1) by the receiver",
+    { streamId: 4, streamReset: { code: 1, message: "no handler for stream type file" } },
+  ],
 };
 
 for (const [name, [description, envelope]] of Object.entries(vectors)) {

@@ -15,6 +15,9 @@ import { DEFAULT_LIMITS, type ProtocolLimits, resolveLimits } from "./limits.js"
 import { type Envelope, type EnvelopeInit, GoodbyeReason, type Response, type WireLimits } from "./messages.js";
 import { MultipartAssembler, splitMessage } from "./multipart.js";
 import { Outbox } from "./outbox.js";
+import type { Stream } from "./stream.js";
+import { type OpenStreamOptions, StreamMux } from "./stream-mux.js";
+import type { StreamSide } from "./flow.js";
 import { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
 import type { Transport } from "./transport.js";
 
@@ -45,6 +48,16 @@ export interface ChannelOptions {
   closeFlushMs?: number;
 }
 
+/** Options of {@link Channel.enableStreams}. */
+export interface EnableStreamsOptions {
+  /** Our side: the device opens odd stream ids, the server even ones. */
+  side: StreamSide;
+  /** Called with each stream the peer opens. Without it every stream the peer opens is refused. */
+  onStream?: (stream: Stream) => void;
+  /** Unsent bytes of a stream the peer opened at which its write() waits. Default 64 KiB. */
+  writeHighWaterBytes?: number;
+}
+
 /** Options of one {@link Channel.request}. */
 export interface RequestOptions {
   /** Rejects with TimeoutError after this many ms; 0 disables. Default the channel's `requestTimeoutMs`. */
@@ -57,6 +70,7 @@ const REPLY_KINDS = new Set(["response", "helloAck", "authResult"]);
 /** Bodies that carry no ordering with the messages around them: the priority lane. */
 const PRIORITY_KINDS = new Set(["response", "helloAck", "authResult", "keepAlive"]);
 const NO_REPLY_KINDS = new Set(["goodbye", "keepAlive"]);
+const STREAM_KINDS = new Set(["streamOpen", "streamData", "streamWindow", "streamReset"]);
 const DEFAULT_MAX_QUEUED_MESSAGES = 256;
 const MAX_MESSAGE_ID = 0xffffffff;
 
@@ -78,6 +92,7 @@ export class Channel {
   private readonly outbox: Outbox;
   private readonly closeFlushMs: number;
   private readonly clock: Clock;
+  private streams: StreamMux | undefined;
   private nextMessageId = 1;
   private isClosed = false;
   private closeError: Error | undefined;
@@ -208,6 +223,47 @@ export class Channel {
   }
 
   /**
+   * Turns streams on for this connection, with our current receive limits and the peer's limits
+   * (so call it after setPeerLimits, and on a server after widening the receive limits). Call it
+   * only when both sides announced the "streams" capability; until then a stream frame from the
+   * peer is a ProtocolError. Idempotent.
+   */
+  enableStreams(options: EnableStreamsOptions): void {
+    if (this.streams || this.isClosed) return;
+    this.streams = new StreamMux({
+      side: options.side,
+      local: this.receiveLimits,
+      peer: this.peer,
+      outbox: this.outbox,
+      ...(options.onStream && { onStream: options.onStream }),
+      ...(options.writeHighWaterBytes !== undefined && { writeHighWaterBytes: options.writeHighWaterBytes }),
+    });
+  }
+
+  /** True once {@link enableStreams} has been called. */
+  get streamsEnabled(): boolean {
+    return this.streams !== undefined;
+  }
+
+  /** Streams open now and stream bytes received but not yet read, over all streams. */
+  get streamStats(): { open: number; bufferedBytes: number } {
+    return { open: this.streams?.openStreams ?? 0, bufferedBytes: this.streams?.bufferedBytes ?? 0 };
+  }
+
+  /**
+   * Opens a stream to the peer; data may be written at once. Throws OUTPOST_NOT_IMPLEMENTED when
+   * streams are not enabled on this connection, OUTPOST_TOO_MANY_STREAMS over the peer's
+   * maxStreams, ConnectionClosedError once closed.
+   */
+  openStream(options: OpenStreamOptions): Stream {
+    if (this.isClosed) throw new ConnectionClosedError("channel is closed", causeOf(this.closeError));
+    if (!this.streams) {
+      throw new OutpostError(ErrorCode.NotImplemented, "streams are not enabled on this connection");
+    }
+    return this.streams.open(options);
+  }
+
+  /**
    * Assigns a fresh non-zero requestId, sends, and resolves with the peer's reply envelope (body
    * response, helloAck or authResult with the same requestId). A Response or AuthResult whose status
    * is not 2xx rejects with errorFromStatus(status, message, code). Rejects with TimeoutError,
@@ -259,6 +315,7 @@ export class Channel {
     this.isClosed = true;
     this.closeError = error;
     this.requests.rejectAll(error);
+    this.streams?.close(new ConnectionClosedError("connection closed", causeOf(error)));
     this.assembler.clear();
     this.inbound.clear();
     this.queue.end();
@@ -328,6 +385,11 @@ export class Channel {
   private dispatch(envelope: Envelope): void {
     const id = envelope.requestId;
     const body = envelope.body!;
+    if (STREAM_KINDS.has(body)) {
+      if (!this.streams) throw new ProtocolError(ErrorCode.UnexpectedFrame, `${body} on a connection without streams`);
+      this.streams.receive(envelope);
+      return;
+    }
     if (REPLY_KINDS.has(body)) {
       if (id === 0) {
         if (body === "response") throw new ProtocolError(ErrorCode.UnexpectedFrame, "response without a request id");

@@ -21,6 +21,8 @@ export const ErrorCode = {
   FlowControl: "OUTPOST_FLOW_CONTROL",
   /** No more stream ids or streams are available. */
   TooManyStreams: "OUTPOST_TOO_MANY_STREAMS",
+  /** A stream was reset by either side (`StreamResetError.resetCode` says why). */
+  StreamReset: "OUTPOST_STREAM_RESET",
   BadRequest: "OUTPOST_BAD_REQUEST",
   Unauthorized: "OUTPOST_UNAUTHORIZED",
   Forbidden: "OUTPOST_FORBIDDEN",

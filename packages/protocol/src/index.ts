@@ -1,7 +1,7 @@
 export { AsyncQueue } from "./async-queue.js";
 export type { InboundFramesOptions } from "./backpressure.js";
 export { DrainWaiters, InboundFrames, OutboundBytes } from "./backpressure.js";
-export type { ChannelOptions, RequestOptions } from "./channel.js";
+export type { ChannelOptions, EnableStreamsOptions, RequestOptions } from "./channel.js";
 export { Channel } from "./channel.js";
 export type { Clock } from "./clock.js";
 export { MAX_TIMER_MS, systemClock } from "./clock.js";
@@ -25,7 +25,14 @@ export { MAX_STREAM_ID, MAX_WINDOW_BYTES, ReceiveWindow, SendWindow, StreamIdAll
 export type { StreamFrameDecoderOptions } from "./framing.js";
 export { encodeLengthPrefixed, LENGTH_PREFIX_BYTES, StreamFrameDecoder } from "./framing.js";
 export type { ProtocolLimits } from "./limits.js";
-export { DEFAULT_LIMITS, MIN_FRAME_BYTES, negotiateLimits, resolveLimits } from "./limits.js";
+export {
+  DEFAULT_LIMITS,
+  MAX_CONNECTION_WINDOW_BYTES,
+  MAX_STREAM_WINDOW_BYTES,
+  MIN_FRAME_BYTES,
+  negotiateLimits,
+  resolveLimits,
+} from "./limits.js";
 export type {
   Auth,
   AuthResult,
@@ -47,13 +54,21 @@ export type {
   PropertyWrite,
   Response,
   ServiceInvoke,
+  StreamData,
+  StreamOpen,
+  StreamReset,
+  StreamWindow,
   Unbind,
   WireLimits,
   WireValue,
 } from "./messages.js";
-export { BODY_KINDS, CAPABILITY_EVENT_BATCH, GoodbyeReason, Quality, wire } from "./messages.js";
+export { BODY_KINDS, CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS, GoodbyeReason, Quality, wire } from "./messages.js";
 export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
+export type { BulkSource, OutboxOptions } from "./outbox.js";
+export type { StreamHost, StreamWriteOptions } from "./stream.js";
+export { Stream, StreamResetCode, StreamResetError } from "./stream.js";
+export type { OpenStreamOptions, StreamMuxOptions } from "./stream-mux.js";
 export { errorFromStatus, isSuccess, Status, statusForCode, statusFromError } from "./status.js";
 export type { Transport } from "./transport.js";
 export { createMemoryTransportPair } from "./transport.js";

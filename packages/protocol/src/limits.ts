@@ -15,7 +15,18 @@ export interface ProtocolLimits {
   maxStringBytes: number;
   /** Most requests one side may have outstanding at the other. Default 256. */
   maxConcurrentRequests: number;
+  /** Initial receive window of each stream, in bytes. Default 256 KiB, at most {@link MAX_STREAM_WINDOW_BYTES}. */
+  streamWindow: number;
+  /** Receive window of the connection (stream data over all streams), in bytes. Default 1 MiB. */
+  connectionWindow: number;
+  /** Most streams the peer may have open at us at once. Default 256. */
+  maxStreams: number;
 }
+
+/** Largest per-stream window a side may announce (16 MiB). */
+export const MAX_STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Largest connection window a side may announce (256 MiB). */
+export const MAX_CONNECTION_WINDOW_BYTES = 256 * 1024 * 1024;
 
 /** The defaults both sides use when the peer announces 0 (unset) for a limit. */
 export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
@@ -24,6 +35,9 @@ export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxBatch: 1000,
   maxStringBytes: 64 * 1024,
   maxConcurrentRequests: 256,
+  streamWindow: 256 * 1024,
+  connectionWindow: 1024 * 1024,
+  maxStreams: 256,
 });
 
 /** Smallest frame size a peer may announce; below it even a Hello may not fit. */
@@ -41,6 +55,12 @@ export function resolveLimits(partial: Partial<ProtocolLimits> | null | undefine
       }
       out[key] = v;
     }
+  }
+  if (out.streamWindow > MAX_STREAM_WINDOW_BYTES) {
+    throw new LimitError(ErrorCode.LimitExceeded, `streamWindow must be at most ${MAX_STREAM_WINDOW_BYTES}`);
+  }
+  if (out.connectionWindow > MAX_CONNECTION_WINDOW_BYTES) {
+    throw new LimitError(ErrorCode.LimitExceeded, `connectionWindow must be at most ${MAX_CONNECTION_WINDOW_BYTES}`);
   }
   if (out.maxFrameBytes < MIN_FRAME_BYTES) {
     throw new LimitError(ErrorCode.LimitExceeded, `maxFrameBytes must be at least ${MIN_FRAME_BYTES}`);
@@ -60,5 +80,8 @@ export function negotiateLimits(
     maxBatch: Math.min(local.maxBatch, p.maxBatch),
     maxStringBytes: Math.min(local.maxStringBytes, p.maxStringBytes),
     maxConcurrentRequests: Math.min(local.maxConcurrentRequests, p.maxConcurrentRequests),
+    streamWindow: Math.min(local.streamWindow, p.streamWindow),
+    connectionWindow: Math.min(local.connectionWindow, p.connectionWindow),
+    maxStreams: Math.min(local.maxStreams, p.maxStreams),
   };
 }

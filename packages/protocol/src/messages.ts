@@ -30,6 +30,10 @@ export type KeepAlive = outpost.v1.KeepAlive.$Properties;
 export type Goodbye = outpost.v1.Goodbye.$Properties;
 export type Multipart = outpost.v1.Multipart.$Properties;
 export type WireLimits = outpost.v1.Limits.$Properties;
+export type StreamOpen = outpost.v1.StreamOpen.$Properties;
+export type StreamData = outpost.v1.StreamData.$Properties;
+export type StreamWindow = outpost.v1.StreamWindow.$Properties;
+export type StreamReset = outpost.v1.StreamReset.$Properties;
 
 /** Property quality, as on the wire. */
 export const Quality = outpost.v1.Quality;
@@ -57,6 +61,10 @@ export const BODY_KINDS: readonly BodyKind[] = [
   "goodbye",
   "multipart",
   "eventBatch",
+  "streamOpen",
+  "streamData",
+  "streamWindow",
+  "streamReset",
 ];
 
 /**
@@ -64,3 +72,10 @@ export const BODY_KINDS: readonly BodyKind[] = [
  * sends event batches only to a server that announced it, and single `Event`s otherwise.
  */
 export const CAPABILITY_EVENT_BATCH = "event-batch";
+
+/**
+ * Capability both sides announce (device in `Hello.capabilities`, server in
+ * `HelloAck.capabilities`) to use streams: stream frames (bodies 26-29) travel only on a connection
+ * where both announced it, so a peer without it keeps working without streams.
+ */
+export const CAPABILITY_STREAMS = "streams";

@@ -5,8 +5,10 @@ import {
   fromWireValue,
   isOutpostError,
   MAX_TIMER_MS,
+  type OpenStreamOptions,
   OutpostError,
   type OutpostValue,
+  type Stream,
   toWireMap,
   toWireValue,
 } from "@outpost/protocol";
@@ -190,6 +192,18 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     return fromWireValue(reply.response?.result);
   }
 
+  /**
+   * Opens a stream to the server on the current connection (see docs/sdk.md, Streams). Throws
+   * OUTPOST_UNAVAILABLE when not connected, OUTPOST_NOT_IMPLEMENTED when the server did not
+   * announce "streams", OUTPOST_TOO_MANY_STREAMS over the server's maxStreams. A stream does not
+   * survive a reconnect: it fails with OUTPOST_CONNECTION_CLOSED and the caller opens a new one.
+   */
+  openStream(options: OpenStreamOptions): Stream {
+    const link = this.link;
+    if (!link) throw new OutpostError(ErrorCode.Unavailable, "not connected", { status: 503 });
+    return link.channel.openStream(options);
+  }
+
   /** Resolves when every queued item has been acknowledged by the server. */
   async flush(options: FlushOptions = {}): Promise<void> {
     return this.queue.drained(options.signal);
@@ -281,6 +295,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       },
       appKey: o.appKey,
       agent: AGENT,
+      ...(o.onStream && { onStream: o.onStream }),
       things: this.things,
       queue: this.queue,
       logger: this.logger,

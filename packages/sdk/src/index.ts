@@ -1,6 +1,13 @@
 // Re-exported from @outpost/protocol so device code can throw and check typed errors without a second import.
-export type { JsonValue, OutpostValue, Transport } from "@outpost/protocol";
-export { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
+export type {
+  JsonValue,
+  OpenStreamOptions,
+  OutpostValue,
+  Stream,
+  StreamWriteOptions,
+  Transport,
+} from "@outpost/protocol";
+export { ErrorCode, isOutpostError, OutpostError, StreamResetCode, StreamResetError } from "@outpost/protocol";
 export type { EdgeClientEvents } from "./client.js";
 export { EdgeClient } from "./client.js";
 export type { ReconnectOptions } from "./connection/reconnect.js";

@@ -1,4 +1,4 @@
-import type { ProtocolLimits, Transport } from "@outpost/protocol";
+import type { ProtocolLimits, Stream, Transport } from "@outpost/protocol";
 import type { ReconnectOptions } from "./connection/reconnect.js";
 import type { Logger } from "./logger.js";
 import type { QueueOptions } from "./queue/offline-queue.js";
@@ -45,6 +45,12 @@ export interface EdgeClientOptions {
   logger?: Logger;
   /** Random source in [0, 1) for backoff jitter. Default Math.random. For tests. */
   random?: () => number;
+  /**
+   * Receives each stream the server opens (files and tunnels are built on these), on connections
+   * where the server announced the "streams" capability. Without it, the server's streams are
+   * refused (StreamReset code 1).
+   */
+  onStream?: (stream: Stream) => void;
 }
 
 /** Options of {@link EdgeClient.connect}. */

@@ -54,6 +54,7 @@ export type {
   ServerServiceCallContext,
 } from "./server.js";
 export { startServer } from "./server.js";
+export type { StreamDevice, StreamHandler } from "./edge/session.js";
 export type { ChangeFilter, ChangeListener, EventOccurrence, PropertyChange, ThingChange } from "./things/changes.js";
 export type {
   DeviceSummary,

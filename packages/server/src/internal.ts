@@ -1,5 +1,6 @@
 export type { EdgeDeps, HandlerContext } from "./edge/context.js";
 export { startEdgeServer } from "./edge/edge-server.js";
+export type { StreamDevice, StreamHandler } from "./edge/session.js";
 export { EdgeSession } from "./edge/session.js";
 export { EDGE_CIPHERS, edgeTlsOptions } from "./edge/tls.js";
 export { WsTransport } from "./edge/ws-transport.js";

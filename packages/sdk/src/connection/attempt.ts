@@ -8,6 +8,7 @@ import {
   type Goodbye,
   GoodbyeReason,
   OutpostError,
+  type Stream,
   TimeoutError,
 } from "@outpost/protocol";
 import { dispatch } from "../dispatcher.js";
@@ -33,6 +34,8 @@ export interface AttemptOptions {
   channel: ChannelOptions;
   appKey: string;
   agent: string;
+  /** Streams the server opens; without it they are refused. */
+  onStream?: (stream: Stream) => void;
   things: ReadonlyMap<string, Thing>;
   queue: OfflineQueue;
   logger: Logger;
@@ -94,6 +97,7 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
       things: [...o.things.keys()],
       agent: o.agent,
       signal: setup,
+      ...(o.onStream && { onStream: o.onStream }),
     });
     for (const r of session.refused) o.onRefused(r.error);
     o.onConnected({ url: o.url, channel: ch, session });

@@ -1,5 +1,6 @@
 import {
   CAPABILITY_EVENT_BATCH,
+  CAPABILITY_STREAMS,
   type Channel,
   ErrorCode,
   isSuccess,
@@ -8,6 +9,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   RemoteError,
+  type Stream,
 } from "@outpost/protocol";
 
 /** What the handshake established. */
@@ -36,6 +38,8 @@ export interface OpenSessionOptions {
   agent: string;
   /** Cancels the handshake. */
   signal?: AbortSignal;
+  /** Streams the server opens; without it they are refused. */
+  onStream?: (stream: Stream) => void;
 }
 
 /** Runs Hello -> HelloAck, Auth -> AuthResult, Bind -> Response on a fresh channel. */
@@ -46,7 +50,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
       hello: {
         minVersion: MIN_PROTOCOL_VERSION,
         maxVersion: PROTOCOL_VERSION,
-        capabilities: [CAPABILITY_EVENT_BATCH],
+        capabilities: [CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS],
         limits: { ...channel.limits },
         agent: options.agent,
       },
@@ -61,6 +65,10 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
   const authEnvelope = await channel.request({ auth: { appKey: options.appKey } }, signal);
   const auth = authEnvelope.authResult;
   if (!auth) throw new ProtocolError(ErrorCode.UnexpectedFrame, `expected AuthResult, got ${authEnvelope.body}`);
+
+  if ((ack.capabilities ?? []).includes(CAPABILITY_STREAMS)) {
+    channel.enableStreams({ side: "device", ...(options.onStream && { onStream: options.onStream }) });
+  }
 
   const { bound, refused } = await bindThings(channel, options.things, options.signal);
   return {

@@ -6,7 +6,7 @@ import { WebSocketServer } from "ws";
 import type { EdgeDeps } from "./context.js";
 import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
-import { EdgeSession } from "./session.js";
+import { EdgeSession, type StreamHandler } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
 import { WsTransport } from "./ws-transport.js";
 
@@ -57,6 +57,12 @@ export interface EdgeEndpointOptions {
    * Default 5 000.
    */
   revalidateIntervalMs?: number;
+  /**
+   * Receives each stream an authenticated device opens, on connections where both sides announced
+   * the "streams" capability (files and tunnels are built on these). Without it, streams devices
+   * open are refused (StreamReset code 1).
+   */
+  onStream?: StreamHandler;
 }
 
 /** Options for {@link startEdgeServer}: the endpoint's options and the server's shared parts. */
@@ -154,7 +160,13 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       limits: preAuthLimits(deps.limits),
       requestTimeoutMs: deps.requestTimeoutMs,
     });
-    const session = new EdgeSession({ channel, certDeviceId, source, deps });
+    const session = new EdgeSession({
+      channel,
+      certDeviceId,
+      source,
+      deps,
+      ...(options.onStream && { onStream: options.onStream }),
+    });
     slot.session = session;
     sessions.set(
       session,

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   CAPABILITY_EVENT_BATCH,
+  CAPABILITY_STREAMS,
   type Channel,
   type Envelope,
   type EnvelopeInit,
@@ -13,6 +14,7 @@ import {
   type ProtocolLimits,
   type Response,
   Status,
+  type Stream,
 } from "@outpost/protocol";
 import type { Registry } from "../registry/types.js";
 import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js";
@@ -25,6 +27,15 @@ import { handleKeepAlive } from "./handlers/keep-alive.js";
 /** Capabilities announced in every HelloAck: what this server accepts, whatever the device announced. */
 const SERVER_CAPABILITIES: readonly string[] = [CAPABILITY_EVENT_BATCH];
 
+/** Who opened a stream: the authenticated device and its session. */
+export interface StreamDevice {
+  deviceId: string;
+  sessionId: string;
+}
+
+/** Receives each stream a device opens (files and tunnels register here). */
+export type StreamHandler = (stream: Stream, device: StreamDevice) => void;
+
 /** Where a connection is in the state machine of docs/architecture.md. */
 export type SessionState = "hello" | "auth" | "ready" | "closed";
 
@@ -35,6 +46,8 @@ export interface EdgeSessionOptions {
   certDeviceId: string | undefined;
   /** Remote address. */
   source: string;
+  /** Streams the device opens, once authenticated; without it they are refused. */
+  onStream?: StreamHandler;
   deps: EdgeDeps;
 }
 
@@ -53,6 +66,8 @@ export class EdgeSession implements DeviceLink {
   private readonly channel: Channel;
   private readonly deps: EdgeDeps;
   private readonly certDeviceId: string | undefined;
+  private readonly onStream: StreamHandler | undefined;
+  private streamsAgreed = false;
   private readonly bound = new Set<string>();
   private ctx: HandlerContext | undefined;
   private closing: Promise<void> | undefined;
@@ -61,6 +76,7 @@ export class EdgeSession implements DeviceLink {
   constructor(options: EdgeSessionOptions) {
     this.channel = options.channel;
     this.deps = options.deps;
+    this.onStream = options.onStream;
     this.certDeviceId = options.certDeviceId;
     this.source = options.source;
     this.faults = new ConnectionFaultLog(this.deps.logger, () => ({
@@ -195,11 +211,12 @@ export class EdgeSession implements DeviceLink {
       void this.close(GoodbyeReason.PROTOCOL_ERROR, message);
       return;
     }
+    this.streamsAgreed = (hello.capabilities ?? []).includes(CAPABILITY_STREAMS);
     this.channel.send({
       requestId: envelope.requestId,
       helloAck: {
         version,
-        capabilities: [...SERVER_CAPABILITIES],
+        capabilities: this.streamsAgreed ? [...SERVER_CAPABILITIES, CAPABILITY_STREAMS] : [...SERVER_CAPABILITIES],
         limits: { ...this.deps.limits },
         serverId: this.deps.serverId,
       },
@@ -226,6 +243,11 @@ export class EdgeSession implements DeviceLink {
     }
     this.channel.setReceiveLimits(this.deps.limits);
     this.deviceId = outcome.deviceId;
+    if (this.streamsAgreed) {
+      const onStream = this.onStream;
+      const device = { deviceId: outcome.deviceId, sessionId: this.sessionId };
+      this.channel.enableStreams({ side: "server", ...(onStream && { onStream: (s) => onStream(s, device) }) });
+    }
     this.keyId = outcome.keyId;
     this.connectedAt = Date.now();
     this.stateValue = "ready";
