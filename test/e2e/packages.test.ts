@@ -29,6 +29,13 @@ describe("packages - what npm would publish", () => {
       }
       expect(files.filter((f) => f.startsWith("test/") || f.endsWith(".test.js") || f.startsWith("src/"))).toEqual([]);
     });
+
+    it(`packages - @outpost/${name} ships a README whose links work inside the tarball`, () => {
+      expect(packedFiles(`@outpost/${name}`)).toContain("README.md");
+      const readme = readFileSync(join(repoRoot, "packages", name, "README.md"), "utf8");
+      // Nothing outside the package directory is in the tarball: a relative link out of it is broken.
+      expect(readme.match(/\]\((?!https?:|#)[^)]*\.\.\/[^)]*\)/g) ?? []).toEqual([]);
+    });
   }
 
   it("packages - the compiled entry points load in a plain Node process (no test runner, no TypeScript)", () => {

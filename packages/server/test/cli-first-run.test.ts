@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateServerConfig } from "../src/config/server-config.js";
+import { SqliteRegistry } from "../src/registry/sqlite.js";
 
 // Runs the built CLI: build with `npx tsc -b packages/server` first.
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/cli/main.js");
@@ -99,6 +100,27 @@ describe("cli - first run", () => {
 
   it("cli - key list of an unknown device fails with a message", () => {
     expectUserError(run("key", "list", "nobody", "--data", data), "device nobody not found", "OUTPOST_NOT_FOUND");
+  });
+
+  it("cli - restrict takes a default permission from a device on its own Thing, --lift gives it back", () => {
+    const bundle = join(root, "restrict-bundle");
+    expect(run("device", "add", "gw-r", "--things", "valve-r", "--data", data, "--out", bundle).code).toBe(0);
+    const can = () => {
+      const registry = new SqliteRegistry(join(data, "registry.db"));
+      try {
+        return registry.can({ kind: "device", id: "gw-r" }, "valve-r", "service.execute");
+      } finally {
+        registry.close();
+      }
+    };
+    expect(can()).toBe(true);
+    const r = run("restrict", "gw-r", "valve-r", "service.execute", "--data", data);
+    expect(r.code, r.stderr).toBe(0);
+    expect(can()).toBe(false);
+    expect(run("restrict", "gw-r", "valve-r", "service.execute", "--lift", "--data", data).code).toBe(0);
+    expect(can()).toBe(true);
+    expectUserError(run("restrict", "gw-r", "elsewhere", "service.execute", "--data", data), "not assigned");
+    expectUserError(run("restrict", "gw-r", "valve-r", "fly", "--data", data), "invalid permission");
   });
 
   it("cli - audit verify of a missing file says the file is missing", () => {

@@ -187,6 +187,35 @@ export function grantCommand(): Command {
     });
 }
 
+/** `restrict <deviceId> <thing> <permission> [--lift]`: least privilege for a device on its own Thing. */
+export function restrictCommand(): Command {
+  return withData(new Command("restrict"))
+    .argument("<deviceId>", "device id")
+    .argument("<thing>", "one of the device's own Things")
+    .argument("<permission>", "property.read | property.write | event.emit | service.execute")
+    .description("take a default permission away from a device on one of its Things (with --lift, give it back)")
+    .option("--lift", "give the permission back")
+    .action(async (deviceId: string, thing: string, permission: string, o: Opts) => {
+      assertPermission(permission);
+      await withDataDir(o.data, (ctx) => {
+        if (o.lift) {
+          if (ctx.registry.getThing(thing)?.deviceId !== deviceId) {
+            throw new OutpostError(ErrorCode.NotFound, `Thing ${thing} is not assigned to device ${deviceId}`);
+          }
+          ctx.registry.unrestrict(deviceId, thing, permission);
+        } else {
+          ctx.registry.restrict(deviceId, thing, permission);
+        }
+        ctx.record(`device:${deviceId}`, o.lift ? "restriction.lift" : "restriction.add", { thing, permission });
+        console.log(
+          o.lift
+            ? `device ${deviceId} holds ${permission} on ${thing} again`
+            : `device ${deviceId} no longer holds ${permission} on ${thing}`,
+        );
+      });
+    });
+}
+
 /** `operator add|list`. */
 export function operatorCommand(): Command {
   const op = new Command("operator").description("manage operators of the HTTPS operator API");

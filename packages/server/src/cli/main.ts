@@ -5,7 +5,14 @@ import { Command } from "commander";
 import { verifyAuditLog } from "../audit/verify.js";
 import { initDataDir } from "../config/init.js";
 import { dataPaths } from "../config/layout.js";
-import { deviceCommand, grantCommand, keyCommand, operatorCommand, thingCommand } from "./admin-commands.js";
+import {
+  deviceCommand,
+  grantCommand,
+  keyCommand,
+  operatorCommand,
+  restrictCommand,
+  thingCommand,
+} from "./admin-commands.js";
 import { pkiCommand } from "./pki-commands.js";
 import { serve } from "./serve.js";
 import { cliActor, parsePort, readPassphraseFile, reportError, withData } from "./util.js";
@@ -69,6 +76,7 @@ function buildProgram(): Command {
   program.addCommand(keyCommand());
   program.addCommand(thingCommand());
   program.addCommand(grantCommand());
+  program.addCommand(restrictCommand());
   program.addCommand(operatorCommand());
   program.addCommand(pkiCommand());
 
