@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The README's main command: a server and one device on localhost with a fresh development PKI,
-// then the operator API driven with curl to show a property changing and a service call.
+// then the operator API driven with the outpost CLI to show a property changing and a service call.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,9 @@ const work = resolve(process.env.OUTPOST_DEMO_DIR ?? join(root, ".demo"));
 const serverDir = join(work, "server");
 const bundleDir = join(work, "device");
 const cli = join(root, "packages", "server", "dist", "cli", "main.js");
+const outpostCli = join(root, "packages", "operator", "dist", "cli", "main.js");
+// The demo's own profile directory, so the user's real outpost profiles are not touched.
+const configDir = join(work, "config");
 const deviceScript = join(root, "examples", "device-basic", "device.mjs");
 const deviceId = "demo-device-1";
 const thing = "thermostat-1";
@@ -53,14 +56,19 @@ function start(name, args, ready, timeoutMs = 20_000) {
   });
 }
 
-function curl(label, args) {
-  const quote = (a) => (a.includes(token) ? `"${a.replace(token, "$OUTPOST_TOKEN")}"` : /\s|"/.test(a) ? `'${a}'` : a);
-  console.log(`$ curl ${args.map(quote).join(" ")}`);
-  const r = spawnSync("curl", ["-sS", "--fail-with-body", ...args], { encoding: "utf8" });
-  if (r.error) throw new Error(`curl is needed for the demo: ${r.error.message}`);
-  console.log(r.stdout.trim() || r.stderr.trim());
-  if (r.status !== 0) throw new Error(`${label} failed (curl exit ${r.status})`);
-  return JSON.parse(r.stdout);
+/** Runs `outpost <args>` with the demo's profile directory, printing the command and its output. */
+function outpost(args, { quiet = false } = {}) {
+  if (!quiet) console.log(`$ outpost ${args.map((a) => (/\s|"/.test(a) ? `'${a}'` : a)).join(" ")}`);
+  const r = spawnSync(process.execPath, [outpostCli, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, OUTPOST_CONFIG_DIR: configDir },
+  });
+  if (!quiet) console.log((r.stdout.trim() || r.stderr.trim()).replace(/^/gm, "  "));
+  if (r.status !== 0) {
+    if (quiet) return undefined;
+    throw new Error(`outpost ${args[0]} failed (exit ${r.status}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
 }
 
 async function waitFor(label, fn, timeoutMs = 20_000) {
@@ -100,7 +108,6 @@ try {
   const ca = join(serverDir, "ca", "ca.pem");
   console.log(`edge endpoint: ${listening.edgeUrl}`);
   console.log(`operator API:  ${api}`);
-  console.log(`operator token (admin): ${token}`);
 
   step(`Starting the demo device ${deviceId} with Thing ${thing}`);
   await start(
@@ -109,59 +116,37 @@ try {
     (m) => m.status === "connected",
   );
 
-  const auth = ["--cacert", ca, "-H", `Authorization: Bearer ${token}`];
-  const props = `${api}/api/things/${thing}/properties`;
-  step("Reading properties through the operator API");
-  const first = await waitFor("a temperature reading", async () => {
-    const r = spawnSync("curl", ["-sS", ...auth, props], { encoding: "utf8" });
-    try {
-      const body = JSON.parse(r.stdout);
-      return body.properties?.some((p) => p.name === "temperature") ? body : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  const temp = (b) => b.properties.find((p) => p.name === "temperature")?.value;
-  curl("read properties", [...auth, props]);
-  await waitFor("the temperature to change", async () => {
-    const r = spawnSync("curl", ["-sS", ...auth, props], { encoding: "utf8" });
-    try {
-      return temp(JSON.parse(r.stdout)) !== temp(first);
-    } catch {
-      return false;
-    }
+  step("Logging in with the outpost CLI (the token is read from a file, never from the command line)");
+  const tokenFile = join(work, "admin.token");
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  outpost(["login", "--server", api, "--ca", ca, "--token-file", tokenFile]);
+  outpost(["things"]);
+
+  step("Reading properties");
+  const temperature = () => {
+    const out = outpost(["get", thing, "temperature", "--json"], { quiet: true });
+    return out ? JSON.parse(out).properties.find((p) => p.name === "temperature")?.value : undefined;
+  };
+  const first = await waitFor("a temperature reading", () => temperature());
+  outpost(["get", thing]);
+  await waitFor("the temperature to change", () => {
+    const now = temperature();
+    return now !== undefined && now !== first;
   });
   step("The temperature changed");
-  curl("read properties again", [...auth, props]);
+  outpost(["get", thing]);
 
   step("Writing the setpoint property (reaches the device and is confirmed)");
-  curl("write setpoint", [
-    ...auth,
-    "-X",
-    "PUT",
-    "-H",
-    "Content-Type: application/json",
-    "-d",
-    '{"value":22.5}',
-    `${props}/setpoint`,
-  ]);
+  outpost(["set", thing, "setpoint", "22.5"]);
 
   step("Calling the device's reset service");
-  curl("invoke reset", [
-    ...auth,
-    "-X",
-    "POST",
-    "-H",
-    "Content-Type: application/json",
-    "-d",
-    '{"reason":"demo"}',
-    `${api}/api/things/${thing}/services/reset`,
-  ]);
+  outpost(["call", thing, "reset", "--param", 'reason="demo"']);
 
   step("Try it yourself");
-  console.log(`export OUTPOST_TOKEN=${token}`);
-  console.log(`curl --cacert ${ca} -H "Authorization: Bearer $OUTPOST_TOKEN" ${props}`);
-  console.log(`curl --cacert ${ca} -H "Authorization: Bearer $OUTPOST_TOKEN" -N ${api}/api/events`);
+  console.log(`export OUTPOST_CONFIG_DIR=${configDir}   # the demo's profile (token file: ${tokenFile})`);
+  console.log(`alias outpost="node ${outpostCli}"`);
+  console.log(`outpost get ${thing}`);
+  console.log(`outpost watch --thing ${thing}`);
   if (once) {
     console.log("\ndemo: ok");
     shutdown(0);

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { repoRoot } from "../helpers/server-process.js";
 
 describe("demo - the README's main command", () => {
-  it("demo - runs end to end: server, device, property change and service call through curl", () => {
+  it("demo - runs end to end: server, device, property change and service call through the outpost CLI", () => {
     const dir = mkdtempSync(join(tmpdir(), "outpost-demo-"));
     try {
       const r = spawnSync(process.execPath, [join(repoRoot, "examples", "demo", "run.mjs"), "--once"], {
@@ -16,7 +16,8 @@ describe("demo - the README's main command", () => {
       });
       const out = `${r.stdout}\n${r.stderr}`;
       expect(out).toContain("The temperature changed");
-      expect(out).toMatch(/services\/reset/);
+      expect(out).toMatch(/\$ outpost call thermostat-1 reset --param 'reason="demo"'/);
+      expect(out).toMatch(/\$ outpost set thermostat-1 setpoint 22\.5\n {2}thermostat-1 setpoint = 22\.5/);
       expect(out).toContain("demo: ok");
       expect(r.status).toBe(0);
     } finally {

@@ -119,8 +119,12 @@ export function dataCommands(): Command[] {
     const stop = () => abort.abort();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    if (!o.json)
-      process.stdout.write(`${table(["TIME", "THING", "KIND", "NAME", "VALUE"], [], useColor(process.stdout))}\n`);
+    const widths = [24, 16, 8, 16];
+    const row = (cells: string[]) => cells.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join("  ");
+    if (!o.json) {
+      const head = row(["TIME", "THING", "KIND", "NAME", "VALUE"]);
+      process.stdout.write(`${useColor(process.stdout) ? `\u001b[1m${head}\u001b[0m` : head}\n`);
+    }
     try {
       for await (const item of client.events({
         ...(local.thing ? { thing: local.thing } : {}),
@@ -142,7 +146,7 @@ export function dataCommands(): Command[] {
         }
         const value = item.type === "property" ? cell(item.value) : cell(item.data);
         const kind = item.type === "property" ? "property" : "event";
-        process.stdout.write(`${[time(item.timestampMs) || "-", item.thing, kind, item.name, value].join("  ")}\n`);
+        process.stdout.write(`${row([time(item.timestampMs) || "-", item.thing, kind, item.name, value])}\n`);
       }
     } finally {
       process.off("SIGINT", stop);
