@@ -161,7 +161,7 @@ describe("audit file", () => {
     expect(result.code).toBe("OUTPOST_UNAVAILABLE");
     const text = readFileSync(path, "utf8");
     expect(text.endsWith("\n")).toBe(true);
-    expect(verifyAuditLog(path)).toEqual({ ok: true, records: result.lastSeq });
+    expect(verifyAuditLog(path)).toMatchObject({ ok: true, records: result.lastSeq });
     // The log opens again and continues its chain.
     const reopened = new FileAuditLog(path);
     expect(reopened.lastSeq).toBe(result.lastSeq);

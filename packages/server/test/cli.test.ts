@@ -170,6 +170,28 @@ describe("cli", () => {
     expect(broken.stdout).toContain("BROKEN at seq");
   });
 
+  it("cli - audit anchor signs the log; verify with the anchor kept elsewhere detects truncation", () => {
+    const a = run("audit", "anchor", "--data", data);
+    expect(a.code, a.stderr).toBe(0);
+    const anchor = JSON.parse(a.stdout) as { seq: number; hash: string; signature: string; publicKey: string };
+    expect(anchor.publicKey).toContain("BEGIN PUBLIC KEY");
+    expect(statSync(join(data, "audit", "signing.key")).mode & 0o777).toBe(0o600);
+    const kept = join(root, "kept-anchor.json");
+    writeFileSync(kept, a.stdout);
+    const ok = run("audit", "verify", "--data", data, "--anchor", kept);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`signed through seq ${anchor.seq}`);
+    expect(ok.stdout).toContain("reaches its anchor");
+
+    const lines = readFileSync(join(data, "audit.log"), "utf8").trimEnd().split("\n");
+    const copy = join(root, "truncated.log");
+    writeFileSync(copy, `${lines.slice(0, anchor.seq - 1).join("\n")}\n`);
+    const cut = run("audit", "verify", "--data", data, "--file", copy, "--anchor", kept);
+    expect(cut.code).toBe(2);
+    expect(cut.stdout).toContain(`BROKEN at seq ${anchor.seq}`);
+    expect(cut.stdout).toContain("removed from the end");
+  });
+
   it("cli - pki ca, csr and sign-csr produce a verifiable certificate", () => {
     const ca = join(root, "pki-ca");
     expect(run("pki", "ca", "--out", ca, "--cn", "Fleet CA").code).toBe(0);

@@ -1,6 +1,7 @@
 import { closeSync, fchmodSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { GENESIS_HASH, sealRecord } from "./chain.js";
+import { type AuditAnchor, type AuditSigningKey, signCheckpoint, writeAnchor } from "./checkpoint.js";
 import { readLastLine } from "./lines.js";
 import type { AuditEvent, AuditRecord, AuditSink } from "./types.js";
 
@@ -10,6 +11,12 @@ export interface FileAuditLogOptions {
   now?: () => Date;
   /** fsync after every append (slower, survives power loss record by record). Default false: flush() syncs. */
   syncEveryAppend?: boolean;
+  /**
+   * Signed checkpoints (audit/checkpoint.ts): an `audit.checkpoint` record signed with `key` after
+   * every `every` records (default 1000) and on close, and the latest written to `anchorPath`.
+   * Default: none.
+   */
+  checkpoints?: { key: AuditSigningKey; every?: number; anchorPath?: string };
 }
 
 /**
@@ -31,11 +38,15 @@ export class FileAuditLog implements AuditSink {
   #seq = 0;
   #prev = GENESIS_HASH;
   #size = 0;
+  readonly #checkpoints: { key: AuditSigningKey; every: number; anchorPath?: string } | undefined;
+  #sinceCheckpoint = 0;
 
   constructor(path: string, options: FileAuditLogOptions = {}) {
     this.path = path;
     this.#now = options.now ?? (() => new Date());
     this.#syncEach = options.syncEveryAppend ?? false;
+    const cp = options.checkpoints;
+    this.#checkpoints = cp && { ...cp, every: Math.max(1, cp.every ?? 1000) };
     try {
       this.#fd = openSync(path, "a+", 0o600);
       // Only a regular file is made private: a path that is a device (a log sent to /dev/null or a
@@ -61,6 +72,47 @@ export class FileAuditLog implements AuditSink {
   }
 
   append(event: AuditEvent): AuditRecord {
+    const record = this.#write(event);
+    this.#sinceCheckpoint += 1;
+    if (this.#checkpoints && this.#sinceCheckpoint >= this.#checkpoints.every) {
+      try {
+        this.checkpoint();
+      } catch {
+        // The record is stored; the checkpoint is tried again after the next append.
+      }
+    }
+    return record;
+  }
+
+  /**
+   * Appends a signed `audit.checkpoint` record covering every record so far, writes it to the
+   * anchor file, and returns the anchor. Throws when the log has no signing key or cannot be
+   * written.
+   */
+  checkpoint(): AuditAnchor {
+    const cp = this.#checkpoints;
+    if (!cp) throw new OutpostError(ErrorCode.InvalidConfig, "this audit log has no signing key");
+    const fd = this.#fd;
+    if (fd !== undefined && fstatSync(fd).size !== this.#size) this.#loadTail();
+    const anchor = signCheckpoint(cp.key, this.#seq, this.#prev, this.#now());
+    this.#write({
+      type: "audit.checkpoint",
+      actor: "system",
+      outcome: "success",
+      details: { seq: anchor.seq, hash: anchor.hash, signature: anchor.signature, keyId: anchor.keyId },
+    });
+    this.#sinceCheckpoint = 0;
+    if (cp.anchorPath) {
+      try {
+        writeAnchor(cp.anchorPath, anchor);
+      } catch {
+        // The checkpoint is in the log; the anchor file is rewritten at the next one.
+      }
+    }
+    return anchor;
+  }
+
+  #write(event: AuditEvent): AuditRecord {
     const fd = this.#fd;
     if (fd === undefined) throw new OutpostError(ErrorCode.Unavailable, "audit log is closed");
     if (fstatSync(fd).size !== this.#size) this.#loadTail();
@@ -92,6 +144,13 @@ export class FileAuditLog implements AuditSink {
   /** Flushes and closes the file. Further appends fail with OUTPOST_UNAVAILABLE. */
   async close(): Promise<void> {
     if (this.#fd === undefined) return;
+    if (this.#checkpoints && this.#sinceCheckpoint > 0) {
+      try {
+        this.checkpoint();
+      } catch {
+        // Closing must not fail for it: the records are stored, only not yet signed.
+      }
+    }
     await this.flush();
     closeSync(this.#fd);
     this.#fd = undefined;

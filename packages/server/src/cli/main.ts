@@ -1,10 +1,8 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync } from "node:fs";
-import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { verifyAuditLog } from "../audit/verify.js";
 import { initDataDir } from "../config/init.js";
-import { dataPaths } from "../config/layout.js";
+import { auditCommand } from "./audit-commands.js";
 import {
   deviceCommand,
   grantCommand,
@@ -80,24 +78,7 @@ function buildProgram(): Command {
   program.addCommand(operatorCommand());
   program.addCommand(pkiCommand());
 
-  const audit = program.command("audit").description("audit log tools");
-  withData(audit.command("verify"))
-    .description("check the audit log's hash chain")
-    .option("--file <file>", "audit log to check (default <data>/audit.log)")
-    .action((o: Opts) => {
-      const file = (o.file as string | undefined) ?? dataPaths(o.data).audit;
-      if (!existsSync(file)) {
-        const how = o.file === undefined ? "check --data, or name the log with --file" : "check --file";
-        throw new OutpostError(ErrorCode.NotFound, `audit log ${file} not found: ${how}`);
-      }
-      const r = verifyAuditLog(file);
-      if (r.ok) {
-        console.log(`ok: ${r.records} records, chain intact (${file})`);
-      } else {
-        console.log(`BROKEN at seq ${r.brokenAtSeq}: ${r.reason} (${file})`);
-        process.exitCode = 2;
-      }
-    });
+  program.addCommand(auditCommand());
   return program;
 }
 

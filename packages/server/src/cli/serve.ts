@@ -1,7 +1,8 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import type { LevelWithSilent } from "pino";
-import { FileAuditLog } from "../audit/audit-log.js";
+import type { FileAuditLog } from "../audit/audit-log.js";
+import { openDataAuditLog } from "../audit/open.js";
 import type { DataPaths } from "../config/layout.js";
 import { loadServerConfig } from "../config/server-config.js";
 import { createLogger } from "../logging/logger.js";
@@ -33,7 +34,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const registry = new SqliteRegistry(p.registry);
   let audit: FileAuditLog;
   try {
-    audit = new FileAuditLog(p.audit);
+    audit = openDataAuditLog(p);
   } catch (err) {
     registry.close();
     throw err;

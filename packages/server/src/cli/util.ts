@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import type { Command } from "commander";
-import { FileAuditLog } from "../audit/audit-log.js";
+import type { FileAuditLog } from "../audit/audit-log.js";
+import { openDataAuditLog } from "../audit/open.js";
 import type { AuditEvent } from "../audit/types.js";
 import { loadServerConfig, type ServerConfig } from "../config/server-config.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
@@ -99,7 +100,7 @@ export function openData(dir: string): DataContext {
   const registry = new SqliteRegistry(config.paths.registry);
   let audit: FileAuditLog;
   try {
-    audit = new FileAuditLog(config.paths.audit);
+    audit = openDataAuditLog(config.paths);
   } catch (err) {
     registry.close();
     throw err;

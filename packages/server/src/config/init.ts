@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
-import { FileAuditLog } from "../audit/audit-log.js";
+import type { FileAuditLog } from "../audit/audit-log.js";
+import { openDataAuditLog } from "../audit/open.js";
 import { createCertificateAuthority, issueServerCertificate } from "../pki/certificates.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { writePublicFile, writeSecretFile } from "./files.js";
@@ -36,7 +37,7 @@ export interface InitDataDirResult {
 }
 
 /** Names `init` creates inside a data directory. */
-const LAYOUT_NAMES = ["ca", "tls", "registry.db", "audit.log", "config.json"];
+const LAYOUT_NAMES = ["ca", "tls", "registry.db", "audit.log", "audit", "config.json"];
 const STAGING_PREFIX = ".init-";
 
 /**
@@ -101,7 +102,7 @@ async function build(
   const registry = new SqliteRegistry(paths.registry);
   let audit: FileAuditLog | undefined;
   try {
-    audit = new FileAuditLog(paths.audit);
+    audit = openDataAuditLog(paths);
     const { token } = registry.createOperator(adminName, true);
     audit.append({
       type: "admin.change",

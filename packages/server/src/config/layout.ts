@@ -15,6 +15,10 @@ export interface DataPaths {
   registry: string;
   /** Hash-chained audit log (JSON lines, mode 0600). */
   audit: string;
+  /** Ed25519 key that signs audit checkpoints (PEM, mode 0600); its public key beside it as `.pub`. */
+  auditKey: string;
+  /** The latest signed audit checkpoint (JSON); copy it off the machine to detect truncation. */
+  auditAnchor: string;
   /** Server configuration (JSON). */
   config: string;
 }
@@ -30,6 +34,8 @@ export function dataPaths(dir: string): DataPaths {
     serverKey: resolve(d, "tls", "server.key"),
     registry: resolve(d, "registry.db"),
     audit: resolve(d, "audit.log"),
+    auditKey: resolve(d, "audit", "signing.key"),
+    auditAnchor: resolve(d, "audit", "anchor.json"),
     config: resolve(d, "config.json"),
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
-import { FileAuditLog } from "../audit/audit-log.js";
+import { openDataAuditLog } from "../audit/open.js";
 import type { AuditSink } from "../audit/types.js";
 import { type CertificateAuthority, issueDeviceCertificate } from "../pki/certificates.js";
 import { signDeviceCsr } from "../pki/csr.js";
@@ -96,7 +96,7 @@ export async function onboardDevice(
     ...(options.caPassphrase === undefined ? {} : { passphrase: options.caPassphrase }),
   };
   const registry = new SqliteRegistry(p.registry);
-  const audit = new FileAuditLog(p.audit);
+  const audit = openDataAuditLog(p);
   try {
     return await onboardInto({ registry, ca, audit, edgeUrl: config.edge.publicUrl }, options);
   } finally {
