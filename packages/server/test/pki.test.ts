@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -140,6 +140,45 @@ describe("pki", () => {
         encoding: "utf8",
       });
       expect(out).toContain("BEGIN PUBLIC KEY");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("pki - issuance refuses CSRs with weak keys or SHA-1 and lifetimes over 825 days (openssl-made CSRs)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "outpost-policy-"));
+    try {
+      const csr = (name: string, args: string[]) => {
+        execFileSync(
+          "openssl",
+          ["req", "-new", "-nodes", "-keyout", join(dir, `${name}.key`), "-out", join(dir, `${name}.csr`)].concat(
+            ["-subj", "/CN=dev-weak"],
+            args,
+          ),
+          { stdio: "pipe" },
+        );
+        return readFileSync(join(dir, `${name}.csr`), "utf8");
+      };
+      const refusal = (fn: () => unknown) => {
+        try {
+          fn();
+        } catch (e) {
+          return isOutpostError(e) ? `${e.code}: ${e.message}` : String(e);
+        }
+        return "accepted";
+      };
+      expect(refusal(() => signDeviceCsr(ca, csr("rsa1024", ["-newkey", "rsa:1024"])))).toMatch(
+        /OUTPOST_TLS: .*RSA key of 1024 bits; at least 2048/,
+      );
+      expect(refusal(() => signDeviceCsr(ca, csr("rsa512", ["-newkey", "rsa:512"])))).toMatch(/RSA key of 512 bits/);
+      expect(refusal(() => signDeviceCsr(ca, csr("sha1", ["-newkey", "rsa:2048", "-sha1"])))).toMatch(
+        /OUTPOST_TLS: .*weaker than SHA-256/,
+      );
+      expect(refusal(() => signDeviceCsr(ca, csr("good", ["-newkey", "rsa:2048"])))).toBe("accepted");
+      expect(refusal(() => signDeviceCsr(ca, csr("long", ["-newkey", "rsa:2048"]), { days: 1000 }))).toMatch(
+        /valid for 1000 days; at most 825/,
+      );
+      expect(refusal(() => issueDeviceCertificate(ca, { deviceId: "dev-long", days: 3650 }))).toMatch(/at most 825/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

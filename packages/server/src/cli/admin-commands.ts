@@ -28,7 +28,7 @@ export function deviceCommand(): Command {
     .option("--passphrase-file <file>", "encrypt the device key with the passphrase in this file")
     .option("--csr <file>", "sign this CSR made on the device instead of generating a key")
     .option("--key-ttl <duration>", "application key lifetime, e.g. 30d (default: no expiry)")
-    .option("--cert-days <days>", "device certificate lifetime in days (default 825)")
+    .option("--cert-days <days>", "device certificate lifetime in days (default and most 825)")
     .option("--ca-passphrase-file <file>", "passphrase of the CA key, when it is encrypted")
     .option("--description <text>", "free-text description")
     .action(async (deviceId: string, o: Opts) => {

@@ -96,7 +96,7 @@ export function pkiCommand(): Command {
   withCa(pki.command("device <deviceId>"))
     .description("issue a device client certificate and key (prefer `device add` to also register it)")
     .requiredOption("-o, --out <dir>", "directory for device.pem and device.key")
-    .option("--days <n>", "lifetime in days (default 825)")
+    .option("--days <n>", "lifetime in days (default and most 825)")
     .option("--passphrase-file <file>", "encrypt the device key")
     .option("--force", FORCE)
     .action((deviceId: string, o: Opts) => {
@@ -131,7 +131,7 @@ export function pkiCommand(): Command {
     .description("sign a device CSR into a client certificate")
     .requiredOption("-o, --out <file>", "certificate file to write")
     .option("--device-id <id>", "require the CSR to be for this device")
-    .option("--days <n>", "lifetime in days (default 825)")
+    .option("--days <n>", "lifetime in days (default and most 825)")
     .option("--force", FORCE)
     .action((csrFile: string, o: Opts) => {
       const certPem = signDeviceCsr(loadCa(o), readInputFile(csrFile, "CSR"), {

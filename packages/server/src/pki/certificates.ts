@@ -4,6 +4,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import forge from "node-forge";
 import { assertDeviceId } from "../registry/names.js";
 import { exportPrivateKey, generateRsaKey, loadPrivateKey, toForgePublicKey } from "./keys.js";
+import { assertDeviceCertificatePolicy } from "./policy.js";
 
 /** A certificate and its private key, both PEM. `keyPem` is encrypted PKCS#8 when a passphrase was used. */
 export interface CertificateAndKey {
@@ -53,7 +54,7 @@ export interface ServerCertificateOptions extends ValidityOptions {
 export interface DeviceCertificateOptions extends ValidityOptions {
   /** Device id; becomes the subject common name the server binds the application key to. */
   deviceId: string;
-  /** Lifetime in days. Default 825. */
+  /** Lifetime in days, at most 825 (the certificate policy, pki/policy.ts). Default 825. */
   days?: number;
   /** Encrypts the device key (AES-256-CBC PKCS#8). Default: not encrypted. */
   passphrase?: string;
@@ -108,6 +109,7 @@ export function issueDeviceCertificate(ca: CertificateAuthority, options: Device
     days: options.days ?? 825,
     eku: { clientAuth: true },
   });
+  assertDeviceCertificatePolicy(certPem, ca.certPem);
   return { certPem, keyPem: exportPrivateKey(key, options.passphrase) };
 }
 

@@ -3,6 +3,7 @@ import forge from "node-forge";
 import { assertDeviceId } from "../registry/names.js";
 import { type CertificateAuthority, signLeaf, type ValidityOptions } from "./certificates.js";
 import { exportPrivateKey, generateRsaKey, toForgePrivateKey, toForgePublicKey } from "./keys.js";
+import { assertDeviceCertificatePolicy, keyPolicyViolation, signaturePolicyViolation } from "./policy.js";
 
 /** Options for {@link createDeviceCsr}. */
 export interface DeviceCsrOptions {
@@ -71,5 +72,16 @@ export function signDeviceCsr(ca: CertificateAuthority, csrPem: string, options:
     );
   }
   if (!csr.publicKey) throw new OutpostError(ErrorCode.Tls, "the CSR carries no public key");
-  return signLeaf(ca, csr.publicKey, cn, { validity: options, days: options.days ?? 825, eku: { clientAuth: true } });
+  const bits = (csr.publicKey as forge.pki.rsa.PublicKey).n?.bitLength();
+  const weak =
+    keyPolicyViolation({ type: "rsa", bits }) ??
+    signaturePolicyViolation((csr as unknown as { siginfo?: { algorithmOid?: string } }).siginfo?.algorithmOid ?? "");
+  if (weak) throw new OutpostError(ErrorCode.Tls, `the CSR breaks the certificate policy: ${weak}`);
+  const certPem = signLeaf(ca, csr.publicKey, cn, {
+    validity: options,
+    days: options.days ?? 825,
+    eku: { clientAuth: true },
+  });
+  assertDeviceCertificatePolicy(certPem, ca.certPem);
+  return certPem;
 }

@@ -1,4 +1,5 @@
-import type { X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
+import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { derChildren, derOid, readDer } from "./der.js";
 
 /**
@@ -29,6 +30,7 @@ const STRONG_SIGNATURES = new Map([
   ["1.2.840.10045.4.3.4", "ecdsa-with-SHA512"],
 ]);
 const OID_KEY_USAGE = "2.5.29.15";
+const OID_BASIC_CONSTRAINTS = "2.5.29.19";
 const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 const DAY_MS = 86_400_000;
 // Issuance back-dates notBefore by five minutes for clock skew.
@@ -72,15 +74,18 @@ export function deviceCertificateViolation(cert: X509Certificate, ca: X509Certif
     curve: key?.namedCurve,
   });
   if (keyProblem) return keyProblem;
-  if (cert.ca) return "a CA certificate (basicConstraints CA:TRUE) cannot be a device certificate";
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
-    return "not issued directly by the device CA (intermediate CAs are not accepted)";
-  }
-  let parsed: { signatureOid: string; digitalSignature: boolean | undefined };
+  let parsed: ParsedCertificate;
   try {
     parsed = parseCertificate(cert.raw);
   } catch {
     return "the certificate cannot be parsed";
+  }
+  // node:crypto's `ca` is false for CA:TRUE without keyCertSign, so basicConstraints is read here.
+  if (cert.ca || parsed.basicConstraintsCa) {
+    return "a CA certificate (basicConstraints CA:TRUE) cannot be a device certificate";
+  }
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
+    return "not issued directly by the device CA (intermediate CAs are not accepted)";
   }
   const sig = signaturePolicyViolation(parsed.signatureOid);
   if (sig) return sig;
@@ -96,25 +101,46 @@ export function deviceCertificateViolation(cert: X509Certificate, ca: X509Certif
   return undefined;
 }
 
-/** The signature algorithm and the keyUsage digitalSignature bit (undefined without keyUsage). */
-function parseCertificate(der: Buffer): { signatureOid: string; digitalSignature: boolean | undefined } {
+interface ParsedCertificate {
+  signatureOid: string;
+  /** The keyUsage digitalSignature bit; undefined without a keyUsage extension. */
+  digitalSignature: boolean | undefined;
+  /** basicConstraints cA (false when the extension is absent). */
+  basicConstraintsCa: boolean;
+}
+
+function parseCertificate(der: Buffer): ParsedCertificate {
   const top = readDer(der, 0);
   const [tbs, sigAlg] = derChildren(der, top);
   if (!tbs || !sigAlg) throw new RangeError("not a certificate");
   const sigOid = derChildren(der, sigAlg)[0];
   if (!sigOid) throw new RangeError("no signature algorithm");
   let digitalSignature: boolean | undefined;
+  let basicConstraintsCa = false;
   const extWrapper = derChildren(der, tbs).find((el) => el.tag === 0xa3);
   if (extWrapper) {
     const list = derChildren(der, extWrapper)[0];
     for (const ext of list ? derChildren(der, list) : []) {
       const parts = derChildren(der, ext);
-      if (derOid(der, parts[0]!) !== OID_KEY_USAGE) continue;
+      const oid = derOid(der, parts[0]!);
       const value = parts.at(-1)!;
-      const bits = readDer(der, value.start, value.end);
-      // BIT STRING: first content byte is the count of unused bits; digitalSignature is bit 0.
-      digitalSignature = bits.end - bits.start >= 2 && (der[bits.start + 1]! & 0x80) !== 0;
+      const inner = readDer(der, value.start, value.end);
+      if (oid === OID_KEY_USAGE) {
+        // BIT STRING: first content byte is the count of unused bits; digitalSignature is bit 0.
+        digitalSignature = inner.end - inner.start >= 2 && (der[inner.start + 1]! & 0x80) !== 0;
+      } else if (oid === OID_BASIC_CONSTRAINTS) {
+        // SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }
+        const first = derChildren(der, inner)[0];
+        basicConstraintsCa = first?.tag === 0x01 && der[first.start] !== 0;
+      }
     }
   }
-  return { signatureOid: derOid(der, sigOid), digitalSignature };
+  return { signatureOid: derOid(der, sigOid), digitalSignature, basicConstraintsCa };
+}
+
+/** Throws OUTPOST_TLS naming the rule when an issued device certificate breaks the policy. */
+export function assertDeviceCertificatePolicy(certPem: string, caPem: string): void {
+  const violation = deviceCertificateViolation(new X509Certificate(certPem), new X509Certificate(caPem));
+  if (violation)
+    throw new OutpostError(ErrorCode.Tls, `the certificate would break the certificate policy: ${violation}`);
 }
