@@ -1,12 +1,17 @@
-// Writes the golden vectors in vectors/: for each body kind, <name>.bin (one encoded frame) and
-// <name>.json (the envelope, human-readable, bytes fields as hex). Run after `npm run build`:
+// Writes the golden vectors in vectors/: for each body kind, <name>.bin (one encoded frame),
+// <name>.json (the envelope, human-readable, bytes fields as hex) and <name>.txtpb (the envelope in
+// protobuf text format, for `protoc --encode`); and vectors/multipart-set/, one message split into
+// parts with its reassembly. Every .bin is checked against `protoc --encode` (Debian package
+// protobuf-compiler), an encoder independent of the code under test. Run after `npm run build`:
 //   node packages/protocol/scripts/make-vectors.mjs
 // The vectors are part of the wire contract: regenerate them only for an additive schema change,
 // and review the diff.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeFrame, encodeFrame } from "../dist/index.js";
+import { decodeFrame, encodeFrame, splitMessage } from "../dist/index.js";
+import { protocEncode } from "./protoc.mjs";
+import { envelopeToText } from "./text-format.mjs";
 import { canonical, envelopeToJson, jsonToEnvelope } from "./vector-json.mjs";
 
 const out = join(dirname(fileURLToPath(import.meta.url)), "..", "vectors");
@@ -23,8 +28,8 @@ const vectors = {
       requestId: 1,
       hello: {
         minVersion: 1,
-        maxVersion: 1,
-        capabilities: ["multipart", "files", "tunnels"],
+        maxVersion: 2,
+        capabilities: ["multipart", "event-batch"],
         limits: {
           maxFrameBytes: 1048576,
           maxMessageBytes: 16777216,
@@ -41,8 +46,8 @@ const vectors = {
     {
       requestId: 1,
       helloAck: {
-        version: 1,
-        capabilities: ["multipart", "files"],
+        version: 2,
+        capabilities: ["multipart", "event-batch"],
         limits: { maxFrameBytes: 262144 },
         serverId: "edge-1",
       },
@@ -116,7 +121,7 @@ const vectors = {
       serviceInvoke: {
         thing: "pump-17",
         service: "calibrate",
-        params: { offset: { numberValue: -0.5 }, steps: { intValue: 3 }, label: { stringValue: "field" } },
+        params: { label: { stringValue: "field" }, offset: { numberValue: -0.5 }, steps: { intValue: 3 } },
         timeoutMs: 5000,
       },
     },
@@ -133,6 +138,28 @@ const vectors = {
     "Orderly close with a reconnect hint",
     { goodbye: { reason: 2, message: "server restarting", reconnectAfterMs: 5000 } },
   ],
+  "goodbye-version": [
+    "Close after a Hello without a common version, with its stable code (1.1)",
+    {
+      goodbye: {
+        reason: 4,
+        message: "no common protocol version: peer speaks 3..4, we speak 1..2",
+        code: "OUTPOST_UNSUPPORTED_VERSION",
+      },
+    },
+  ],
+  "auth-result-refused": [
+    "Refused authentication of request 2, with its stable code (1.1)",
+    {
+      requestId: 2,
+      authResult: {
+        status: 401,
+        message: "application key revoked",
+        code: "OUTPOST_UNAUTHORIZED",
+        sessionId: "s-0002",
+      },
+    },
+  ],
   multipart: [
     "Second of three parts of a 120-byte message",
     { multipart: { messageId: 7, index: 1, count: 3, totalBytes: 120, payload } },
@@ -148,7 +175,7 @@ const vectors = {
           {
             thing: "pump-17.valve",
             name: "stuck",
-            data: { position: { intValue: 42 }, note: { stringValue: "retry" } },
+            data: { note: { stringValue: "retry" }, position: { intValue: 42 } },
             timestampMs: t + 2,
             seq: 11,
           },
@@ -174,14 +201,56 @@ const vectors = {
   ],
 };
 
-for (const [name, [description, envelope]] of Object.entries(vectors)) {
+/** Encodes, checks the round trip and protoc, writes <dir>/<name>.{bin,json,txtpb}; returns the bytes. */
+function write(dir, name, description, envelope, extra = {}) {
   const bin = encodeFrame(envelope);
   const json = envelopeToJson(decodeFrame(bin));
   if (canonical(json) !== canonical(envelopeToJson(envelope))) throw new Error(`vector ${name} does not round-trip`);
   if (Buffer.compare(encodeFrame(jsonToEnvelope(json)), bin) !== 0)
     throw new Error(`vector ${name} re-encodes differently`);
-  writeFileSync(join(out, `${name}.bin`), bin);
-  const doc = { name, description, hex: Buffer.from(bin).toString("hex"), envelope: json };
-  writeFileSync(join(out, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+  const text = envelopeToText(json);
+  const independent = protocEncode(text);
+  if (independent && Buffer.compare(independent, bin) !== 0)
+    throw new Error(`vector ${name}: protoc encodes it differently`);
+  writeFileSync(join(dir, `${name}.bin`), bin);
+  writeFileSync(join(dir, `${name}.txtpb`), text);
+  const doc = { name, description, hex: Buffer.from(bin).toString("hex"), ...extra, envelope: json };
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+  return { bin, checked: independent !== undefined };
 }
-console.log(`wrote ${Object.keys(vectors).length} vectors to ${out}`);
+
+let checked = 0;
+for (const [name, [description, envelope]] of Object.entries(vectors)) {
+  if (write(out, name, description, envelope).checked) checked++;
+}
+
+// A complete multipart set: one PropertyUpdate of 2,400 bytes cut for a receiver whose
+// max_frame_bytes is 1024, the parts in order, and the message they reassemble to.
+const setDir = join(out, "multipart-set");
+mkdirSync(setDir, { recursive: true });
+const maxFrameBytes = 1024;
+const messageId = 7;
+const long = Array.from({ length: 2300 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join("");
+const message = write(setDir, "message", "The whole message: a property update too large for one 1024-byte frame", {
+  requestId: 11,
+  propertyUpdate: {
+    values: [{ thing: "pump-17", name: "log", value: { stringValue: long }, timestampMs: t, seq: 12 }],
+  },
+});
+const parts = splitMessage(message.bin, messageId, maxFrameBytes);
+parts.forEach((part, i) => {
+  const r = write(
+    setDir,
+    `part-${i}`,
+    `Part ${i} of ${parts.length} of message.bin (max_frame_bytes ${maxFrameBytes})`,
+    part,
+    {
+      maxFrameBytes,
+    },
+  );
+  if (r.bin.byteLength > maxFrameBytes) throw new Error(`part ${i} exceeds ${maxFrameBytes} bytes`);
+});
+const total = Object.keys(vectors).length + 1 + parts.length;
+console.log(
+  `wrote ${total} vectors to ${out} (${parts.length} multipart parts); ${checked === Object.keys(vectors).length ? "all checked" : "NOT checked"} with protoc`,
+);

@@ -431,7 +431,7 @@ export class Channel {
     if (result && envelope.body !== "helloAck") {
       const status = result.status ?? 0;
       if (!isSuccess(status)) {
-        const code = envelope.response?.code ?? undefined;
+        const code = result.code || undefined;
         this.requests.reject(id, errorFromStatus(status, result.message ?? "", code));
         return;
       }
@@ -445,7 +445,7 @@ export class Channel {
       ? err
       : new ProtocolError(ErrorCode.MalformedFrame, "frame could not be processed", { cause: err });
     try {
-      this.send({ goodbye: { reason: GoodbyeReason.PROTOCOL_ERROR, message: error.message } });
+      this.send({ goodbye: { reason: GoodbyeReason.PROTOCOL_ERROR, message: error.message, code: error.code } });
     } catch {
       // best effort: the transport may already be gone
     }

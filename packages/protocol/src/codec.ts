@@ -1,19 +1,24 @@
-import { ErrorCode, LimitError, ProtocolError } from "./errors.js";
+import { ErrorCode, LimitError, OutpostError, ProtocolError } from "./errors.js";
 import { DEFAULT_LIMITS, type ProtocolLimits } from "./limits.js";
 import { type Envelope, type EnvelopeInit, wire } from "./messages.js";
 
-/** Encodes one envelope to the bytes of one frame. Does not split: see multipart for that. */
+/**
+ * Encodes one envelope to the bytes of one frame. Does not split: see multipart for that. A 64-bit
+ * field outside ±(2^53−1) (or negative where unsigned) is refused with OUTPOST_BAD_REQUEST rather
+ * than rounded; so is any other value the schema cannot carry.
+ */
 export function encodeFrame(envelope: EnvelopeInit): Uint8Array {
   try {
     return wire.Envelope.encode(envelope).finish();
   } catch (cause) {
-    throw new ProtocolError(ErrorCode.BadRequest, "envelope cannot be encoded", { cause });
+    throw new OutpostError(ErrorCode.BadRequest, `envelope cannot be encoded: ${describe(cause)}`, { cause });
   }
 }
 
 /**
  * Decodes one frame and checks it against `limits`. Never throws anything but a ProtocolError
- * (or its subclass LimitError): bad bytes from the network must only ever close a connection.
+ * (or its subclass LimitError): bad bytes from the network must only ever close a connection. A
+ * 64-bit integer outside ±(2^53−1) is OUTPOST_MALFORMED_FRAME, never a rounded number.
  */
 export function decodeFrame(bytes: Uint8Array, limits: ProtocolLimits = DEFAULT_LIMITS): Envelope {
   if (bytes.byteLength > limits.maxFrameBytes) {

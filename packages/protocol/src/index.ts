@@ -62,7 +62,15 @@ export type {
   WireLimits,
   WireValue,
 } from "./messages.js";
-export { BODY_KINDS, CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS, GoodbyeReason, Quality, wire } from "./messages.js";
+export {
+  BODY_KINDS,
+  CAPABILITY_EVENT_BATCH,
+  CAPABILITY_MULTIPART,
+  CAPABILITY_STREAMS,
+  GoodbyeReason,
+  Quality,
+  wire,
+} from "./messages.js";
 export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
 export type { BulkSource, OutboxOptions } from "./outbox.js";
@@ -74,4 +82,4 @@ export type { Transport } from "./transport.js";
 export { createMemoryTransportPair } from "./transport.js";
 export type { JsonValue, OutpostValue } from "./value.js";
 export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";
-export { MIN_PROTOCOL_VERSION, negotiateVersion, PROTOCOL_VERSION } from "./version.js";
+export { MIN_PROTOCOL_VERSION, negotiateVersion, PROTOCOL_VERSION, versionName } from "./version.js";

@@ -79,3 +79,11 @@ export const CAPABILITY_EVENT_BATCH = "event-batch";
  * where both announced it, so a peer without it keeps working without streams.
  */
 export const CAPABILITY_STREAMS = "streams";
+
+/**
+ * Capability both sides announce (in `Hello` and `HelloAck`) from protocol 1.1 on: "I reassemble
+ * Multipart sets (docs/protocol.md §6)". Reassembly is required of every implementation of every
+ * version, so a sender never makes splitting depend on it (1.0 devices reassemble without
+ * announcing it); it is there so that a peer's log says what it implements.
+ */
+export const CAPABILITY_MULTIPART = "multipart";

@@ -3,6 +3,7 @@ import {
   ConnectionClosedError,
   ErrorCode,
   fromWireValue,
+  GoodbyeReason,
   isOutpostError,
   MAX_TIMER_MS,
   type OpenStreamOptions,
@@ -230,7 +231,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     const link = this.link;
     if (link) {
       try {
-        link.channel.send({ goodbye: { reason: 1, message: "device shutting down" } });
+        link.channel.send({ goodbye: { reason: GoodbyeReason.SHUTDOWN, message: "device shutting down" } });
       } catch {
         // already closed
       }

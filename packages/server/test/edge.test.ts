@@ -1,5 +1,13 @@
 import { request as httpsRequest } from "node:https";
-import { ErrorCode, GoodbyeReason, isOutpostError, OutpostError, Status, toWireValue } from "@outpost/protocol";
+import {
+  ErrorCode,
+  GoodbyeReason,
+  isOutpostError,
+  OutpostError,
+  PROTOCOL_VERSION,
+  Status,
+  toWireValue,
+} from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ThingChange } from "../src/things/changes.js";
 import { connectDevice, makePki, readyDevice, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
@@ -33,7 +41,7 @@ describe("edge", () => {
     const unsubscribe = ts.server.things.subscribe({ thing: "pump-1" }, (c) => changes.push(c));
     const device = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-1"]);
     const ack = await device.hello();
-    expect(ack.helloAck?.version).toBe(1);
+    expect(ack.helloAck?.version).toBe(PROTOCOL_VERSION);
     const auth = await device.auth(ts.keys["dev-1"]!);
     expect(auth.authResult?.status).toBe(Status.OK);
     expect(auth.authResult?.deviceId).toBe("dev-1");
@@ -134,7 +142,7 @@ describe("edge", () => {
     const textClosed = new Promise<number>((resolve) => text.ws.once("close", (code) => resolve(code)));
     text.ws.send("hello as text");
     expect(await textClosed).toBe(1002);
-    const reply = await good.channel.request({ keepAlive: { timestampMs: 1 } });
+    const reply = await good.channel.request({ unbind: { things: [] } });
     expect(reply.response?.status).toBe(200);
     await good.close();
   });
@@ -162,7 +170,7 @@ describe("edge", () => {
     const second = await readyDevice(ts, pki, "dev-1", ["pump-1"]);
     const goodbye = await first.goodbye();
     expect(goodbye?.goodbye?.reason).toBe(GoodbyeReason.REPLACED);
-    const reply = await second.channel.request({ keepAlive: { timestampMs: 2 } });
+    const reply = await second.channel.request({ unbind: { things: [] } });
     expect(reply.response?.status).toBe(200);
     await second.close();
   });
@@ -261,6 +269,7 @@ describe("edge limits", () => {
     const goodbye = await device.goodbye();
     expect(goodbye?.goodbye?.reason).toBe(GoodbyeReason.PROTOCOL_ERROR);
     expect(goodbye?.goodbye?.message).toContain("no common protocol version");
+    expect(goodbye?.goodbye?.code).toBe(ErrorCode.UnsupportedVersion);
     expect(isOutpostError(await hello)).toBe(true);
   });
   it("edge - authentication deadline closes an unauthenticated connection with Goodbye", async () => {

@@ -5,9 +5,11 @@ import {
   type ChannelOptions,
   ConnectionClosedError,
   ErrorCode,
+  errorFromStatus,
   type Goodbye,
   GoodbyeReason,
   OutpostError,
+  statusForCode,
   type Stream,
   TimeoutError,
 } from "@outpost/protocol";
@@ -17,6 +19,7 @@ import type { Logger } from "../logger.js";
 import type { TransportFactory } from "../options.js";
 import type { OfflineQueue } from "../queue/offline-queue.js";
 import type { Thing } from "../things/thing.js";
+import { isFinalError } from "./reconnect.js";
 import { runSender } from "./sender.js";
 import { openSession, type SessionInfo } from "./session.js";
 
@@ -136,16 +139,22 @@ function outcome(error: Error | undefined, goodbye: Goodbye | undefined): Omit<A
   if (!goodbye) return { error: error ?? new ConnectionClosedError("connection closed"), retryAfterMs: 0 };
   const reason = GoodbyeReason[goodbye.reason ?? 0] ?? String(goodbye.reason);
   const text = `server said goodbye (${reason})${goodbye.message ? `: ${goodbye.message}` : ""}`;
-  if (goodbye.reason === GoodbyeReason.AUTH_REVOKED) {
-    return { error: new OutpostError(ErrorCode.Unauthorized, text, { status: 401 }), retryAfterMs: 0 };
-  }
+  const retryAfterMs = goodbye.reconnectAfterMs ?? 0;
   if (goodbye.reason === GoodbyeReason.REPLACED) {
     // Reconnecting would take the connection back from the newer one, which would do the same.
     const conflict = new OutpostError(ErrorCode.Conflict, `${text}; not reconnecting`, { status: 409 });
     return { error: conflict, retryAfterMs: 0, final: true };
   }
-  if (goodbye.reason === GoodbyeReason.PROTOCOL_ERROR && error) {
-    return { error, retryAfterMs: goodbye.reconnectAfterMs ?? 0 };
+  // What the attempt itself learnt (e.g. AuthResult 401) is the more precise error when it is final.
+  if (isFinalError(error)) return { error, retryAfterMs };
+  // Since 1.1 the Goodbye names its stable code: the reconnect policy decides on it.
+  const code = goodbye.code ?? "";
+  if (code.startsWith("OUTPOST_")) {
+    return { error: errorFromStatus(statusForCode(code as ErrorCode), text, code), retryAfterMs };
   }
-  return { error: new ConnectionClosedError(text), retryAfterMs: goodbye.reconnectAfterMs ?? 0 };
+  if (goodbye.reason === GoodbyeReason.AUTH_REVOKED) {
+    return { error: new OutpostError(ErrorCode.Unauthorized, text, { status: 401 }), retryAfterMs: 0 };
+  }
+  if (goodbye.reason === GoodbyeReason.PROTOCOL_ERROR && error) return { error, retryAfterMs };
+  return { error: new ConnectionClosedError(text), retryAfterMs };
 }

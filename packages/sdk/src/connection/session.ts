@@ -1,5 +1,6 @@
 import {
   CAPABILITY_EVENT_BATCH,
+  CAPABILITY_MULTIPART,
   CAPABILITY_STREAMS,
   type Channel,
   ErrorCode,
@@ -50,7 +51,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
       hello: {
         minVersion: MIN_PROTOCOL_VERSION,
         maxVersion: PROTOCOL_VERSION,
-        capabilities: [CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS],
+        capabilities: [CAPABILITY_MULTIPART, CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS],
         limits: { ...channel.limits },
         agent: options.agent,
       },

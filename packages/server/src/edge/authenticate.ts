@@ -19,7 +19,7 @@ export type AuthOutcome =
       status: number;
       code: string;
       message: string;
-      /** The key or device can no longer authenticate (revoked, expired, disabled): Goodbye{AUTH_REVOKED}. */
+      /** The key or device can no longer authenticate (revoked, expired, disabled), as opposed to a bad key. */
       revoked: boolean;
       /** For 429: when the block ends; for 503: when to try again. In ms (a reconnect hint). */
       retryAfterMs?: number;

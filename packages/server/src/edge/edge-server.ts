@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { Channel, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
+import { Channel, encodeFrame, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
 import type { EdgeDeps } from "./context.js";
 import { auditThrottled, installHandshakeGate } from "./handshake.js";
@@ -149,7 +149,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
           certDeviceId: certDeviceId ?? null,
         },
       });
-      ws.close(1013, "too many connections are authenticating; try again later");
+      const message = "too many connections are authenticating; try again later";
+      const goodbye = { reason: GoodbyeReason.GOODBYE_UNSPECIFIED, message, code: ErrorCode.Unavailable };
+      ws.send(encodeFrame({ goodbye }), { binary: true });
+      ws.close(1013, "try again later");
       return;
     }
     const transport = new WsTransport(ws, {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   CAPABILITY_EVENT_BATCH,
+  CAPABILITY_MULTIPART,
   CAPABILITY_STREAMS,
   type Channel,
   type Envelope,
@@ -25,7 +26,7 @@ import { ConnectionFaultLog } from "./fault-log.js";
 import { handleKeepAlive } from "./handlers/keep-alive.js";
 
 /** Capabilities announced in every HelloAck: what this server accepts, whatever the device announced. */
-const SERVER_CAPABILITIES: readonly string[] = [CAPABILITY_EVENT_BATCH];
+const SERVER_CAPABILITIES: readonly string[] = [CAPABILITY_MULTIPART, CAPABILITY_EVENT_BATCH];
 
 /** Who opened a stream: the authenticated device and its session. */
 export interface StreamDevice {
@@ -102,7 +103,12 @@ export class EdgeSession implements DeviceLink {
   async run(): Promise<void> {
     const deadline = setTimeout(() => {
       if (this.stateValue !== "ready") {
-        void this.close(GoodbyeReason.IDLE, `not authenticated within ${this.deps.authDeadlineMs} ms`);
+        void this.close(
+          GoodbyeReason.IDLE,
+          `not authenticated within ${this.deps.authDeadlineMs} ms`,
+          0,
+          ErrorCode.Timeout,
+        );
       }
     }, this.deps.authDeadlineMs);
     deadline.unref();
@@ -124,12 +130,15 @@ export class EdgeSession implements DeviceLink {
     }
   }
 
-  /** Says goodbye (best effort) and closes the connection. Idempotent. */
-  close(reason: GoodbyeReason, message: string, reconnectAfterMs = 0): Promise<void> {
+  /**
+   * Says goodbye (best effort) and closes the connection. `code` is the stable error code behind
+   * the close (docs/protocol.md §9), empty for a close that is not an error. Idempotent.
+   */
+  close(reason: GoodbyeReason, message: string, reconnectAfterMs = 0, code = ""): Promise<void> {
     if (this.closing) return this.closing;
     this.stateValue = "closed";
     try {
-      this.channel.send({ goodbye: { reason, message, reconnectAfterMs } });
+      this.channel.send({ goodbye: { reason, message, reconnectAfterMs, code } });
     } catch {
       // already closed
     }
@@ -155,7 +164,7 @@ export class EdgeSession implements DeviceLink {
       details: { action: "session", reason, keyId: this.keyId, session: this.sessionId },
     });
     this.deps.logger.info({ deviceId: this.deviceId, keyId: this.keyId, reason }, "closing a revoked session");
-    void this.close(GoodbyeReason.AUTH_REVOKED, reason);
+    void this.close(GoodbyeReason.AUTH_REVOKED, reason, 0, ErrorCode.Unauthorized);
     return true;
   }
 
@@ -208,7 +217,7 @@ export class EdgeSession implements DeviceLink {
       this.channel.setPeerLimits(negotiateLimits(this.deps.limits, hello.limits as Partial<ProtocolLimits> | null));
     } catch (err) {
       const message = err instanceof Error ? err.message : "bad hello";
-      void this.close(GoodbyeReason.PROTOCOL_ERROR, message);
+      void this.close(GoodbyeReason.PROTOCOL_ERROR, message, 0, isOutpostError(err) ? err.code : ErrorCode.BadRequest);
       return;
     }
     this.streamsAgreed = (hello.capabilities ?? []).includes(CAPABILITY_STREAMS);
@@ -235,10 +244,19 @@ export class EdgeSession implements DeviceLink {
     if (!outcome.ok) {
       this.channel.send({
         requestId: envelope.requestId,
-        authResult: { status: outcome.status, message: outcome.message, deviceId: "", sessionId: this.sessionId },
+        authResult: {
+          status: outcome.status,
+          message: outcome.message,
+          code: outcome.code,
+          deviceId: "",
+          sessionId: this.sessionId,
+        },
       });
-      const reason = outcome.revoked ? GoodbyeReason.AUTH_REVOKED : GoodbyeReason.GOODBYE_UNSPECIFIED;
-      void this.close(reason, outcome.message, outcome.retryAfterMs ?? 0);
+      // 401/403 cannot be fixed by retrying (AUTH_REVOKED: stop until re-provisioned); 429 can,
+      // after the hint (docs/protocol.md §9).
+      const reason =
+        outcome.status === Status.TooManyRequests ? GoodbyeReason.GOODBYE_UNSPECIFIED : GoodbyeReason.AUTH_REVOKED;
+      void this.close(reason, outcome.message, outcome.retryAfterMs ?? 0, outcome.code);
       return;
     }
     this.channel.setReceiveLimits(this.deps.limits);
@@ -274,7 +292,14 @@ export class EdgeSession implements DeviceLink {
       { deviceId: this.deviceId, keyId: outcome.keyId, source: this.source, session: this.sessionId },
       "device connected",
     );
-    if (previous) void previous.close(GoodbyeReason.REPLACED, "replaced by a newer connection of the same device");
+    if (previous) {
+      void previous.close(
+        GoodbyeReason.REPLACED,
+        "replaced by a newer connection of the same device",
+        0,
+        ErrorCode.Conflict,
+      );
+    }
   }
 
   private replier(): Pick<HandlerContext, "reply" | "replyError" | "send"> {
@@ -297,7 +322,7 @@ export class EdgeSession implements DeviceLink {
     if (this.closing) return;
     this.stateValue = "closed";
     try {
-      this.channel.send({ goodbye: { reason: GoodbyeReason.PROTOCOL_ERROR, message: err.message } });
+      this.channel.send({ goodbye: { reason: GoodbyeReason.PROTOCOL_ERROR, message: err.message, code: err.code } });
     } catch {
       // already closed
     }

@@ -1,6 +1,8 @@
 import {
   ConnectionClosedError,
+  encodeFrame,
   ErrorCode,
+  GoodbyeReason,
   InboundFrames,
   LimitError,
   OutboundBytes,
@@ -29,7 +31,10 @@ export interface WsTransportOptions {
 
 /**
  * A protocol Transport over one `ws` WebSocket: every frame is one binary message. A text message
- * is a protocol error and closes the connection. A peer that misses a ping interval is terminated.
+ * is a protocol error: Goodbye{PROTOCOL_ERROR, OUTPOST_UNEXPECTED_FRAME}, then close 1002. A message
+ * over the socket's `maxPayload` is refused by `ws` itself with close 1009; a
+ * Goodbye{PROTOCOL_ERROR, OUTPOST_FRAME_TOO_LARGE} goes out before it. A peer that misses a ping
+ * interval is terminated.
  */
 export class WsTransport implements Transport {
   private readonly outbound = new OutboundBytes();
@@ -67,6 +72,16 @@ export class WsTransport implements Transport {
       this.error ??= err;
     });
     ws.on("close", () => this.onClose());
+    // ws closes with 1009 by itself, before any message event, when a frame exceeds maxPayload.
+    const wsClose = ws.close.bind(ws);
+    ws.close = (code?: number, reason?: string | Buffer) => {
+      if (code === 1009) {
+        const err = new LimitError(ErrorCode.FrameTooLarge, "a frame exceeds maxFrameBytes");
+        this.error ??= err;
+        this.sayGoodbye(err);
+      }
+      wsClose(code, reason);
+    };
     const interval = options.pingIntervalMs ?? 30_000;
     if (interval > 0) {
       this.pingTimer = setInterval(() => this.ping(), interval);
@@ -123,7 +138,9 @@ export class WsTransport implements Transport {
     this.alive = true;
     if (this.ended) return;
     if (!isBinary) {
-      void this.close(new ProtocolError(ErrorCode.UnexpectedFrame, "text WebSocket messages are not allowed"));
+      const err = new ProtocolError(ErrorCode.UnexpectedFrame, "text WebSocket messages are not allowed");
+      this.sayGoodbye(err);
+      void this.close(err);
       return;
     }
     const frame = Array.isArray(data)
@@ -140,6 +157,17 @@ export class WsTransport implements Transport {
     this.frames.end();
     this.outbound.close();
     this.resolveDone(this.error);
+  }
+
+  /** Goodbye for what is refused here, below the Channel (which says Goodbye for everything else). */
+  private sayGoodbye(err: ProtocolError): void {
+    if (this.ended || this.ws.readyState !== this.ws.OPEN) return;
+    try {
+      const goodbye = { reason: GoodbyeReason.PROTOCOL_ERROR, message: err.message, code: err.code };
+      this.ws.send(encodeFrame({ goodbye }), { binary: true });
+    } catch {
+      // best effort: the close frame follows
+    }
   }
 
   private ping(): void {

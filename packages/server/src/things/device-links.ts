@@ -20,8 +20,8 @@ export interface DeviceLink {
   isBound(thing: string): boolean;
   /** Sends a request to the device; resolves with its successful reply, rejects with a typed error. */
   request(init: EnvelopeInit, options?: DeviceRequestOptions): Promise<Envelope>;
-  /** Says goodbye with `reason` and closes the connection. */
-  close(reason: GoodbyeReason, message: string): Promise<void>;
+  /** Says goodbye with `reason` (and the stable error `code` behind it, if any) and closes the connection. */
+  close(reason: GoodbyeReason, message: string, reconnectAfterMs?: number, code?: string): Promise<void>;
 }
 
 /** The authenticated device connections, at most one per device id. */
