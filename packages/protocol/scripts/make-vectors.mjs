@@ -224,7 +224,7 @@ for (const [name, [description, envelope]] of Object.entries(vectors)) {
   if (write(out, name, description, envelope).checked) checked++;
 }
 
-// A complete multipart set: one PropertyUpdate of 2,400 bytes cut for a receiver whose
+// A complete multipart set: one PropertyUpdate of 2,338 bytes cut for a receiver whose
 // max_frame_bytes is 1024, the parts in order, and the message they reassemble to.
 const setDir = join(out, "multipart-set");
 mkdirSync(setDir, { recursive: true });

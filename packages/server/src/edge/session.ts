@@ -252,10 +252,10 @@ export class EdgeSession implements DeviceLink {
           sessionId: this.sessionId,
         },
       });
-      // 401/403 cannot be fixed by retrying (AUTH_REVOKED: stop until re-provisioned); 429 can,
-      // after the hint (docs/protocol.md §9).
-      const reason =
-        outcome.status === Status.TooManyRequests ? GoodbyeReason.GOODBYE_UNSPECIFIED : GoodbyeReason.AUTH_REVOKED;
+      // 401/403 cannot be fixed by retrying (AUTH_REVOKED: stop until re-provisioned); 429 and 503
+      // can, after the hint (docs/protocol.md §9).
+      const refused = outcome.status === Status.Unauthorized || outcome.status === Status.Forbidden;
+      const reason = refused ? GoodbyeReason.AUTH_REVOKED : GoodbyeReason.GOODBYE_UNSPECIFIED;
       void this.close(reason, outcome.message, outcome.retryAfterMs ?? 0, outcome.code);
       return;
     }
