@@ -1,17 +1,15 @@
 import {
   CAPABILITY_EVENT_BATCH,
   CAPABILITY_MULTIPART,
-  decodeFrame,
-  type Envelope,
   encodeFrame,
   ErrorCode,
   GoodbyeReason,
   PROTOCOL_VERSION,
   Status,
 } from "@outpost/protocol";
-import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makePki, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
+import { openRawDevice } from "./raw-device.js";
 
 let pki: TestPki;
 let ts: TestServer;
@@ -25,46 +23,7 @@ afterAll(async () => {
   await ts?.close();
 });
 
-/** A device speaking raw WebSocket frames: no Channel, no SDK, nothing that knows protocol 1.1. */
-interface RawDevice {
-  ws: WebSocket;
-  send(hex: string | Uint8Array): void;
-  /** The next frame from the server, decoded. */
-  next(): Promise<Envelope>;
-  /** Resolves with the WebSocket close code once the server closed. */
-  closed: Promise<number>;
-}
-
-async function rawDevice(deviceId: string): Promise<RawDevice> {
-  const identity = pki.devices[deviceId]!;
-  const ws = new WebSocket(ts.server.edgeUrl, { ca: pki.caPem, cert: identity.certPem, key: identity.keyPem });
-  const inbox: Envelope[] = [];
-  const waiting: ((e: Envelope) => void)[] = [];
-  ws.on("message", (data: Buffer) => {
-    const env = decodeFrame(new Uint8Array(data));
-    const w = waiting.shift();
-    if (w) w(env);
-    else inbox.push(env);
-  });
-  const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", reject);
-  });
-  return {
-    ws,
-    send: (frame) => ws.send(typeof frame === "string" ? Buffer.from(frame, "hex") : frame, { binary: true }),
-    next: () => {
-      const e = inbox.shift();
-      if (e) return Promise.resolve(e);
-      return Promise.race([
-        new Promise<Envelope>((resolve) => waiting.push(resolve)),
-        closed.then((code) => Promise.reject(new Error(`closed (${code}) before the next frame`))),
-      ]);
-    },
-    closed,
-  };
-}
+const rawDevice = (deviceId: string) => openRawDevice(ts.server.edgeUrl, pki.caPem, pki.devices[deviceId]!);
 
 // A protocol 1.0 device session, frame by frame, as the 1.0 SDK (outpost-sdk/0.1.0) sent it:
 // Hello{min 1, max 1, capabilities [event-batch], default limits}, request 1.
