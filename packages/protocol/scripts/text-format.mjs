@@ -1,8 +1,8 @@
 // The JSON form of a vector (scripts/vector-json.mjs) as protobuf text format, for `protoc --encode`.
 // Field names go from lowerCamelCase to the schema's snake_case; maps become repeated entries with
 // key and value; bytes fields are hex in JSON and octal escapes here; strings are UTF-8.
+import { BYTES_FIELDS } from "./vector-json.mjs";
 
-const BYTES_FIELDS = new Set(["bytesValue", "payload"]);
 const MAP_FIELDS = new Set(["params", "data"]);
 
 const snake = (name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -28,7 +28,7 @@ function fields(node, indent) {
   let out = "";
   for (const [key, v] of Object.entries(node)) {
     const name = snake(key);
-    if (MAP_FIELDS.has(key)) {
+    if (MAP_FIELDS.has(key) && typeof v === "object") {
       for (const [k, value] of Object.entries(v)) {
         out += `${pad}${name} {\n${pad}  key: ${quote(Buffer.from(k, "utf8"))}\n${pad}  value {\n`;
         out += fields(value, indent + 2);

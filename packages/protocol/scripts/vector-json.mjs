@@ -1,7 +1,8 @@
 // Conversion between envelopes and the JSON form of the golden vectors: plain objects with only the
 // fields that are set (protobuf defaults omitted), no `body` discriminator, bytes fields as hex.
 
-const BYTES_FIELDS = new Set(["bytesValue", "payload", "header", "data"]);
+/** Fields of type bytes, hex in the JSON form (`data` is bytes in StreamData, a map in Event). */
+export const BYTES_FIELDS = new Set(["bytesValue", "payload", "header", "data"]);
 
 /** Envelope (decoded or init) -> JSON-able object. */
 export function envelopeToJson(node) {
