@@ -12,7 +12,11 @@ beforeAll(() => {
 });
 
 /** A TLS handshake to the edge: "ok" once the server accepted the certificate, or the client's error text. */
-async function handshake(url: string, identity: { certPem: string; keyPem: string }): Promise<string> {
+async function handshake(
+  url: string,
+  identity: { certPem: string; keyPem: string },
+  resume?: { session?: Buffer; reused?: boolean },
+): Promise<string> {
   const { port } = new URL(url);
   return new Promise((resolve) => {
     const socket = connect({
@@ -22,6 +26,13 @@ async function handshake(url: string, identity: { certPem: string; keyPem: strin
       cert: identity.certPem,
       key: identity.keyPem,
       servername: "localhost",
+      ...(resume?.session ? { session: resume.session } : {}),
+    });
+    socket.on("session", (session: Buffer) => {
+      if (resume) resume.session = session;
+    });
+    socket.once("secureConnect", () => {
+      if (resume) resume.reused = socket.isSessionReused();
     });
     // In TLS 1.3 the server judges the certificate after the client's Finished: ask for something
     // and wait for the answer or the alert.
@@ -71,6 +82,19 @@ describe("edge handshake", () => {
     });
     // Another device is not affected.
     expect(await handshake(ts.server.edgeUrl, pki.devices["dev-2"]!)).toBe("ok");
+  });
+
+  it("edge - a resumed TLS session of a device disabled since gets the access_denied alert too", async () => {
+    const resume: { session?: Buffer; reused?: boolean } = {};
+    expect(await handshake(ts.server.edgeUrl, pki.devices["dev-2"]!, resume)).toBe("ok");
+    expect(resume.session).toBeDefined();
+    ts.registry.setDeviceDisabled("dev-2", true);
+    try {
+      expect(await handshake(ts.server.edgeUrl, pki.devices["dev-2"]!, resume)).toMatch(/alert access denied/);
+      expect(resume.reused).toBe(true);
+    } finally {
+      ts.registry.setDeviceDisabled("dev-2", false);
+    }
   });
 
   it("edge - a disabled device is refused in the handshake with access_denied", async () => {

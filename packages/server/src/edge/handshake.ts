@@ -180,7 +180,7 @@ function closeWithAlert(socket: TLSSocket, alert: number, secret: Buffer | undef
   const cipher = socket.getCipher()?.standardName ?? "";
   const record =
     secret && raw && socket.getProtocol() === "TLSv1.3"
-      ? tls13AlertRecord(cipher, secret, socket.isSessionReused() ? 1 : 2, alert)
+      ? tls13AlertRecord(cipher, secret, socket.isSessionReused() ? 0 : 2, alert)
       : undefined;
   secret?.fill(0);
   socket.on("error", () => undefined);

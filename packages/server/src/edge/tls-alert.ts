@@ -20,8 +20,8 @@ export const TlsAlert = {
  * callback accepts everything) and offers no way to send an alert, so a refused handshake used to
  * end in a bare reset. The edge keeps the server's traffic secret from the `keylog` event and
  * writes the alert itself as the next record: `seq` is the number of records the server has sent
- * under that secret (OpenSSL sends two NewSessionTickets after a full handshake, one after a
- * resumption). Returns undefined for a cipher suite it does not know.
+ * under that secret (the two NewSessionTickets OpenSSL sends after a full handshake; none has been
+ * sent yet when a resumed handshake is judged). Returns undefined for a cipher suite it does not know.
  */
 export function tls13AlertRecord(
   cipherSuite: string,
