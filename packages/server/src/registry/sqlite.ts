@@ -62,6 +62,7 @@ export class SqliteRegistry implements Registry {
   readonly #certStatus = new Map<string, CertificateStatus>();
   #dataVersion: Database.Statement | undefined;
   #seenDataVersion = -1;
+  #dataVersionCheckedAt = 0;
 
   constructor(path: string, options: SqliteRegistryOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -154,11 +155,17 @@ export class SqliteRegistry implements Registry {
   }
 
   certificateStatus(deviceId: string, serialNumber: string): CertificateStatus {
-    this.#dataVersion ??= this.#db.prepare("PRAGMA data_version").pluck();
-    const version = this.#dataVersion.get() as number;
-    if (version !== this.#seenDataVersion) {
-      this.#certStatus.clear();
-      this.#seenDataVersion = version;
+    // Reading data_version costs about 20 µs (it takes the database's read lock), so it is read at
+    // most every CERT_STATUS_RECHECK_MS: another process's change is seen within that time.
+    const now = Date.now();
+    if (now - this.#dataVersionCheckedAt >= CERT_STATUS_RECHECK_MS || now < this.#dataVersionCheckedAt) {
+      this.#dataVersionCheckedAt = now;
+      this.#dataVersion ??= this.#db.prepare("PRAGMA data_version").pluck();
+      const version = this.#dataVersion.get() as number;
+      if (version !== this.#seenDataVersion) {
+        this.#certStatus.clear();
+        this.#seenDataVersion = version;
+      }
     }
     const serial = String(serialNumber).toUpperCase();
     const cacheKey = `${deviceId}\0${serial}`;
@@ -412,6 +419,9 @@ export class SqliteRegistry implements Registry {
     if (!exists) throw notFound(principal.kind, principal.id);
   }
 }
+
+/** How often the certificate status cache looks for changes made by other processes, in ms. */
+const CERT_STATUS_RECHECK_MS = 250;
 
 /** Most certificate statuses kept in memory; the cache starts over beyond it. */
 const CERT_STATUS_CACHE_ENTRIES = 100_000;
