@@ -251,6 +251,7 @@ describe("operator API hardening", () => {
         "listThings",
         "readProperties",
         "streamEvents",
+        "whoami",
         "writeProperty",
       ].sort(),
     );
