@@ -96,6 +96,9 @@ describe("cli - first run", () => {
     expectUserError(run("init", "--data", target, "--host", "not a host!"), "--host", '"not a host!"');
     expect(existsSync(target)).toBe(false);
     expect(run("init", "--data", target, "--host", "gw.example.com", "192.0.2.10", "::1").code).toBe(0);
+    const out = join(root, "bad-host-cert");
+    expectUserError(run("pki", "server", "--data", target, "--host", "bad_host!", "--out", out), "--host", "bad_host!");
+    expect(existsSync(out)).toBe(false);
   });
 
   it("cli - key list of an unknown device fails with a message", () => {

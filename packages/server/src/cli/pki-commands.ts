@@ -2,6 +2,7 @@ import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { readCaKeyFile } from "../config/ca-key.js";
 import { assertCanWrite, writePublicFile, writeSecretFile } from "../config/files.js";
+import { assertHosts } from "../config/hosts.js";
 import { dataPaths } from "../config/layout.js";
 import {
   type CertificateAuthority,
@@ -89,6 +90,7 @@ export function pkiCommand(): Command {
     .option("--days <n>", "lifetime in days (default 825)")
     .option("--force", FORCE)
     .action((o: Opts) => {
+      assertHosts(o.host as string[]);
       const r = issueServerCertificate(loadCa(o), { hosts: o.host as string[], ...days(o) });
       writePair(o, "server", r);
     });
