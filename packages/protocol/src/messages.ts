@@ -87,3 +87,10 @@ export const CAPABILITY_STREAMS = "streams";
  * announcing it); it is there so that a peer's log says what it implements.
  */
 export const CAPABILITY_MULTIPART = "multipart";
+
+/**
+ * Capability both sides announce when they identify queued items by (queue epoch, seq): the device
+ * in `Hello.capabilities` together with `Hello.queue_epoch`, the server in `HelloAck.capabilities`,
+ * answering with its delivery record in `AuthResult` (docs/protocol.md §8, Delivery).
+ */
+export const CAPABILITY_DELIVERY_EPOCH = "delivery-epoch";

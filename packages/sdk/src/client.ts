@@ -82,6 +82,15 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       options.queue,
       (info) => this.emit("queue-overflow", info),
       (err) => this.emit("error", new OutpostError(ErrorCode.Internal, "offline queue store failed", { cause: err })),
+      (failure) =>
+        this.emit(
+          "error",
+          new OutpostError(
+            ErrorCode.Internal,
+            `offline queue store failed: ${failure.items} queued item(s) were not persisted and are dropped unsent`,
+            { cause: failure.error },
+          ),
+        ),
     );
     this.factory =
       options.transportFactory ??

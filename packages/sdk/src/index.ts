@@ -24,15 +24,17 @@ export type {
   TransportFactory,
   TransportFactoryOptions,
 } from "./options.js";
+export { newQueueEpoch, queueItemBytes } from "./queue/epoch.js";
 export { MemoryQueueStore } from "./queue/memory-store.js";
-export type { QueueOptions } from "./queue/offline-queue.js";
+export type { QueueFailure, QueueOptions } from "./queue/offline-queue.js";
 export type {
   OverflowPolicy,
   QueuedEvent,
   QueuedProperty,
   QueueItem,
   QueueOverflowInfo,
-  QueueSnapshot,
+  QueueReadLimits,
+  QueueState,
   QueueStore,
 } from "./queue/types.js";
 export type { PropertyOptions, PropertyType, PushPolicy } from "./things/property.js";

@@ -99,6 +99,23 @@ describe("EdgeClient data path", () => {
     expect(errors[0]?.message).toContain("pump.secret");
   });
 
+  it("queue - after a lost acknowledgement the run the server reports at connect is not sent again", async () => {
+    const server = new FakeServer();
+    server.onUpdate = (_values, conn) => (conn === server.connections[0] ? "lost" : undefined);
+    client = clientFor(server, { flushIntervalMs: 0 });
+    const t = client.thing("pump");
+    t.property("rpm", { push: "always" });
+    for (let v = 1; v <= 3; v++) t.set("rpm", v);
+    await client.connect();
+    await until(() => server.all("propertyUpdate").length === 1);
+    await server.connections[0]?.channel.close();
+    t.set("rpm", 4);
+    await client.flush();
+    const sent = server.all("propertyUpdate").map((e) => (e.propertyUpdate?.values ?? []).map((v) => Number(v.seq)));
+    expect(sent.filter((seqs) => seqs.some((s) => s > 0))).toEqual([[1, 2, 3], [4]]);
+    expect(server.updates.filter((u) => u.seq !== 0).map((u) => u.value?.intValue)).toEqual([1, 2, 3, 4]);
+  });
+
   it("queue - unacked items survive a reconnect and keep their seqs", async () => {
     const server = new FakeServer();
     server.onUpdate = (_values, conn) => (conn === server.connections[0] ? "drop" : undefined);
@@ -115,7 +132,7 @@ describe("EdgeClient data path", () => {
 
   it("overflow - drop-oldest keeps the newest items and emits queue-overflow with counts", async () => {
     const server = new FakeServer();
-    client = clientFor(server, { queue: { maxItems: 2, overflow: "drop-oldest", seqFloor: () => 0 } });
+    client = clientFor(server, { queue: { maxItems: 2, overflow: "drop-oldest" } });
     const infos: QueueOverflowInfo[] = [];
     client.on("queue-overflow", (i) => infos.push(i));
     const t = client.thing("pump");
@@ -130,7 +147,7 @@ describe("EdgeClient data path", () => {
 
   it("overflow - drop-newest keeps the oldest items", async () => {
     const server = new FakeServer();
-    client = clientFor(server, { queue: { maxItems: 2, overflow: "drop-newest", seqFloor: () => 0 } });
+    client = clientFor(server, { queue: { maxItems: 2, overflow: "drop-newest" } });
     const infos: QueueOverflowInfo[] = [];
     client.on("queue-overflow", (i) => infos.push(i));
     const t = client.thing("pump");

@@ -1,4 +1,4 @@
-import { CAPABILITY_EVENT_BATCH, type Envelope } from "@outpost/protocol";
+import { CAPABILITY_DELIVERY_EPOCH, CAPABILITY_EVENT_BATCH, type Envelope } from "@outpost/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import type { EdgeClient } from "../src/client.js";
 import { clientFor } from "./helpers/client.js";
@@ -12,7 +12,7 @@ afterEach(async () => {
 
 function batchingServer(): FakeServer {
   const server = new FakeServer();
-  server.capabilities = [CAPABILITY_EVENT_BATCH];
+  server.capabilities = [CAPABILITY_EVENT_BATCH, CAPABILITY_DELIVERY_EPOCH];
   return server;
 }
 
@@ -65,14 +65,19 @@ describe("EdgeClient event batches", () => {
     ]);
   });
 
-  it("events - one Event per request to a server without the capability", async () => {
+  it("events - one Event per request to a server without the capability, with 1.0 clock-based seqs", async () => {
     const server = new FakeServer();
+    server.capabilities = [];
     client = clientFor(server);
     const t = client.thing("pump");
     for (let i = 0; i < 4; i++) t.emit("tick", { i });
+    const before = Date.now() * 1000;
     await client.connect();
     await client.flush();
-    expect(requests(server)).toEqual([
+    const sent = requests(server);
+    const base = (sent[0]?.[1][0] ?? 0) - 1;
+    expect(base).toBeGreaterThanOrEqual(before - 10_000_000);
+    expect(sent.map(([kind, seqs]) => [kind, seqs.map((s) => s - base)])).toEqual([
       ["event", [1]],
       ["event", [2]],
       ["event", [3]],

@@ -5,14 +5,14 @@ import { FakeServer } from "./helpers/fake-server.js";
 import { MemoryQueueStore } from "../src/queue/memory-store.js";
 import type { QueueItem } from "../src/queue/types.js";
 
-/** Holds appends until open() so that queued items stay unsent. */
+/** Holds appends until release() so that queued items stay unsent. */
 class GatedStore extends MemoryQueueStore {
   private gate: Promise<void>;
-  open!: () => void;
+  release!: () => void;
   constructor() {
     super();
     this.gate = new Promise((r) => {
-      this.open = r;
+      this.release = r;
     });
   }
   override async append(items: readonly QueueItem[]): Promise<void> {
@@ -30,7 +30,7 @@ afterEach(async () => {
 describe("EdgeClient overflow keeps properties consistent", () => {
   it("reject - a refused set() changes nothing, so setting the same value later is delivered", async () => {
     const server = new FakeServer();
-    client = clientFor(server, { queue: { maxItems: 1, overflow: "reject", seqFloor: () => 0 } });
+    client = clientFor(server, { queue: { maxItems: 1, overflow: "reject" } });
     const t = client.thing("pump");
     t.set("a", 1);
     expect(() => t.set("a", 2)).toThrow(expect.objectContaining({ code: "OUTPOST_QUEUE_OVERFLOW" }));
@@ -45,13 +45,13 @@ describe("EdgeClient overflow keeps properties consistent", () => {
   it("drop-newest - a dropped on-change value set again once there is room is queued again", async () => {
     const server = new FakeServer();
     const store = new GatedStore();
-    client = clientFor(server, { queue: { maxItems: 1, overflow: "drop-newest", store, seqFloor: () => 0 } });
+    client = clientFor(server, { queue: { maxItems: 1, overflow: "drop-newest", store } });
     const t = client.thing("pump");
     await client.connect();
     t.set("a", 1);
     t.set("b", 5);
     expect(t.get("b")).toBe(5);
-    store.open();
+    store.release();
     await client.flush();
     t.set("b", 5);
     await client.flush();

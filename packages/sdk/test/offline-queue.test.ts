@@ -1,18 +1,31 @@
 import { describe, expect, it } from "vitest";
-import { OfflineQueue } from "../src/queue/offline-queue.js";
+import { type QueueFailure, OfflineQueue } from "../src/queue/offline-queue.js";
 import { MemoryQueueStore } from "../src/queue/memory-store.js";
-import type { QueueItem, QueueOverflowInfo } from "../src/queue/types.js";
+import type { QueueItem, QueueOverflowInfo, QueueReadLimits } from "../src/queue/types.js";
 
-/** Records every store call in order. */
+/** Records every store call in order; `failAppends` makes the next appends reject. */
 class RecordingStore extends MemoryQueueStore {
   readonly calls: string[] = [];
+  failAppends = 0;
   override async append(items: readonly QueueItem[]): Promise<void> {
     this.calls.push(`append ${items.map((i) => i.seq).join(",")}`);
+    if (this.failAppends > 0) {
+      this.failAppends -= 1;
+      throw new Error("disk full");
+    }
     await super.append(items);
   }
-  override async remove(seqs: readonly number[]): Promise<void> {
-    this.calls.push(`remove ${seqs.join(",")}`);
-    await super.remove(seqs);
+  override async read(afterSeq: number, limits: QueueReadLimits): Promise<QueueItem[]> {
+    const page = await super.read(afterSeq, limits);
+    this.calls.push(`read ${afterSeq}:${page.length}`);
+    return page;
+  }
+  override async truncate(uptoSeq: number): Promise<void> {
+    this.calls.push(`truncate ${uptoSeq}`);
+    await super.truncate(uptoSeq);
+  }
+  async stored(): Promise<number[]> {
+    return (await super.read(0, { maxItems: 1e9, maxBytes: 2 ** 40 })).map((i) => i.seq);
   }
 }
 
@@ -24,9 +37,18 @@ function event(name: string) {
   return { kind: "event" as const, thing: "t", name, data: {}, timestampMs: 1 };
 }
 
-async function openQueue(options: ConstructorParameters<typeof OfflineQueue>[0] = {}, overflow?: QueueOverflowInfo[]) {
-  const store = new RecordingStore();
-  const queue = new OfflineQueue({ store, seqFloor: () => 0, ...options }, (info) => overflow?.push(info));
+async function openQueue(
+  options: ConstructorParameters<typeof OfflineQueue>[0] = {},
+  overflow?: QueueOverflowInfo[],
+  failures?: QueueFailure[],
+  store = new RecordingStore(),
+) {
+  const queue = new OfflineQueue(
+    { store, ...options },
+    (info) => overflow?.push(info),
+    () => {},
+    (f) => failures?.push(f),
+  );
   await queue.open();
   return { queue, store };
 }
@@ -50,7 +72,7 @@ describe("OfflineQueue", () => {
     expect(queue.takeBatch(2, true).map((i) => i.seq)).toEqual([7]);
   });
 
-  it("store - items queued together are appended in one call, before any removal of them", async () => {
+  it("store - items queued together are appended in one call, before the acknowledged prefix is truncated", async () => {
     const { queue, store } = await openQueue();
     for (let v = 1; v <= 3; v++) queue.enqueue(value(v));
     expect(queue.takeBatch(10)).toEqual([]);
@@ -61,8 +83,8 @@ describe("OfflineQueue", () => {
     queue.ack([1, 2, 3]);
     queue.enqueue(value(4));
     await settle();
-    expect(store.calls).toEqual(["append 1,2,3", "remove 1,2,3", "append 4"]);
-    expect((await store.load()).items.map((i) => i.seq)).toEqual([4]);
+    expect(store.calls).toEqual(["read 0:0", "append 1,2,3", "truncate 3", "append 4"]);
+    expect(await store.stored()).toEqual([4]);
   });
 
   it("order - batches follow seq order, in-flight items are skipped, released ones are sent again", async () => {
@@ -107,7 +129,7 @@ describe("OfflineQueue", () => {
     expect(queue.takeBatch(10).map((i) => i.seq)).toEqual([3, 4]);
     queue.ack([3, 4]);
     await queue.drained();
-    expect(store.calls).toEqual(["append 1,2,3", "remove 1", "append 4", "remove 1,2", "remove 3,4"]);
+    expect(store.calls).toEqual(["read 0:0", "append 1,2,3", "truncate 2", "append 4", "truncate 4"]);
 
     let next = 5;
     for (let round = 0; round < 1500; round++) {
@@ -122,5 +144,79 @@ describe("OfflineQueue", () => {
     expect(rest).toEqual([next - 2, next - 1]);
     expect(queue.size).toBe(2);
     expect(overflow.at(-1)?.totalDropped).toBe(1 + 1498); // full from the third round on
+  });
+
+  it("append failure - the items are reported failed, never handed out, and drained() does not wait for them", async () => {
+    const failures: QueueFailure[] = [];
+    const store = new RecordingStore();
+    const { queue } = await openQueue({}, undefined, failures, store);
+    store.failAppends = 1;
+    queue.enqueue(value(1));
+    queue.enqueue(value(2));
+    await settle();
+    queue.enqueue(value(3));
+    await settle();
+    expect(queue.takeBatch(10).map((i) => i.seq)).toEqual([3]);
+    expect(failures.map((f) => [f.items, f.error.message])).toEqual([[2, "disk full"]]);
+    expect(queue.size).toBe(1);
+    queue.ack([3]);
+    await queue.drained();
+    expect(await store.stored()).toEqual([]);
+  });
+
+  it("append failure - a failure with nothing after it leaves the queue empty: drained() resolves", async () => {
+    const failures: QueueFailure[] = [];
+    const store = new RecordingStore();
+    const { queue } = await openQueue({}, undefined, failures, store);
+    store.failAppends = 1;
+    queue.enqueue(value(1));
+    await queue.drained();
+    expect(queue.takeBatch(10)).toEqual([]);
+    expect(failures.map((f) => f.items)).toEqual([1]);
+  });
+
+  it("paging - a backlog larger than memoryItems is read back in pages and delivered in order", async () => {
+    const store = new RecordingStore();
+    await store.append(Array.from({ length: 25 }, (_, k) => ({ ...value(k + 1), seq: k + 1 })));
+    const { queue } = await openQueue({ memoryItems: 10 }, undefined, undefined, store);
+    expect(queue.size).toBe(25);
+    for (let v = 26; v <= 30; v++) queue.enqueue(value(v));
+    const sent: number[] = [];
+    for (let round = 0; round < 100 && queue.size > 0; round++) {
+      await settle();
+      const batch = queue.takeBatch(4);
+      sent.push(...batch.map((i) => i.seq));
+      queue.ack(batch.map((i) => i.seq));
+    }
+    expect(sent).toEqual(Array.from({ length: 30 }, (_, k) => k + 1));
+    await queue.drained();
+    const reads = store.calls.filter((c) => c.startsWith("read")).map((c) => Number(c.split(":")[1]));
+    expect(Math.max(...reads)).toBeLessThanOrEqual(10);
+    expect(await store.stored()).toEqual([]);
+  });
+
+  it("connect - the run the server reports applied leaves the queue unsent", async () => {
+    const { queue } = await openQueue();
+    for (let v = 1; v <= 6; v++) queue.enqueue(value(v));
+    await settle();
+    expect(queue.settleDelivered(0, 0)).toBe(false);
+    queue.release(queue.takeBatch(6).map((i) => i.seq));
+    expect(queue.settleDelivered(2, 4)).toBe(false);
+    expect(queue.takeBatch(10).map((i) => i.seq)).toEqual([1, 5, 6]);
+  });
+
+  it("connect - a store behind the server keeps its items and renumbers those queued since open", async () => {
+    const store = new RecordingStore();
+    await store.append([{ ...value(1), seq: 1 }]);
+    const { queue } = await openQueue({}, undefined, undefined, store);
+    queue.enqueue(value(2));
+    await settle();
+    expect(queue.settleDelivered(1, 9)).toBe(true);
+    await settle();
+    const batch = queue.takeBatch(10);
+    expect(batch.map((i) => [i.seq, (i as { value: { intValue: number } }).value.intValue])).toEqual([
+      [1, 1],
+      [10, 2],
+    ]);
   });
 });

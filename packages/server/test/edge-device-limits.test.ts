@@ -97,7 +97,7 @@ describe("edge device limits", () => {
     const mark = logLines.length;
     const ok = await device.channel.request({ eventBatch: { events: events("meter-1", 1000, 3) } });
     expect(ok.response?.status).toBe(Status.OK);
-    const watermark = ts.registry.getDeliveredSeq("dev-2");
+    const watermark = ts.registry.getDelivery("dev-2", 0);
     for (let i = 0; i < 5; i++) {
       await expect(
         device.channel.request({ eventBatch: { events: events("meter-1", 2000 + i * 10, 2) } }),
@@ -107,7 +107,7 @@ describe("edge device limits", () => {
       status: 429,
     });
     expect(changes).toHaveLength(3);
-    expect(ts.registry.getDeliveredSeq("dev-2")).toBe(watermark);
+    expect(ts.registry.getDelivery("dev-2", 0)).toEqual(watermark);
     expect(deniedOf("event.rate")).toHaveLength(1);
     const lines = logsSince(mark);
     expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);

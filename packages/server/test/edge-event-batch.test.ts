@@ -47,7 +47,7 @@ describe("edge event batch", () => {
     expect(reply.response?.items).toEqual([]);
     expect(sub.changes.map((c) => (c.type === "event" ? c.data["i"] : undefined))).toEqual([0, 1, 2, 3, 4]);
     expect(sub.changes[0]).toMatchObject({ type: "event", deviceId: "dev-1", thing: "pump-1", name: "tick" });
-    expect(ts.registry.getDeliveredSeq("dev-1")).toBe(104);
+    expect(ts.registry.getDelivery("dev-1", 0).runs).toContainEqual([100, 104]);
     sub.stop();
     await device.close();
   });
@@ -65,7 +65,7 @@ describe("edge event batch", () => {
     const overlap = await device.channel.request({ eventBatch: { events: events("pump-2", 11, 4) } });
     expect(overlap.response?.items).toEqual([]);
     expect(sub.changes.map((c) => (c.type === "event" ? c.data["i"] : undefined))).toEqual([0, 1, 2, 2, 3]);
-    expect(ts.registry.getDeliveredSeq("dev-2")).toBe(14);
+    expect(ts.registry.getDelivery("dev-2", 0).runs).toEqual([[10, 14]]);
     sub.stop();
     await device.close();
   });
@@ -85,7 +85,10 @@ describe("edge event batch", () => {
       ["pump-1/tick", 200],
     ]);
     expect(sub.changes).toHaveLength(2);
-    expect(ts.registry.getDeliveredSeq("dev-1")).toBe(203);
+    // Refused items are not recorded as delivered: 201 and 202 stay outside the applied runs.
+    const runs = ts.registry.getDelivery("dev-1", 0).runs;
+    expect(runs).toContainEqual([200, 200]);
+    expect(runs).toContainEqual([203, 203]);
     const denied = ts.audit.ofType("denied").slice(deniedBefore);
     expect(denied).toHaveLength(1);
     expect(denied[0]?.details).toMatchObject({ action: "event.batch", count: 2 });

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Channel, type Envelope, PROTOCOL_VERSION } from "@outpost/protocol";
+import { Channel, type Envelope, type Hello, PROTOCOL_VERSION } from "@outpost/protocol";
 import { WebSocket } from "ws";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
 import { WsTransport } from "../src/edge/ws-transport.js";
@@ -167,7 +167,8 @@ export async function startTestServer(
 export interface TestDevice {
   ws: WebSocket;
   channel: Channel;
-  hello(): Promise<Envelope>;
+  /** Sends Hello (version 1 up to ours, agent "edge-test"), with `extra` fields on top. */
+  hello(extra?: Hello): Promise<Envelope>;
   auth(appKey: string): Promise<Envelope>;
   bind(things: string[]): Promise<Envelope>;
   /** Envelopes that are not replies (requests from the server, Goodbye), in order. */
@@ -198,7 +199,8 @@ export async function connectDevice(
   return {
     ws,
     channel,
-    hello: () => channel.request({ hello: { minVersion: 1, maxVersion: PROTOCOL_VERSION, agent: "edge-test" } }),
+    hello: (extra = {}) =>
+      channel.request({ hello: { minVersion: 1, maxVersion: PROTOCOL_VERSION, agent: "edge-test", ...extra } }),
     auth: (appKey) => channel.request({ auth: { appKey } }),
     bind: (things) => channel.request({ bind: { things } }),
     next,

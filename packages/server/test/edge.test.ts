@@ -77,7 +77,7 @@ describe("edge", () => {
     expect(newer.response?.status).toBe(200);
     expect(newer.response?.items).toEqual([]);
     expect(changes.map((c) => (c.type === "property" ? c.value : null))).toEqual([1, 2]);
-    expect(ts.registry.getDeliveredSeq("dev-2")).toBe(11);
+    expect(ts.registry.getDelivery("dev-2", 0).runs).toEqual([[10, 11]]);
     unsubscribe();
     await device.close();
   });

@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isOutpostError } from "@outpost/protocol";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
-import { PERMISSIONS } from "../src/registry/types.js";
+import { MAX_DELIVERY_EPOCHS, PERMISSIONS } from "../src/registry/types.js";
 
 function expectCode(fn: () => unknown, code: string): void {
   let caught: unknown;
@@ -32,15 +33,19 @@ describe("registry", () => {
     expect(() =>
       reg.transaction(() => {
         reg.setProperty(state);
-        reg.setDeliveredSeq("tx-dev", 7);
+        reg.setDelivery("tx-dev", 0, { runs: [[1, 7]], base: 0 });
         throw new Error("crash in the middle of a batch");
       }),
     ).toThrow("crash in the middle");
     expect(reg.getProperties("tx-thing")).toEqual([]);
-    expect(reg.getDeliveredSeq("tx-dev")).toBe(0);
-    expect(reg.transaction(() => (reg.setProperty(state), reg.setDeliveredSeq("tx-dev", 7), "done"))).toBe("done");
+    expect(reg.getDelivery("tx-dev", 0)).toEqual({ runs: [], base: 0 });
+    expect(
+      reg.transaction(
+        () => (reg.setProperty(state), reg.setDelivery("tx-dev", 0, { runs: [[1, 7]], base: 0 }), "done"),
+      ),
+    ).toBe("done");
     expect(reg.getProperties("tx-thing").map((p) => p.value)).toEqual([1]);
-    expect(reg.getDeliveredSeq("tx-dev")).toBe(7);
+    expect(reg.getDelivery("tx-dev", 0).runs).toEqual([[1, 7]]);
   });
 
   it("registry - devices are created, listed, disabled", () => {
@@ -231,13 +236,30 @@ describe("registry", () => {
     expectCode(() => reg.setProperty({ ...base, name: "c", value: cyclic, timestampMs: 1 }), "OUTPOST_BAD_REQUEST");
   });
 
-  it("registry - delivered seq defaults to 0 and is stored per device", () => {
-    expect(reg.getDeliveredSeq("dev-1")).toBe(0);
-    reg.setDeliveredSeq("dev-1", 42);
-    reg.setDeliveredSeq("dev-2", 7);
-    expect(reg.getDeliveredSeq("dev-1")).toBe(42);
-    expect(reg.getDeliveredSeq("dev-2")).toBe(7);
-    expectCode(() => reg.setDeliveredSeq("dev-1", -1), "OUTPOST_BAD_REQUEST");
+  it("registry - delivery records default to empty and are stored per device and epoch", () => {
+    expect(reg.getDelivery("dev-1", 5)).toEqual({ runs: [], base: 0 });
+    reg.setDelivery("dev-1", 5, { runs: [[1, 42]], base: 0 });
+    reg.setDelivery("dev-1", 6, { runs: [[3, 4]], base: 2 });
+    reg.setDelivery("dev-2", 5, { runs: [[1, 7]], base: 0 });
+    expect(reg.getDelivery("dev-1", 5)).toEqual({ runs: [[1, 42]], base: 0 });
+    expect(reg.getDelivery("dev-1", 6)).toEqual({ runs: [[3, 4]], base: 2 });
+    expect(reg.getDelivery("dev-2", 5)).toEqual({ runs: [[1, 7]], base: 0 });
+    expectCode(() => reg.setDelivery("dev-1", 5, { runs: [[-1, 3]], base: 0 }), "OUTPOST_BAD_REQUEST");
+    expectCode(() => reg.setDelivery("dev-1", 2 ** 60, { runs: [], base: 0 }), "OUTPOST_BAD_REQUEST");
+  });
+
+  it("registry - a device's oldest queue epochs are forgotten beyond the limit", () => {
+    let now = 1;
+    const timed = new SqliteRegistry(":memory:", { now: () => now++ });
+    try {
+      for (let epoch = 1; epoch <= MAX_DELIVERY_EPOCHS + 3; epoch++)
+        timed.setDelivery("dev-9", epoch, { runs: [[1, 1]], base: 0 });
+      expect(timed.getDelivery("dev-9", 3).runs).toEqual([]);
+      expect(timed.getDelivery("dev-9", 4).runs).toEqual([[1, 1]]);
+      expect(timed.getDelivery("dev-9", MAX_DELIVERY_EPOCHS + 3).runs).toEqual([[1, 1]]);
+    } finally {
+      timed.close();
+    }
   });
 });
 
@@ -257,6 +279,18 @@ describe("registry file", () => {
     const b = new SqliteRegistry(path);
     expect(b.checkKey(key).ok).toBe(true);
     b.close();
+  });
+
+  it("registry - a version 2 delivery watermark migrates to an epoch 0 record it cannot vouch for", () => {
+    const path = join(dir, "v1.db");
+    new SqliteRegistry(path).close();
+    const db = new Database(path);
+    db.exec(`DROP TABLE delivery_epochs; CREATE TABLE delivery (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      INSERT INTO delivery VALUES ('dev-1', 42); DELETE FROM schema_version; INSERT INTO schema_version VALUES (2);`);
+    db.close();
+    const migrated = new SqliteRegistry(path);
+    expect(migrated.getDelivery("dev-1", 0)).toEqual({ runs: [], base: 42 });
+    migrated.close();
   });
 
   it("registry - an unopenable path is a typed config error", () => {

@@ -99,10 +99,20 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
       appKey: o.appKey,
       things: [...o.things.keys()],
       agent: o.agent,
+      queueEpoch: o.queue.epoch,
       signal: setup,
       ...(o.onStream && { onStream: o.onStream }),
     });
     for (const r of session.refused) o.onRefused(r.error);
+    if (session.delivered && o.queue.settleDelivered(session.delivered.from, session.delivered.to)) {
+      o.onRefused(
+        new OutpostError(
+          ErrorCode.Conflict,
+          `the server applied seq ${session.delivered.to} of this queue epoch, beyond what the queue store holds ` +
+            "(restored from an older copy?): items queued since start were renumbered",
+        ),
+      );
+    }
     o.onConnected({ url: o.url, channel: ch, session });
     const bound = session.bound.map((name) => o.things.get(name)).filter((t): t is Thing => t !== undefined);
     const sending = runSender({
@@ -111,6 +121,7 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
       things: bound,
       maxBatch: o.maxBatch,
       eventBatches: session.capabilities.includes(CAPABILITY_EVENT_BATCH),
+      epoch: session.delivered ? o.queue.epoch : undefined,
       flushIntervalMs: o.flushIntervalMs,
       signal: conn.signal,
       logger: o.logger,

@@ -27,12 +27,17 @@ export interface SenderOptions {
   maxBatch: number;
   /** The server announced `event-batch`: runs of events travel as one EventBatch, else one Event per request. */
   eventBatches: boolean;
+  /**
+   * The queue epoch when the server speaks "delivery-epoch": batches carry it with their seqs.
+   * Undefined for an older server: seqs are then sent offset by the queue's legacy base.
+   */
+  epoch: number | undefined;
   /** Batching window after the queue was idle. */
   flushIntervalMs: number;
   /** Aborted when the connection ends. */
   signal: AbortSignal;
   logger: Logger;
-  /** Reports items the server refused (acknowledged with a non-2xx status: dropped, not retried). */
+  /** Reports items the server refused (answered with a non-2xx status: reported failed, not retried). */
   onRefused(error: OutpostError): void;
 }
 
@@ -40,8 +45,8 @@ const RETRY_PAUSE_MS = 1_000;
 
 /**
  * Runs while one connection is up: re-syncs the current property values, then drains the queue
- * one request at a time (stop-and-wait keeps acknowledgement strictly in seq order, which the
- * server's "seq <= delivered means duplicate" rule relies on).
+ * one request at a time, oldest first (stop-and-wait: at most one batch is unacknowledged, so
+ * what the server reports at connect covers every item whose acknowledgement was lost).
  */
 export async function runSender(options: SenderOptions): Promise<void> {
   const { queue, signal } = options;
@@ -90,7 +95,7 @@ async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too
   const seqs = batch.map((i) => i.seq);
   let reply: Envelope;
   try {
-    reply = await options.channel.request(toEnvelope(batch, options.eventBatches), { signal: options.signal });
+    reply = await options.channel.request(toEnvelope(batch, options), { signal: options.signal });
   } catch (err) {
     if (batch.length > 1 && isTooLarge(err)) {
       // Each item may fit on its own: dropping the whole batch would lose data that can be delivered.
@@ -121,20 +126,24 @@ async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too
   return undefined;
 }
 
-function toEnvelope(batch: QueueItem[], eventBatches: boolean): EnvelopeInit {
+function toEnvelope(batch: QueueItem[], options: SenderOptions): EnvelopeInit {
   const first = batch[0]!;
+  const epoch = options.epoch ?? 0;
+  const base = options.epoch === undefined ? options.queue.legacySeqBase : 0;
   if (first.kind === "event") {
-    const events = (batch as QueuedEvent[]).map(toEvent);
-    return eventBatches ? { eventBatch: { events } } : { event: events[0]! };
+    const events = (batch as QueuedEvent[]).map((e) => toEvent(e, base));
+    if (options.eventBatches) return { eventBatch: { events, epoch } };
+    return { event: { ...events[0]!, epoch } };
   }
   // takeBatch never mixes kinds, and a queued property has every PropertyValue field (the encoder
-  // ignores `kind`), so the queued items are encoded as they are instead of being copied.
-  const values: PropertyValue[] = batch as QueuedProperty[];
-  return { propertyUpdate: { values } };
+  // ignores `kind`), so with an epoch the queued items are encoded as they are instead of being copied.
+  const values: PropertyValue[] =
+    base === 0 ? (batch as QueuedProperty[]) : (batch as QueuedProperty[]).map((v) => ({ ...v, seq: v.seq + base }));
+  return { propertyUpdate: { values, epoch } };
 }
 
-function toEvent(e: QueuedEvent): EventMessage {
-  return { thing: e.thing, name: e.name, data: e.data, timestampMs: e.timestampMs, seq: e.seq };
+function toEvent(e: QueuedEvent, base: number): EventMessage {
+  return { thing: e.thing, name: e.name, data: e.data, timestampMs: e.timestampMs, seq: e.seq + base };
 }
 
 /** Sends the current values (seq 0: not deduplicated) of properties with nothing queued. */
@@ -197,6 +206,7 @@ function asRemote(err: unknown, context: string): OutpostError {
 function codeFor(status: number) {
   if (status === 403) return ErrorCode.Forbidden;
   if (status === 404) return ErrorCode.NotFound;
+  if (status === 409) return ErrorCode.Conflict;
   if (status === 401) return ErrorCode.Unauthorized;
   return ErrorCode.BadRequest;
 }

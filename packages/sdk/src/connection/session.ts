@@ -1,4 +1,5 @@
 import {
+  CAPABILITY_DELIVERY_EPOCH,
   CAPABILITY_EVENT_BATCH,
   CAPABILITY_MULTIPART,
   CAPABILITY_STREAMS,
@@ -27,6 +28,11 @@ export interface SessionInfo {
   bound: string[];
   /** Things the server refused, with the reason (e.g. OUTPOST_FORBIDDEN, OUTPOST_NOT_FOUND). */
   refused: { thing: string; error: RemoteError }[];
+  /**
+   * With "delivery-epoch" on both sides: the highest run of seqs of the queue epoch the server has
+   * applied ({from: 0, to: 0} when none). Undefined when the server does not speak it.
+   */
+  delivered: { from: number; to: number } | undefined;
 }
 
 /** Options of {@link openSession}. */
@@ -37,6 +43,8 @@ export interface OpenSessionOptions {
   things: readonly string[];
   /** Software identification sent in Hello. */
   agent: string;
+  /** The offline queue's epoch, announced with "delivery-epoch". */
+  queueEpoch: number;
   /** Cancels the handshake. */
   signal?: AbortSignal;
   /** Streams the server opens; without it they are refused. */
@@ -51,9 +59,10 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
       hello: {
         minVersion: MIN_PROTOCOL_VERSION,
         maxVersion: PROTOCOL_VERSION,
-        capabilities: [CAPABILITY_MULTIPART, CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS],
+        capabilities: [CAPABILITY_MULTIPART, CAPABILITY_EVENT_BATCH, CAPABILITY_STREAMS, CAPABILITY_DELIVERY_EPOCH],
         limits: { ...channel.limits },
         agent: options.agent,
+        queueEpoch: options.queueEpoch,
       },
     },
     signal,
@@ -72,15 +81,20 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
   }
 
   const { bound, refused } = await bindThings(channel, options.things, options.signal);
+  const capabilities = ack.capabilities ?? [];
+  const delivered = capabilities.includes(CAPABILITY_DELIVERY_EPOCH)
+    ? { from: Number(auth.delivered?.firstSeq ?? 0), to: Number(auth.delivered?.lastSeq ?? 0) }
+    : undefined;
   return {
     deviceId: auth.deviceId ?? "",
     sessionId: auth.sessionId ?? "",
     ...(auth.replacedSessionId ? { replacedSessionId: auth.replacedSessionId } : {}),
     version,
     serverId: ack.serverId ?? "",
-    capabilities: ack.capabilities ?? [],
+    capabilities,
     bound,
     refused,
+    delivered,
   };
 }
 

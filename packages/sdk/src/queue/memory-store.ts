@@ -1,48 +1,59 @@
-import type { QueueItem, QueueSnapshot, QueueStore } from "./types.js";
+import { newQueueEpoch, queueItemBytes } from "./epoch.js";
+import type { QueueItem, QueueReadLimits, QueueState, QueueStore } from "./types.js";
 
-/** The default store: keeps the queue in memory only. Queued data is lost when the process exits. */
+/**
+ * The default store: keeps the queue in memory only. Queued data is lost when the process exits,
+ * and every instance is a new epoch (so a restarted device starts at seq 1 of a new epoch).
+ */
 export class MemoryQueueStore implements QueueStore {
-  /** Items in seq order from `head` on (the queue appends ascending seqs and removes the oldest). */
+  readonly epoch = newQueueEpoch();
+  /** Items in seq order from `head` on. */
   private items: QueueItem[] = [];
   private head = 0;
   private lastSeq = 0;
 
-  async load(): Promise<QueueSnapshot> {
-    return { items: this.items.slice(this.head), lastSeq: this.lastSeq };
+  async open(): Promise<QueueState> {
+    return { epoch: this.epoch, lastSeq: this.lastSeq };
   }
 
   async append(items: readonly QueueItem[]): Promise<void> {
     for (const item of items) {
-      const last = this.items[this.items.length - 1];
-      if (this.items.length === this.head || item.seq > last!.seq) this.items.push(item);
-      else this.insert(item);
-      if (item.seq > this.lastSeq) this.lastSeq = item.seq;
+      if (item.seq <= this.lastSeq) throw new RangeError(`append of seq ${item.seq} after ${this.lastSeq}`);
+      this.items.push(item);
+      this.lastSeq = item.seq;
     }
   }
 
-  async remove(seqs: readonly number[]): Promise<void> {
-    const items = this.items;
-    let k = 0;
-    while (k < seqs.length && this.head < items.length && items[this.head]!.seq === seqs[k]) {
-      this.head += 1;
-      k += 1;
+  async read(afterSeq: number, limits: QueueReadLimits): Promise<QueueItem[]> {
+    const out: QueueItem[] = [];
+    let bytes = 0;
+    let i = this.firstAfter(afterSeq);
+    for (; i < this.items.length && out.length < limits.maxItems; i++) {
+      const item = this.items[i]!;
+      bytes += queueItemBytes(item);
+      if (out.length > 0 && bytes > limits.maxBytes) break;
+      out.push(item);
     }
-    if (k < seqs.length) {
-      const gone = new Set(seqs.slice(k));
-      this.items = items.slice(this.head).filter((i) => !gone.has(i.seq));
-      this.head = 0;
-    } else if (this.head === items.length || (this.head >= 1024 && this.head * 2 >= items.length)) {
-      this.items = items.slice(this.head);
+    return out;
+  }
+
+  async truncate(uptoSeq: number): Promise<void> {
+    this.head = this.firstAfter(uptoSeq);
+    if (this.head === this.items.length || (this.head >= 1024 && this.head * 2 >= this.items.length)) {
+      this.items = this.items.slice(this.head);
       this.head = 0;
     }
   }
 
-  /** Out-of-order append: keeps seq order, and an item with a known seq replaces it. */
-  private insert(item: QueueItem): void {
-    const items = this.items;
-    let i = this.head;
-    while (i < items.length && items[i]!.seq < item.seq) i += 1;
-    if (items[i]?.seq === item.seq) items[i] = item;
-    else items.splice(i, 0, item);
+  /** Index of the first item with seq > `seq` (binary search from `head`). */
+  private firstAfter(seq: number): number {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.items[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }

@@ -12,7 +12,6 @@ export function clientFor(server: FakeServer, overrides: Partial<EdgeClientOptio
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
     flushIntervalMs: 5,
     requestTimeoutMs: 2_000,
-    queue: { seqFloor: () => 0 },
     ...overrides,
   });
 }

@@ -1,10 +1,13 @@
 import type { Transport } from "@outpost/protocol";
 import {
+  CAPABILITY_DELIVERY_EPOCH,
+  CAPABILITY_EVENT_BATCH,
   Channel,
   type Envelope,
   ErrorCode,
   type EventMessage,
   fromWireMap,
+  type ItemStatus,
   createMemoryTransportPair as memoryPair,
   type OutpostValue,
   type PropertyValue,
@@ -22,20 +25,36 @@ export interface FakeConnection {
   received: Envelope[];
 }
 
-/** What the fake server does with a PropertyUpdate: answer (default: all 200) or "drop" the ack. */
-export type UpdateHook = (values: PropertyValue[], conn: FakeConnection) => Response | "drop" | undefined;
+/**
+ * What the fake server does with a PropertyUpdate: answer, or "drop" the ack. The default answers
+ * like the real server: each value is applied unless its (epoch, seq) was applied before, and the
+ * ack is 200 without items when every value was accepted. "drop": not applied, no answer; "lost":
+ * applied, but the answer never reaches the device.
+ */
+export type UpdateHook = (values: PropertyValue[], conn: FakeConnection) => Response | "drop" | "lost" | undefined;
 
-/** What the fake server does with the events of an Event or EventBatch: answer (default: 200) or "drop" the ack. */
-export type EventHook = (events: EventMessage[], conn: FakeConnection) => Response | "drop" | undefined;
+/** What the fake server does with the events of an Event or EventBatch: answer (default: like the real server) or "drop" the ack. */
+export type EventHook = (events: EventMessage[], conn: FakeConnection) => Response | "drop" | "lost" | undefined;
+
+/** One connection's Hello: the delivery epoch it announced (0 without "delivery-epoch"). */
+interface HelloState {
+  epoch: number;
+}
 
 /**
- * An in-test server speaking the protocol over memory transports through a real Channel:
- * HelloAck, AuthResult, per-Thing bind items, acks for updates and events, device service calls.
+ * An in-test server speaking the protocol over memory transports through a real Channel, answering
+ * as the reference server does: HelloAck with its capabilities, AuthResult with the delivery record
+ * of the device's queue epoch, per-Thing bind items, compact acks for updates and events, device
+ * service calls.
  */
 export class FakeServer {
   readonly connections: FakeConnection[] = [];
+  /** Property values applied (a value whose (epoch, seq) was applied before is not applied again). */
   readonly updates: PropertyValue[] = [];
+  /** Events applied, deduplicated like `updates`. */
   readonly events: EventMessage[] = [];
+  /** Applied seqs per queue epoch (epoch 0: a device without "delivery-epoch"). */
+  readonly applied = new Map<number, Set<number>>();
   readonly urls: string[] = [];
   authStatus = 200;
   /** Receive limits announced in HelloAck (empty: the defaults). */
@@ -45,8 +64,8 @@ export class FakeServer {
   failNext = 0;
   onUpdate: UpdateHook | undefined;
   onEvents: EventHook | undefined;
-  /** Capabilities announced in HelloAck (default none, like a server that predates EventBatch). */
-  capabilities: string[] = [];
+  /** Capabilities announced in HelloAck (default: the reference server's). Set [] to act as a 1.0 server. */
+  capabilities: string[] = [CAPABILITY_EVENT_BATCH, CAPABILITY_DELIVERY_EPOCH];
   services: Record<string, (params: Record<string, OutpostValue>) => OutpostValue> = {};
 
   readonly factory: TransportFactory = async (url) => {
@@ -79,13 +98,41 @@ export class FakeServer {
     return this.connections.flatMap((c) => c.received.filter((e) => e.body === kind));
   }
 
+  /** Applies items not seen before in `epoch`; one ItemStatus per item (200, "duplicate" for seen ones). */
+  private apply<T extends { seq?: number | null }>(epoch: number, items: T[], sink: T[]): ItemStatus[] {
+    let seen = this.applied.get(epoch);
+    if (!seen) this.applied.set(epoch, (seen = new Set()));
+    return items.map((item) => {
+      const seq = Number(item.seq ?? 0);
+      if (seq > 0 && seen.has(seq)) return { key: "", status: 200, message: "duplicate" };
+      if (seq > 0) seen.add(seq);
+      sink.push(item);
+      return { key: "", status: 200, message: "" };
+    });
+  }
+
+  /** The highest run of applied seqs of `epoch`, as the real server tells it at connect. */
+  private lastRun(epoch: number): { delivered: { firstSeq: number; lastSeq: number } } {
+    const seen = this.applied.get(epoch);
+    if (!seen || seen.size === 0) return { delivered: { firstSeq: 0, lastSeq: 0 } };
+    const top = Math.max(...seen);
+    let from = top;
+    while (seen.has(from - 1)) from -= 1;
+    return { delivered: { firstSeq: from, lastSeq: top } };
+  }
+
   private async serve(conn: FakeConnection): Promise<void> {
     const ch = conn.channel;
+    const hello: HelloState = { epoch: 0 };
+    const epochs = (): boolean => this.capabilities.includes(CAPABILITY_DELIVERY_EPOCH);
     for await (const env of ch.messages) {
       conn.received.push(env);
       const id = env.requestId;
       switch (env.body) {
         case "hello":
+          if (epochs() && env.hello?.capabilities?.includes(CAPABILITY_DELIVERY_EPOCH)) {
+            hello.epoch = Number(env.hello.queueEpoch ?? 0);
+          }
           ch.send({
             requestId: id,
             helloAck: { version: 1, serverId: "fake", limits: this.limits, capabilities: this.capabilities },
@@ -99,6 +146,7 @@ export class FakeServer {
               message: this.authStatus === 200 ? "" : "refused",
               deviceId: "dev-1",
               sessionId: `s${this.connections.length}`,
+              ...(hello.epoch > 0 && this.authStatus === 200 ? this.lastRun(hello.epoch) : {}),
             },
           });
           break;
@@ -112,11 +160,11 @@ export class FakeServer {
           const values = env.propertyUpdate?.values ?? [];
           const hook = this.onUpdate?.(values as PropertyValue[], conn);
           if (hook === "drop") break;
-          this.updates.push(...(values as PropertyValue[]));
-          ch.respond(
-            id,
-            hook ?? { status: 200, items: values.map((v) => ({ key: `${v.thing}/${v.name}`, status: 200 })) },
-          );
+          if (hook && hook !== "lost") ch.respond(id, hook);
+          else {
+            this.apply(epochs() ? Number(env.propertyUpdate?.epoch ?? 0) : 0, values as PropertyValue[], this.updates);
+            if (hook !== "lost") ch.respond(id, { status: 200 });
+          }
           break;
         }
         case "event":
@@ -124,8 +172,14 @@ export class FakeServer {
           const events = (env.event ? [env.event] : (env.eventBatch?.events ?? [])) as EventMessage[];
           const hook = this.onEvents?.(events, conn);
           if (hook === "drop") break;
-          this.events.push(...events);
-          ch.respond(id, hook ?? { status: 200 });
+          if (hook && hook !== "lost") ch.respond(id, hook);
+          else {
+            const epoch = Number((env.event ? env.event.epoch : env.eventBatch?.epoch) ?? 0);
+            const items = this.apply(epochs() ? epoch : 0, events, this.events);
+            if (hook !== "lost") {
+              ch.respond(id, env.event ? { status: 200, message: items[0]?.message ?? "" } : { status: 200 });
+            }
+          }
           break;
         }
         case "serviceInvoke": {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  CAPABILITY_DELIVERY_EPOCH,
   CAPABILITY_EVENT_BATCH,
   CAPABILITY_MULTIPART,
   CAPABILITY_STREAMS,
@@ -17,6 +18,7 @@ import {
   Status,
   type Stream,
 } from "@outpost/protocol";
+import { lastRun } from "../registry/delivery.js";
 import type { Registry } from "../registry/types.js";
 import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js";
 import { authenticate } from "./authenticate.js";
@@ -26,7 +28,11 @@ import { ConnectionFaultLog } from "./fault-log.js";
 import { handleKeepAlive } from "./handlers/keep-alive.js";
 
 /** Capabilities announced in every HelloAck: what this server accepts, whatever the device announced. */
-const SERVER_CAPABILITIES: readonly string[] = [CAPABILITY_MULTIPART, CAPABILITY_EVENT_BATCH];
+const SERVER_CAPABILITIES: readonly string[] = [
+  CAPABILITY_MULTIPART,
+  CAPABILITY_EVENT_BATCH,
+  CAPABILITY_DELIVERY_EPOCH,
+];
 
 /** Who opened a stream: the authenticated device and its session. */
 export interface StreamDevice {
@@ -73,6 +79,8 @@ export class EdgeSession implements DeviceLink {
   private ctx: HandlerContext | undefined;
   private closing: Promise<void> | undefined;
   private readonly faults: ConnectionFaultLog;
+  /** The device's queue epoch from Hello when it announced "delivery-epoch"; undefined otherwise. */
+  private queueEpoch: number | undefined;
 
   constructor(options: EdgeSessionOptions) {
     this.channel = options.channel;
@@ -221,6 +229,10 @@ export class EdgeSession implements DeviceLink {
       return;
     }
     this.streamsAgreed = (hello.capabilities ?? []).includes(CAPABILITY_STREAMS);
+    const epoch = Number(hello.queueEpoch ?? 0);
+    if ((hello.capabilities ?? []).includes(CAPABILITY_DELIVERY_EPOCH) && epoch > 0 && Number.isSafeInteger(epoch)) {
+      this.queueEpoch = epoch;
+    }
     this.channel.send({
       requestId: envelope.requestId,
       helloAck: {
@@ -286,6 +298,7 @@ export class EdgeSession implements DeviceLink {
         deviceId: this.deviceId,
         sessionId: this.sessionId,
         ...(previous && { replacedSessionId: previous.sessionId }),
+        ...this.deliveredRun(),
       },
     });
     this.deps.logger.info(
@@ -300,6 +313,13 @@ export class EdgeSession implements DeviceLink {
         ErrorCode.Conflict,
       );
     }
+  }
+
+  /** The highest run of the device's queue epoch the server applied, told at connect. */
+  private deliveredRun(): { delivered: { firstSeq: number; lastSeq: number } } | Record<string, never> {
+    if (this.queueEpoch === undefined) return {};
+    const run = lastRun(this.deps.registry.getDelivery(this.deviceId, this.queueEpoch));
+    return { delivered: { firstSeq: run?.[0] ?? 0, lastSeq: run?.[1] ?? 0 } };
   }
 
   private replier(): Pick<HandlerContext, "reply" | "replyError" | "send"> {

@@ -2,7 +2,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const V1 = `
 CREATE TABLE devices (
@@ -86,6 +86,27 @@ CREATE INDEX certificates_device ON certificates(device_id);
 ALTER TABLE devices ADD COLUMN certs_revoked_at INTEGER;
 `;
 
+/**
+ * Version 3: delivery identity is (device, queue epoch, seq) with the exact runs of applied seqs.
+ * A version 2 watermark becomes epoch 0's `base`: the seqs it covered are "unknown" (refused with
+ * 409, never acknowledged as duplicates without proof).
+ */
+const V3 = `
+CREATE TABLE delivery_epochs (
+  device_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  runs_json TEXT NOT NULL,
+  base INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (device_id, epoch)
+);
+`;
+const V2_TO_V3 = `
+INSERT INTO delivery_epochs (device_id, epoch, runs_json, base, updated_at)
+  SELECT device_id, 0, '[]', seq, 0 FROM delivery;
+DROP TABLE delivery;
+`;
+
 /** Creates the schema on an empty database; refuses a database written by a newer version. */
 export function ensureSchema(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -101,6 +122,7 @@ export function ensureSchema(db: Database.Database): void {
   db.transaction(() => {
     if (current < 1) db.exec(V1);
     if (current < 2) db.exec(V2);
+    if (current < 3) db.exec(V3 + V2_TO_V3);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

@@ -16,22 +16,24 @@ import {
   assertThingName,
   isPermission,
 } from "./names.js";
+import { type DeliveryRecord, emptyRecord } from "./delivery.js";
 import { ensureSchema } from "./schema.js";
 import { type PropertyRow, prepareStatements, propertyFromRow, propertyToJson, type Statements } from "./statements.js";
-import type {
-  AppKeyRecord,
-  CertificateRecord,
-  CertificateStatus,
-  CreateKeyOptions,
-  DeviceRecord,
-  KeyCheck,
-  OperatorCheck,
-  OperatorRecord,
-  Permission,
-  Principal,
-  PropertyState,
-  Registry,
-  ThingRecord,
+import {
+  type AppKeyRecord,
+  type CertificateRecord,
+  type CertificateStatus,
+  type CreateKeyOptions,
+  type DeviceRecord,
+  type KeyCheck,
+  MAX_DELIVERY_EPOCHS,
+  type OperatorCheck,
+  type OperatorRecord,
+  type Permission,
+  type Principal,
+  type PropertyState,
+  type Registry,
+  type ThingRecord,
 } from "./types.js";
 
 /** A permission granted to a principal on a Thing ("*" for every Thing). */
@@ -381,16 +383,23 @@ export class SqliteRegistry implements Registry {
     return this.#s.hasProperty.get(thing, name) !== undefined;
   }
 
-  getDeliveredSeq(deviceId: string): number {
-    const row = this.#s.getDelivered.get(deviceId) as { seq: number } | undefined;
-    return row?.seq ?? 0;
+  getDelivery(deviceId: string, epoch: number): DeliveryRecord {
+    const row = this.#s.getDelivery.get(deviceId, epoch) as { runs_json: string; base: number } | undefined;
+    if (!row) return emptyRecord();
+    return { runs: JSON.parse(row.runs_json) as [number, number][], base: row.base };
   }
 
-  setDeliveredSeq(deviceId: string, seq: number): void {
-    if (!Number.isSafeInteger(seq) || seq < 0) {
-      throw new OutpostError(ErrorCode.BadRequest, `delivery seq must be a non-negative integer, got ${String(seq)}`);
+  setDelivery(deviceId: string, epoch: number, record: DeliveryRecord): void {
+    const seqs = [epoch, record.base, ...record.runs.flat()];
+    const bad = seqs.find((n) => !Number.isSafeInteger(n) || n < 0);
+    if (bad !== undefined) {
+      throw new OutpostError(
+        ErrorCode.BadRequest,
+        `delivery epoch and seqs must be non-negative integers, got ${String(bad)}`,
+      );
     }
-    this.#s.upsertDelivered.run(deviceId, seq);
+    this.#s.upsertDelivery.run(deviceId, epoch, JSON.stringify(record.runs), record.base, this.#now());
+    this.#s.pruneDelivery.run(deviceId, deviceId, MAX_DELIVERY_EPOCHS);
   }
 
   close(): void {

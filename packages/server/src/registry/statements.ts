@@ -76,9 +76,15 @@ const SQL = {
   countProperties: p("SELECT COUNT(*) AS n FROM properties WHERE thing = ?"),
   hasProperty: p("SELECT 1 FROM properties WHERE thing = ? AND name = ?"),
 
-  getDelivered: p("SELECT seq FROM delivery WHERE device_id = ?"),
-  upsertDelivered: p(
-    "INSERT INTO delivery (device_id, seq) VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET seq = excluded.seq",
+  getDelivery: p("SELECT runs_json, base FROM delivery_epochs WHERE device_id = ? AND epoch = ?"),
+  upsertDelivery: p(
+    `INSERT INTO delivery_epochs (device_id, epoch, runs_json, base, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(device_id, epoch) DO UPDATE SET runs_json = excluded.runs_json, base = excluded.base,
+       updated_at = excluded.updated_at`,
+  ),
+  pruneDelivery: p(
+    `DELETE FROM delivery_epochs WHERE device_id = ? AND epoch NOT IN
+       (SELECT epoch FROM delivery_epochs WHERE device_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT ?)`,
   ),
 };
 

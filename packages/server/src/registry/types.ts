@@ -4,6 +4,7 @@
  * implement the same interface when a fleet outgrows one machine. All methods are synchronous
  * because the embedded engine is; a networked implementation would wrap calls in a cache.
  */
+import type { DeliveryRecord } from "./delivery.js";
 
 /** A run-time permission on a Thing. */
 export type Permission = "property.read" | "property.write" | "event.emit" | "service.execute";
@@ -104,6 +105,9 @@ export interface CreateKeyOptions {
   label?: string;
 }
 
+/** Queue epochs remembered per device (the most recently written ones). */
+export const MAX_DELIVERY_EPOCHS = 16;
+
 export interface Registry {
   createDevice(id: string, description?: string): DeviceRecord;
   getDevice(id: string): DeviceRecord | undefined;
@@ -163,14 +167,23 @@ export interface Registry {
   /** Whether the server keeps a value of property `name` of `thing`. */
   hasProperty(thing: string, name: string): boolean;
 
-  /** Highest delivery sequence number applied for a device (0 when none). */
-  getDeliveredSeq(deviceId: string): number;
-  setDeliveredSeq(deviceId: string, seq: number): void;
+  /**
+   * What was applied of one device queue epoch (epoch 0: a device without "delivery-epoch"); an
+   * empty record when none. See docs/protocol.md §8, Delivery.
+   */
+  getDelivery(deviceId: string, epoch: number): DeliveryRecord;
+  /**
+   * Stores an epoch's record. The registry keeps the {@link MAX_DELIVERY_EPOCHS} most recently
+   * written epochs per device and forgets older ones (a device's queue epoch changes only when
+   * its queue store is created anew). Throws OUTPOST_BAD_REQUEST for an epoch or seq that is not
+   * a non-negative safe integer.
+   */
+  setDelivery(deviceId: string, epoch: number, record: DeliveryRecord): void;
 
   /**
    * Runs `work` atomically: all of its registry writes are applied, or none if it throws. A batch
-   * of property values and the delivery watermark that covers them are written together, so a
-   * crash cannot leave values applied without the watermark that marks them as delivered.
+   * of property values and the delivery record that covers them are written together, so a
+   * crash cannot leave values applied without the record that marks them as delivered.
    */
   transaction<T>(work: () => T): T;
 

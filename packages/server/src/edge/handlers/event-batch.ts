@@ -7,12 +7,18 @@ import { applySequencedBatch, batchAck } from "./sequenced-batch.js";
  * a PropertyUpdate: 200 without items when all were accepted, else one ItemStatus per event.
  */
 export function handleEventBatch(ctx: HandlerContext, envelope: Envelope): void {
-  ctx.reply(envelope, batchAck(applyEvents(ctx, envelope.eventBatch?.events ?? [], "event.batch")));
+  const batch = envelope.eventBatch;
+  ctx.reply(envelope, batchAck(applyEvents(ctx, Number(batch?.epoch ?? 0), batch?.events ?? [], "event.batch")));
 }
 
 /** Checks (`event.emit`), deduplicates and publishes events; one ItemStatus per event, in order. */
-export function applyEvents(ctx: HandlerContext, events: readonly EventMessage[], action: string): ItemStatus[] {
-  return applySequencedBatch(ctx, events, "event.emit", action, (event, thing, name, now) => ({
+export function applyEvents(
+  ctx: HandlerContext,
+  epoch: number,
+  events: readonly EventMessage[],
+  action: string,
+): ItemStatus[] {
+  return applySequencedBatch(ctx, epoch, events, "event.emit", action, (event, thing, name, now) => ({
     type: "event",
     deviceId: ctx.deviceId,
     thing,

@@ -4,7 +4,8 @@ import { applyEvents } from "./event-batch.js";
 
 /** Event: one event applied like an EventBatch of one; a refused event is answered with its own status. */
 export function handleEvent(ctx: HandlerContext, envelope: Envelope): void {
-  const [item] = applyEvents(ctx, [envelope.event!], "event");
+  const event = envelope.event!;
+  const [item] = applyEvents(ctx, Number(event.epoch ?? 0), [event], "event");
   const status = item?.status ?? Status.OK;
   if (status === Status.OK) {
     ctx.reply(envelope, { status, message: item?.message ?? "", items: item ? [item] : [] });
@@ -12,7 +13,12 @@ export function handleEvent(ctx: HandlerContext, envelope: Envelope): void {
   }
   ctx.reply(envelope, {
     status,
-    code: status === Status.Forbidden ? ErrorCode.Forbidden : ErrorCode.BadRequest,
+    code:
+      status === Status.Forbidden
+        ? ErrorCode.Forbidden
+        : status === Status.Conflict
+          ? ErrorCode.Conflict
+          : ErrorCode.BadRequest,
     message: item?.message ?? "",
     items: item ? [item] : [],
   });

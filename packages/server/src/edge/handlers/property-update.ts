@@ -11,6 +11,7 @@ export function handlePropertyUpdate(ctx: HandlerContext, envelope: Envelope): v
   const receivedAt = Date.now();
   const items = applySequencedBatch(
     ctx,
+    Number(envelope.propertyUpdate?.epoch ?? 0),
     values,
     "property.write",
     "property.update",

@@ -1,4 +1,5 @@
 import { type ItemStatus, type Response, Status } from "@outpost/protocol";
+import { markApplied, seqState } from "../../registry/delivery.js";
 import type { Permission } from "../../registry/types.js";
 import type { ThingChange } from "../../things/changes.js";
 import type { HandlerContext } from "../context.js";
@@ -16,10 +17,12 @@ export interface SequencedItem {
 export type DecodeItem<T, C extends ThingChange> = (item: T, thing: string, name: string, now: number) => C;
 
 /**
- * Applies a device batch (property values or events) in order, in one registry transaction
- * together with the delivery watermark, and returns one ItemStatus per item:
- * - items at or below the device's delivered seq were applied before (the ack was lost): they are
- *   acknowledged as duplicates and not applied again;
+ * Applies a device batch (property values or events) of one queue epoch in order, in one registry
+ * transaction together with the epoch's delivery record, and returns one ItemStatus per item:
+ * - an item whose seq the record shows applied (the ack was lost) is acknowledged as a duplicate
+ *   and not applied again; one the record can no longer tell about is refused with 409 (the
+ *   device reports it failed); seq 0 is not deduplicated;
+ * - only applied items enter the record: a refused item never marks its seq delivered;
  * - `permission` and the bound check are decided once per Thing (a batch carries few Things);
  * - an item `decode` throws for is answered 400 and the others still apply;
  * - the device's bounds ({@link admitBatch}, {@link refuseItem}) apply before anything is stored;
@@ -29,6 +32,7 @@ export type DecodeItem<T, C extends ThingChange> = (item: T, thing: string, name
  */
 export function applySequencedBatch<T extends SequencedItem, C extends ThingChange>(
   ctx: HandlerContext,
+  epoch: number,
   batch: readonly T[],
   permission: Permission,
   action: string,
@@ -48,18 +52,26 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
     return refusal && { ...refusal, key };
   };
   registry.transaction(() => {
-    const delivered = registry.getDeliveredSeq(ctx.deviceId);
-    let maxSeq = delivered;
+    const record = registry.getDelivery(ctx.deviceId, epoch);
+    let recorded = false;
     for (const item of batch) {
       const thing = item.thing ?? "";
       const name = item.name ?? "";
       const key = `${thing}/${name}`;
       const seq = Number(item.seq ?? 0);
-      if (seq > 0 && seq <= delivered) {
+      if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(epoch)) {
+        items.push({ key, status: Status.BadRequest, message: "seq and epoch must be below 2^53" });
+        continue;
+      }
+      const state = seq > 0 ? seqState(record, seq) : "new";
+      if (state === "applied") {
         items.push({ key, status: Status.OK, message: "duplicate" });
         continue;
       }
-      if (seq > maxSeq) maxSeq = seq;
+      if (state === "unknown") {
+        items.push({ key, status: Status.Conflict, message: `seq ${seq} is older than the delivery record` });
+        continue;
+      }
       const refusal = refusalFor(thing, key);
       if (refusal) {
         items.push(refusal);
@@ -81,8 +93,12 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
       store?.(change);
       changes.push(change);
       items.push({ key, status: Status.OK, message: "" });
+      if (seq > 0) {
+        markApplied(record, seq);
+        recorded = true;
+      }
     }
-    if (maxSeq > delivered) registry.setDeliveredSeq(ctx.deviceId, maxSeq);
+    if (recorded) registry.setDelivery(ctx.deviceId, epoch, record);
   });
   for (const change of changes) hub.publish(change);
   auditDenied(ctx, action, denied);
