@@ -14,7 +14,12 @@ export interface EventStreamOptions {
   lastEventId?: string;
   /** Interval of keep-alive comments, in ms. Default 15 000. */
   heartbeatMs?: number;
-  /** Unsent bytes tolerated before a slow client is disconnected. Default 1 MiB. */
+  /**
+   * Unsent bytes tolerated before a slow client is disconnected. Default 1 MiB. Counted as what is
+   * still unsent when a burst of changes starts (the changes of one device batch, or a replay, are
+   * published together and written whole), so one large batch never disconnects a client that
+   * keeps up.
+   */
   maxBufferedBytes?: number;
 }
 
@@ -34,10 +39,19 @@ export function openEventStream(res: ServerResponse, options: EventStreamOptions
   res.write(": connected\n\n");
   const matches = (c: LoggedChange): boolean =>
     (options.thing === undefined || c.thing === options.thing) && options.accept(c.thing);
+  // Unsent bytes when the current burst began: undefined between bursts (reset once the event loop
+  // has had a turn to write to the socket).
+  let backlog: number | undefined;
   const send = (c: LoggedChange): void => {
     if (!matches(c)) return;
-    // A single frame larger than the bound is still sent whole; only a backlog disconnects.
-    if (res.writableLength > maxBuffered) {
+    if (backlog === undefined) {
+      backlog = res.writableLength;
+      setImmediate(() => {
+        backlog = undefined;
+      });
+    }
+    // Only a backlog left from before this burst disconnects, never the burst itself.
+    if (backlog > maxBuffered) {
       res.destroy();
       return;
     }
