@@ -5,6 +5,11 @@ import { clientFor } from "./helpers/client.js";
 import { FakeServer, until } from "./helpers/fake-server.js";
 
 let client: EdgeClient | undefined;
+
+/** Lets the event loop run `n` times (the sender gets to send whatever it would send now). */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+}
 afterEach(async () => {
   await client?.close({ flush: false });
   client = undefined;
@@ -13,11 +18,15 @@ afterEach(async () => {
 describe("EdgeClient data path", () => {
   it("batching - values set within the window travel in one PropertyUpdate", async () => {
     const server = new FakeServer();
-    client = clientFor(server, { flushIntervalMs: 30 });
+    // A window long against the few event-loop turns between the sets below, so that the values
+    // can only travel together because of the window: without it each would go out on its own.
+    client = clientFor(server, { flushIntervalMs: 1_000 });
     const t = client.thing("pump");
     await client.connect();
     t.set("a", 1);
+    await turns(3);
     t.set("b", 2);
+    await turns(3);
     t.set("c", 3);
     await client.flush();
     const updates = server.all("propertyUpdate");
