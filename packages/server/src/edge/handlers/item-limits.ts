@@ -3,6 +3,10 @@ import { isMemberName } from "../../registry/names.js";
 import type { Permission } from "../../registry/types.js";
 import type { HandlerContext } from "../context.js";
 
+// Property counts of the Things a batch adds names to, counted once per batch (COUNT(*) costs
+// ~90 us at 1000 properties) and kept exact while the batch's transaction runs.
+const propertyCounts = new WeakMap<HandlerContext, Map<string, number>>();
+
 // Which refusals were already audited on a connection: a device that keeps hitting a bound is
 // recorded once per connection and kind, not once per item.
 const audited = new WeakMap<HandlerContext, Set<string>>();
@@ -27,6 +31,7 @@ function auditOnce(ctx: HandlerContext, kind: string, code: string, details: Rec
  * events-per-second bucket. Throws 429 OUTPOST_TOO_MANY_REQUESTS when the bucket is empty.
  */
 export function admitBatch(ctx: HandlerContext, permission: Permission, count: number): void {
+  propertyCounts.delete(ctx);
   if (permission !== "event.emit" || count === 0) return;
   const limits = ctx.deps.deviceLimits;
   const waitMs = limits.takeEvents(ctx.deviceId, count);
@@ -63,7 +68,14 @@ export function refuseItem(
   if (permission !== "property.write") return undefined;
   const { registry, deviceLimits } = ctx.deps;
   const max = deviceLimits.maxPropertiesPerThing;
-  if (registry.hasProperty(thing, name) || registry.countProperties(thing) < max) return undefined;
+  if (registry.hasProperty(thing, name)) return undefined;
+  let counts = propertyCounts.get(ctx);
+  if (!counts) propertyCounts.set(ctx, (counts = new Map()));
+  const count = counts.get(thing) ?? registry.countProperties(thing);
+  if (count < max) {
+    counts.set(thing, count + 1);
+    return undefined;
+  }
   auditOnce(ctx, `property.limit:${thing}`, ErrorCode.LimitExceeded, { thing, maxPropertiesPerThing: max });
   return {
     key,
