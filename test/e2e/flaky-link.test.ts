@@ -1,9 +1,60 @@
+import { decodeFrame, type Transport } from "@outpost/protocol";
 import { EdgeClient } from "@outpost/sdk";
+import { connectWebSocket } from "../../packages/sdk/src/transport/ws-transport.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { type DeviceBundle, ServerProcess } from "../helpers/server-process.js";
 import { openEventStream } from "../helpers/sse.js";
 import { waitUntil } from "../helpers/wait.js";
+
+/** What one connection carried: event requests sent, requests answered, the record told at connect. */
+interface ConnectionLog {
+  sent: Map<number, number[]>;
+  answered: Set<number>;
+  deliveredTo: number;
+}
+
+/** Wraps a transport to log the frames that tell whether an acknowledgement was lost. */
+function logged(t: Transport, log: ConnectionLog): Transport {
+  return {
+    send(frame) {
+      const env = decodeFrame(frame);
+      const events = env.eventBatch?.events ?? (env.event ? [env.event] : []);
+      if (events.length > 0)
+        log.sent.set(
+          env.requestId,
+          events.map((e) => Number(e.seq)),
+        );
+      t.send(frame);
+    },
+    frames: (async function* () {
+      for await (const frame of t.frames) {
+        const env = decodeFrame(frame);
+        if (env.body === "response") log.answered.add(env.requestId);
+        if (env.authResult?.delivered) log.deliveredTo = Number(env.authResult.delivered.lastSeq ?? 0);
+        yield frame;
+      }
+    })(),
+    close: (error) => t.close(error),
+    closed: () => t.closed(),
+    get bufferedBytes() {
+      return t.bufferedBytes;
+    },
+    drain: (low) => t.drain(low),
+  };
+}
+
+/** Batches the server applied whose acknowledgement never reached the device. */
+function lostAcks(logs: ConnectionLog[]): number {
+  let lost = 0;
+  logs.forEach((log, i) => {
+    const next = logs.slice(i + 1).find((l) => l.deliveredTo > 0);
+    for (const [id, seqs] of log.sent) {
+      if (!log.answered.has(id) && next && Math.max(...seqs) <= next.deliveredTo) lost++;
+    }
+  });
+  return lost;
+}
 
 describe("delivery over a link that keeps dropping", () => {
   let server: ServerProcess;
@@ -35,10 +86,17 @@ describe("delivery over a link that keeps dropping", () => {
     const ticks = () =>
       stream.received.filter((e) => e.type === "event" && e.name === "tick").map((e) => e.data.i as number);
 
+    const logs: ConnectionLog[] = [];
+    const tls = { ca: bundle.ca, cert: bundle.cert, key: bundle.key };
     const client = new EdgeClient({
       url: `wss://127.0.0.1:${proxy.port}`,
       appKey: bundle.appKey,
-      tls: { ca: bundle.ca, cert: bundle.cert, key: bundle.key },
+      tls,
+      transportFactory: async (url, { signal }) => {
+        const log: ConnectionLog = { sent: new Map(), answered: new Set(), deliveredTo: 0 };
+        logs.push(log);
+        return logged(await connectWebSocket(url, { tls, signal }), log);
+      },
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
       maxBatch: 20,
     });
@@ -76,6 +134,8 @@ describe("delivery over a link that keeps dropping", () => {
     const missing = [...Array(total).keys()].filter((i) => !counts.has(i));
     const duplicated = [...counts].filter(([, n]) => n > 1).map(([i]) => i);
     expect(proxy.cuts).toBeGreaterThan(2);
+    // The fault this test is about happened: the server applied batches whose acknowledgement was lost.
+    expect(lostAcks(logs)).toBeGreaterThan(0);
     expect(missing).toEqual([]);
     expect(duplicated).toEqual([]);
   }, 90_000);

@@ -1,5 +1,6 @@
-import { EdgeClient } from "@outpost/sdk";
+import { EdgeClient, MemoryQueueStore } from "@outpost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appliedRuns } from "../helpers/delivery-record.js";
 import { operatorRequest } from "../helpers/operator-client.js";
 import { type DeviceBundle, ServerProcess } from "../helpers/server-process.js";
 import { waitUntil } from "../helpers/wait.js";
@@ -19,7 +20,9 @@ describe("reconnect - server killed and restarted", () => {
   });
 
   it("reconnect - no acknowledged or queued update is lost across a crash and restart", async () => {
+    const store = new MemoryQueueStore();
     const client = new EdgeClient({
+      queue: { store },
       url: server.edgeUrl,
       appKey: bundle.appKey,
       tls: { ca: bundle.ca, cert: bundle.cert, key: bundle.key },
@@ -60,6 +63,9 @@ describe("reconnect - server killed and restarted", () => {
     const missing: number[] = [];
     for (let i = 0; i < total; i++) if (byName.get(`reading-${i}`) !== i * 10) missing.push(i);
     expect(missing).toEqual([]);
+    // The re-sync after reconnect sends current values too (seq 0), which would hide a queued item
+    // that was thrown away: the server's record shows that every queued seq itself was applied.
+    expect(appliedRuns(server.dataDir, "dev-reconnect", store.epoch)).toEqual([[1, total]]);
     await client.close();
   });
 });
