@@ -48,6 +48,7 @@ export class OutboundBytes {
   }
 
   done(n: number): void {
+    if (this.closed) return;
     this.pending = Math.max(0, this.pending - n);
     this.drains.update(this.pending);
   }
@@ -57,8 +58,10 @@ export class OutboundBytes {
     return this.drains.wait(this.pending, lowWaterBytes);
   }
 
+  /** The socket closed: nothing is pending any more (what was unsent is lost with it). */
   close(): void {
     this.closed = true;
+    this.pending = 0;
     this.drains.releaseAll();
   }
 }

@@ -81,6 +81,7 @@ class MemoryTransport implements Transport {
     if (this.isClosed) return;
     this.isClosed = true;
     this.error = error;
+    this.inFlight = 0;
     this.drains.releaseAll();
     // After frames already in flight (each delivered by its own microtask) have arrived.
     setTimeout(() => {

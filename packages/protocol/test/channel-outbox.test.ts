@@ -90,3 +90,17 @@ describe("channel outbox", () => {
     await peer.close();
   });
 });
+
+describe("channel outbox on a closed transport", () => {
+  it("channel - parts queued when the transport closes are dropped without spinning", async () => {
+    const { ta, channel } = setup();
+    channel.send(bigEvent);
+    await ticks(2);
+    expect(ta.bufferedBytes).toBeGreaterThan(0);
+    await ta.close();
+    await ticks(5);
+    expect(ta.bufferedBytes).toBe(0);
+    await channel.closed();
+    expect(channel.sendBacklog.orderedMessages).toBe(0);
+  });
+});
