@@ -146,7 +146,8 @@ describe("cli - first run", () => {
     const wrong = join(root, "wrong-pw");
     writeFileSync(wrong, "nope\n");
     expectUserError(run("pki", "device", "gw-9", "--data", locked, "--out", out, "--ca-passphrase-file", wrong), caKey);
-  });
+    // Five CLI runs, three of which stretch the CA passphrase (PBKDF2, 600,000 iterations).
+  }, 90_000);
 
   it("cli - serve names a corrupt server key file", () => {
     const broken = join(root, "broken-key");

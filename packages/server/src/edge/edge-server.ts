@@ -48,7 +48,8 @@ export interface EdgeEndpointOptions {
   maxUnauthenticatedPerSource?: number;
   /**
    * Of those, at most this many presenting one certificate identity (device id), so one
-   * certificate cannot fill `maxUnauthenticated`. A device needs one. Default 4.
+   * certificate cannot fill `maxUnauthenticated`. A device needs one at a time; a flaky link may leave
+   * a few behind until the server sees them close. Default 8.
    */
   maxUnauthenticatedPerIdentity?: number;
   /**
@@ -120,7 +121,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const pending = new PendingConnections({
     total: options.maxUnauthenticated ?? 1000,
     perSource: options.maxUnauthenticatedPerSource ?? 100,
-    perIdentity: options.maxUnauthenticatedPerIdentity ?? 4,
+    perIdentity: options.maxUnauthenticatedPerIdentity ?? 8,
   });
   let closing = false;
 
