@@ -30,7 +30,7 @@ import type {
 import { OfflineQueue } from "./queue/offline-queue.js";
 import type { QueueOverflowInfo } from "./queue/types.js";
 import { Thing, type ThingHandle } from "./things/thing.js";
-import { checkDeviceIdentity } from "./transport/tls.js";
+import { checkDeviceIdentity, withDecryptedKey } from "./transport/tls.js";
 import { connectWebSocket } from "./transport/ws-transport.js";
 
 /** Events of {@link EdgeClient}. */
@@ -92,11 +92,12 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           ),
         ),
     );
+    const tls = options.tls && withDecryptedKey(options.tls);
     this.factory =
       options.transportFactory ??
       ((url, { signal }) =>
         connectWebSocket(url, {
-          tls: options.tls,
+          tls,
           signal,
           logger: this.logger,
           ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),

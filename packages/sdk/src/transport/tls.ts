@@ -56,6 +56,19 @@ export function checkDeviceIdentity(tls: TlsOptions): OutpostError | undefined {
   return undefined;
 }
 
+/**
+ * The TLS options with an encrypted device key decrypted once, in memory. Key derivation for a
+ * passphrase-protected key costs hundreds of milliseconds by design (600,000 PBKDF2 iterations);
+ * paying it on every reconnect would slow a fleet's return after a server restart and every flaky
+ * link. Call after {@link checkDeviceIdentity} has accepted the options.
+ */
+export function withDecryptedKey(tls: TlsOptions): TlsOptions {
+  if (tls.key === undefined || tls.passphrase === undefined) return tls;
+  const key = createPrivateKey({ key: tls.key.toString(), passphrase: tls.passphrase });
+  const { passphrase: _passphrase, ...rest } = tls;
+  return { ...rest, key: key.export({ type: "pkcs8", format: "pem" }) };
+}
+
 /** The pin of a certificate: base64 SHA-256 of its DER SubjectPublicKeyInfo. */
 export function spkiPin(certificate: string | Buffer): string {
   const spki = new X509Certificate(certificate).publicKey.export({ type: "spki", format: "der" });
