@@ -21,7 +21,7 @@ export interface FaultProxyOptions {
  */
 export class FaultProxy {
   private readonly server: Server;
-  private readonly pairs = new Set<[Socket, Socket]>();
+  private readonly pairs = new Map<[Socket, Socket], number>();
   private options: FaultProxyOptions;
   /** Connections cut by the proxy so far. */
   cuts = 0;
@@ -34,7 +34,7 @@ export class FaultProxy {
       this.accepted++;
       const upstream = connect(targetPort, "127.0.0.1");
       const pair: [Socket, Socket] = [client, upstream];
-      this.pairs.add(pair);
+      this.pairs.set(pair, this.accepted);
       let carried = 0;
       let serverChunks = 0;
       const forward = (from: Socket, to: Socket) => {
@@ -80,7 +80,16 @@ export class FaultProxy {
 
   /** Cuts every open connection at once, as a dropped link would. */
   cutAll(): void {
-    for (const pair of [...this.pairs]) this.cut(pair);
+    for (const pair of [...this.pairs.keys()]) this.cut(pair);
+  }
+
+  /**
+   * Cuts the open connections whose accept number (1, 2, ...) `which` selects. A test that cuts
+   * only some connections on a timer keeps making progress however slow the machine is: the
+   * spared ones always get past their handshake.
+   */
+  cutWhere(which: (acceptNumber: number) => boolean): void {
+    for (const [pair, n] of [...this.pairs]) if (which(n)) this.cut(pair);
   }
 
   private cut(pair: [Socket, Socket]): void {
