@@ -1,12 +1,15 @@
 // Codec benchmark: encode+decode of representative Outpost frames with @outpost/protocol (protobuf,
-// static code, including the decoder's limit checks) against JSON.stringify+JSON.parse of the same
-// content (bytes as base64, text as UTF-8 bytes, as a JSON wire protocol would need), measured in the
-// same run. Prints msgs/s for both, the ratio, and encoded sizes. Run after `npm run build`:
-//   node bench/codec/run.mjs [--ms=400]
+// static code, including the decoder's limit checks) against plain JSON.stringify+JSON.parse of the
+// same object (Uint8Array fields serialize as JSON does them, as an index-keyed object; no copying, no
+// reviver). The two sides are interleaved: A B A B rounds of `ms` each, so load on the machine hits
+// both alike. Prints the median msgs/s of each, the median of the per-round ratios with its range
+// (min–max over rounds), and encoded sizes. Run after `npm run build`:
+//   node bench/codec/run.mjs [--ms=100] [--rounds=7]
 import { decodeFrame, encodeFrame } from "@outpost/protocol";
 
-const msArg = process.argv.find((a) => a.startsWith("--ms="));
-const budgetMs = msArg ? Number(msArg.slice(5)) : 400;
+const arg = (name, def) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def);
+const budgetMs = arg("ms", 100);
+const rounds = arg("rounds", 7);
 const t = 1767225600000;
 
 const cases = {
@@ -49,54 +52,83 @@ const cases = {
   },
 };
 
-/** The same content as a JSON protocol would carry it: bytes as base64. */
-function toJsonable(v) {
-  if (v instanceof Uint8Array) return { $b64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") };
-  if (Array.isArray(v)) return v.map(toJsonable);
-  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJsonable(x)]));
-  return v;
-}
-function reviveBytes(_k, v) {
-  return v && typeof v === "object" && typeof v.$b64 === "string" ? new Uint8Array(Buffer.from(v.$b64, "base64")) : v;
-}
-
-function measure(fn) {
-  for (let i = 0; i < 200; i++) fn(); // warm up
+/** Calls `fn` in batches sized to about 1 ms for `budgetMs`; returns calls per second. */
+function measure(fn, batch) {
   let n = 0;
   const start = process.hrtime.bigint();
   const end = start + BigInt(budgetMs) * 1_000_000n;
   let now = start;
   while (now < end) {
-    for (let i = 0; i < 50; i++) fn();
-    n += 50;
+    for (let i = 0; i < batch; i++) fn();
+    n += batch;
     now = process.hrtime.bigint();
   }
   return n / (Number(now - start) / 1e9);
 }
 
+/** Warms `fn` up for about 50 ms and returns a batch size of about 1 ms. */
+function warmUp(fn) {
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < 50 || n < 3) {
+    fn();
+    n++;
+  }
+  return Math.max(1, Math.round(n / (performance.now() - start)));
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
 let sink = 0;
 const rows = [];
 for (const [name, envelope] of Object.entries(cases)) {
   const pb = encodeFrame(envelope);
-  const jsonBytes = Buffer.from(JSON.stringify(toJsonable(envelope)));
-  const pbRate = measure(() => {
+  const jsonBytes = Buffer.from(JSON.stringify(envelope));
+  const pbSide = () => {
     const bytes = encodeFrame(envelope);
     sink += decodeFrame(bytes).requestId;
+  };
+  const jsonSide = () => {
+    const bytes = Buffer.from(JSON.stringify(envelope));
+    sink += JSON.parse(bytes.toString("utf8")).requestId ?? 0;
+  };
+  const pbBatch = warmUp(pbSide);
+  const jsonBatch = warmUp(jsonSide);
+  const pbRates = [];
+  const jsonRates = [];
+  const ratios = [];
+  for (let r = 0; r < rounds; r++) {
+    const p = measure(pbSide, pbBatch);
+    const j = measure(jsonSide, jsonBatch);
+    pbRates.push(p);
+    jsonRates.push(j);
+    ratios.push(p / j);
+  }
+  rows.push({
+    name,
+    pbRate: median(pbRates),
+    jsonRate: median(jsonRates),
+    ratio: median(ratios),
+    lo: Math.min(...ratios),
+    hi: Math.max(...ratios),
+    pbSize: pb.byteLength,
+    jsonSize: jsonBytes.byteLength,
   });
-  const jsonRate = measure(() => {
-    const bytes = Buffer.from(JSON.stringify(toJsonable(envelope)));
-    sink += JSON.parse(bytes.toString("utf8"), reviveBytes).requestId ?? 0;
-  });
-  rows.push({ name, pbRate, jsonRate, pbSize: pb.byteLength, jsonSize: jsonBytes.byteLength });
 }
 
 const fmt = (n) => Math.round(n).toLocaleString("en-US");
-console.log(`codec benchmark, node ${process.version}, ${budgetMs} ms per measurement (encode+decode per message)`);
+console.log(
+  `codec benchmark, node ${process.version}, ${rounds} interleaved rounds of ${budgetMs} ms per side (encode+decode per message)`,
+);
 console.log(
   "frame".padEnd(28) +
     "protobuf msg/s".padStart(16) +
     "JSON msg/s".padStart(14) +
     "ratio".padStart(8) +
+    "range".padStart(16) +
     "pb bytes".padStart(10) +
     "JSON bytes".padStart(12) +
     "size".padStart(7),
@@ -106,11 +138,15 @@ for (const r of rows) {
     r.name.padEnd(28) +
       fmt(r.pbRate).padStart(16) +
       fmt(r.jsonRate).padStart(14) +
-      `${(r.pbRate / r.jsonRate).toFixed(2)}x`.padStart(8) +
+      `${r.ratio.toFixed(2)}x`.padStart(8) +
+      `${r.lo.toFixed(2)}–${r.hi.toFixed(2)}x`.padStart(16) +
       String(r.pbSize).padStart(10) +
       String(r.jsonSize).padStart(12) +
       `${((100 * r.pbSize) / r.jsonSize).toFixed(0)}%`.padStart(7),
   );
 }
-console.log("ratio = protobuf msgs/s ÷ JSON msgs/s (higher is better); size = protobuf bytes ÷ JSON bytes.");
+console.log(
+  "msg/s = median over rounds; ratio = median of per-round protobuf ÷ JSON (higher is better), range = min–max;",
+);
+console.log("size = protobuf bytes ÷ JSON bytes (JSON.stringify writes a Uint8Array as an index-keyed object).");
 if (sink === -1) console.log(sink);
