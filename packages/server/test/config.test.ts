@@ -127,6 +127,11 @@ describe("config", () => {
     expect(check({ version: 2 })).toContain("version");
     expect(validateServerConfig({ limits: { maxBatch: 10 } }).limits).toEqual({ maxBatch: 10 });
     expect(check({ edge: { maxUnauthenticated: 0 } })).toContain("edge.maxUnauthenticated");
+    expect(check({ edge: { maxUnauthenticatedPerSource: 0 } })).toContain("edge.maxUnauthenticatedPerSource");
+    expect(check({ edge: { maxUnauthenticatedPerIdentity: 1.5 } })).toContain("edge.maxUnauthenticatedPerIdentity");
+    expect(
+      validateServerConfig({ edge: { maxUnauthenticatedPerSource: 500, maxUnauthenticatedPerIdentity: 2 } }).edge,
+    ).toMatchObject({ maxUnauthenticatedPerSource: 500, maxUnauthenticatedPerIdentity: 2 });
     expect(check({ edge: { sendBufferBytes: 10 } })).toContain("edge.sendBufferBytes");
     expect(check({ edge: { revalidateIntervalMs: "5s" } })).toContain("edge.revalidateIntervalMs");
     const edge = validateServerConfig({ edge: { revalidateIntervalMs: 1000 } }).edge;
@@ -135,6 +140,8 @@ describe("config", () => {
       pingIntervalMs: 30_000,
       sendBufferBytes: 32 * 1024 * 1024,
       maxUnauthenticated: 1000,
+      maxUnauthenticatedPerSource: 100,
+      maxUnauthenticatedPerIdentity: 8,
     });
     expect(validateServerConfig({}).deviceLimits).toEqual({
       maxPropertiesPerThing: 1000,

@@ -59,6 +59,8 @@ export async function serve(options: ServeOptions): Promise<void> {
         pingIntervalMs: config.edge.pingIntervalMs,
         sendBufferBytes: config.edge.sendBufferBytes,
         maxUnauthenticated: config.edge.maxUnauthenticated,
+        maxUnauthenticatedPerSource: config.edge.maxUnauthenticatedPerSource,
+        maxUnauthenticatedPerIdentity: config.edge.maxUnauthenticatedPerIdentity,
         revalidateIntervalMs: config.edge.revalidateIntervalMs,
       },
       operator: config.operator.enabled

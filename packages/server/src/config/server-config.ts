@@ -23,6 +23,10 @@ export interface ServerConfigFile {
     sendBufferBytes: number;
     /** Connections that have not authenticated yet, at most. Default 1000. */
     maxUnauthenticated: number;
+    /** Of those, at most this many from one source address. Default 100. */
+    maxUnauthenticatedPerSource: number;
+    /** Of those, at most this many presenting one certificate identity. Default 8. */
+    maxUnauthenticatedPerIdentity: number;
     /** How often open sessions are re-checked for revoked or expired keys and disabled devices, in ms. Default 5 000. */
     revalidateIntervalMs: number;
   };
@@ -63,6 +67,8 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
       pingIntervalMs: 30_000,
       sendBufferBytes: 32 * 1024 * 1024,
       maxUnauthenticated: 1000,
+      maxUnauthenticatedPerSource: 100,
+      maxUnauthenticatedPerIdentity: 8,
       revalidateIntervalMs: 5_000,
     },
     operator: { enabled: true, host: "127.0.0.1", port: 8444 },
@@ -165,6 +171,22 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
         "maxUnauthenticated",
         def.edge.maxUnauthenticated,
         "edge.maxUnauthenticated",
+        1,
+        1_000_000,
+      ),
+      maxUnauthenticatedPerSource: int(
+        edge,
+        "maxUnauthenticatedPerSource",
+        def.edge.maxUnauthenticatedPerSource,
+        "edge.maxUnauthenticatedPerSource",
+        1,
+        1_000_000,
+      ),
+      maxUnauthenticatedPerIdentity: int(
+        edge,
+        "maxUnauthenticatedPerIdentity",
+        def.edge.maxUnauthenticatedPerIdentity,
+        "edge.maxUnauthenticatedPerIdentity",
         1,
         1_000_000,
       ),
