@@ -13,7 +13,7 @@ import type { AuditSink } from "../audit/types.js";
 import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
 import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
 import type { DeviceLink, DeviceLinks } from "./device-links.js";
-import { fromJsonValue, type QualityName, qualityName } from "./values.js";
+import { fromJsonValue, type QualityName, qualityName, toJsonValue } from "./values.js";
 
 const auditedErrors = new WeakSet<object>();
 
@@ -181,7 +181,11 @@ export class ThingService {
     };
   }
 
-  /** Writes one property on the device. Rejects with the device's per-item error when it refuses. */
+  /**
+   * Writes one property on the device. Rejects with the device's per-item error when it refuses.
+   * Once the device confirms, the value becomes the server's last value of the property and is
+   * published to subscribers like a value the device reported (the device does not echo it).
+   */
   async writeProperty(
     thing: string,
     name: string,
@@ -193,13 +197,31 @@ export class ThingService {
     const target = `thing:${thing}/property:${name}`;
     await this.audited("property.write", by, target, options.source, async () => {
       const link = this.requireOnline(record);
+      const timestampMs = Date.now();
       const reply = await link.request(
-        { propertyWrite: { values: [{ thing, name, value: toWireValue(value), timestampMs: Date.now() }] } },
+        { propertyWrite: { values: [{ thing, name, value: toWireValue(value), timestampMs }] } },
         this.requestOptions(options),
       );
       const item = reply.response?.items?.[0];
       const status = item?.status ?? 200;
       if (!isSuccess(status)) throw errorFromStatus(status, item?.message || `device refused the write (${status})`);
+      this.registry.setProperty({
+        thing,
+        name,
+        value: toJsonValue(value),
+        timestampMs,
+        quality: "good",
+        receivedAt: Date.now(),
+      });
+      this.hub.publish({
+        type: "property",
+        deviceId: record.deviceId,
+        thing,
+        name,
+        value,
+        timestampMs,
+        quality: "good",
+      });
     });
   }
 
