@@ -1,7 +1,7 @@
 // Things benchmarks: property-update throughput (updates.mjs) and idle memory per connected device
 // (idle-memory.mjs), each against the raw `ws` echo server over the same mutual TLS measured in the
 // same run; prints both reports and a summary table of the ratios. About 1 minute on 2 cores.
-//   node bench/things/run.mjs [--seconds=5] [--devices=1000]
+//   node bench/things/run.mjs [--seconds=2] [--devices=1000]
 import { runIdleMemory } from "./idle-memory.mjs";
 import { parseArgs as updateArgs, runUpdates } from "./updates.mjs";
 

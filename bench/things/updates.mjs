@@ -4,15 +4,18 @@
 // PropertyUpdate and the server acknowledges each batch after storing it), for 1 and 100 devices.
 //
 // Baseline, same run, same number of clients: the raw `ws` echo server (bench/lib/raw-wss-server.mjs)
-// over the same mutual TLS; each client sends one WebSocket message per update carrying the
-// protobuf-encoded PropertyValue of one update and counts echoes, with the same bounded window of
-// updates in flight per client. Ratio = outpost updates/s ÷ raw updates/s.
+// over the same mutual TLS; each client sends the same encoded bytes the SDK sends, one WebSocket
+// message per batch (an encoded Envelope with a PropertyUpdate of `batch` values), keeps the same
+// number of updates in flight (window ÷ batch messages) and counts `batch` updates per echo.
+// The two sides alternate, A B A B, for `rounds` rounds per device count, so load on the machine
+// falls on both alike. Printed: median updates/s of each, the median of the per-round ratios
+// (outpost ÷ raw) and its range (min–max over rounds).
 //
 // Load: every millisecond each device's queue is topped up to `window` values (property "value",
 // push "always"); acknowledged = set − still queued (queued includes in flight). CPU seconds of the
 // server process and of this (client) process are printed so the saturated side is visible.
-//   node bench/things/updates.mjs [--seconds=5] [--devices=1,100] [--window=1000] [--batch=500]
-import { wire } from "@outpost/protocol";
+//   node bench/things/updates.mjs [--seconds=2] [--rounds=3] [--devices=1,100] [--window=1000] [--batch=500]
+import { encodeFrame } from "@outpost/protocol";
 import { EdgeClient } from "@outpost/sdk";
 import WebSocket from "ws";
 import { cpuSecondsOf } from "../lib/child.mjs";
@@ -23,23 +26,29 @@ const WARMUP_MS = 1_000;
 export function parseArgs(argv) {
   const get = (name, def) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def;
   return {
-    seconds: Number(get("seconds", "5")),
+    seconds: Number(get("seconds", "2")),
+    rounds: Number(get("rounds", "3")),
     devices: get("devices", "1,100").split(",").map(Number),
     window: Number(get("window", "1000")),
     batch: Number(get("batch", "500")),
   };
 }
 
-/** Bytes of one update as the SDK puts it on the wire (one PropertyValue). */
-function updatePayload() {
+/** Bytes of one batch as the SDK puts it on the wire: an Envelope with a PropertyUpdate of `batch` values. */
+function batchPayload(batch) {
   const now = Date.now();
-  return wire.PropertyValue.encode({
-    thing: "thing-0",
-    name: "value",
-    value: { numberValue: 1234.5 },
-    timestampMs: now,
-    seq: now * 1000,
-  }).finish();
+  return encodeFrame({
+    requestId: 1,
+    propertyUpdate: {
+      values: Array.from({ length: batch }, (_, i) => ({
+        thing: "thing-0",
+        name: "value",
+        value: { numberValue: 1234.5 + i },
+        timestampMs: now,
+        seq: now * 1000 + i,
+      })),
+    },
+  });
 }
 
 /** Waits out the warm-up, then measures `count()` per second over `ms` and the CPU used by both sides. */
@@ -117,10 +126,10 @@ async function measureRaw(fx, raw, n, o, payload) {
   });
   for (const ws of sockets) {
     ws.on("message", () => {
-      echoed++;
+      echoed += o.batch;
       if (running) ws.send(payload);
     });
-    for (let i = 0; i < o.window; i++) ws.send(payload);
+    for (let i = 0; i < Math.max(1, Math.round(o.window / o.batch)); i++) ws.send(payload);
   }
   try {
     return await timed(o.seconds * 1000, raw.pid, () => echoed);
@@ -138,18 +147,40 @@ async function measureRaw(fx, raw, n, o, payload) {
   }
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** The round with the median rate (its CPU figures come with it). */
+const medianBy = (results) => [...results].sort((x, y) => x.rate - y.rate)[Math.floor((results.length - 1) / 2)];
+
 /** Runs every scenario; prints a report and returns its rows. */
 export async function runUpdates(o = parseArgs([])) {
-  const payload = updatePayload();
+  const payload = batchPayload(o.batch);
   const fx = await createFixture({ devices: Math.max(...o.devices) });
   const server = await startOutpostServer(fx.dir);
   const raw = await startRawServer(fx.paths);
   const rows = [];
   try {
     for (const n of o.devices) {
-      const outpost = await measureOutpost(fx, server.edgeUrl, server.pid, n, o);
-      const baseline = await measureRaw(fx, raw, n, o, payload);
-      rows.push({ devices: n, outpost, raw: baseline, ratio: outpost.rate / baseline.rate });
+      const outposts = [];
+      const raws = [];
+      const ratios = [];
+      for (let r = 0; r < o.rounds; r++) {
+        const outpost = await measureOutpost(fx, server.edgeUrl, server.pid, n, o);
+        const baseline = await measureRaw(fx, raw, n, o, payload);
+        outposts.push(outpost);
+        raws.push(baseline);
+        ratios.push(outpost.rate / baseline.rate);
+      }
+      rows.push({
+        devices: n,
+        outpost: medianBy(outposts),
+        raw: medianBy(raws),
+        ratio: median(ratios),
+        lo: Math.min(...ratios),
+        hi: Math.max(...ratios),
+      });
     }
   } catch (err) {
     const tail = server.stderrTail();
@@ -162,22 +193,25 @@ export async function runUpdates(o = parseArgs([])) {
   const fmt = (x) => Math.round(x).toLocaleString("en-US");
   const cpu = (r) => `${r.serverCpu.toFixed(2)}/${r.clientCpu.toFixed(2)}`;
   console.log(
-    `property updates, node ${process.version}: payload ${payload.byteLength} B per update (one PropertyValue), ` +
-      `SDK maxBatch ${o.batch}, window ${o.window} updates in flight per client, ${o.seconds} s per measurement ` +
-      `after ${WARMUP_MS / 1000} s warm-up, 127.0.0.1`,
+    `property updates, node ${process.version}: batches of ${o.batch} (baseline message ${payload.byteLength} B, ` +
+      `the same encoded PropertyUpdate), window ${o.window} updates in flight per client, ${o.rounds} alternating ` +
+      `rounds of ${o.seconds} s per side after ${WARMUP_MS / 1000} s warm-up each, 127.0.0.1`,
   );
   console.log(
     `${"devices".padEnd(9)}${"outpost upd/s".padStart(15)}${"raw wss upd/s".padStart(15)}${"ratio".padStart(8)}` +
+      `${"range".padStart(13)}` +
       `${"outpost cpu srv/cli".padStart(21)}${"raw cpu srv/cli".padStart(17)}`,
   );
   for (const r of rows) {
     console.log(
       `${String(r.devices).padEnd(9)}${fmt(r.outpost.rate).padStart(15)}${fmt(r.raw.rate).padStart(15)}` +
-        `${`${r.ratio.toFixed(2)}x`.padStart(8)}${cpu(r.outpost).padStart(21)}${cpu(r.raw).padStart(17)}`,
+        `${`${r.ratio.toFixed(2)}x`.padStart(8)}${`${r.lo.toFixed(2)}–${r.hi.toFixed(2)}x`.padStart(13)}` +
+        `${cpu(r.outpost).padStart(21)}${cpu(r.raw).padStart(17)}`,
     );
   }
   console.log(
-    "ratio = outpost ÷ raw (higher is better). cpu = cores used by the server process / by this client process.",
+    "upd/s and cpu = median over rounds; ratio = median of per-round outpost ÷ raw (higher is better), range = min–max; " +
+      "cpu = cores used by the server process / by this client process.",
   );
   return rows;
 }
