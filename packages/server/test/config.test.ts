@@ -126,6 +126,14 @@ describe("config", () => {
     expect(check({ logLevel: "loud" })).toContain("logLevel");
     expect(check({ version: 2 })).toContain("version");
     expect(validateServerConfig({ limits: { maxBatch: 10 } }).limits).toEqual({ maxBatch: 10 });
+    expect(check({ limits: { maxFrameBytes: 512 } })).toContain("limits.maxFrameBytes");
+    expect(check({ limits: { streamWindow: 16 * 1024 * 1024 + 1 } })).toContain("limits.streamWindow");
+    expect(check({ limits: { streamWindow: 0 } })).toContain("limits.streamWindow");
+    expect(check({ limits: { connectionWindow: 256 * 1024 * 1024 + 1 } })).toContain("limits.connectionWindow");
+    expect(check({ limits: { maxStreams: "many" } })).toContain("limits.maxStreams");
+    expect(check({ limits: { maxStreams: 65_537 } })).toContain("limits.maxStreams");
+    const streams = { streamWindow: 16 * 1024 * 1024, connectionWindow: 4 * 1024 * 1024, maxStreams: 16 };
+    expect(validateServerConfig({ limits: streams }).limits).toEqual(streams);
     expect(check({ edge: { maxUnauthenticated: 0 } })).toContain("edge.maxUnauthenticated");
     expect(check({ edge: { maxUnauthenticatedPerSource: 0 } })).toContain("edge.maxUnauthenticatedPerSource");
     expect(check({ edge: { maxUnauthenticatedPerIdentity: 1.5 } })).toContain("edge.maxUnauthenticatedPerIdentity");

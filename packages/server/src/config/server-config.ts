@@ -1,5 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
-import { ErrorCode, OutpostError, type ProtocolLimits } from "@outpost/protocol";
+import {
+  ErrorCode,
+  MAX_CONNECTION_WINDOW_BYTES,
+  MAX_STREAM_WINDOW_BYTES,
+  MIN_FRAME_BYTES,
+  OutpostError,
+  type ProtocolLimits,
+} from "@outpost/protocol";
 import { DEFAULT_DEVICE_LIMITS } from "../edge/device-limits.js";
 import { type DataPaths, dataPaths } from "./layout.js";
 
@@ -80,13 +87,18 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-const LIMIT_KEYS: (keyof ProtocolLimits)[] = [
-  "maxFrameBytes",
-  "maxMessageBytes",
-  "maxBatch",
-  "maxStringBytes",
-  "maxConcurrentRequests",
-];
+/** The settable protocol limits with the range each accepts (the protocol refuses values outside it). */
+const LIMIT_RANGES: Record<keyof ProtocolLimits, readonly [min: number, max: number]> = {
+  maxFrameBytes: [MIN_FRAME_BYTES, Number.MAX_SAFE_INTEGER],
+  maxMessageBytes: [1, Number.MAX_SAFE_INTEGER],
+  maxBatch: [1, Number.MAX_SAFE_INTEGER],
+  maxStringBytes: [1, Number.MAX_SAFE_INTEGER],
+  maxConcurrentRequests: [1, Number.MAX_SAFE_INTEGER],
+  streamWindow: [1, MAX_STREAM_WINDOW_BYTES],
+  connectionWindow: [1, MAX_CONNECTION_WINDOW_BYTES],
+  maxStreams: [1, 65_536],
+};
+const LIMIT_KEYS = Object.keys(LIMIT_RANGES) as (keyof ProtocolLimits)[];
 
 /** Reads and validates `<dir>/config.json`. Problems are OUTPOST_INVALID_CONFIG naming the field. */
 export function loadServerConfig(dir: string): ServerConfig {
@@ -146,7 +158,8 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
   const limits: Partial<ProtocolLimits> = {};
   for (const k of Object.keys(limitsRaw)) {
     if (!LIMIT_KEYS.includes(k as keyof ProtocolLimits)) bad(`limits.${k}`, `one of ${LIMIT_KEYS.join(", ")}`);
-    limits[k as keyof ProtocolLimits] = int(limitsRaw, k, 0, `limits.${k}`, 1, Number.MAX_SAFE_INTEGER);
+    const [min, max] = LIMIT_RANGES[k as keyof ProtocolLimits];
+    limits[k as keyof ProtocolLimits] = int(limitsRaw, k, 0, `limits.${k}`, min, max);
   }
 
   return {
