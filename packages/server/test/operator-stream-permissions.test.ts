@@ -96,6 +96,31 @@ describe("operator event stream permissions", () => {
     expect(status).toBe(403);
   });
 
+  it("answers a stream narrowed to an unknown Thing with 404, audited, for admins and others alike", async () => {
+    const { token } = ts.registry.createOperator("erin", false);
+    for (const bearer of [ts.adminToken, token]) {
+      const reply = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`${ts.server.operatorUrl}/api/events?thing=no-such-pump`, {
+          ca: pki.caPem,
+          headers: { authorization: `Bearer ${bearer}` },
+        });
+        req.on("error", reject);
+        req.on("response", (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString("utf8")));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+        });
+        req.end();
+      });
+      expect(reply.status).toBe(404);
+      expect(JSON.parse(reply.body)).toMatchObject({ error: { code: "OUTPOST_NOT_FOUND" } });
+    }
+    const denied = ts.audit
+      .ofType("denied")
+      .filter((r) => r.code === "OUTPOST_NOT_FOUND" && String(r.details?.path) === "/api/events");
+    expect(denied.map((r) => r.actor)).toEqual(["operator:alice", "operator:erin"]);
+  });
+
   it("answers a request target that is not a URL with 400, not 500", async () => {
     const { port } = new URL(ts.server.operatorUrl!);
     const head = await new Promise<string>((resolve, reject) => {

@@ -175,6 +175,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (req, reply) => {
       const who = caller(req);
       const thing = req.query.thing;
+      if (thing && !things.hasThing(thing)) {
+        throw new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 });
+      }
       if (thing && !who.admin && !things.canRead(who.principal, thing)) {
         throw deps.deny(req, `operator ${who.principal.id} lacks property.read on ${thing}`, {
           action: "events.stream",

@@ -130,6 +130,11 @@ export class ThingService {
     });
   }
 
+  /** Whether `thing` is a registered Thing. */
+  hasThing(thing: string): boolean {
+    return this.registry.getThing(thing) !== undefined;
+  }
+
   /** Whether `by` holds any permission on `thing`. */
   canSee(by: Principal, thing: string): boolean {
     return (["property.read", "property.write", "service.execute", "event.emit"] as const).some((p) =>
