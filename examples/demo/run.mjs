@@ -21,8 +21,11 @@ const deviceId = "demo-device-1";
 const thing = "thermostat-1";
 const children = [];
 
+// Bold headings only on a terminal, and never under NO_COLOR (https://no-color.org).
+const bold = process.stdout.isTTY === true && !process.env.NO_COLOR;
+
 function step(text) {
-  console.log(`\n\x1b[1m== ${text}\x1b[0m`);
+  console.log(bold ? `\n\x1b[1m== ${text}\x1b[0m` : `\n== ${text}`);
 }
 
 function runCli(args) {
@@ -142,15 +145,15 @@ try {
   step("Calling the device's reset service");
   outpost(["call", thing, "reset", "--param", 'reason="demo"']);
 
-  step("Try it yourself");
-  console.log(`export OUTPOST_CONFIG_DIR=${configDir}   # the demo's profile (token file: ${tokenFile})`);
-  console.log(`alias outpost="node ${outpostCli}"`);
-  console.log(`outpost get ${thing}`);
-  console.log(`outpost watch --thing ${thing}`);
   if (once) {
     console.log("\ndemo: ok");
     shutdown(0);
   } else {
+    step("Try it yourself");
+    console.log(`export OUTPOST_CONFIG_DIR=${configDir}   # the demo's profile (token file: ${tokenFile})`);
+    console.log(`alias outpost="node ${outpostCli}"`);
+    console.log(`outpost get ${thing}`);
+    console.log(`outpost watch --thing ${thing}`);
     console.log("\nServer and device keep running; press Ctrl-C to stop.");
     process.on("SIGINT", () => shutdown(0));
     process.on("SIGTERM", () => shutdown(0));

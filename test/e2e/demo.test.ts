@@ -19,6 +19,9 @@ describe("demo - the README's main command", () => {
       expect(out).toMatch(/\$ outpost call thermostat-1 reset --param 'reason="demo"'/);
       expect(out).toMatch(/\$ outpost set thermostat-1 setpoint 22\.5\n {2}thermostat-1 setpoint = 22\.5/);
       expect(out).toContain("demo: ok");
+      // Piped output carries no terminal codes, and --once offers no commands for the server it stops.
+      expect(out).not.toContain("\x1b[");
+      expect(out).not.toContain("Try it yourself");
       expect(r.status).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
