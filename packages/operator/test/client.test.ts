@@ -49,7 +49,7 @@ describe("operator client", () => {
   });
 
   it("client - typed answers, and typed errors with the server's stable codes", async () => {
-    expect(await client().health()).toEqual({ status: "ok" });
+    expect(await client().health()).toEqual({ status: "ok", audit: { state: "ok" } });
     expect(await client().whoami()).toMatchObject({ operator: "alice", admin: true });
     const { things } = await client().listThings();
     expect(things.map((t) => t.name).sort()).toEqual(["pump-1", "pump-2"]);

@@ -142,6 +142,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
         ...stripUndefined(options.operator),
         registry: options.registry,
         audit,
+        auditHealth: () => audit.health,
         things,
         logger,
         limiter: new FailureLimiter(rate),

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Writable } from "node:stream";
@@ -46,6 +47,17 @@ function captureLogger(): { lines: () => Record<string, unknown>[]; logger: Retu
   };
 }
 
+/** GET /api/health of the operator API, parsed. */
+function healthRoute(operatorUrl: string, ca: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    httpsGet(`${operatorUrl}/api/health`, { ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+    }).on("error", reject);
+  });
+}
+
 let pki: TestPki;
 
 beforeAll(() => {
@@ -79,6 +91,12 @@ describe("audit failure", () => {
       const health = ts.server.health().audit;
       expect(health.state).toBe("failing");
       expect(health.state === "failing" && health.error).toContain("ENOSPC");
+      const route = await healthRoute(ts.server.operatorUrl!, pki.caPem);
+      expect(route).toEqual({
+        status: "ok",
+        audit: { state: "failing", since: health.state === "failing" && health.since, lost: expect.any(Number) },
+      });
+      expect(JSON.stringify(route)).not.toContain("ENOSPC");
       const errors = log.lines().filter((l) => l.level === 50);
       expect(errors).toHaveLength(1);
       expect(errors[0]?.msg).toContain("audit log cannot be written");
@@ -89,6 +107,7 @@ describe("audit failure", () => {
       const reply = await device.auth(ts.keys["dev-2"]!);
       expect(reply.authResult?.status).toBe(200);
       expect(ts.server.health().audit.state).toBe("ok");
+      expect(await healthRoute(ts.server.operatorUrl!, pki.caPem)).toEqual({ status: "ok", audit: { state: "ok" } });
       const outage = sink.inner.ofType("audit.outage");
       expect(outage).toHaveLength(1);
       expect(outage[0]?.details?.lost).toBeGreaterThanOrEqual(4);

@@ -75,7 +75,7 @@ function serve(device: TestDevice, state: Record<string, unknown>): void {
 
 describe("operator", () => {
   it("operator - health needs no token; other endpoints need a valid bearer token, failures audited", async () => {
-    expect(await api("GET", "/api/health")).toEqual({ status: 200, json: { status: "ok" } });
+    expect(await api("GET", "/api/health")).toEqual({ status: 200, json: { status: "ok", audit: { state: "ok" } } });
     const missing = await api("GET", "/api/things");
     expect(missing.status).toBe(401);
     expect(missing.json).toMatchObject({ error: { code: "OUTPOST_UNAUTHORIZED" } });

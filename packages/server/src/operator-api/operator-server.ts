@@ -4,6 +4,7 @@ import type { TLSSocket } from "node:tls";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import Fastify, { type FastifyRequest } from "fastify";
 import type { pino } from "pino";
+import type { AuditHealth } from "../audit/guard.js";
 import type { AuditSink } from "../audit/types.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
@@ -27,6 +28,8 @@ export interface OperatorApiOptions {
   keyPem: string;
   registry: Registry;
   audit: AuditSink;
+  /** Whether the audit log can be written, shown by GET /api/health. Default: always "ok". */
+  auditHealth?: () => AuditHealth;
   things: ThingService;
   logger: pino.Logger;
   /** Failed bearer-token checks per source address. */
@@ -128,6 +131,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
   await configureRoutes(app, {
     things: options.things,
     events,
+    auditHealth: options.auditHealth ?? (() => ({ state: "ok" })),
     deny: (req, message, details) => {
       const err = new OutpostError(ErrorCode.Forbidden, message, { status: 403 });
       refusals.record(req, { status: 403, code: err.code, message }, undefined, details);

@@ -1,5 +1,6 @@
 import { ErrorCode, OutpostError, type OutpostValue } from "@outpost/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { AuditHealth } from "../audit/guard.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
 import type { Principal } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
@@ -43,6 +44,8 @@ declare module "fastify" {
 export interface RouteDeps {
   things: ThingService;
   events: EventLog;
+  /** Whether the audit log can be written, as last observed. */
+  auditHealth(): AuditHealth;
   /** Refuses (403) and audits; returns the error to throw. */
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
   /** Registers an open event stream so revocation and shutdown can end it. */
@@ -98,7 +101,14 @@ function clientGone(reply: FastifyReply): AbortSignal {
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { things } = deps;
 
-  app.get("/api/health", { schema: healthSchema, config: { auth: false } }, async () => ({ status: "ok" }));
+  app.get("/api/health", { schema: healthSchema, config: { auth: false } }, async () => {
+    // Unauthenticated: the failure message (it may name paths) stays in the server's log.
+    const audit = deps.auditHealth();
+    return {
+      status: "ok",
+      audit: audit.state === "ok" ? audit : { state: audit.state, since: audit.since, lost: audit.lost },
+    };
+  });
 
   app.get("/api/whoami", { schema: whoamiSchema }, async (req) => {
     const who = caller(req);

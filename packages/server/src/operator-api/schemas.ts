@@ -82,9 +82,31 @@ const bearer = [{ bearer: [] }];
 
 export const healthSchema = {
   operationId: "health",
-  summary: "Whether the server runs (no authentication).",
+  summary: "Whether the server runs, and whether its audit log can be written (no authentication).",
   response: {
-    200: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] } } },
+    200: {
+      type: "object",
+      required: ["status", "audit"],
+      properties: {
+        status: { type: "string", enum: ["ok"] },
+        audit: {
+          type: "object",
+          description: "While failing, device logins are refused; the failure message is in the server's log.",
+          required: ["state"],
+          properties: {
+            state: { type: "string", enum: ["ok", "failing"] },
+            since: {
+              type: "integer",
+              description: "Milliseconds since epoch of the first failed write (when failing).",
+            },
+            lost: {
+              type: "integer",
+              description: "Audit records that could not be written since then (when failing).",
+            },
+          },
+        },
+      },
+    },
   },
 } as const;
 
