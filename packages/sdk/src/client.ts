@@ -357,14 +357,13 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
 
   /**
    * Milliseconds before the next attempt, or undefined to stop. Once the client has been connected,
-   * a TLS failure is retried too: in the field it is more often a server-side certificate change
-   * or a clock being corrected than a configuration error, and a device that gives up is lost.
+   * a TLS failure or an HTTP refusal of the upgrade is retried too: in the field it is more often a
+   * server-side certificate change, a clock being corrected or a proxy in front of a server being
+   * redeployed than a configuration error, and a device that gives up is lost.
    */
   private nextDelay(result: AttemptResult, failures: number): number | undefined {
     if (!this.backoff || result.final) return undefined;
-    if (isFinalError(result.error) && !(this.everConnected && isOutpostError(result.error, ErrorCode.Tls))) {
-      return undefined;
-    }
+    if (isFinalError(result.error) && !(this.everConnected && isTransient(result.error))) return undefined;
     if (failures >= this.backoff.maxAttempts) return undefined;
     return Math.max(this.backoff.delay(Math.max(1, failures)), Math.min(result.retryAfterMs, MAX_TIMER_MS));
   }
@@ -412,6 +411,13 @@ function validate(o: EdgeClientOptions): void {
   if (o.pingIntervalMs !== undefined && !(o.pingIntervalMs >= 0)) bad("pingIntervalMs must be a number >= 0");
   if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs >= 1)) bad("connectTimeoutMs must be >= 1");
   if (o.requestTimeoutMs !== undefined && !(o.requestTimeoutMs >= 0)) bad("requestTimeoutMs must be a number >= 0");
+}
+
+/** A final error that a client which was connected before retries anyway (see nextDelay). */
+function isTransient(err: unknown): boolean {
+  return (
+    isOutpostError(err, ErrorCode.Tls) || (isOutpostError(err, ErrorCode.InvalidConfig) && err.status !== undefined)
+  );
 }
 
 function asError(err: unknown): Error {

@@ -41,6 +41,8 @@ function serverTransport(ws: WebSocket): Transport {
   };
 }
 
+let missingRequests = 0;
+
 beforeAll(async () => {
   certs = makeCerts();
   server = createServer({
@@ -53,7 +55,12 @@ beforeAll(async () => {
   });
   wss = new WebSocketServer({
     server,
-    verifyClient: (info, cb) => (info.req.url === "/forbidden" ? cb(false, 403, "Forbidden") : cb(true)),
+    verifyClient: (info, cb) => {
+      if (info.req.url === "/missing") missingRequests++;
+      if (info.req.url === "/missing") cb(false, 404, "Not Found");
+      else if (info.req.url === "/forbidden") cb(false, 403, "Forbidden");
+      else cb(true);
+    },
   });
   wss.on("connection", (ws, req) => {
     if (req.url === "/fake") {
@@ -127,6 +134,13 @@ describe("WebSocket transport over TLS", () => {
     });
   });
 
+  it("handshake - an HTTP 404 upgrade refusal (wrong url) is OUTPOST_INVALID_CONFIG naming the url", async () => {
+    const wrong = url.replace("/edge", "/missing");
+    const err = await connectWebSocket(wrong, { tls: identity() }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "OUTPOST_INVALID_CONFIG", status: 404 });
+    expect(String((err as Error).message)).toContain(wrong);
+  });
+
   it("frames - a text message from the server closes the transport with OUTPOST_UNEXPECTED_FRAME", async () => {
     const t = await connectWebSocket(url, { tls: identity(), pingIntervalMs: 0 });
     t.send(new TextEncoder().encode("text please"));
@@ -152,6 +166,23 @@ describe("WebSocket transport over TLS", () => {
 });
 
 describe("EdgeClient over real TLS", () => {
+  it("client - a wrong url (HTTP 404 on upgrade) is not retried: connect() rejects after one attempt", async () => {
+    const before = missingRequests;
+    const client = new EdgeClient({
+      url: url.replace("/edge", "/missing"),
+      appKey: "opk_test_secret",
+      tls: identity(),
+      reconnect: { initialDelayMs: 1, maxDelayMs: 5 },
+    });
+    try {
+      await expect(client.connect()).rejects.toMatchObject({ code: "OUTPOST_INVALID_CONFIG" });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(missingRequests - before).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("client - connects, binds, delivers a value and answers a server read over wss", async () => {
     const client = new EdgeClient({
       url: url.replace("/edge", "/fake"),

@@ -22,6 +22,12 @@ import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls
 const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 const DEFAULT_RECEIVE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
+/**
+ * HTTP answers to the upgrade that mean the url names something other than an edge endpoint (a
+ * wrong path, a plain web server). They are OUTPOST_INVALID_CONFIG, so a device configured with a
+ * wrong url stops instead of retrying forever.
+ */
+const WRONG_ENDPOINT = new Set([400, 404, 405, 410, 426]);
 /** Options of {@link connectWebSocket}. */
 export interface WebSocketTransportOptions {
   /** Server trust and device identity. */
@@ -117,6 +123,11 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       req.destroy();
       const status = res.statusCode ?? 0;
       const text = `server refused the WebSocket upgrade with HTTP ${status}`;
+      if (WRONG_ENDPOINT.has(status)) {
+        const hint = `${text}: ${url} is not an Outpost edge endpoint (check its host, port and path)`;
+        fail(new OutpostError(ErrorCode.InvalidConfig, hint, { status }));
+        return;
+      }
       fail(status >= 500 ? new OutpostError(ErrorCode.Unavailable, text, { status }) : errorFromStatus(status, text));
     });
     ws.on("upgrade", (res) => {
