@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Channel, type Envelope, type Hello, PROTOCOL_VERSION } from "@outpost/protocol";
@@ -226,4 +227,34 @@ export async function readyDevice(
   await device.auth(ts.keys[deviceId]!);
   await device.bind(things);
   return device;
+}
+
+/** The status and parsed JSON body of one operator API call. */
+export interface OperatorReply {
+  status: number;
+  json: any;
+}
+
+/** Calls the test server's operator API over HTTPS (bearer `token` when given, JSON `body`). */
+export function operatorRequest(
+  ts: TestServer,
+  pki: TestPki,
+  method: string,
+  path: string,
+  options: { token?: string; body?: string } = {},
+): Promise<OperatorReply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    const req = httpsRequest(`${ts.server.operatorUrl}${path}`, { method, headers, ca: pki.caPem }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined });
+      });
+    });
+    req.on("error", reject);
+    req.end(options.body);
+  });
 }

@@ -6,7 +6,15 @@ import { toWireValue } from "@outpost/protocol";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openApiDocument } from "../src/operator-api/openapi.js";
-import { makePki, readyDevice, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
+import {
+  makePki,
+  type OperatorReply,
+  operatorRequest,
+  readyDevice,
+  startTestServer,
+  type TestPki,
+  type TestServer,
+} from "./edge-harness.js";
 
 let pki: TestPki;
 let ts: TestServer;
@@ -30,25 +38,8 @@ afterAll(async () => {
   await ts?.close();
 });
 
-function api(
-  method: string,
-  path: string,
-  options: { token?: string; body?: string } = {},
-): Promise<{ status: number; json: any }> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (options.token) headers.authorization = `Bearer ${options.token}`;
-    const req = httpsRequest(`${ts.server.operatorUrl}${path}`, { method, headers, ca: pki.caPem }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on("error", reject);
-    req.end(options.body);
-  });
+function api(method: string, path: string, options: { token?: string; body?: string } = {}): Promise<OperatorReply> {
+  return operatorRequest(ts, pki, method, path, options);
 }
 
 interface Sse {

@@ -3,6 +3,8 @@ import { type Envelope, fromWireValue } from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   makePki,
+  type OperatorReply,
+  operatorRequest,
   readyDevice,
   startTestServer,
   type TestDevice,
@@ -22,20 +24,8 @@ afterAll(async () => {
   await ts?.close();
 });
 
-function api(method: string, path: string, body?: string): Promise<{ status: number; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const headers = { "content-type": "application/json", authorization: `Bearer ${ts.adminToken}` };
-    const req = httpsRequest(`${ts.server.operatorUrl}${path}`, { method, headers, ca: pki.caPem }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
+function api(method: string, path: string, body?: string): Promise<OperatorReply> {
+  return operatorRequest(ts, pki, method, path, { token: ts.adminToken, ...(body !== undefined && { body }) });
 }
 
 /** Accepts every write except of `readonly`, as a device would; answers nothing else. */

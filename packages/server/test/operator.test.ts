@@ -3,6 +3,8 @@ import { type Envelope, fromWireMap, fromWireValue, toWireValue } from "@outpost
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   makePki,
+  type OperatorReply,
+  operatorRequest,
   readyDevice,
   startTestServer,
   type TestDevice,
@@ -22,26 +24,8 @@ afterAll(async () => {
   await ts?.close();
 });
 
-interface ApiReply {
-  status: number;
-  json: unknown;
-}
-
-function api(method: string, path: string, options: { token?: string; body?: string } = {}): Promise<ApiReply> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (options.token) headers.authorization = `Bearer ${options.token}`;
-    const req = httpsRequest(`${ts.server.operatorUrl}${path}`, { method, headers, ca: pki.caPem }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined });
-      });
-    });
-    req.on("error", reject);
-    req.end(options.body);
-  });
+function api(method: string, path: string, options: { token?: string; body?: string } = {}): Promise<OperatorReply> {
+  return operatorRequest(ts, pki, method, path, options);
 }
 
 /** Answers the server's requests the way a device would, until the connection ends. */
