@@ -44,6 +44,11 @@ export const ErrorCode = {
   InvalidConfig: "OUTPOST_INVALID_CONFIG",
   /** TLS or certificate failure (untrusted, expired, wrong identity, pin mismatch). */
   Tls: "OUTPOST_TLS",
+  /**
+   * Authenticated data failed its check: a changed, replayed, reordered or truncated chunk of an
+   * end-to-end encrypted transfer or tunnel, or a whole-file checksum mismatch.
+   */
+  Integrity: "OUTPOST_INTEGRITY",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -75,6 +75,16 @@ export {
 export type { MultipartAssemblerOptions } from "./multipart.js";
 export { MAX_OPEN_MULTIPART_SETS, MULTIPART_OVERHEAD_BYTES, MultipartAssembler, splitMessage } from "./multipart.js";
 export type { BulkSource, OutboxOptions } from "./outbox.js";
+export type { KeyShare, SessionKeyInput, SessionKeys } from "./sealed.js";
+export {
+  createKeyShare,
+  deriveSessionKeys,
+  KEY_SHARE_BYTES,
+  MAX_SEAL_COUNTER,
+  open as openSealed,
+  seal,
+  SEAL_TAG_BYTES,
+} from "./sealed.js";
 export type { StreamHost, StreamWriteOptions } from "./stream.js";
 export { Stream, StreamResetCode, StreamResetError } from "./stream.js";
 export type { OpenStreamOptions, StreamMuxOptions } from "./stream-mux.js";

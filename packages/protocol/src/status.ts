@@ -69,6 +69,7 @@ const statusByCode: ReadonlyMap<string, number> = new Map<string, number>([
   [ErrorCode.ConnectionClosed, Status.Unavailable],
   [ErrorCode.QueueOverflow, Status.Unavailable],
   [ErrorCode.Tls, Status.Unavailable],
+  [ErrorCode.Integrity, Status.BadRequest],
   [ErrorCode.Internal, Status.Internal],
 ]);
 
