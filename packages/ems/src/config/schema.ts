@@ -1,0 +1,135 @@
+/** One property a Thing declares (see `PropertyOptions` of the SDK). */
+export interface ThingPropertyConfig {
+  name: string;
+  type?: "number" | "integer" | "boolean" | "string" | "json" | "bytes";
+  push?: "on-change" | "always" | "never";
+  writable?: boolean;
+}
+
+/** One Thing the EMS represents: its properties and the services local processes answer. */
+export interface ThingConfig {
+  name: string;
+  properties?: ThingPropertyConfig[];
+  services?: string[];
+}
+
+/** When the durable queue fsyncs; see docs/ems.md, Queue guarantees. */
+export type FsyncPolicy = "always" | "interval" | "never";
+
+/** The configuration file (`DIR/config.json`). Secret fields hold `outpost-enc:v1:` values. */
+export interface EmsConfigData {
+  version: 1;
+  server: { url?: string; fallbackUrls?: string[]; servername?: string; insecureSkipVerify?: boolean };
+  device: { id?: string };
+  tls: { ca?: string; cert?: string; key?: string; passphrase?: string };
+  appKey?: string;
+  proxy: { url?: string; username?: string; password?: string };
+  things: ThingConfig[];
+  local: {
+    socket?: string;
+    tcp?: string;
+    allowNonLoopback?: boolean;
+    token?: string;
+    maxBodyBytes?: number;
+  };
+  queue: { maxBytes?: number; segmentBytes?: number; fsync?: FsyncPolicy; fsyncIntervalMs?: number };
+  /** An encrypted known value: tells a wrong data key apart from a changed field. */
+  keyCheck?: string;
+}
+
+/** Fields that are always stored encrypted. */
+export const SECRET_FIELDS: readonly string[] = [
+  "appKey",
+  "tls.key",
+  "tls.passphrase",
+  "proxy.password",
+  "local.token",
+];
+
+/** Fields only the EMS itself writes. */
+export const INTERNAL_FIELDS: readonly string[] = ["version", "keyCheck"];
+
+const str = { type: "string" } as const;
+const bool = { type: "boolean" } as const;
+const posInt = { type: "integer", minimum: 1 } as const;
+
+/** JSON schema of each top-level field, for `conf`. */
+export const CONFIG_SCHEMA = {
+  version: { const: 1, default: 1 },
+  server: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      url: { type: "string", pattern: "^wss?://" },
+      fallbackUrls: { type: "array", items: { type: "string", pattern: "^wss?://" } },
+      servername: str,
+      insecureSkipVerify: bool,
+    },
+  },
+  device: { type: "object", default: {}, additionalProperties: false, properties: { id: str } },
+  tls: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: { ca: str, cert: str, key: str, passphrase: str },
+  },
+  appKey: str,
+  proxy: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: { url: { type: "string", pattern: "^https?://" }, username: str, password: str },
+  },
+  things: {
+    type: "array",
+    default: [],
+    items: {
+      type: "object",
+      required: ["name"],
+      additionalProperties: false,
+      properties: {
+        name: { type: "string", minLength: 1, maxLength: 256 },
+        services: { type: "array", items: { type: "string", minLength: 1, maxLength: 256 } },
+        properties: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["name"],
+            additionalProperties: false,
+            properties: {
+              name: { type: "string", minLength: 1, maxLength: 256 },
+              type: { enum: ["number", "integer", "boolean", "string", "json", "bytes"] },
+              push: { enum: ["on-change", "always", "never"] },
+              writable: bool,
+            },
+          },
+        },
+      },
+    },
+  },
+  local: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      socket: str,
+      tcp: { type: "string", pattern: "^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$" },
+      allowNonLoopback: bool,
+      token: str,
+      maxBodyBytes: posInt,
+    },
+  },
+  queue: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      maxBytes: { type: "integer", minimum: 65536 },
+      segmentBytes: { type: "integer", minimum: 4096 },
+      fsync: { enum: ["always", "interval", "never"] },
+      fsyncIntervalMs: posInt,
+    },
+  },
+  keyCheck: str,
+} as const;
