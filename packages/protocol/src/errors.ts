@@ -49,6 +49,15 @@ export const ErrorCode = {
    * end-to-end encrypted transfer or tunnel, or a whole-file checksum mismatch.
    */
   Integrity: "OUTPOST_INTEGRITY",
+  /**
+   * A file path was refused: it leaves its virtual directory (`..`, absolute, a symlink leading
+   * out), holds a NUL, a backslash or an empty segment, names a device, or the vdir is unknown.
+   */
+  PathRefused: "OUTPOST_PATH_REFUSED",
+  /** A file is larger than the receiver's maximum file size. */
+  FileTooLarge: "OUTPOST_FILE_TOO_LARGE",
+  /** The target file system has less free space than the file needs. */
+  InsufficientSpace: "OUTPOST_INSUFFICIENT_SPACE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

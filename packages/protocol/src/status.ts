@@ -70,6 +70,9 @@ const statusByCode: ReadonlyMap<string, number> = new Map<string, number>([
   [ErrorCode.QueueOverflow, Status.Unavailable],
   [ErrorCode.Tls, Status.Unavailable],
   [ErrorCode.Integrity, Status.BadRequest],
+  [ErrorCode.PathRefused, Status.BadRequest],
+  [ErrorCode.FileTooLarge, Status.PayloadTooLarge],
+  [ErrorCode.InsufficientSpace, Status.PayloadTooLarge],
   [ErrorCode.Internal, Status.Internal],
 ]);
 

@@ -13,6 +13,11 @@ export { EdgeClient } from "./client.js";
 export type { ReconnectOptions } from "./connection/reconnect.js";
 export type { SessionInfo } from "./connection/session.js";
 export type { ConnectionStatus } from "./connection/status.js";
+export type { PathRefusal } from "./files/errors.js";
+export { FileTooLargeError, InsufficientSpaceError, PathRefusedError } from "./files/errors.js";
+export { parseVdirPath } from "./files/paths.js";
+export type { FilesOptions, OpenedFile, VdirEntry, WriteTarget } from "./files/vdirs.js";
+export { VirtualDirs } from "./files/vdirs.js";
 export type { Logger } from "./logger.js";
 export { silentLogger, warnLogger } from "./logger.js";
 export type {
