@@ -58,6 +58,8 @@ export const ErrorCode = {
   FileTooLarge: "OUTPOST_FILE_TOO_LARGE",
   /** The target file system has less free space than the file needs. */
   InsufficientSpace: "OUTPOST_INSUFFICIENT_SPACE",
+  /** The HTTP proxy refused the connection's credentials or asked for some (HTTP 407). */
+  ProxyAuth: "OUTPOST_PROXY_AUTH",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

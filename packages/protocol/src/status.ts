@@ -73,6 +73,7 @@ const statusByCode: ReadonlyMap<string, number> = new Map<string, number>([
   [ErrorCode.PathRefused, Status.BadRequest],
   [ErrorCode.FileTooLarge, Status.PayloadTooLarge],
   [ErrorCode.InsufficientSpace, Status.PayloadTooLarge],
+  [ErrorCode.ProxyAuth, Status.Unavailable],
   [ErrorCode.Internal, Status.Internal],
 ]);
 

@@ -30,6 +30,7 @@ import type {
 import { OfflineQueue } from "./queue/offline-queue.js";
 import type { QueueOverflowInfo } from "./queue/types.js";
 import { Thing, type ThingHandle } from "./things/thing.js";
+import { parseProxy } from "./transport/proxy.js";
 import { checkDeviceIdentity, withDecryptedKey } from "./transport/tls.js";
 import { connectWebSocket } from "./transport/ws-transport.js";
 
@@ -100,6 +101,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           tls,
           signal,
           logger: this.logger,
+          ...(options.proxy !== undefined && { proxy: options.proxy }),
           ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
           ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
         }));
@@ -357,9 +359,9 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
 
   /**
    * Milliseconds before the next attempt, or undefined to stop. Once the client has been connected,
-   * a TLS failure or an HTTP refusal of the upgrade is retried too: in the field it is more often a
-   * server-side certificate change, a clock being corrected or a proxy in front of a server being
-   * redeployed than a configuration error, and a device that gives up is lost.
+   * a TLS failure, an HTTP refusal of the upgrade or a proxy's refusal (407, 403) is retried too: in
+   * the field it is more often a server-side certificate change, a clock being corrected or a proxy
+   * being redeployed than a configuration error, and a device that gives up is lost.
    */
   private nextDelay(result: AttemptResult, failures: number): number | undefined {
     if (!this.backoff || result.final) return undefined;
@@ -400,6 +402,7 @@ function validate(o: EdgeClientOptions): void {
     const identity = checkDeviceIdentity(o.tls);
     if (identity) throw identity;
   }
+  if (o.proxy !== undefined && o.proxy !== false) parseProxy(o.proxy);
   for (const [k, v] of Object.entries({ maxBatch: o.maxBatch, flushIntervalMs: o.flushIntervalMs })) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${k} must be a number >= 0`);
   }
@@ -416,7 +419,9 @@ function validate(o: EdgeClientOptions): void {
 /** A final error that a client which was connected before retries anyway (see nextDelay). */
 function isTransient(err: unknown): boolean {
   return (
-    isOutpostError(err, ErrorCode.Tls) || (isOutpostError(err, ErrorCode.InvalidConfig) && err.status !== undefined)
+    isOutpostError(err, ErrorCode.Tls) ||
+    isOutpostError(err, ErrorCode.ProxyAuth) ||
+    (isOutpostError(err, ErrorCode.InvalidConfig) && err.status !== undefined)
   );
 }
 

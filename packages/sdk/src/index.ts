@@ -51,6 +51,8 @@ export type {
   SetOptions,
   ThingHandle,
 } from "./things/thing.js";
+export type { ProxyOptions, ProxySetting } from "./transport/proxy.js";
+export { matchesNoProxy } from "./transport/proxy.js";
 export type { TlsOptions } from "./transport/tls.js";
 export { spkiPin } from "./transport/tls.js";
 export type { WebSocketTransportOptions } from "./transport/ws-transport.js";

@@ -2,6 +2,7 @@ import type { ProtocolLimits, Stream, Transport } from "@outpost/protocol";
 import type { ReconnectOptions } from "./connection/reconnect.js";
 import type { Logger } from "./logger.js";
 import type { QueueOptions } from "./queue/offline-queue.js";
+import type { ProxyOptions } from "./transport/proxy.js";
 import type { TlsOptions } from "./transport/tls.js";
 
 /** Options of a transport factory call. */
@@ -23,6 +24,14 @@ export interface EdgeClientOptions {
   appKey: string;
   /** Server trust (CA, pins) and device identity (certificate, key). */
   tls: TlsOptions;
+  /**
+   * HTTP proxy for every connection: `{ url, username?, password?, noProxy? }`, or a url that may
+   * carry the credentials (`http://user:pass@proxy:3128`); the password is never logged. `false`
+   * connects directly whatever the environment says. Default: `https_proxy` / `HTTPS_PROXY`, with
+   * hosts in `no_proxy` / `NO_PROXY` reached directly. TLS to the server runs inside the proxy's
+   * CONNECT tunnel, validated against the server's own name. Ignored with `transportFactory`.
+   */
+  proxy?: ProxyOptions | string | false;
   /** Reconnect policy; `false` disables reconnecting. Default: on, with the defaults of {@link ReconnectOptions}. */
   reconnect?: ReconnectOptions | false;
   /** Limits we enforce on what we receive (announced in Hello). Default: the protocol defaults. */

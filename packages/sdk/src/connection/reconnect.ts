@@ -45,14 +45,15 @@ const FINAL_CODES = new Set<string>([
   ErrorCode.Forbidden,
   ErrorCode.Tls,
   ErrorCode.InvalidConfig,
+  ErrorCode.ProxyAuth,
   ErrorCode.UnsupportedVersion,
 ]);
 
 /**
  * Errors that reconnecting cannot fix, by code, whether they come from an AuthResult, a Goodbye's
  * `code` or a local check: OUTPOST_UNAUTHORIZED (key unknown, revoked or expired, device disabled),
- * OUTPOST_FORBIDDEN (key and certificate identities differ), OUTPOST_TLS, OUTPOST_INVALID_CONFIG
- * and OUTPOST_UNSUPPORTED_VERSION (no common protocol version). Everything else (network,
+ * OUTPOST_FORBIDDEN (key and certificate identities differ), OUTPOST_TLS, OUTPOST_INVALID_CONFIG,
+ * OUTPOST_PROXY_AUTH (the proxy refused the credentials) and OUTPOST_UNSUPPORTED_VERSION (no common protocol version). Everything else (network,
  * timeouts, 429, 5xx, protocol errors) is retried with backoff. docs/protocol.md §9 lists them too.
  */
 export function isFinalError(err: unknown): boolean {

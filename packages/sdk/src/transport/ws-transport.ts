@@ -1,4 +1,5 @@
 import type { Agent } from "node:http";
+import { isIP, type Socket } from "node:net";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 import type { Transport } from "@outpost/protocol";
 import {
@@ -17,6 +18,7 @@ import {
 } from "@outpost/protocol";
 import WebSocket from "ws";
 import { type Logger, silentLogger } from "../logger.js";
+import { openTunnel, type ProxySetting, type ResolvedProxy, resolveProxy } from "./proxy.js";
 import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls.js";
 
 const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
@@ -51,7 +53,14 @@ export interface WebSocketTransportOptions {
   receiveHighWaterBytes?: number;
   /** Limit for TCP + TLS + WebSocket upgrade. Default 15_000 ms. */
   connectTimeoutMs?: number;
-  /** HTTP agent for the upgrade request: the seam for proxies. Default: a fresh connection. */
+  /**
+   * HTTP proxy (CONNECT tunnel, TLS to the server inside it). Default: `https_proxy` / `HTTPS_PROXY`
+   * with `no_proxy` / `NO_PROXY` from `env`; `false` connects directly. See {@link ProxySetting}.
+   */
+  proxy?: ProxySetting;
+  /** Environment the default proxy setting is read from. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** HTTP agent for the upgrade request. When given, `proxy` and the environment are not used. Default: a fresh connection. */
   agent?: Agent;
   /** Cancels the connection attempt. */
   signal?: AbortSignal;
@@ -70,47 +79,73 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
   const insecure = tls.insecureSkipVerify === true;
   if (insecure) logger.warn("TLS server certificate verification is DISABLED (insecureSkipVerify)", { url });
   const pins = tls.pins ?? [];
+  let proxy: ResolvedProxy | undefined;
+  let host: string;
+  let port: number;
+  try {
+    const target = new URL(url);
+    host = target.hostname.startsWith("[") ? target.hostname.slice(1, -1) : target.hostname;
+    port = target.port === "" ? 443 : Number(target.port);
+    proxy = options.agent === undefined ? resolveProxy(options.proxy, host, port, options.env) : undefined;
+  } catch (err) {
+    return Promise.reject(
+      isOutpostError(err) ? err : new OutpostError(ErrorCode.InvalidConfig, `url is not a valid url: ${url}`),
+    );
+  }
   // A TLS 1.3 server judges the client certificate after the handshake has completed on the
   // client's side and then just closes the socket, so the refusal surfaces as a hang-up. Knowing
   // that the handshake completed lets that hang-up be reported as the certificate refusal it is.
   let handshakeDone = false;
-  const createConnection = (opts: ConnectionOptions): TLSSocket => {
-    const socket = tlsConnect(opts);
-    socket.once("secureConnect", () => {
-      handshakeDone = true;
-    });
-    return socket;
+  const createConnection =
+    (tunnel: Socket | undefined) =>
+    (opts: ConnectionOptions): TLSSocket => {
+      const socket = tlsConnect(
+        tunnel === undefined
+          ? opts
+          : // Inside the tunnel: SNI and the certificate check use the server's name, never the proxy's.
+            { ...opts, socket: tunnel, path: undefined, servername: tls.servername ?? (isIP(host) ? "" : host) },
+      );
+      socket.once("secureConnect", () => {
+        handshakeDone = true;
+      });
+      return socket;
+    };
+  const open = (tunnel: Socket | undefined): WebSocket => {
+    const ws = new WebSocket(url, {
+      ca: tls.ca,
+      ...(tls.cert !== undefined && { cert: tls.cert }),
+      ...(tls.key !== undefined && { key: tls.key }),
+      ...(tls.passphrase !== undefined && { passphrase: tls.passphrase }),
+      ...(tls.servername !== undefined && { servername: tls.servername }),
+      ...(options.agent !== undefined ? { agent: options.agent } : { createConnection: createConnection(tunnel) }),
+      minVersion: "TLSv1.2",
+      rejectUnauthorized: !insecure,
+      checkServerIdentity: identityChecker(pins),
+      maxPayload: options.maxPayload ?? DEFAULT_LIMITS.maxFrameBytes + 1024,
+      perMessageDeflate: false,
+      followRedirects: false,
+    } as unknown as WebSocket.ClientOptions);
+    ws.binaryType = "nodebuffer";
+    return ws;
   };
-  const ws = new WebSocket(url, {
-    ca: tls.ca,
-    ...(tls.cert !== undefined && { cert: tls.cert }),
-    ...(tls.key !== undefined && { key: tls.key }),
-    ...(tls.passphrase !== undefined && { passphrase: tls.passphrase }),
-    ...(tls.servername !== undefined && { servername: tls.servername }),
-    ...(options.agent !== undefined ? { agent: options.agent } : { createConnection }),
-    minVersion: "TLSv1.2",
-    rejectUnauthorized: !insecure,
-    checkServerIdentity: identityChecker(pins),
-    maxPayload: options.maxPayload ?? DEFAULT_LIMITS.maxFrameBytes + 1024,
-    perMessageDeflate: false,
-    followRedirects: false,
-  } as unknown as WebSocket.ClientOptions);
-  ws.binaryType = "nodebuffer";
 
   return new Promise<Transport>((resolve, reject) => {
     let settled = false;
+    let ws: WebSocket | undefined;
+    const tunnelAbort = new AbortController();
     const fail = (err: Error): void => {
       if (settled) return;
       settled = true;
       cleanup();
-      ws.removeAllListeners();
-      ws.on("error", () => {});
-      ws.terminate();
+      tunnelAbort.abort();
+      ws?.removeAllListeners();
+      ws?.on("error", () => {});
+      ws?.terminate();
       reject(err);
     };
     const onAbort = (): void => fail(new AbortError("connect aborted"));
     const timer = setTimeout(
-      () => fail(new TimeoutError(`connecting to ${url} timed out`)),
+      () => fail(new TimeoutError(`connecting to ${url}${proxy ? ` through proxy ${proxy.label}` : ""} timed out`)),
       options.connectTimeoutMs ?? 15_000,
     );
     const cleanup = (): void => {
@@ -119,42 +154,59 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
     };
     options.signal?.addEventListener("abort", onAbort, { once: true });
 
-    ws.on("unexpected-response", (req, res) => {
-      req.destroy();
-      const status = res.statusCode ?? 0;
-      const text = `server refused the WebSocket upgrade with HTTP ${status}`;
-      if (WRONG_ENDPOINT.has(status)) {
-        const hint = `${text}: ${url} is not an Outpost edge endpoint (check its host, port and path)`;
-        fail(new OutpostError(ErrorCode.InvalidConfig, hint, { status }));
+    const start = (tunnel: Socket | undefined): void => {
+      if (settled) {
+        tunnel?.destroy();
         return;
       }
-      fail(status >= 500 ? new OutpostError(ErrorCode.Unavailable, text, { status }) : errorFromStatus(status, text));
-    });
-    ws.on("upgrade", (res) => {
-      const socket = res.socket as TLSSocket;
-      const pinError = checkPins(socket.getPeerCertificate?.(true), pins);
-      if (pinError) fail(pinError);
-    });
-    const refusedAfterHandshake = (): OutpostError | undefined =>
-      handshakeDone && tls.cert !== undefined
-        ? new OutpostError(
-            ErrorCode.Tls,
-            `${url} closed the connection right after the TLS handshake: the server refused the device certificate (untrusted issuer, expired or not yet valid)`,
-          )
-        : undefined;
-    ws.on("error", (err) =>
-      fail(isTlsFailure(err) ? mapSocketError(err, url) : (refusedAfterHandshake() ?? mapSocketError(err, url))),
-    );
-    ws.on("close", () =>
-      fail(refusedAfterHandshake() ?? new ConnectionClosedError(`connection to ${url} closed during the handshake`)),
-    );
-    ws.on("open", () => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      ws.removeAllListeners();
-      resolve(new WebSocketTransport(ws, options));
-    });
+      const socket = open(tunnel);
+      ws = socket;
+      watch(socket);
+    };
+    const watch = (ws: WebSocket): void => {
+      ws.on("unexpected-response", (req, res) => {
+        req.destroy();
+        const status = res.statusCode ?? 0;
+        const text = `server refused the WebSocket upgrade with HTTP ${status}`;
+        if (WRONG_ENDPOINT.has(status)) {
+          const hint = `${text}: ${url} is not an Outpost edge endpoint (check its host, port and path)`;
+          fail(new OutpostError(ErrorCode.InvalidConfig, hint, { status }));
+          return;
+        }
+        fail(status >= 500 ? new OutpostError(ErrorCode.Unavailable, text, { status }) : errorFromStatus(status, text));
+      });
+      ws.on("upgrade", (res) => {
+        const socket = res.socket as TLSSocket;
+        const pinError = checkPins(socket.getPeerCertificate?.(true), pins);
+        if (pinError) fail(pinError);
+      });
+      const refusedAfterHandshake = (): OutpostError | undefined =>
+        handshakeDone && tls.cert !== undefined
+          ? new OutpostError(
+              ErrorCode.Tls,
+              `${url} closed the connection right after the TLS handshake: the server refused the device certificate (untrusted issuer, expired or not yet valid)`,
+            )
+          : undefined;
+      ws.on("error", (err) =>
+        fail(isTlsFailure(err) ? mapSocketError(err, url) : (refusedAfterHandshake() ?? mapSocketError(err, url))),
+      );
+      ws.on("close", () =>
+        fail(refusedAfterHandshake() ?? new ConnectionClosedError(`connection to ${url} closed during the handshake`)),
+      );
+      ws.on("open", () => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        ws.removeAllListeners();
+        resolve(new WebSocketTransport(ws, options));
+      });
+    };
+
+    if (proxy === undefined) start(undefined);
+    else {
+      logger.debug("connecting through an HTTP proxy", { url, proxy: proxy.label });
+      openTunnel(proxy, host, port, { signal: tunnelAbort.signal }).then(start, fail);
+    }
   });
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** PEM material for a TLS test: a CA, a server certificate for 127.0.0.1, a client certificate, and a foreign CA. */
+/** PEM material for a TLS test: a CA, a server certificate for 127.0.0.1 and localhost, a client certificate, and a foreign CA. */
 export interface TestCerts {
   ca: string;
   serverCert: string;
@@ -21,7 +21,7 @@ export function makeCerts(): TestCerts {
   const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   ssl("req", "-x509", ...key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Outpost Test CA");
   ssl("req", "-x509", ...key, "-keyout", "other.key", "-out", "other.pem", "-days", "2", "-subj", "/CN=Other CA");
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
   writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
   for (const [name, cn] of [
     ["server", "127.0.0.1"],
