@@ -30,6 +30,8 @@ export type {
   TransportFactoryOptions,
 } from "./options.js";
 export { newQueueEpoch, queueItemBytes } from "./queue/epoch.js";
+export type { FileQueueFsync, FileQueueProblem, FileQueueStats, FileQueueStoreOptions } from "./queue/file-store.js";
+export { FileQueueStore } from "./queue/file-store.js";
 export { MemoryQueueStore } from "./queue/memory-store.js";
 export type { QueueFailure, QueueOptions } from "./queue/offline-queue.js";
 export type {

@@ -312,9 +312,11 @@ export class OfflineQueue {
     });
   }
 
-  /** Waits for pending store writes, then closes the store. */
+  /** Waits for an open in progress and pending store writes, then closes the store. */
   async close(): Promise<void> {
     if (this.readRetry) clearTimeout(this.readRetry);
+    // Items queued before the open finished are appended right after it: let that happen first.
+    await this.loading?.catch(() => {});
     await this.chain;
     await this.store.close?.();
   }
