@@ -61,6 +61,8 @@ export type {
   Unbind,
   WireLimits,
   WireValue,
+  FileEntry,
+  FileOpen,
 } from "./messages.js";
 export {
   BODY_KINDS,
@@ -68,6 +70,7 @@ export {
   CAPABILITY_EVENT_BATCH,
   CAPABILITY_MULTIPART,
   CAPABILITY_STREAMS,
+  FileOp,
   GoodbyeReason,
   Quality,
   wire,
@@ -85,6 +88,32 @@ export {
   seal,
   SEAL_TAG_BYTES,
 } from "./sealed.js";
+export type {
+  FileSink,
+  FileSource,
+  FileStreamHandlers,
+  GetOptions,
+  OpenerOptions,
+  OpenFileStream,
+  TransferHooks,
+  TransferProgress,
+  TransferResult,
+} from "./file-transfer.js";
+export {
+  chunkAad,
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_WINDOW_CHUNKS,
+  FILE_CANCEL_RESET_CODE,
+  FILE_KEY_LABEL,
+  FILE_STREAM_TYPE,
+  FileTransferError,
+  getFile,
+  isRetryable,
+  listFiles,
+  MAX_CHUNK_BYTES,
+  putFile,
+  serveFileStream,
+} from "./file-transfer.js";
 export type { StreamHost, StreamWriteOptions } from "./stream.js";
 export { Stream, StreamResetCode, StreamResetError } from "./stream.js";
 export type { OpenStreamOptions, StreamMuxOptions } from "./stream-mux.js";

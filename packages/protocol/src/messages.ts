@@ -34,6 +34,11 @@ export type StreamOpen = outpost.v1.StreamOpen.$Properties;
 export type StreamData = outpost.v1.StreamData.$Properties;
 export type StreamWindow = outpost.v1.StreamWindow.$Properties;
 export type StreamReset = outpost.v1.StreamReset.$Properties;
+export type FileOpen = outpost.v1.FileOpen.$Properties;
+export type FileFrame = outpost.v1.FileFrame;
+export type FileFrameInit = outpost.v1.FileFrame.$Properties;
+export type FileEntry = outpost.v1.FileEntry.$Properties;
+export const FileOp = outpost.v1.FileOp;
 
 /** Property quality, as on the wire. */
 export const Quality = outpost.v1.Quality;

@@ -1,0 +1,612 @@
+import { createHash, type Hash } from "node:crypto";
+import { ErrorCode, isOutpostError, OutpostError } from "./errors.js";
+import { decodeFileOpen, encodeFileOpen, encodeFileRecord, FileRecordReader } from "./file-records.js";
+import { type FileEntry, type FileFrame, FileOp, type FileOpen } from "./messages.js";
+import { createKeyShare, deriveSessionKeys, open as openSealed, seal, type SessionKeys } from "./sealed.js";
+import type { Stream } from "./stream.js";
+import type { OpenStreamOptions } from "./stream-mux.js";
+
+/** `StreamOpen.type` of file streams. */
+export const FILE_STREAM_TYPE = "file";
+/** HKDF label of file transfer keys (docs/security.md, End-to-end keys). */
+export const FILE_KEY_LABEL = "outpost-file-v1";
+/** Default and largest chunk plaintext. */
+export const DEFAULT_CHUNK_BYTES = 256 * 1024;
+export const MAX_CHUNK_BYTES = 1024 * 1024;
+/** Default chunks in flight (sent, not yet acknowledged). */
+export const DEFAULT_WINDOW_CHUNKS = 16;
+const MAX_WINDOW_CHUNKS = 256;
+/** `StreamReset.code` of a cancelled transfer: the acceptor discards what it staged. */
+export const FILE_CANCEL_RESET_CODE = 256;
+
+/** A file being sent: random access by offset. */
+export interface FileSource {
+  readonly size: number;
+  /** Changes when the file changes (e.g. size and mtime), so a resume against another file restarts. */
+  readonly version: string;
+  /** Exactly `length` bytes at `offset`; rejects when the file is shorter now. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/**
+ * Where a received file is staged until committed. Failure: every method rejects on an I/O error;
+ * the transfer then fails and `discard()` is called (unless it may resume).
+ */
+export interface FileSink {
+  /** Bytes staged by an earlier attempt of this transfer (0 for a new one). */
+  staged(): Promise<number>;
+  /** Staged bytes, to re-hash the prefix a resume keeps. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Cuts the staged data to `length` bytes. */
+  truncate(length: number): Promise<void>;
+  /** Writes verified bytes at `offset` (sequential). */
+  write(offset: number, data: Uint8Array): Promise<void>;
+  /** Makes the staged file durable (fsync) and moves it to its target atomically. */
+  commit(): Promise<void>;
+  /** Removes the staged data; nothing is left at the target. */
+  discard(): Promise<void>;
+}
+
+/** A failed attempt: `retry` says whether a new attempt may resume it. */
+export class FileTransferError extends OutpostError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly retry: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** Progress of one attempt. */
+export interface TransferProgress {
+  /** Bytes verified at the receiver (acknowledged, for a sender). */
+  bytesDone: number;
+  size: number;
+  /** Chunk payload bytes this side sent or received in this attempt. */
+  bytesOnWire: number;
+}
+
+/** Test and measurement hooks of one attempt. */
+export interface TransferHooks {
+  onProgress?(progress: TransferProgress): void;
+  /** Sender only: sees (and may change) each sealed chunk before it is written to the stream. */
+  onSealedChunk?(index: number, sealed: Uint8Array): void;
+}
+
+/** What a completed attempt reports. */
+export interface TransferResult {
+  size: number;
+  md5: string;
+  sha256: string;
+  /** Chunk index the attempt started at (0 unless resumed). */
+  resumedFromChunk: number;
+  chunkBytes: number;
+  bytesOnWire: number;
+}
+
+/** What the opener of a file stream needs: its connection's `openStream`. */
+export type OpenFileStream = (options: OpenStreamOptions) => Stream;
+
+/** Options of {@link putFile} and {@link getFile}: the opener's side. */
+export interface OpenerOptions {
+  transferId: string;
+  /** Path at the acceptor. */
+  path: string;
+  chunkBytes?: number;
+  windowChunks?: number;
+  hooks?: TransferHooks;
+  signal?: AbortSignal;
+}
+
+/** Sends `source` to the acceptor, which stores it at `path`. Resolves once the acceptor committed it. */
+export async function putFile(
+  open: OpenFileStream,
+  source: FileSource,
+  options: OpenerOptions,
+): Promise<TransferResult> {
+  const opened = await openAndAccept(open, options, { op: FileOp.FILE_OP_PUT, size: source.size });
+  const { stream, reader, accept, keys } = opened;
+  try {
+    const chunkBytes = accept.chunkBytes;
+    return await sendChunks({
+      stream,
+      reader,
+      keys,
+      transferId: options.transferId,
+      source,
+      chunkBytes,
+      windowChunks: windowOf(options.windowChunks),
+      resumeChunk: accept.resumeChunk,
+      ...(options.hooks && { hooks: options.hooks }),
+    });
+  } catch (err) {
+    throw failStream(stream, err);
+  }
+}
+
+/** Options of {@link getFile}. */
+export interface GetOptions extends OpenerOptions {
+  /** Source version seen by the attempt that staged the sink's bytes ("" when none). */
+  stagedVersion?: string;
+  /** Called with the accepted size and version before the first byte is staged; may throw to refuse. */
+  onAccept?(info: { size: number; version: string }): Promise<void> | void;
+}
+
+/** Receives the acceptor's file at `path` into `sink` and commits it. */
+export async function getFile(open: OpenFileStream, sink: FileSink, options: GetOptions): Promise<TransferResult> {
+  const staged = options.stagedVersion ? await sink.staged() : 0;
+  const opened = await openAndAccept(open, options, {
+    op: FileOp.FILE_OP_GET,
+    stagedBytes: staged,
+    sourceVersion: options.stagedVersion ?? "",
+  });
+  const { stream, reader, accept, keys } = opened;
+  try {
+    await options.onAccept?.({ size: accept.size, version: accept.sourceVersion });
+    return await receiveChunks({
+      stream,
+      reader,
+      keys,
+      transferId: options.transferId,
+      sink,
+      size: accept.size,
+      chunkBytes: accept.chunkBytes,
+      resumeChunk: accept.resumeChunk,
+      ...(options.hooks && { hooks: options.hooks }),
+    });
+  } catch (err) {
+    throw failStream(stream, err);
+  }
+}
+
+/** Lists the directory at `path` of the acceptor. */
+export async function listFiles(open: OpenFileStream, path: string, signal?: AbortSignal): Promise<FileEntry[]> {
+  const stream = open({ type: FILE_STREAM_TYPE, header: encodeFileOpen({ op: FileOp.FILE_OP_LIST, path }) });
+  const onAbort = () => stream.reset(0, "aborted");
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const frame = await new FileRecordReader(stream).next();
+    if (frame?.fail) throw remoteFailure(frame.fail);
+    if (!frame?.listing) throw new OutpostError(ErrorCode.UnexpectedFrame, "expected a file listing");
+    await stream.end().catch(() => undefined);
+    return frame.listing.entries ?? [];
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** What the acceptor of a file stream serves. Each may throw a typed error: it is sent as FileFail. */
+export interface FileStreamHandlers {
+  /** A PUT: where to stage the file (size limits and free space are checked here). */
+  put?(open: FileOpen & { size: number }): Promise<FileSink>;
+  /** A GET: the file to send. */
+  get?(open: FileOpen): Promise<FileSource>;
+  list?(path: string): Promise<FileEntry[]>;
+  /** Largest chunk the acceptor takes. Default {@link MAX_CHUNK_BYTES}. */
+  maxChunkBytes?: number;
+  hooks?: TransferHooks;
+  /** Called once the attempt ends, with its result or error. */
+  done?(open: FileOpen, outcome: { result?: TransferResult; error?: Error }): void;
+}
+
+/** Serves one "file" stream the peer opened. Never rejects. */
+export async function serveFileStream(stream: Stream, handlers: FileStreamHandlers): Promise<void> {
+  let open: FileOpen;
+  try {
+    open = decodeFileOpen(stream.header);
+  } catch (err) {
+    return void failStream(stream, err);
+  }
+  const reader = new FileRecordReader(stream);
+  let sink: FileSink | undefined;
+  try {
+    if (open.op === FileOp.FILE_OP_LIST) {
+      if (!handlers.list) throw new OutpostError(ErrorCode.NotImplemented, "listing is not served here");
+      const entries = await handlers.list(open.path ?? "");
+      await stream.write(encodeFileRecord({ listing: { entries } }));
+      await stream.end();
+      return;
+    }
+    const transferId = checkTransferId(open.transferId);
+    const peerShare = open.keyShare ?? new Uint8Array(0);
+    const chunkBytes = Math.min(chunkOf(open.chunkBytes), handlers.maxChunkBytes ?? MAX_CHUNK_BYTES);
+    const own = createKeyShare();
+    const keys = () =>
+      deriveSessionKeys({
+        label: FILE_KEY_LABEL,
+        sessionId: transferId,
+        own,
+        role: "responder",
+        initiatorPublic: peerShare,
+        responderPublic: own.publicKey,
+      });
+    let result: TransferResult;
+    if (open.op === FileOp.FILE_OP_PUT) {
+      if (!handlers.put) throw new OutpostError(ErrorCode.NotImplemented, "receiving files is not served here");
+      const size = open.size ?? 0;
+      const sessionKeys = keys();
+      sink = await handlers.put({ ...open, size });
+      const resumeChunk = Math.floor((await sink.staged()) / chunkBytes);
+      await stream.write(encodeFileRecord({ accept: { keyShare: own.publicKey, chunkBytes, resumeChunk } }));
+      result = await receiveChunks({
+        stream,
+        reader,
+        keys: sessionKeys,
+        transferId,
+        sink,
+        size,
+        chunkBytes,
+        resumeChunk,
+        ...(handlers.hooks && { hooks: handlers.hooks }),
+      });
+    } else if (open.op === FileOp.FILE_OP_GET) {
+      if (!handlers.get) throw new OutpostError(ErrorCode.NotImplemented, "sending files is not served here");
+      const sessionKeys = keys();
+      const source = await handlers.get(open);
+      try {
+        const sameSource = open.sourceVersion !== "" && open.sourceVersion === source.version;
+        const staged = sameSource ? Math.min(open.stagedBytes ?? 0, source.size) : 0;
+        const resumeChunk = Math.floor(staged / chunkBytes);
+        await stream.write(
+          encodeFileRecord({
+            accept: {
+              keyShare: own.publicKey,
+              chunkBytes,
+              size: source.size,
+              sourceVersion: source.version,
+              resumeChunk,
+            },
+          }),
+        );
+        result = await sendChunks({
+          stream,
+          reader,
+          keys: sessionKeys,
+          transferId,
+          source,
+          chunkBytes,
+          windowChunks: windowOf(open.windowChunks ?? undefined),
+          resumeChunk,
+          ...(handlers.hooks && { hooks: handlers.hooks }),
+        });
+      } finally {
+        await source.close().catch(() => undefined);
+      }
+    } else {
+      throw new OutpostError(ErrorCode.BadRequest, `unknown file operation ${String(open.op)}`);
+    }
+    handlers.done?.(open, { result });
+  } catch (err) {
+    const error = failStream(stream, err);
+    if (sink && !isRetryable(error)) await sink.discard().catch(() => undefined);
+    handlers.done?.(open, { error });
+  }
+}
+
+interface Opened {
+  stream: Stream;
+  reader: FileRecordReader;
+  keys: SessionKeys;
+  accept: { chunkBytes: number; resumeChunk: number; size: number; sourceVersion: string };
+}
+
+async function openAndAccept(open: OpenFileStream, options: OpenerOptions, init: Partial<FileOpen>): Promise<Opened> {
+  const transferId = checkTransferId(options.transferId);
+  const own = createKeyShare();
+  const chunkBytes = chunkOf(options.chunkBytes);
+  const windowChunks = windowOf(options.windowChunks);
+  const header = encodeFileOpen({
+    ...init,
+    transferId,
+    path: options.path,
+    chunkBytes,
+    windowChunks,
+    keyShare: own.publicKey,
+  });
+  const stream = open({
+    type: FILE_STREAM_TYPE,
+    header,
+    writeHighWaterBytes: Math.min(windowChunks * (chunkBytes + 64), 16 * 1024 * 1024),
+  });
+  const signal = options.signal;
+  const onAbort = () => stream.reset(FILE_CANCEL_RESET_CODE, "transfer cancelled");
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  void stream.closed().then(() => signal?.removeEventListener("abort", onAbort));
+  const reader = new FileRecordReader(stream);
+  let frame: FileFrame | undefined;
+  try {
+    frame = await reader.next();
+  } catch (err) {
+    throw failStream(stream, err);
+  }
+  if (frame?.fail) {
+    stream.reset(0, "");
+    throw remoteFailure(frame.fail);
+  }
+  const a = frame?.accept;
+  if (!a) throw failStream(stream, new OutpostError(ErrorCode.UnexpectedFrame, "expected FileAccept"));
+  const accepted = a.chunkBytes ?? 0;
+  if (accepted <= 0 || accepted > chunkBytes)
+    throw failStream(stream, new OutpostError(ErrorCode.BadRequest, `peer chose chunk size ${accepted}`));
+  let keys: SessionKeys;
+  try {
+    keys = deriveSessionKeys({
+      label: FILE_KEY_LABEL,
+      sessionId: transferId,
+      own,
+      role: "initiator",
+      initiatorPublic: own.publicKey,
+      responderPublic: a.keyShare ?? new Uint8Array(0),
+    });
+  } catch (err) {
+    throw failStream(stream, err);
+  }
+  return {
+    stream,
+    reader,
+    keys,
+    accept: {
+      chunkBytes: accepted,
+      resumeChunk: a.resumeChunk ?? 0,
+      size: a.size ?? 0,
+      sourceVersion: a.sourceVersion ?? "",
+    },
+  };
+}
+
+interface SendContext {
+  stream: Stream;
+  reader: FileRecordReader;
+  keys: SessionKeys;
+  transferId: string;
+  source: FileSource;
+  chunkBytes: number;
+  windowChunks: number;
+  resumeChunk: number;
+  hooks?: TransferHooks;
+}
+
+async function sendChunks(ctx: SendContext): Promise<TransferResult> {
+  const { stream, reader, keys, transferId, source, chunkBytes } = ctx;
+  const size = source.size;
+  const total = Math.ceil(size / chunkBytes);
+  const resume = Math.min(ctx.resumeChunk, total);
+  const md5 = createHash("md5");
+  const sha = createHash("sha256");
+  for (let i = 0; i < resume; i++)
+    hashBoth(md5, sha, await source.read(i * chunkBytes, chunkLength(i, size, chunkBytes)));
+  let acked = resume;
+  let wake: (() => void) | undefined;
+  let failure: Error | undefined;
+  let commit: { md5: string; sha256: string } | undefined;
+  let bytesOnWire = 0;
+  const readerDone = (async () => {
+    for (;;) {
+      const frame = await reader.next();
+      if (!frame) throw new FileTransferError(ErrorCode.ConnectionClosed, "receiver ended the stream", true);
+      if (frame.ack) {
+        const chunks = frame.ack.chunks ?? 0;
+        if (chunks < acked || chunks > total) throw new OutpostError(ErrorCode.BadRequest, `ack of ${chunks} chunks`);
+        acked = chunks;
+        ctx.hooks?.onProgress?.({ bytesDone: Math.min(size, acked * chunkBytes), size, bytesOnWire });
+      } else if (frame.commit) {
+        commit = { md5: hex(frame.commit.md5), sha256: hex(frame.commit.sha256) };
+        return;
+      } else if (frame.fail) {
+        throw remoteFailure(frame.fail);
+      } else {
+        throw new OutpostError(ErrorCode.UnexpectedFrame, `unexpected ${frame.body} from the receiver`);
+      }
+      wake?.();
+    }
+  })().catch((err: Error) => {
+    failure = err;
+    wake?.();
+  });
+  const check = () => {
+    if (failure) throw failure;
+  };
+  for (let i = resume; i < total; i++) {
+    while (i - acked >= ctx.windowChunks) {
+      check();
+      await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+    }
+    check();
+    const data = await source.read(i * chunkBytes, chunkLength(i, size, chunkBytes));
+    hashBoth(md5, sha, data);
+    const sealed = seal(keys.send, i, chunkAad(transferId, i, total), data);
+    ctx.hooks?.onSealedChunk?.(i, sealed);
+    await raceFailure(stream.write(encodeFileRecord({ chunk: { index: i, sealed } })), () => failure);
+    bytesOnWire += data.byteLength;
+  }
+  const md5Bytes = md5.digest();
+  const shaBytes = sha.digest();
+  const end = seal(keys.send, total, chunkAad(transferId, total, total), Buffer.concat([md5Bytes, shaBytes]));
+  await raceFailure(stream.write(encodeFileRecord({ end: { sealed: end } })), () => failure);
+  await readerDone;
+  check();
+  if (!commit) throw new OutpostError(ErrorCode.Internal, "no commit");
+  const result = { size, md5: md5Bytes.toString("hex"), sha256: shaBytes.toString("hex") };
+  if (commit.md5 !== result.md5 || commit.sha256 !== result.sha256)
+    throw new FileTransferError(ErrorCode.Integrity, "the receiver committed a file with other checksums", false);
+  await stream.end().catch(() => undefined);
+  return { ...result, resumedFromChunk: resume, chunkBytes, bytesOnWire };
+}
+
+interface ReceiveContext {
+  stream: Stream;
+  reader: FileRecordReader;
+  keys: SessionKeys;
+  transferId: string;
+  sink: FileSink;
+  size: number;
+  chunkBytes: number;
+  resumeChunk: number;
+  hooks?: TransferHooks;
+}
+
+async function receiveChunks(ctx: ReceiveContext): Promise<TransferResult> {
+  const { stream, reader, keys, transferId, sink, size, chunkBytes } = ctx;
+  const total = Math.ceil(size / chunkBytes);
+  const resume = Math.min(ctx.resumeChunk, total);
+  const md5 = createHash("md5");
+  const sha = createHash("sha256");
+  await sink.truncate(resume * chunkBytes);
+  for (let i = 0; i < resume; i++)
+    hashBoth(md5, sha, await sink.read(i * chunkBytes, chunkLength(i, size, chunkBytes)));
+  let next = resume;
+  let bytesOnWire = 0;
+  for (;;) {
+    const frame = await reader.next();
+    if (!frame)
+      throw new FileTransferError(ErrorCode.ConnectionClosed, "sender ended the stream before the file", true);
+    if (frame.chunk) {
+      const index = frame.chunk.index ?? 0;
+      if (index !== next)
+        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} arrived where ${next} was due`, true);
+      if (index >= total)
+        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} beyond the file's ${total}`, false);
+      let data: Uint8Array;
+      try {
+        data = openSealed(
+          keys.receive,
+          index,
+          chunkAad(transferId, index, total),
+          frame.chunk.sealed ?? new Uint8Array(0),
+        );
+      } catch (cause) {
+        // A changed chunk: what was verified before it stays staged and a new attempt re-sends it.
+        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} failed authentication`, true, { cause });
+      }
+      if (data.byteLength !== chunkLength(index, size, chunkBytes))
+        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} has ${data.byteLength} bytes`, false);
+      await sink.write(index * chunkBytes, data);
+      hashBoth(md5, sha, data);
+      next++;
+      bytesOnWire += data.byteLength;
+      stream.tryWrite(encodeFileRecord({ ack: { chunks: next } }));
+      ctx.hooks?.onProgress?.({ bytesDone: Math.min(size, next * chunkBytes), size, bytesOnWire });
+    } else if (frame.end) {
+      if (next !== total)
+        throw new FileTransferError(ErrorCode.Integrity, `file ended after ${next} of ${total} chunks`, true);
+      const sums = openSealed(
+        keys.receive,
+        total,
+        chunkAad(transferId, total, total),
+        frame.end.sealed ?? new Uint8Array(0),
+      );
+      const md5Bytes = md5.digest();
+      const shaBytes = sha.digest();
+      if (sums.byteLength !== 48 || !sums.subarray(0, 16).equals(md5Bytes) || !sums.subarray(16).equals(shaBytes)) {
+        await sink.discard().catch(() => undefined);
+        throw new FileTransferError(ErrorCode.Integrity, "whole-file MD5/SHA-256 differ from the sender's", false);
+      }
+      await sink.commit();
+      await stream.write(encodeFileRecord({ commit: { md5: md5Bytes, sha256: shaBytes } }));
+      await stream.end().catch(() => undefined);
+      return {
+        size,
+        md5: md5Bytes.toString("hex"),
+        sha256: shaBytes.toString("hex"),
+        resumedFromChunk: resume,
+        chunkBytes,
+        bytesOnWire,
+      };
+    } else if (frame.fail) {
+      throw remoteFailure(frame.fail);
+    } else {
+      throw new OutpostError(ErrorCode.UnexpectedFrame, `unexpected ${frame.body} from the sender`);
+    }
+  }
+}
+
+/** Associated data of chunk `index`: transfer id, index and total, so a chunk cannot be moved. */
+export function chunkAad(transferId: string, index: number, total: number): Uint8Array {
+  const id = Buffer.from(transferId, "utf8");
+  const out = Buffer.alloc(id.length + 16);
+  id.copy(out, 0);
+  out.writeBigUInt64BE(BigInt(index), id.length);
+  out.writeBigUInt64BE(BigInt(total), id.length + 8);
+  return out;
+}
+
+/** Whether a failure may be resumed by a new attempt. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof FileTransferError) return err.retry;
+  if (!isOutpostError(err)) return false;
+  if ((err as { resetCode?: number }).resetCode === FILE_CANCEL_RESET_CODE) return false;
+  return (
+    err.code === ErrorCode.ConnectionClosed ||
+    err.code === ErrorCode.StreamReset ||
+    err.code === ErrorCode.Unavailable ||
+    err.code === ErrorCode.Timeout
+  );
+}
+
+/** Sends a FileFail for `err` (when the stream is still open) and resets the stream; returns the error. */
+function failStream(stream: Stream, err: unknown): Error {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const code = isOutpostError(error) ? error.code : ErrorCode.Internal;
+  const message = isOutpostError(error) ? error.message : "internal error";
+  try {
+    stream.tryWrite(encodeFileRecord({ fail: { code, message, retry: isRetryable(error) } }));
+    void stream.end().catch(() => undefined);
+    // The reset follows after the fail record had its chance to leave.
+    setTimeout(() => stream.reset(0, code), 1000).unref?.();
+  } catch {
+    stream.reset(0, code);
+  }
+  return error;
+}
+
+function remoteFailure(fail: {
+  code?: string | null;
+  message?: string | null;
+  retry?: boolean | null;
+}): FileTransferError {
+  const code = (fail.code?.startsWith("OUTPOST_") ? fail.code : ErrorCode.Internal) as ErrorCode;
+  return new FileTransferError(code, fail.message || code, fail.retry === true);
+}
+
+async function raceFailure(p: Promise<void>, failure: () => Error | undefined): Promise<void> {
+  await p;
+  const f = failure();
+  if (f) throw f;
+}
+
+function hashBoth(a: Hash, b: Hash, data: Uint8Array): void {
+  a.update(data);
+  b.update(data);
+}
+
+function chunkLength(index: number, size: number, chunkBytes: number): number {
+  return Math.min(chunkBytes, size - index * chunkBytes);
+}
+
+function chunkOf(n: number | null | undefined): number {
+  const v = n || DEFAULT_CHUNK_BYTES;
+  if (!Number.isInteger(v) || v < 1024 || v > MAX_CHUNK_BYTES)
+    throw new OutpostError(ErrorCode.BadRequest, `chunk size ${v} outside [1024, ${MAX_CHUNK_BYTES}]`);
+  return v;
+}
+
+function windowOf(n: number | null | undefined): number {
+  const v = n || DEFAULT_WINDOW_CHUNKS;
+  if (!Number.isInteger(v) || v < 1 || v > MAX_WINDOW_CHUNKS)
+    throw new OutpostError(ErrorCode.BadRequest, `window of ${v} chunks outside [1, ${MAX_WINDOW_CHUNKS}]`);
+  return v;
+}
+
+function checkTransferId(id: string | null | undefined): string {
+  if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new OutpostError(ErrorCode.BadRequest, "invalid transfer id");
+  return id;
+}
+
+function hex(b: Uint8Array | null | undefined): string {
+  return Buffer.from(b ?? new Uint8Array(0)).toString("hex");
+}
