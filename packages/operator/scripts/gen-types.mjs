@@ -78,10 +78,12 @@ for (const [path, methods] of Object.entries(doc.paths)) {
       out.push(`/** Request body of ${id}. */`);
       out.push(`export type ${T}Body = ${type(body)};`, "");
     }
-    const ok = op.responses?.["200"]?.content?.["application/json"]?.schema;
-    if (ok) {
-      out.push(`/** Answer of ${id}. */`);
-      out.push(`export type ${T}Response = ${type(ok)};`, "");
+    const oks = ["200", "201", "202"]
+      .map((s) => op.responses?.[s]?.content?.["application/json"]?.schema)
+      .filter((schema) => schema !== undefined);
+    if (oks.length) {
+      out.push(`/** Answer of ${id}${oks.length > 1 ? " (one of its success answers)" : ""}. */`);
+      out.push(`export type ${T}Response = ${oks.map((schema) => type(schema)).join(" | ")};`, "");
     }
   }
 }

@@ -1,6 +1,7 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { type EventsOptions, type StreamItem, streamEvents } from "./events.js";
 import type {
+  ClearDesiredResponse,
   HealthResponse,
   InvokeServiceBody,
   InvokeServiceResponse,
@@ -38,6 +39,12 @@ export interface CallOptions {
 export interface DeviceCallOptions extends CallOptions {
   /** How long the server waits for the device, in ms (1..600 000). Default: the server's. */
   timeoutMs?: number;
+}
+
+/** Options of {@link OperatorClient.writeProperty}. */
+export interface WritePropertyOptions extends DeviceCallOptions {
+  /** When the Thing is offline, how long the value is held as desired state, in ms (at most 30 days). Default: the server's (24 h). */
+  expiresInMs?: number;
 }
 
 /** Options of {@link OperatorClient.readProperties}. */
@@ -100,14 +107,29 @@ export class OperatorClient {
     return this.#call("readProperties", { thing }, undefined, options, query);
   }
 
-  /** PUT /api/things/{thing}/properties/{name}: writes one property on the device. */
+  /**
+   * PUT /api/things/{thing}/properties/{name}: writes one property on the device. Resolves with
+   * `state: "applied"` once the device confirmed it, or `state: "desired"` when the Thing is offline
+   * and the server holds the value until its device reconnects (or the value expires).
+   */
   writeProperty(
     thing: string,
     name: string,
     value: JsonValue,
-    options: DeviceCallOptions = {},
+    options: WritePropertyOptions = {},
   ): Promise<WritePropertyResponse> {
-    return this.#call("writeProperty", { thing, name }, { value }, options);
+    const { expiresInMs, ...rest } = options;
+    return this.#call(
+      "writeProperty",
+      { thing, name },
+      { value, ...(expiresInMs !== undefined ? { expiresInMs } : {}) },
+      rest,
+    );
+  }
+
+  /** DELETE /api/things/{thing}/properties/{name}/desired: removes a desired value the server holds for an offline Thing. */
+  clearDesired(thing: string, name: string, options: CallOptions = {}): Promise<ClearDesiredResponse> {
+    return this.#call("clearDesired", { thing, name }, undefined, options);
   }
 
   /** POST /api/things/{thing}/services/{service}: invokes a service and resolves with its answer. */

@@ -27,6 +27,28 @@ export interface DeviceEvent {
   timestampMs: number;
 }
 
+/**
+ * What became of a property write the server held as desired state for an offline Thing:
+ * `held`, `applied` (on reconnect), `refused` (with `code`), `expired` or `cleared`.
+ */
+export interface DesiredEvent {
+  type: "desired";
+  id: string;
+  deviceId: string;
+  thing: string;
+  name: string;
+  value: JsonValue;
+  outcome: "held" | "applied" | "refused" | "expired" | "cleared";
+  setBy: string;
+  setAt: number;
+  expiresAt: number;
+  /** When this outcome happened (ms since epoch). */
+  timestampMs: number;
+  /** Stable error code of a refusal or expiry. */
+  code?: string;
+  message?: string;
+}
+
 /** The server could not replay everything after `lastEventId` (its buffer was exceeded or it restarted). */
 export interface GapEvent {
   type: "gap";
@@ -41,7 +63,7 @@ export interface ReconnectingEvent {
 }
 
 /** What {@link OperatorClient.events} yields. */
-export type StreamItem = PropertyChangeEvent | DeviceEvent | GapEvent | ReconnectingEvent;
+export type StreamItem = PropertyChangeEvent | DeviceEvent | DesiredEvent | GapEvent | ReconnectingEvent;
 
 /** Options of {@link OperatorClient.events}. */
 export interface EventsOptions {
@@ -130,7 +152,7 @@ export async function* streamEvents(endpoint: Endpoint, options: EventsOptions):
           yield { type: "gap", lastEventId: lastEventId ?? "" };
           continue;
         }
-        if (frame.event !== "property" && frame.event !== "event") continue;
+        if (frame.event !== "property" && frame.event !== "event" && frame.event !== "desired") continue;
         // Ids are unique; the set guards against a server that replays more than was asked.
         if (frame.id !== undefined) {
           if (seen.has(frame.id)) continue;
@@ -139,7 +161,7 @@ export async function* streamEvents(endpoint: Endpoint, options: EventsOptions):
           lastEventId = frame.id;
         }
         const body = JSON.parse(frame.data.join("\n")) as Record<string, unknown>;
-        yield { ...body, id: frame.id ?? "" } as PropertyChangeEvent | DeviceEvent;
+        yield { ...body, id: frame.id ?? "" } as PropertyChangeEvent | DeviceEvent | DesiredEvent;
       }
       error = connectionClosed();
     } catch (err) {

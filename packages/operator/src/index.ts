@@ -1,6 +1,13 @@
-export type { CallOptions, DeviceCallOptions, OperatorClientOptions, ReadPropertiesOptions } from "./client.js";
+export type {
+  CallOptions,
+  DeviceCallOptions,
+  OperatorClientOptions,
+  ReadPropertiesOptions,
+  WritePropertyOptions,
+} from "./client.js";
 export { OperatorClient } from "./client.js";
 export type {
+  DesiredEvent,
   DeviceEvent,
   EventsOptions,
   GapEvent,
@@ -9,6 +16,8 @@ export type {
   StreamItem,
 } from "./events.js";
 export type {
+  ClearDesiredResponse,
+  DesiredProperty,
   Device,
   ErrorBody,
   HealthResponse,

@@ -57,7 +57,16 @@ export type {
 } from "./server.js";
 export { startServer } from "./server.js";
 export type { StreamDevice, StreamHandler } from "./edge/session.js";
-export type { ChangeFilter, ChangeListener, EventOccurrence, PropertyChange, ThingChange } from "./things/changes.js";
+export type {
+  ChangeFilter,
+  ChangeListener,
+  DesiredChange,
+  DesiredOutcome,
+  EventOccurrence,
+  PropertyChange,
+  ThingChange,
+} from "./things/changes.js";
+export type { DesiredReading } from "./things/desired.js";
 export type {
   DeviceSummary,
   InvokeServiceOptions,
@@ -67,5 +76,6 @@ export type {
   ThingServiceOptions,
   ThingSummary,
   WritePropertyOptions,
+  WriteResult,
 } from "./things/thing-service.js";
 export { ThingService } from "./things/thing-service.js";

@@ -61,6 +61,10 @@ export interface ServerOptions {
   deviceLimits?: DeviceLimitOptions;
   /** Default timeout of requests to devices, in ms. Default 30 000. */
   requestTimeoutMs?: number;
+  /** How long a write to an offline Thing is held as desired state when the write does not say, in ms. Default 24 h (at most 30 days). */
+  desiredTtlMs?: number;
+  /** How often expired desired values are reported and removed, in ms. Default 60 000. */
+  desiredSweepMs?: number;
   authRateLimit?: AuthRateLimitOptions;
   /** Offer the diagnostic services `outpost.echo` and `outpost.time` to every Thing. Default true. */
   builtinServices?: boolean;
@@ -113,7 +117,21 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   if (options.builtinServices !== false) registerBuiltinServices(services);
   // Every component writes through the guard: a sink that throws (disk full) is contained there.
   const audit = new AuditGuard(options.audit, logger);
-  const things = new ThingService({ registry: options.registry, audit, links, hub, requestTimeoutMs });
+  const things = new ThingService({
+    registry: options.registry,
+    audit,
+    links,
+    hub,
+    requestTimeoutMs,
+    ...(options.desiredTtlMs !== undefined ? { desiredTtlMs: options.desiredTtlMs } : {}),
+  });
+  const expireDesired = (): void => {
+    try {
+      things.expireDesired();
+    } catch (err) {
+      logger.error({ err }, "expiring desired values failed");
+    }
+  };
   const deps: EdgeDeps = {
     registry: options.registry,
     audit,
@@ -130,6 +148,13 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     authDeadlineMs: options.edge.authDeadlineMs ?? 10_000,
     requestTimeoutMs,
     clientCert: options.edge.clientCert ?? "required",
+    onBind: (_deviceId, bound) => {
+      for (const thing of bound) {
+        things
+          .applyDesired(thing)
+          .catch((err: unknown) => logger.error({ err, thing }, "applying desired values failed"));
+      }
+    },
   };
   if (deps.clientCert === "optional") {
     logger.warn("client certificates are optional: devices may authenticate with an application key alone");
@@ -152,6 +177,9 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
       throw err;
     }
   }
+  expireDesired();
+  const sweep = setInterval(expireDesired, options.desiredSweepMs ?? 60_000);
+  sweep.unref();
   let closing: Promise<void> | undefined;
   return {
     edgeUrl: edge.url,
@@ -165,6 +193,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     },
     close() {
       closing ??= (async () => {
+        clearInterval(sweep);
         await Promise.all([edge.close(), operator?.close()]);
         await audit.flush();
         logger.info("server stopped");

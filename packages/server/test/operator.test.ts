@@ -74,7 +74,7 @@ describe("operator", () => {
     const device = await readyDevice(ts, pki, "dev-1", ["pump-1"]);
     serve(device, state);
     const ok = await api("PUT", "/api/things/pump-1/properties/speed", { token: ts.adminToken, body: '{"value": 7}' });
-    expect(ok).toEqual({ status: 200, json: { thing: "pump-1", name: "speed", value: 7 } });
+    expect(ok).toEqual({ status: 200, json: { state: "applied", thing: "pump-1", name: "speed", value: 7 } });
     expect(state.speed).toBe(7);
     const refused = await api("PUT", "/api/things/pump-1/properties/readonly", {
       token: ts.adminToken,
@@ -105,7 +105,7 @@ describe("operator", () => {
     await device.close();
   });
 
-  it("operator - offline Thing: writes are 503, reads return the last kept values", async () => {
+  it("operator - offline Thing: a write is held as desired state (202), reads show it beside the last kept values, DELETE clears it", async () => {
     const device = await readyDevice(ts, pki, "dev-2", ["pump-2"]);
     await device.channel.request({
       propertyUpdate: { values: [{ thing: "pump-2", name: "level", value: toWireValue(3), timestampMs: 77 }] },
@@ -118,13 +118,21 @@ describe("operator", () => {
       token: ts.adminToken,
       body: '{"value": 1}',
     });
-    expect(write.status).toBe(503);
-    expect(write.json).toMatchObject({ error: { code: "OUTPOST_UNAVAILABLE" } });
+    expect(write.status).toBe(202);
+    expect(write.json).toMatchObject({ state: "desired", thing: "pump-2", name: "level", value: 1, setBy: "alice" });
     const read = await api("GET", "/api/things/pump-2/properties", { token: ts.adminToken });
     expect(read).toMatchObject({
       status: 200,
-      json: { live: false, properties: [{ name: "level", value: 3, timestampMs: 77 }] },
+      json: {
+        live: false,
+        properties: [{ name: "level", value: 3, timestampMs: 77 }],
+        desired: [{ name: "level", value: 1, setBy: "alice" }],
+      },
     });
+    const cleared = await api("DELETE", "/api/things/pump-2/properties/level/desired", { token: ts.adminToken });
+    expect(cleared).toEqual({ status: 200, json: { thing: "pump-2", name: "level", cleared: true } });
+    const again = await api("DELETE", "/api/things/pump-2/properties/level/desired", { token: ts.adminToken });
+    expect(again.status).toBe(404);
   });
 
   it("operator - permissions: viewer without grants is 403 and denied audited; unknown Thing 404", async () => {

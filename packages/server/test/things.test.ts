@@ -67,6 +67,7 @@ describe("things", () => {
       thing: "pump-1",
       live: false,
       properties: [{ name: "speed", value: 5, timestampMs: 9, quality: "good" }],
+      desired: [],
     });
   });
 

@@ -19,11 +19,21 @@ function parseJson(text: string, what: string): JsonValue {
   }
 }
 
+/** `30s`, `15m`, `2h`, `7d` or plain milliseconds, as milliseconds. */
+function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m?.[2] ?? "ms"];
+  const ms = m && unit ? Number(m[1]) * unit : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1)
+    throw usageError(`--expires ${text} is not a duration (e.g. 30s, 15m, 2h, 7d)`);
+  return ms;
+}
+
 function example(cmd: Command, ...lines: string[]): Command {
   return cmd.addHelpText("after", `\nExample:\n${lines.map((l) => `  $ ${l}`).join("\n")}`);
 }
 
-/** `devices`, `things`, `get`, `set`, `call`, `watch`. */
+/** `devices`, `things`, `get`, `set`, `unset`, `call`, `watch`. */
 export function dataCommands(): Command[] {
   const devices = example(
     new Command("devices").description("list devices and whether they are connected (admin)"),
@@ -70,21 +80,56 @@ export function dataCommands(): Command[] {
         r.properties.map((p) => [p.name, cell(p.value), p.quality, time(p.timestampMs)]),
         c,
       );
-      return r.live ? t : `${t}\n(${thing} is offline: last values kept by the server)`;
+      const notes: string[] = [];
+      if (!r.live) notes.push(`(${thing} is offline: last values kept by the server)`);
+      if (r.desired.length > 0) {
+        const d = table(
+          ["DESIRED", "VALUE", "SET BY", "SET AT", "EXPIRES"],
+          r.desired.map((p) => [p.name, cell(p.value), p.setBy, time(p.setAt), time(p.expiresAt)]),
+          c,
+        );
+        notes.push(`\n${d}\n(desired: written while ${thing} was offline, applied when its device reconnects)`);
+      }
+      return [t, ...notes].join("\n");
     });
   });
 
   const set = example(
     new Command("set")
-      .description("write one property on a Thing's device")
+      .description(
+        "write one property on a Thing's device; when the Thing is offline the server holds the value as desired state and applies it when the device reconnects",
+      )
       .argument("<thing>", "Thing name")
       .argument("<property>", "property name")
-      .argument("<json>", "the value as JSON (a string needs quotes: '\"on\"')"),
+      .argument("<json>", "the value as JSON (a string needs quotes: '\"on\"')")
+      .option(
+        "--expires <duration>",
+        "when offline, drop the value if not applied within this time (e.g. 30s, 15m, 2h, 7d; default: the server's, 24h)",
+      ),
     "outpost set pump-1 speed 7",
-  ).action(async (thing: string, prop: string, value: string, _o: unknown, cmd: Command) => {
+  ).action(async (thing: string, prop: string, value: string, local: { expires?: string }, cmd: Command) => {
     const o = opts(cmd);
-    const r = await clientFor(o).writeProperty(thing, prop, parseJson(value, "the value"));
-    out(o, r, () => `${r.thing} ${r.name} = ${cell(r.value)}`);
+    const expiresInMs = local.expires !== undefined ? parseDuration(local.expires) : undefined;
+    const r = await clientFor(o).writeProperty(thing, prop, parseJson(value, "the value"), {
+      ...(expiresInMs !== undefined ? { expiresInMs } : {}),
+    });
+    out(o, r, () =>
+      r.state === "desired"
+        ? `${r.thing} is offline: ${r.name} = ${cell(r.value)} is queued as desired state, applied when the device reconnects (expires ${time(r.expiresAt)}; clear with: outpost unset ${r.thing} ${r.name})`
+        : `${r.thing} ${r.name} = ${cell(r.value)}`,
+    );
+  });
+
+  const unset = example(
+    new Command("unset")
+      .description("remove the desired value the server holds for a property of an offline Thing")
+      .argument("<thing>", "Thing name")
+      .argument("<property>", "property name"),
+    "outpost unset pump-1 speed",
+  ).action(async (thing: string, prop: string, _o: unknown, cmd: Command) => {
+    const o = opts(cmd);
+    const r = await clientFor(o).clearDesired(thing, prop);
+    out(o, r, () => `${r.thing} ${r.name}: desired value cleared`);
   });
 
   const call = example(
@@ -144,8 +189,8 @@ export function dataCommands(): Command[] {
           process.stdout.write(`${JSON.stringify(item)}\n`);
           continue;
         }
-        const value = item.type === "property" ? cell(item.value) : cell(item.data);
-        const kind = item.type === "property" ? "property" : "event";
+        const value = item.type === "event" ? cell(item.data) : cell(item.value);
+        const kind = item.type === "desired" ? `desired ${item.outcome}` : item.type;
         process.stdout.write(`${row([time(item.timestampMs) || "-", item.thing, kind, item.name, value])}\n`);
       }
     } finally {
@@ -154,5 +199,5 @@ export function dataCommands(): Command[] {
     }
   });
 
-  return [devices, things, get, set, call, watch];
+  return [devices, things, get, set, unset, call, watch];
 }

@@ -8,6 +8,8 @@ export type AuditType =
   | "operator.login.failure"
   | "property.write"
   | "service.invoke"
+  /** A property write held as desired state, and what became of it (details.outcome). */
+  | "property.desired"
   | "file.transfer"
   | "tunnel.session"
   /** Records could not be written for a while (disk full); written when writing works again. */

@@ -48,6 +48,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       limits: config.limits,
       deviceLimits: config.deviceLimits,
       authRateLimit: config.authRateLimit,
+      desiredTtlMs: config.desiredTtlMs,
       edge: {
         host: config.edge.host,
         port: options.edgePort ?? config.edge.port,

@@ -53,6 +53,8 @@ export interface ServerConfigFile {
   authRateLimit: { maxFailures: number; windowMs: number; blockMs: number };
   /** Log level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent". Default "info". */
   logLevel: string;
+  /** How long a write to an offline Thing is held as desired state when the write does not say, in ms. Default 24 h. */
+  desiredTtlMs: number;
 }
 
 /** A loaded, validated configuration plus the absolute paths of the data directory. */
@@ -83,6 +85,7 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
     deviceLimits: { ...DEFAULT_DEVICE_LIMITS },
     authRateLimit: { maxFailures: 5, windowMs: 60_000, blockMs: 60_000 },
     logLevel: "info",
+    desiredTtlMs: 24 * 60 * 60 * 1000,
   };
 }
 
@@ -243,6 +246,7 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
       blockMs: int(rate, "blockMs", def.authRateLimit.blockMs, "authRateLimit.blockMs", 1, 86_400_000),
     },
     logLevel,
+    desiredTtlMs: int(raw, "desiredTtlMs", def.desiredTtlMs, "desiredTtlMs", 1_000, 30 * 24 * 60 * 60 * 1000),
   };
 }
 

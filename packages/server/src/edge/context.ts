@@ -36,6 +36,8 @@ export interface EdgeDeps {
   authDeadlineMs: number;
   requestTimeoutMs: number;
   clientCert: "required" | "optional";
+  /** Called after a device bound Things (with the ones it bound now), once the Bind was answered. */
+  onBind?: (deviceId: string, things: readonly string[]) => void;
 }
 
 /** The explicit context each handler of an authenticated session receives. */

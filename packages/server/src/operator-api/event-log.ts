@@ -24,7 +24,7 @@ export interface LoggedChange {
 
 /** A change as JSON for the operator API (bytes as {"$bytes": base64}). */
 export function changeToJson(change: ThingChange): Record<string, unknown> {
-  if (change.type === "property") {
+  if (change.type === "property" || change.type === "desired") {
     return { ...change, value: toJsonValue(change.value) };
   }
   const data: Record<string, unknown> = {};

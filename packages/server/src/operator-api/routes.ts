@@ -3,11 +3,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AuditHealth } from "../audit/guard.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
 import type { Principal } from "../registry/types.js";
+import type { DesiredReading } from "../things/desired.js";
 import type { ThingService } from "../things/thing-service.js";
 import { fromJsonValue, toJsonValue } from "../things/values.js";
 import type { EventLog } from "./event-log.js";
 import { openEventStream } from "./events-stream.js";
 import {
+  clearDesiredSchema,
   healthSchema,
   invokeServiceSchema,
   listDevicesSchema,
@@ -61,6 +63,7 @@ export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
   { method: "GET", url: "/api/things" },
   { method: "GET", url: "/api/things/:thing/properties" },
   { method: "PUT", url: "/api/things/:thing/properties/:name" },
+  { method: "DELETE", url: "/api/things/:thing/properties/:name/desired" },
   { method: "POST", url: "/api/things/:thing/services/:service" },
   { method: "GET", url: "/api/events" },
 ];
@@ -75,6 +78,10 @@ interface TimeoutQuery {
   timeoutMs?: number;
   name?: string[];
   thing?: string;
+}
+
+function desiredJson(d: DesiredReading): Record<string, unknown> {
+  return { ...d, value: toJsonValue(d.value) };
 }
 
 function caller(req: FastifyRequest): Caller {
@@ -140,18 +147,34 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         thing: snapshot.thing,
         live: snapshot.live,
         properties: snapshot.properties.map((p) => ({ ...p, value: toJsonValue(p.value) })),
+        desired: snapshot.desired.map(desiredJson),
       };
     },
   );
 
-  app.put<{ Params: ThingParams; Querystring: TimeoutQuery; Body: { value: unknown } }>(
+  app.put<{ Params: ThingParams; Querystring: TimeoutQuery; Body: { value: unknown; expiresInMs?: number } }>(
     "/api/things/:thing/properties/:name",
     { schema: writePropertySchema },
     async (req, reply) => {
       const { thing, name } = req.params as Required<ThingParams>;
       const value = fromJsonValue(req.body.value);
-      await things.writeProperty(thing, name, value, caller(req).principal, callOptions(req, clientGone(reply)));
-      return { thing, name, value: toJsonValue(value) };
+      const result = await things.writeProperty(thing, name, value, caller(req).principal, {
+        ...callOptions(req, clientGone(reply)),
+        ...(req.body.expiresInMs !== undefined ? { expiresInMs: req.body.expiresInMs } : {}),
+      });
+      if (result.state === "applied") return { state: "applied", thing, name, value: toJsonValue(value) };
+      reply.code(202);
+      return { state: "desired", thing, ...desiredJson(result.desired) };
+    },
+  );
+
+  app.delete<{ Params: ThingParams }>(
+    "/api/things/:thing/properties/:name/desired",
+    { schema: clearDesiredSchema },
+    async (req) => {
+      const { thing, name } = req.params as Required<ThingParams>;
+      things.clearDesired(thing, name, caller(req).principal, { source: req.ip });
+      return { thing, name, cleared: true };
     },
   );
 

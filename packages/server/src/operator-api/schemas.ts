@@ -61,6 +61,20 @@ export const sharedSchemas = [
       quality: { type: "string", enum: ["good", "bad", "uncertain"] },
     },
   },
+  {
+    $id: "DesiredProperty",
+    type: "object",
+    description:
+      "A write held for an offline Thing: applied when its device binds the Thing again, unless it expires first.",
+    required: ["name", "value", "setBy", "setAt", "expiresAt"],
+    properties: {
+      name: { type: "string" },
+      value: anyValue,
+      setBy: { type: "string", description: "Operator who wrote it; it is applied with this operator's permissions." },
+      setAt: { type: "integer", description: "When it was written (ms since epoch)." },
+      expiresAt: { type: "integer", description: "After this it is not applied (ms since epoch)." },
+    },
+  },
 ] as const;
 
 const ref = (id: string) => ({ $ref: `${id}#` }) as const;
@@ -167,11 +181,16 @@ export const readPropertiesSchema = {
   response: {
     200: {
       type: "object",
-      required: ["thing", "live", "properties"],
+      required: ["thing", "live", "properties", "desired"],
       properties: {
         thing: { type: "string" },
         live: { type: "boolean", description: "True when read from the device just now." },
-        properties: { type: "array", items: ref("Property") },
+        properties: { type: "array", items: ref("Property"), description: "Reported values." },
+        desired: {
+          type: "array",
+          items: ref("DesiredProperty"),
+          description: "Desired values written while the Thing was offline, not yet applied nor expired.",
+        },
       },
     },
     ...errors,
@@ -180,7 +199,9 @@ export const readPropertiesSchema = {
 
 export const writePropertySchema = {
   operationId: "writeProperty",
-  summary: "Writes one property on the device; the answer is the device's.",
+  summary:
+    "Writes one property on the device; the answer is the device's (200). When the Thing is offline the " +
+    "value is held as desired state (202) and applied when its device binds the Thing again.",
   security: bearer,
   params: {
     type: "object",
@@ -188,12 +209,65 @@ export const writePropertySchema = {
     properties: { thing: thingParam, name: { type: "string", minLength: 1, description: "Property name." } },
   },
   querystring: { type: "object", properties: { timeoutMs: timeoutQuery } },
-  body: { type: "object", required: ["value"], properties: { value: anyValue } },
+  body: {
+    type: "object",
+    required: ["value"],
+    properties: {
+      value: anyValue,
+      expiresInMs: {
+        type: "integer",
+        minimum: 1,
+        maximum: 2_592_000_000,
+        description:
+          "When the Thing is offline, how long the value is held as desired state, in ms (at most 30 days). " +
+          "Default: the server's desiredTtlMs (24 h).",
+      },
+    },
+  },
+  response: {
+    200: {
+      description: "Applied: the device confirmed the write.",
+      type: "object",
+      required: ["state", "thing", "name", "value"],
+      properties: {
+        state: { type: "string", enum: ["applied"] },
+        thing: { type: "string" },
+        name: { type: "string" },
+        value: anyValue,
+      },
+    },
+    202: {
+      description: "Held as desired state: the Thing is offline.",
+      type: "object",
+      required: ["state", "thing", "name", "value", "setBy", "setAt", "expiresAt"],
+      properties: {
+        state: { type: "string", enum: ["desired"] },
+        thing: { type: "string" },
+        name: { type: "string" },
+        value: anyValue,
+        setBy: { type: "string" },
+        setAt: { type: "integer" },
+        expiresAt: { type: "integer" },
+      },
+    },
+    ...errors,
+  },
+} as const;
+
+export const clearDesiredSchema = {
+  operationId: "clearDesired",
+  summary: "Removes the desired value held for a property of an offline Thing (needs property.write).",
+  security: bearer,
+  params: {
+    type: "object",
+    required: ["thing", "name"],
+    properties: { thing: thingParam, name: { type: "string", minLength: 1, description: "Property name." } },
+  },
   response: {
     200: {
       type: "object",
-      required: ["thing", "name", "value"],
-      properties: { thing: { type: "string" }, name: { type: "string" }, value: anyValue },
+      required: ["thing", "name", "cleared"],
+      properties: { thing: { type: "string" }, name: { type: "string" }, cleared: { type: "boolean", enum: [true] } },
     },
     ...errors,
   },
@@ -228,7 +302,8 @@ export const invokeServiceSchema = {
 export const streamEventsSchema = {
   operationId: "streamEvents",
   summary:
-    "Server-Sent Events of accepted property changes (event: property) and device events (event: event). " +
+    "Server-Sent Events of accepted property changes (event: property), device events (event: event) " +
+    "and desired-state outcomes (event: desired). " +
     "Send Last-Event-ID to resume after the last event received.",
   security: bearer,
   querystring: {

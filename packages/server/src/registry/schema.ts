@@ -2,7 +2,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const V1 = `
 CREATE TABLE devices (
@@ -107,6 +107,23 @@ INSERT INTO delivery_epochs (device_id, epoch, runs_json, base, updated_at)
 DROP TABLE delivery;
 `;
 
+/**
+ * Version 4: desired state, the property writes held for a Thing whose device was offline, one per
+ * property (the last write wins), applied in `seq` order when the device binds the Thing.
+ */
+const V4 = `
+CREATE TABLE desired_properties (
+  thing TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value_json TEXT NOT NULL,
+  set_by TEXT NOT NULL,
+  set_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (thing, name)
+);
+`;
+
 /** Creates the schema on an empty database; refuses a database written by a newer version. */
 export function ensureSchema(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -123,6 +140,7 @@ export function ensureSchema(db: Database.Database): void {
     if (current < 1) db.exec(V1);
     if (current < 2) db.exec(V2);
     if (current < 3) db.exec(V3 + V2_TO_V3);
+    if (current < 4) db.exec(V4);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

@@ -18,12 +18,21 @@ import {
 } from "./names.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
 import { ensureSchema } from "./schema.js";
-import { type PropertyRow, prepareStatements, propertyFromRow, propertyToJson, type Statements } from "./statements.js";
+import {
+  type DesiredRow,
+  desiredFromRow,
+  type PropertyRow,
+  prepareStatements,
+  propertyFromRow,
+  propertyToJson,
+  type Statements,
+} from "./statements.js";
 import {
   type AppKeyRecord,
   type CertificateRecord,
   type CertificateStatus,
   type CreateKeyOptions,
+  type DesiredProperty,
   type DeviceRecord,
   type KeyCheck,
   MAX_DELIVERY_EPOCHS,
@@ -381,6 +390,25 @@ export class SqliteRegistry implements Registry {
 
   hasProperty(thing: string, name: string): boolean {
     return this.#s.hasProperty.get(thing, name) !== undefined;
+  }
+
+  setDesired(desired: Omit<DesiredProperty, "seq">): DesiredProperty {
+    const json = propertyToJson(desired.value);
+    return this.#db.transaction(() => {
+      this.#s.upsertDesired.run(desired.thing, desired.name, json, desired.setBy, desired.setAt, desired.expiresAt);
+      return desiredFromRow(this.#s.getDesired.get(desired.thing, desired.name) as DesiredRow);
+    })();
+  }
+
+  listDesired(thing?: string): DesiredProperty[] {
+    const rows = (thing === undefined ? this.#s.listDesired.all() : this.#s.listDesiredOf.all(thing)) as DesiredRow[];
+    return rows.map(desiredFromRow);
+  }
+
+  deleteDesired(thing: string, name: string, seq?: number): boolean {
+    const r =
+      seq === undefined ? this.#s.deleteDesired.run(thing, name) : this.#s.deleteDesiredSeq.run(thing, name, seq);
+    return r.changes > 0;
   }
 
   getDelivery(deviceId: string, epoch: number): DeliveryRecord {

@@ -1,6 +1,6 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
-import type { PropertyState } from "./types.js";
+import type { DesiredProperty, PropertyState } from "./types.js";
 
 const p = (sql: string): string => sql;
 
@@ -76,6 +76,18 @@ const SQL = {
   countProperties: p("SELECT COUNT(*) AS n FROM properties WHERE thing = ?"),
   hasProperty: p("SELECT 1 FROM properties WHERE thing = ? AND name = ?"),
 
+  upsertDesired: p(
+    `INSERT INTO desired_properties (thing, name, value_json, set_by, set_at, expires_at, seq)
+       VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM desired_properties))
+       ON CONFLICT(thing, name) DO UPDATE SET value_json = excluded.value_json, set_by = excluded.set_by,
+       set_at = excluded.set_at, expires_at = excluded.expires_at, seq = excluded.seq`,
+  ),
+  listDesiredOf: p("SELECT * FROM desired_properties WHERE thing = ? ORDER BY seq"),
+  listDesired: p("SELECT * FROM desired_properties ORDER BY seq"),
+  getDesired: p("SELECT * FROM desired_properties WHERE thing = ? AND name = ?"),
+  deleteDesired: p("DELETE FROM desired_properties WHERE thing = ? AND name = ?"),
+  deleteDesiredSeq: p("DELETE FROM desired_properties WHERE thing = ? AND name = ? AND seq = ?"),
+
   getDelivery: p("SELECT runs_json, base FROM delivery_epochs WHERE device_id = ? AND epoch = ?"),
   upsertDelivery: p(
     `INSERT INTO delivery_epochs (device_id, epoch, runs_json, base, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -122,6 +134,28 @@ export function propertyToJson(value: unknown): string {
       cause: err,
     });
   }
+}
+
+export interface DesiredRow {
+  thing: string;
+  name: string;
+  value_json: string;
+  set_by: string;
+  set_at: number;
+  expires_at: number;
+  seq: number;
+}
+
+export function desiredFromRow(r: DesiredRow): DesiredProperty {
+  return {
+    thing: r.thing,
+    name: r.name,
+    value: JSON.parse(r.value_json) as unknown,
+    setBy: r.set_by,
+    setAt: r.set_at,
+    expiresAt: r.expires_at,
+    seq: r.seq,
+  };
 }
 
 export function propertyFromRow(r: PropertyRow): PropertyState {

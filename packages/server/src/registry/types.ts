@@ -97,6 +97,25 @@ export interface PropertyState {
   receivedAt: number;
 }
 
+/**
+ * A property write held for a Thing whose device was offline (desired state), applied when the
+ * device next binds the Thing. One per property: a newer write replaces it.
+ */
+export interface DesiredProperty {
+  thing: string;
+  name: string;
+  /** JSON-compatible value, as in {@link PropertyState}. */
+  value: unknown;
+  /** Operator name of the writer; the write is applied with this operator's permissions. */
+  setBy: string;
+  /** Milliseconds since epoch of the write. */
+  setAt: number;
+  /** Milliseconds since epoch after which it is no longer applied. */
+  expiresAt: number;
+  /** Order of writes across the registry: records are applied in ascending seq. Set by the registry. */
+  seq: number;
+}
+
 /** Options for creating a key. */
 export interface CreateKeyOptions {
   /** Lifetime in milliseconds; undefined means the key does not expire. */
@@ -166,6 +185,20 @@ export interface Registry {
   countProperties(thing: string): number;
   /** Whether the server keeps a value of property `name` of `thing`. */
   hasProperty(thing: string, name: string): boolean;
+
+  /**
+   * Holds a desired value, replacing any held for the same property (last write wins), and
+   * returns it with its new seq. Throws OUTPOST_BAD_REQUEST for a value JSON cannot hold; throws
+   * when the registry cannot be written (nothing is then held).
+   */
+  setDesired(desired: Omit<DesiredProperty, "seq">): DesiredProperty;
+  /** Desired values held for `thing` (every Thing when omitted), in the order they were written. */
+  listDesired(thing?: string): DesiredProperty[];
+  /**
+   * Removes the desired value of a property; with `seq`, only if it is still that record (a newer
+   * write is kept). Returns whether one was removed.
+   */
+  deleteDesired(thing: string, name: string, seq?: number): boolean;
 
   /**
    * What was applied of one device queue epoch (epoch 0: a device without "delivery-epoch"); an

@@ -22,14 +22,44 @@ export interface EventOccurrence {
   timestampMs: number;
 }
 
+/**
+ * What became of a property write held as desired state for an offline device: `held` (stored,
+ * the device is offline), `applied` (the device confirmed it on reconnect), `refused` (the device
+ * or a permission check refused it; `code` says why), `expired` (not applied in time) or `cleared`
+ * (an operator removed it).
+ */
+export type DesiredOutcome = "held" | "applied" | "refused" | "expired" | "cleared";
+
+/** A desired-state outcome for one property. */
+export interface DesiredChange {
+  type: "desired";
+  deviceId: string;
+  thing: string;
+  name: string;
+  value: OutpostValue;
+  outcome: DesiredOutcome;
+  /** Operator who wrote the value. */
+  setBy: string;
+  /** Milliseconds since epoch of the write. */
+  setAt: number;
+  /** Milliseconds since epoch after which the value is no longer applied. */
+  expiresAt: number;
+  /** Milliseconds since epoch of this outcome. */
+  timestampMs: number;
+  /** Stable error code of a refusal. */
+  code?: string;
+  /** The refusal's message. */
+  message?: string;
+}
+
 /** What subscribers receive. */
-export type ThingChange = PropertyChange | EventOccurrence;
+export type ThingChange = PropertyChange | EventOccurrence | DesiredChange;
 
 /** Which changes a subscriber wants. Every field narrows; an empty filter matches everything. */
 export interface ChangeFilter {
   /** Only changes of this Thing. Default: every Thing. */
   thing?: string;
-  /** Only these kinds. Default: both. */
+  /** Only these kinds. Default: every kind. */
   types?: readonly ThingChange["type"][];
   /** Only changes of Things this predicate accepts (e.g. a permission check). Default: all. */
   accept?: (thing: string) => boolean;

@@ -12,6 +12,7 @@ import {
 import type { AuditSink } from "../audit/types.js";
 import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
 import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
+import { checkDesiredTtl, DEFAULT_DESIRED_TTL_MS, type DesiredReading, DesiredState } from "./desired.js";
 import type { DeviceLink, DeviceLinks } from "./device-links.js";
 import { fromJsonValue, type QualityName, qualityName, toJsonValue } from "./values.js";
 
@@ -30,6 +31,8 @@ export interface ThingServiceOptions {
   hub: ChangeHub;
   /** Default timeout of a request to a device, in milliseconds. Default 30 000. */
   requestTimeoutMs?: number;
+  /** How long a write to an offline device is held as desired state, unless the write says otherwise, in ms. Default 24 h. */
+  desiredTtlMs?: number;
 }
 
 /** One property value. */
@@ -46,7 +49,10 @@ export interface PropertiesSnapshot {
   thing: string;
   /** True when read from the device just now; false when these are the last values the server kept. */
   live: boolean;
+  /** Reported values. */
   properties: PropertyReading[];
+  /** Desired values held for the device (written while it was offline), not yet applied nor expired. */
+  desired: DesiredReading[];
 }
 
 /** Options for {@link ThingService.readProperties}. */
@@ -62,6 +68,11 @@ export interface ReadPropertiesOptions {
 
 /** Options for {@link ThingService.writeProperty}. */
 export interface WritePropertyOptions {
+  /**
+   * When the Thing is offline the write is held as desired state for this long, in ms (1 ms to 30
+   * days). Default: the service's desiredTtlMs (24 h).
+   */
+  expiresInMs?: number;
   /** Device request timeout in ms. Default: the service's requestTimeoutMs. */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -77,6 +88,12 @@ export interface InvokeServiceOptions {
   /** Remote address of the caller, written to audit records. */
   source?: string;
 }
+
+/**
+ * What {@link ThingService.writeProperty} did: `applied` (the device confirmed it) or `desired`
+ * (the Thing was offline: the value is held and applied when the device binds the Thing again).
+ */
+export type WriteResult = { state: "applied" } | { state: "desired"; desired: DesiredReading };
 
 /** A Thing with whether it is reachable now. */
 export interface ThingSummary extends ThingRecord {
@@ -103,6 +120,8 @@ export class ThingService {
   private readonly links: DeviceLinks;
   private readonly hub: ChangeHub;
   private readonly requestTimeoutMs: number;
+  private readonly desiredTtlMs: number;
+  private readonly desiredState: DesiredState;
 
   constructor(options: ThingServiceOptions) {
     this.registry = options.registry;
@@ -110,6 +129,52 @@ export class ThingService {
     this.links = options.links;
     this.hub = options.hub;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.desiredTtlMs = checkDesiredTtl(options.desiredTtlMs ?? DEFAULT_DESIRED_TTL_MS);
+    this.desiredState = new DesiredState({
+      registry: this.registry,
+      audit: this.audit,
+      hub: this.hub,
+      isOnline: (record) => this.onlineLink(record) !== undefined,
+      write: async (record, desired, value) => {
+        const by: Principal = { kind: "operator", id: desired.setBy };
+        this.authorize(by, record.name, "property.write", undefined);
+        const target = `thing:${record.name}/property:${desired.name}`;
+        await this.audited("property.write", by, target, undefined, () =>
+          this.writeNow(record, desired.name, value, this.requireOnline(record), {}),
+        );
+      },
+    });
+  }
+
+  /**
+   * Applies the desired values held for `thing`, in write order, through the normal write path.
+   * The edge calls it when a device binds the Thing; outcomes are published and audited.
+   */
+  applyDesired(thing: string): Promise<void> {
+    const record = this.registry.getThing(thing);
+    return record ? this.desiredState.apply(record) : Promise.resolve();
+  }
+
+  /** Reports and removes the desired values whose time ran out. The server calls it periodically. */
+  expireDesired(): void {
+    this.desiredState.expire();
+  }
+
+  /** Desired values held for `thing`, not yet applied nor expired, in write order. */
+  desired(thing: string, by?: Principal): DesiredReading[] {
+    this.authorize(by, thing, "property.read", undefined);
+    return this.desiredState.pending(thing);
+  }
+
+  /**
+   * Removes the desired value of property `name` held for `thing` (needs property.write).
+   * Rejects with OUTPOST_NOT_FOUND when none is held.
+   */
+  clearDesired(thing: string, name: string, by: Principal, options: { source?: string } = {}): void {
+    const record = this.authorize(by, thing, "property.write", options.source);
+    if (!this.desiredState.clear(record, name, by.id, options.source)) {
+      throw new OutpostError(ErrorCode.NotFound, `no desired value of ${name} is held for ${thing}`, { status: 404 });
+    }
   }
 
   /** Things visible to `by` (every Thing when `by` is omitted or an admin). */
@@ -167,16 +232,23 @@ export class ThingService {
     const link = this.onlineLink(record);
     if (!link) {
       const wanted = names && names.length > 0 ? new Set(names) : undefined;
-      return { thing, live: false, properties: this.latest(thing).filter((p) => !wanted || wanted.has(p.name)) };
+      return {
+        thing,
+        live: false,
+        properties: this.latest(thing).filter((p) => !wanted || wanted.has(p.name)),
+        desired: this.desiredState.pending(thing).filter((d) => !wanted || wanted.has(d.name)),
+      };
     }
     const reply = await link.request(
       { propertyRead: { thing, names: names ? [...names] : [] } },
       this.requestOptions(options),
     );
     const values = reply.response?.values ?? [];
+    const wanted = names && names.length > 0 ? new Set(names) : undefined;
     return {
       thing,
       live: true,
+      desired: this.desiredState.pending(thing).filter((d) => !wanted || wanted.has(d.name)),
       properties: values.map((v) => ({
         name: v.name ?? "",
         value: fromWireValue(v.value),
@@ -190,6 +262,10 @@ export class ThingService {
    * Writes one property on the device. Rejects with the device's per-item error when it refuses.
    * Once the device confirms, the value becomes the server's last value of the property and is
    * published to subscribers like a value the device reported (the device does not echo it).
+   *
+   * When the Thing is offline (its device not connected, or connected without binding it) the
+   * write is held as desired state instead (`{ state: "desired" }`): it replaces any value held for
+   * the property and is applied when the device binds the Thing, unless it expires first.
    */
   async writeProperty(
     thing: string,
@@ -197,36 +273,54 @@ export class ThingService {
     value: OutpostValue,
     by: Principal,
     options: WritePropertyOptions = {},
-  ): Promise<void> {
+  ): Promise<WriteResult> {
     const record = this.authorize(by, thing, "property.write", options.source);
+    const ttlMs = checkDesiredTtl(options.expiresInMs ?? this.desiredTtlMs);
+    const link = this.onlineLink(record);
+    if (!link) {
+      const json = toJsonValue(value);
+      return { state: "desired", desired: this.desiredState.hold(record, name, json, by.id, ttlMs, options.source) };
+    }
     const target = `thing:${thing}/property:${name}`;
-    await this.audited("property.write", by, target, options.source, async () => {
-      const link = this.requireOnline(record);
-      const timestampMs = Date.now();
-      const reply = await link.request(
-        { propertyWrite: { values: [{ thing, name, value: toWireValue(value), timestampMs }] } },
-        this.requestOptions(options),
-      );
-      const item = reply.response?.items?.[0];
-      const status = item?.status ?? 200;
-      if (!isSuccess(status)) throw errorFromStatus(status, item?.message || `device refused the write (${status})`);
-      this.registry.setProperty({
-        thing,
-        name,
-        value: toJsonValue(value),
-        timestampMs,
-        quality: "good",
-        receivedAt: Date.now(),
-      });
-      this.hub.publish({
-        type: "property",
-        deviceId: record.deviceId,
-        thing,
-        name,
-        value,
-        timestampMs,
-        quality: "good",
-      });
+    await this.audited("property.write", by, target, options.source, () =>
+      this.writeNow(record, name, value, link, options),
+    );
+    this.desiredState.superseded(thing, name);
+    return { state: "applied" };
+  }
+
+  private async writeNow(
+    record: ThingRecord,
+    name: string,
+    value: OutpostValue,
+    link: DeviceLink,
+    options: { timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<void> {
+    const thing = record.name;
+    const timestampMs = Date.now();
+    const reply = await link.request(
+      { propertyWrite: { values: [{ thing, name, value: toWireValue(value), timestampMs }] } },
+      this.requestOptions(options),
+    );
+    const item = reply.response?.items?.[0];
+    const status = item?.status ?? 200;
+    if (!isSuccess(status)) throw errorFromStatus(status, item?.message || `device refused the write (${status})`);
+    this.registry.setProperty({
+      thing,
+      name,
+      value: toJsonValue(value),
+      timestampMs,
+      quality: "good",
+      receivedAt: Date.now(),
+    });
+    this.hub.publish({
+      type: "property",
+      deviceId: record.deviceId,
+      thing,
+      name,
+      value,
+      timestampMs,
+      quality: "good",
     });
   }
 

@@ -4,6 +4,7 @@ import type { HandlerContext } from "../context.js";
 /** Bind: only Things assigned to this device; per Thing 200, 403 (another device's) or 404 (unknown). */
 export function handleBind(ctx: HandlerContext, envelope: Envelope): void {
   const denied: string[] = [];
+  const bound: string[] = [];
   const items: ItemStatus[] = (envelope.bind?.things ?? []).map((thing) => {
     const record = ctx.deps.registry.getThing(thing);
     if (!record) return { key: thing, status: Status.NotFound, message: "unknown Thing" };
@@ -12,6 +13,7 @@ export function handleBind(ctx: HandlerContext, envelope: Envelope): void {
       return { key: thing, status: Status.Forbidden, message: "Thing is assigned to another device" };
     }
     ctx.bound.add(thing);
+    bound.push(thing);
     return { key: thing, status: Status.OK, message: "" };
   });
   // One record per Bind, not per Thing: a batch of foreign names must not multiply audit writes.
@@ -27,6 +29,7 @@ export function handleBind(ctx: HandlerContext, envelope: Envelope): void {
     });
   }
   ctx.reply(envelope, { status: Status.OK, items });
+  if (bound.length > 0) ctx.deps.onBind?.(ctx.deviceId, bound);
 }
 
 /** Unbind: per Thing 200 when it was bound on this connection, else 404. */
