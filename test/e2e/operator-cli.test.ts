@@ -120,6 +120,7 @@ describe("outpost CLI against a real server process", () => {
     expect(set).toMatchObject({ status: 0, stdout: "pump-1 speed = 7\n" });
     expect(device.thing("pump-1").get("speed")).toBe(7);
     expect(JSON.parse((await outpost(["set", "pump-1", "speed", "8", "--json"])).stdout)).toEqual({
+      state: "applied",
       thing: "pump-1",
       name: "speed",
       value: 8,
@@ -137,6 +138,28 @@ describe("outpost CLI against a real server process", () => {
     const notJson = await outpost(["set", "pump-1", "speed", "fast"]);
     expect(notJson.status).toBe(2);
     expect(notJson.stderr).toContain("(OUTPOST_INVALID_CONFIG)");
+  });
+
+  it("cli - set to an offline Thing says it is queued as desired state; get shows it; unset clears it", async () => {
+    server.cli(["thing", "assign", "pump-9", "dev-cli"]);
+    const set = await outpost(["set", "pump-9", "speed", "5", "--expires", "2h"]);
+    expect(set.status).toBe(0);
+    expect(set.stdout).toMatch(
+      /^pump-9 is offline: speed = 5 is queued as desired state, applied when the device reconnects \(expires \d{4}-[\d-]+T[\d:.]+Z; clear with: outpost unset pump-9 speed\)\n$/,
+    );
+    const json = JSON.parse((await outpost(["set", "pump-9", "speed", "6", "--json"])).stdout);
+    expect(json).toMatchObject({ state: "desired", thing: "pump-9", name: "speed", value: 6, setBy: "admin" });
+    const get = await outpost(["get", "pump-9"]);
+    expect(get.stdout).toMatch(/\nDESIRED\s+VALUE\s+SET BY\s+SET AT\s+EXPIRES\nspeed\s+6\s+admin\s/);
+    expect(get.stdout).toContain("(pump-9 is offline: last values kept by the server)");
+    expect((await outpost(["set", "pump-9", "speed", "5", "--expires", "soon"])).status).toBe(2);
+    expect(await outpost(["unset", "pump-9", "speed"])).toMatchObject({
+      status: 0,
+      stdout: "pump-9 speed: desired value cleared\n",
+    });
+    const again = await outpost(["unset", "pump-9", "speed"]);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain("(OUTPOST_NOT_FOUND)");
   });
 
   it("cli - a refused write exits 1 and shows the code; a wrong token and usage errors", async () => {

@@ -236,6 +236,7 @@ describe("operator API hardening", () => {
     );
     expect(ops.sort()).toEqual(
       [
+        "clearDesired",
         "health",
         "invokeService",
         "listDevices",
