@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 
 export default tseslint.config(
   {
-    ignores: ["**/dist/**", "**/node_modules/**", "**/src/generated/**", ".demo/**", "coverage/**"],
+    ignores: ["**/dist/**", "dist-bin/**", "**/node_modules/**", "**/src/generated/**", ".demo/**", "coverage/**"],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

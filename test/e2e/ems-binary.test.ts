@@ -1,0 +1,71 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot, ServerProcess } from "../helpers/server-process.js";
+
+// Builds both executables, or reuses them when their inputs are unchanged (scripts/build-ems-binary.mjs).
+const x64 = join(repoRoot, "dist-bin", "outpost-ems-linux-x64");
+const arm64 = join(repoRoot, "dist-bin", "outpost-ems-linux-arm64");
+const AARCH64_SYSROOT = "/usr/aarch64-linux-gnu";
+const hasQemu = spawnSync("sh", ["-c", "command -v qemu-aarch64-static"]).status === 0;
+const hasArm64Libs = existsSync(join(AARCH64_SYSROOT, "lib", "ld-linux-aarch64.so.1"));
+const skipArm64 = !(hasQemu && hasArm64Libs) && !process.env.CI;
+if (skipArm64) {
+  console.warn(
+    "ems-binary.test.ts: arm64 case skipped: needs qemu-aarch64-static (qemu-user-static) and the arm64 C/C++ runtime (libstdc++6-arm64-cross)",
+  );
+}
+
+/** Runs `cmd` with nothing in the environment but PATH=/usr/bin:/bin (and `extra`), as `env -i` does. */
+function bare(cmd: string[], extra: string[] = []) {
+  return spawnSync("env", ["-i", "PATH=/usr/bin:/bin", ...extra, ...cmd], { encoding: "utf8", timeout: 120_000 });
+}
+
+describe("ems binary - one-file executables without a Node installation", () => {
+  const dirs: string[] = [];
+  let server: ServerProcess | undefined;
+
+  beforeAll(() => {
+    const r = spawnSync(process.execPath, [join(repoRoot, "scripts", "build-ems-binary.mjs")], {
+      encoding: "utf8",
+      timeout: 540_000,
+    });
+    if (r.status !== 0) throw new Error(`build-ems-binary failed (${r.status}):\n${r.stderr}`);
+  }, 600_000);
+
+  afterAll(async () => {
+    await server?.dispose();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("ems binary - the x64 executable answers --version in a bare environment", () => {
+    const r = bare([x64, "--version"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("0.1.0");
+    expect(r.status).toBe(0);
+  });
+
+  it("ems binary - the x64 executable imports an onboarding bundle and connects to a real server", async () => {
+    server = ServerProcess.init();
+    const bundle = server.addDevice("dev-binary", ["valve-1"]);
+    await server.start();
+    const dir = mkdtempSync(join(tmpdir(), "outpost-ems-bin-"));
+    dirs.push(dir);
+    const emsDir = join(dir, "ems");
+    const init = bare([x64, "init", "--dir", emsDir, "--bundle", bundle.dir, "--url", server.edgeUrl], [`HOME=${dir}`]);
+    expect(init.status, init.stderr).toBe(0);
+    // `config check` walks DNS, TCP, TLS and Auth with the device's real connection.
+    const check = bare([x64, "config", "check", "--dir", emsDir], [`HOME=${dir}`]);
+    expect(check.status, `${check.stdout}\n${check.stderr}`).toBe(0);
+    expect(check.stdout).toMatch(/ok +Auth: connected as dev-binary/);
+  });
+
+  it.skipIf(skipArm64)("ems binary - the arm64 executable answers --version under qemu-aarch64-static", () => {
+    const r = bare(["qemu-aarch64-static", "-L", AARCH64_SYSROOT, arm64, "--version"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("0.1.0");
+    expect(r.status).toBe(0);
+  });
+});
