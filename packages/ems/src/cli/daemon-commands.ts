@@ -1,6 +1,86 @@
 import { Command } from "commander";
+import { EmsConfig } from "../config/ems-config.js";
+import { EmsDaemon } from "../daemon/daemon.js";
+import { jsonLogger } from "../daemon/json-logger.js";
+import { localRequest } from "./local-client.js";
+import { dirOf, examples, EXIT_FAILURE, ExitError, withDir } from "./util.js";
 
-/** `start`, `status`, `csr`, `audit`. */
+type DirOpts = { dir?: string };
+
+/** `start` and `status`. */
 export function daemonCommands(): Command[] {
-  return [];
+  const start = examples(
+    withDir(new Command("start"))
+      .description("run the daemon in the foreground until SIGINT/SIGTERM; JSON logs on stdout")
+      .option("--log-level <level>", "debug, info, warn or error", "info"),
+    ["outpost-ems start --dir /etc/outpost-ems", "OUTPOST_EMS_DATA_KEY=$(cat /run/keys/ems) outpost-ems start"],
+  ).action(async (o: DirOpts & { logLevel: string }) => {
+    const level = o.logLevel as "debug" | "info" | "warn" | "error";
+    if (!["debug", "info", "warn", "error"].includes(level))
+      throw new ExitError(`unknown --log-level ${o.logLevel}`, 2);
+    const logger = jsonLogger((line) => process.stdout.write(line), level);
+    const config = EmsConfig.open(dirOf(o));
+    config.checkKey();
+    const fixed = config.encryptPlaintextSecrets();
+    if (fixed.length > 0) logger.warn("plaintext secrets found in the configuration were encrypted", { fields: fixed });
+    const daemon = new EmsDaemon({ config, logger });
+    try {
+      await daemon.start();
+    } catch (err) {
+      await daemon.stop().catch(() => {});
+      throw err;
+    }
+    logger.info("outpost-ems started", { dir: config.paths.dir, deviceId: config.data.device.id, pid: process.pid });
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        logger.info("stopping", { signal });
+        daemon.stop().then(resolve, (err: unknown) => {
+          logger.error("stop failed", { error: err as Error });
+          resolve();
+        });
+      };
+      process.once("SIGINT", () => stop("SIGINT"));
+      process.once("SIGTERM", () => stop("SIGTERM"));
+    });
+    logger.info("stopped");
+  });
+
+  const status = examples(
+    withDir(new Command("status"))
+      .description("ask the running daemon: connection, queue depth and bytes, overflows, service calls")
+      .option("--json", "the whole status as JSON"),
+    ["outpost-ems status", "outpost-ems status --json | jq .queue"],
+  ).action(async (o: DirOpts & { json?: boolean }) => {
+    const config = EmsConfig.open(dirOf(o));
+    const socket = config.data.local.socket ?? config.paths.socket;
+    let r: { status: number; text: string };
+    try {
+      r = await localRequest(socket, "GET", "/status");
+    } catch (err) {
+      throw new ExitError(
+        `the daemon is not running (no answer on ${socket}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        EXIT_FAILURE,
+      );
+    }
+    if (r.status !== 200) throw new ExitError(`the daemon answered ${r.status}: ${r.text}`, EXIT_FAILURE);
+    if (o.json) {
+      console.log(r.text);
+      return;
+    }
+    const s = JSON.parse(r.text) as {
+      deviceId?: string;
+      connection: { state: string; url?: string; error?: { message: string } };
+      queue: { items: number; bytes: number; maxBytes: number; overflows: number; fsync: string };
+      services: { waiting: number };
+    };
+    console.log(`device      ${s.deviceId ?? "?"}`);
+    console.log(
+      `connection  ${s.connection.state}${s.connection.url ? ` ${s.connection.url}` : ""}${s.connection.error ? ` (${s.connection.error.message})` : ""}`,
+    );
+    console.log(
+      `queue       ${s.queue.items} items, ${s.queue.bytes} of ${s.queue.maxBytes} bytes, ${s.queue.overflows} overflows, fsync ${s.queue.fsync}`,
+    );
+    console.log(`services    ${s.services.waiting} calls waiting`);
+  });
+  return [start, status];
 }

@@ -1,0 +1,228 @@
+import { type ConnectionStatus, EdgeClient, FileQueueStore, type Logger, type ThingHandle } from "@outpost/sdk";
+import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
+import type { EmsConfig } from "../config/ems-config.js";
+import { LocalApiServer } from "../local/local-server.js";
+import { ServiceBroker } from "../local/service-broker.js";
+import { EMS_VERSION } from "../version.js";
+import { clientOptionsFrom } from "./client-options.js";
+import { DurableBarrier } from "./durable-barrier.js";
+import { type Metric, renderMetrics } from "./metrics.js";
+
+/** Options of {@link EmsDaemon}. */
+export interface EmsDaemonOptions {
+  config: EmsConfig;
+  logger: Logger;
+  /** Wait after a final connection error (bad key, refused certificate) before trying again. Default 60_000 ms. */
+  retryFinalMs?: number;
+}
+
+/** The daemon: one device connection, the durable queue, and the local API. */
+export class EmsDaemon {
+  readonly client: EdgeClient;
+  readonly store: FileQueueStore;
+  readonly local: LocalApiServer;
+  private readonly barrier: DurableBarrier;
+  private readonly broker = new ServiceBroker();
+  private readonly things = new Map<string, ThingHandle>();
+  private readonly declared = new Map<string, Set<string>>();
+  private readonly logger: Logger;
+  private readonly started = Date.now();
+  private readonly counters = { propertySets: 0, events: 0, connects: 0, overflows: 0, clientErrors: 0 };
+  private connection: ConnectionStatus = { type: "disconnected" };
+  private connectedSince: number | undefined;
+  private stopping = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly options: EmsDaemonOptions) {
+    const { config, logger } = options;
+    this.logger = logger;
+    const d = config.data;
+    this.store = new FileQueueStore({
+      dir: config.paths.queueDir,
+      ...(d.queue.maxBytes !== undefined && { maxBytes: d.queue.maxBytes }),
+      ...(d.queue.segmentBytes !== undefined && { segmentBytes: d.queue.segmentBytes }),
+      ...(d.queue.fsync !== undefined && { fsync: d.queue.fsync }),
+      ...(d.queue.fsyncIntervalMs !== undefined && { fsyncIntervalMs: d.queue.fsyncIntervalMs }),
+      onProblem: (p) =>
+        p.type === "overflow"
+          ? logger.warn("durable queue full: values refused", p)
+          : logger.warn(`durable queue: ${p.type} dropped at open`, p),
+    });
+    this.barrier = new DurableBarrier(this.store);
+    this.client = new EdgeClient({
+      ...clientOptionsFrom(config),
+      queue: { store: this.barrier, overflow: "reject", maxItems: 50_000_000 },
+      logger,
+    });
+    this.client.on("status", (s) => this.onStatus(s));
+    this.client.on("error", (e) => {
+      this.counters.clientErrors += 1;
+      logger.warn(e.message, { code: e.code });
+    });
+    this.client.on("queue-overflow", (info) => {
+      this.counters.overflows += 1;
+      logger.warn("offline queue full: value refused", { ...info });
+    });
+    for (const t of d.things) {
+      const thing = this.client.thing(t.name);
+      this.things.set(t.name, thing);
+      const names = new Set<string>();
+      for (const p of t.properties ?? []) {
+        thing.property(p.name, {
+          ...(p.type !== undefined && { type: p.type }),
+          ...(p.push !== undefined && { push: p.push }),
+          ...(p.writable !== undefined && { writable: p.writable }),
+        });
+        names.add(p.name);
+      }
+      this.declared.set(t.name, names);
+      for (const service of t.services ?? []) {
+        thing.service(service, (params, ctx) => this.broker.call(t.name, service, params, ctx.signal));
+      }
+    }
+    const tcp = d.local.tcp;
+    const token = tcp ? config.secret("local.token") : undefined;
+    this.local = new LocalApiServer(
+      {
+        things: this.things,
+        propertyNames: (thing) => [...(this.declared.get(thing) ?? [])],
+        remember: (thing, name) => this.declared.get(thing)?.add(name),
+        queueSize: () => this.client.queueSize,
+        durable: () => this.barrier.afterNextAppend(),
+        broker: this.broker,
+        status: () => this.status(),
+        metrics: () => this.metrics(),
+        maxBodyBytes: d.local.maxBodyBytes ?? 1024 * 1024,
+        counters: this.counters,
+      },
+      {
+        socket: d.local.socket ?? config.paths.socket,
+        ...(tcp !== undefined && { tcp }),
+        ...(d.local.allowNonLoopback !== undefined && { allowNonLoopback: d.local.allowNonLoopback }),
+        ...(token !== undefined && { token }),
+        logger,
+      },
+    );
+  }
+
+  /** Starts the local API, then connects in the background (the local API works offline). */
+  async start(): Promise<void> {
+    await this.local.listen();
+    this.connect();
+  }
+
+  /** Stops accepting local requests, flushes what it can (bounded), and closes the connection and the store. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.broker.close();
+    await this.local.close();
+    await this.client.close({ flush: true, timeoutMs: 5_000 });
+    this.barrier.abort(new OutpostError(ErrorCode.Unavailable, "EMS stopping"));
+  }
+
+  /** What `GET /status` and `outpost-ems status` show. */
+  status(): Record<string, unknown> {
+    const c = this.connection;
+    const q = this.store.stats();
+    return {
+      version: EMS_VERSION,
+      deviceId: this.options.config.data.device.id,
+      uptimeS: Math.round((Date.now() - this.started) / 1000),
+      connection: {
+        state: c.type,
+        ...("url" in c && { url: c.url }),
+        ...(this.connectedSince !== undefined &&
+          c.type === "connected" && { since: new Date(this.connectedSince).toISOString() }),
+        ...(c.type === "disconnected" &&
+          c.error && { error: { code: (c.error as OutpostError).code, message: c.error.message } }),
+        ...(c.type === "disconnected" && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),
+      },
+      queue: {
+        items: this.client.queueSize,
+        bytes: q.bytes,
+        maxBytes: q.maxBytes,
+        segments: q.segments,
+        fsync: this.store.fsync,
+        overflows: q.overflows + this.counters.overflows,
+        refusedItems: q.overflowItems + this.counters.overflows,
+        tornTails: q.tornTails,
+        corruptRecords: q.corruptRecords,
+      },
+      things: [...this.things.keys()],
+      services: { waiting: this.broker.size, ...this.broker.counters },
+      local: {
+        socket: this.options.config.data.local.socket ?? this.options.config.paths.socket,
+        ...(this.local.tcpAddress && { tcp: this.local.tcpAddress }),
+      },
+    };
+  }
+
+  /** Prometheus text for `GET /metrics`. */
+  metrics(): string {
+    const q = this.store.stats();
+    const m = (name: string, help: string, type: Metric["type"], value: number): Metric => ({
+      name: `outpost_ems_${name}`,
+      help,
+      type,
+      samples: [{ value }],
+    });
+    const byLabel = (name: string, help: string, label: string, values: Record<string, number>): Metric => ({
+      name: `outpost_ems_${name}`,
+      help,
+      type: "counter",
+      samples: Object.entries(values).map(([k, value]) => ({ labels: { [label]: k }, value })),
+    });
+    return renderMetrics([
+      m("connected", "1 when the device connection is up", "gauge", this.connection.type === "connected" ? 1 : 0),
+      m("connects_total", "Connections established", "counter", this.counters.connects),
+      m("queue_items", "Values and events waiting for the server's acknowledgement", "gauge", this.client.queueSize),
+      m("queue_bytes", "Bytes of durable queue segment files", "gauge", q.bytes),
+      m("queue_max_bytes", "Bound of the durable queue", "gauge", q.maxBytes),
+      m(
+        "queue_overflows_total",
+        "Writes refused because the queue was full",
+        "counter",
+        q.overflows + this.counters.overflows,
+      ),
+      m("queue_torn_tails_total", "Torn records dropped at open", "counter", q.tornTails),
+      m("queue_corrupt_records_total", "Records failing their checksum at open", "counter", q.corruptRecords),
+      m("property_sets_total", "Property values set through the local API", "counter", this.counters.propertySets),
+      m("events_total", "Events emitted through the local API", "counter", this.counters.events),
+      m("service_calls_total", "Service calls from the server", "counter", this.broker.counters.calls),
+      m(
+        "service_calls_expired_total",
+        "Service calls no local process answered in time",
+        "counter",
+        this.broker.counters.expired,
+      ),
+      byLabel("local_requests_total", "Local API answers by status class", "class", this.local.counters.requests),
+      byLabel("local_refused_total", "Local API requests refused", "reason", this.local.counters.refused),
+    ]);
+  }
+
+  private connect(): void {
+    this.client.connect().catch((err: unknown) => {
+      if (this.stopping) return;
+      const final = isOutpostError(err) ? err.code : "error";
+      const wait = this.options.retryFinalMs ?? 60_000;
+      this.logger.error("cannot connect; trying again later", { error: err as Error, code: final, retryInMs: wait });
+      this.retryTimer = setTimeout(() => this.connect(), wait);
+      this.retryTimer.unref?.();
+    });
+  }
+
+  private onStatus(s: ConnectionStatus): void {
+    const was = this.connection.type;
+    this.connection = s;
+    if (s.type === "connected") {
+      this.counters.connects += 1;
+      this.connectedSince = Date.now();
+    } else if (s.type === "disconnected" && was === "connected") {
+      this.logger.warn("disconnected", {
+        ...(s.error && { error: s.error }),
+        ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }),
+      });
+    }
+  }
+}

@@ -1,0 +1,175 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ErrorCode, type JsonValue, OutpostError, type OutpostValue } from "@outpost/protocol";
+import type { SetOptions, ThingHandle } from "@outpost/sdk";
+import { asObject, readJson, sendJson } from "./http-util.js";
+import type { ServiceBroker } from "./service-broker.js";
+
+/** What the routes need from the daemon. */
+export interface LocalApiContext {
+  /** The Things of the configuration. */
+  things: ReadonlyMap<string, ThingHandle>;
+  /** Property names set or declared per Thing, for reads. */
+  propertyNames(thing: string): string[];
+  /** Notes a property set through the API, so reads list it. */
+  remember(thing: string, name: string): void;
+  /** Items waiting in the offline queue. */
+  queueSize(): number;
+  /** Resolves once everything queued so far is on disk (see DurableBarrier). */
+  durable(): Promise<void>;
+  broker: ServiceBroker;
+  status(): unknown;
+  metrics(): string;
+  maxBodyBytes: number;
+  counters: { propertySets: number; events: number };
+}
+
+const POLL_DEFAULT_MS = 30_000;
+const POLL_MAX_MS = 120_000;
+
+/** Routes one request; returns its status. Throws an OutpostError for a refused one. */
+export async function route(ctx: LocalApiContext, req: IncomingMessage, res: ServerResponse): Promise<number> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const parts = url.pathname.split("/").slice(1).map(decode);
+  const method = req.method ?? "GET";
+  const is = (m: string, ...shape: Array<string | null>): boolean =>
+    method === m && parts.length === shape.length && shape.every((s, i) => s === null || s === parts[i]);
+
+  if (is("GET", "status") || is("GET", "health")) return json(res, 200, ctx.status());
+  if (is("GET", "metrics")) {
+    const text = ctx.metrics();
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4", "content-length": Buffer.byteLength(text) });
+    res.end(text);
+    return 200;
+  }
+  if (parts[0] === "things" && parts.length >= 3) {
+    const thing = thingOf(ctx, parts[1]!);
+    if (is("PUT", "things", null, "properties", null)) {
+      const body = asObject(await readJson(req, ctx.maxBodyBytes));
+      if (!("value" in body)) throw bad('the body must be {"value": ...}');
+      const queued = setOne(ctx, thing, parts[3]!, body.value, options(body));
+      if (queued) await ctx.durable();
+      return json(res, 200, { queued });
+    }
+    if (is("PUT", "things", null, "properties")) {
+      const body = asObject(await readJson(req, ctx.maxBodyBytes));
+      const updates = batchOf(body);
+      let queued = 0;
+      try {
+        for (const u of updates) if (setOne(ctx, thing, u.name, u.value, u.options)) queued += 1;
+      } finally {
+        if (queued > 0) await ctx.durable();
+      }
+      return json(res, 200, { queued });
+    }
+    if (is("GET", "things", null, "properties")) {
+      const out: Record<string, OutpostValue | undefined> = {};
+      for (const name of ctx.propertyNames(thing.name)) out[name] = thing.get(name);
+      return json(res, 200, out);
+    }
+    if (is("POST", "things", null, "events", null)) {
+      const body = asObject(await readJson(req, ctx.maxBodyBytes));
+      const data = body.data === undefined ? {} : asObject(body.data, '"data"');
+      const before = ctx.queueSize();
+      thing.emit(parts[3]!, data as Record<string, JsonValue>, timestamp(body));
+      ctx.counters.events += 1;
+      const queued = ctx.queueSize() > before;
+      if (queued) await ctx.durable();
+      return json(res, 200, { queued });
+    }
+    if (is("GET", "things", null, "services", null, "calls")) {
+      const wait = Number(url.searchParams.get("timeout") ?? POLL_DEFAULT_MS / 1000) * 1000;
+      if (!(wait >= 0)) throw bad("timeout must be a number of seconds");
+      const gone = new AbortController();
+      res.once("close", () => gone.abort());
+      const call = await ctx.broker.next(thing.name, parts[3]!, Math.min(wait, POLL_MAX_MS), gone.signal);
+      if (!call) {
+        res.writeHead(204).end();
+        return 204;
+      }
+      return json(res, 200, call);
+    }
+  }
+  if (is("POST", "calls", null)) {
+    const body = asObject(await readJson(req, ctx.maxBodyBytes));
+    let outcome: Parameters<ServiceBroker["answer"]>[1];
+    if ("result" in body) outcome = { result: body.result as JsonValue };
+    else if (body.error !== undefined) {
+      const e = asObject(body.error, '"error"');
+      const status = typeof e.status === "number" && e.status >= 400 && e.status < 600 ? e.status : 500;
+      outcome = { error: { message: String(e.message ?? "service failed"), status } };
+    } else throw bad('the body must be {"result": ...} or {"error": {"message", "status"}}');
+    if (!ctx.broker.answer(parts[1]!, outcome)) {
+      throw new OutpostError(ErrorCode.NotFound, `no call ${parts[1]} is waiting (answered, expired or unknown)`);
+    }
+    res.writeHead(204).end();
+    return 204;
+  }
+  throw new OutpostError(ErrorCode.NotFound, `no route ${method} ${url.pathname}`);
+}
+
+function setOne(ctx: LocalApiContext, thing: ThingHandle, name: string, value: unknown, opts: SetOptions): boolean {
+  if (value === undefined) throw bad(`property ${name}: no value`);
+  const before = ctx.queueSize();
+  thing.set(name, value as JsonValue, opts);
+  ctx.remember(thing.name, name);
+  ctx.counters.propertySets += 1;
+  return ctx.queueSize() > before;
+}
+
+/**
+ * The batch forms: `{"values": {"name": value, ...}}` (one value per property, shared `timestamp`
+ * and `quality`) or `{"updates": [{"name", "value", "timestamp"?, "quality"?}, ...]}` (in order,
+ * a property may repeat: buffered samples). Checked whole before anything is set.
+ */
+function batchOf(body: Record<string, unknown>): Array<{ name: string; value: unknown; options: SetOptions }> {
+  if (Array.isArray(body.updates)) {
+    return body.updates.map((u, i) => {
+      const o = asObject(u, `updates[${i}]`);
+      if (typeof o.name !== "string") throw bad(`updates[${i}].name must be a string`);
+      if (!("value" in o)) throw bad(`updates[${i}] has no value`);
+      return { name: o.name, value: o.value, options: options(o) };
+    });
+  }
+  if (body.values === undefined) throw bad('the body must be {"values": {...}} or {"updates": [...]}');
+  const opts = options(body);
+  return Object.entries(asObject(body.values, '"values"')).map(([name, value]) => ({ name, value, options: opts }));
+}
+
+function thingOf(ctx: LocalApiContext, name: string): ThingHandle {
+  const t = ctx.things.get(name);
+  if (!t)
+    throw new OutpostError(ErrorCode.NotFound, `Thing ${JSON.stringify(name)} is not in the configuration (things)`);
+  return t;
+}
+
+function options(body: Record<string, unknown>): SetOptions {
+  const q = body.quality;
+  if (q !== undefined && q !== "good" && q !== "bad" && q !== "uncertain") {
+    throw bad('quality must be "good", "bad" or "uncertain"');
+  }
+  return { ...timestamp(body), ...(q !== undefined && { quality: q }) };
+}
+
+function timestamp(body: Record<string, unknown>): { timestampMs?: number } {
+  const t = body.timestamp;
+  if (t === undefined) return {};
+  if (typeof t !== "number" || !Number.isFinite(t) || t < 0) throw bad("timestamp must be ms since the epoch");
+  return { timestampMs: t };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): number {
+  sendJson(res, status, body);
+  return status;
+}
+
+function bad(message: string): OutpostError {
+  return new OutpostError(ErrorCode.BadRequest, message);
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw bad("the path is not valid percent-encoding");
+  }
+}
