@@ -104,6 +104,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           ...(options.proxy !== undefined && { proxy: options.proxy }),
           ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
           ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
+          ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
         }));
     void this.queue.open().catch((err: unknown) => this.emit("error", asOutpostError(err)));
   }

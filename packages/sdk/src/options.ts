@@ -48,6 +48,8 @@ export interface EdgeClientOptions {
   flushIntervalMs?: number;
   /** Most property values in one update (also capped by the server's maxBatch). Default 500. */
   maxBatch?: number;
+  /** Local (source) address of the connection, for a gateway with several interfaces. Default: the system's choice. */
+  localAddress?: string;
   /** Opens connections. Default: WebSocket over TLS. Tests pass an in-memory transport here. */
   transportFactory?: TransportFactory;
   /** Where the client logs. Default: warnings and errors to stderr ({@link warnLogger}); pass `silentLogger` for none. */

@@ -60,6 +60,11 @@ export interface WebSocketTransportOptions {
   proxy?: ProxySetting;
   /** Environment the default proxy setting is read from. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Local (source) address of the connection, for a gateway with several interfaces. Default: the
+   * operating system's choice. Not used with `agent` or through a proxy.
+   */
+  localAddress?: string;
   /** HTTP agent for the upgrade request. When given, `proxy` and the environment are not used. Default: a fresh connection. */
   agent?: Agent;
   /** Cancels the connection attempt. */
@@ -118,6 +123,9 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       ...(tls.passphrase !== undefined && { passphrase: tls.passphrase }),
       ...(tls.servername !== undefined && { servername: tls.servername }),
       ...(options.agent !== undefined ? { agent: options.agent } : { createConnection: createConnection(tunnel) }),
+      ...(options.agent === undefined &&
+        tunnel === undefined &&
+        options.localAddress !== undefined && { localAddress: options.localAddress }),
       minVersion: "TLSv1.2",
       rejectUnauthorized: !insecure,
       checkServerIdentity: identityChecker(pins),

@@ -1,0 +1,247 @@
+// Fleet benchmark: N authenticated, bound devices (real @outpost/sdk EdgeClients in several load
+// generator processes, bench/fleet/generator.mjs) against one real `outpost-server serve`; then the
+// server is killed with SIGKILL and started again on the same port and data directory, and the
+// time until every device is connected again is measured.
+//   node bench/fleet/run.mjs [--devices 1000] [--generators 4] [--concurrency 16] [--idle-seconds 10]
+//                            [--back-timeout 600] [--no-restart]
+// Measured:
+// - connected in: from the generators' start until all N devices are connected (Auth and Bind done).
+// - server RSS per device: VmRSS of the server after a full GC (bench/lib/gc-hook.mjs) with all
+//   devices connected, minus the same before the first device connected, divided by N.
+// - idle CPU: server CPU time (user + system, /proc) over --idle-seconds with every device idle.
+// - back after restart in: from the SIGKILL until all N devices are connected to the new process
+//   (it includes the new server's start-up, printed separately).
+// Each generator connects from its own loopback address (127.0.0.2, 127.0.0.3, ...), so the fleet
+// is not limited by one source address's ephemeral ports. The last line is, exactly:
+//   fleet: N devices, connected in X s, back after restart in Y s, Z KB server RSS per device
+import { spawn } from "node:child_process";
+import { openSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { cpuSecondsOf, rssOf } from "../lib/child.mjs";
+import { createFixture, SERVER_CLI, sleep } from "../lib/outpost-fixture.mjs";
+
+const here = new URL(".", import.meta.url).pathname;
+const GC_HOOK = join(here, "..", "lib", "gc-hook.mjs");
+const GENERATOR = join(here, "generator.mjs");
+
+function parseArgs(argv) {
+  const value = (name, def) => {
+    const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+    if (i < 0) return def;
+    return Number(argv[i].includes("=") ? argv[i].split("=")[1] : argv[i + 1]);
+  };
+  const devices = value("devices", 1000);
+  return {
+    devices,
+    generators: value("generators", Math.max(2, Math.min(8, Math.ceil(devices / 2500)))),
+    concurrency: value("concurrency", 16),
+    idleSeconds: value("idle-seconds", 10),
+    backTimeoutS: value("back-timeout", 600),
+    restart: !argv.includes("--no-restart"),
+  };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the server with its stdout (the JSON log) going to a file, so a slow reader never slows
+ * the server. Open files raised to the hard limit. Resolves once the edge endpoint listens.
+ */
+async function startServer(dataDir, port, logPath) {
+  const out = openSync(logPath, "a");
+  const node = [process.execPath, "--expose-gc", "--import", GC_HOOK, SERVER_CLI, "serve", "--data", dataDir];
+  const args = [...node, "--edge-port", String(port), "--operator-port", "0"];
+  const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const child = spawn("sh", ["-c", `ulimit -n "$(ulimit -Hn)" && exec ${quoted}`], {
+    stdio: ["ignore", out, "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (c) => (stderr = (stderr + c).slice(-4096)));
+  const started = performance.now();
+  const logLines = () => readFileSync(logPath, "utf8").split("\n");
+  const from = logLines().length - 1;
+  while (
+    !logLines()
+      .slice(from)
+      .some((l) => l.includes('"edgeUrl"'))
+  ) {
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${stderr}`);
+    if (performance.now() - started > 60_000) throw new Error("server did not start within 60 s");
+    await sleep(50);
+  }
+  const gcCount = () => logLines().filter((l) => l.includes('"benchGc"')).length;
+  return {
+    child,
+    pid: child.pid,
+    startSeconds: (performance.now() - started) / 1000,
+    async settledRss() {
+      for (let i = 0; i < 2; i++) {
+        const before = gcCount();
+        child.kill("SIGUSR2");
+        const t = performance.now();
+        while (gcCount() === before && performance.now() - t < 10_000) await sleep(50);
+        await sleep(1_000);
+      }
+      return rssOf(child.pid);
+    },
+    kill() {
+      return new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGKILL");
+      });
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+function startGenerator(slicePath) {
+  const child = spawn(process.execPath, [GENERATOR, slicePath], { stdio: ["pipe", "pipe", "inherit"] });
+  const state = { connected: 0, attempts: 0, failures: 0 };
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    try {
+      Object.assign(state, JSON.parse(line));
+    } catch {
+      // not a report
+    }
+  });
+  return {
+    state,
+    close() {
+      return new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const t = setTimeout(() => child.kill("SIGKILL"), 30_000);
+        child.once("exit", () => {
+          clearTimeout(t);
+          resolve();
+        });
+        child.stdin.write("close\n");
+      });
+    },
+  };
+}
+
+const sum = (gens, key) => gens.reduce((n, g) => n + g.state[key], 0);
+
+/** Waits until all `n` devices are connected; prints progress every 5 s. Returns seconds or undefined on timeout. */
+async function waitAllConnected(gens, n, t0, timeoutS, label) {
+  let lastPrint = performance.now();
+  while (sum(gens, "connected") < n) {
+    const now = performance.now();
+    if ((now - t0) / 1000 > timeoutS) return undefined;
+    if (now - lastPrint >= 5_000) {
+      lastPrint = now;
+      const s = ((now - t0) / 1000).toFixed(0);
+      console.log(
+        `  ${label} ${s} s: ${sum(gens, "connected")} of ${n} connected, ${sum(gens, "failures")} failed attempts`,
+      );
+    }
+    await sleep(100);
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  console.log(`fleet benchmark: ${o.devices} devices, ${o.generators} generators; load average ${loadAvg()}`);
+  let t = performance.now();
+  const fx = await createFixture({ devices: o.devices });
+  console.log(`  onboarded ${o.devices} devices in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const port = await freePort();
+  const url = `wss://127.0.0.1:${port}`;
+  const logPath = join(fx.dir, "server.log");
+  let server = await startServer(fx.dir, port, logPath);
+  const gens = [];
+  try {
+    const rssBefore = await server.settledRss();
+    const per = Math.ceil(o.devices / o.generators);
+    for (let g = 0; g < o.generators; g++) {
+      const devices = fx.devices.slice(g * per, (g + 1) * per);
+      if (devices.length === 0) break;
+      const slicePath = join(fx.dir, `slice-${g}.json`);
+      const slice = { url, caPem: fx.caPem, keyPem: fx.deviceKeyPem, localAddress: `127.0.0.${2 + g}` };
+      writeFileSync(slicePath, JSON.stringify({ ...slice, concurrency: o.concurrency, devices }));
+      gens.push(startGenerator(slicePath));
+    }
+    t = performance.now();
+    const connectS = await waitAllConnected(gens, o.devices, t, 1800, "connect");
+    if (connectS === undefined) throw new Error("not every device connected within 1800 s");
+    const cpuPerLogin = (await cpuSecondsOf(server.pid)) / o.devices;
+    console.log(`  connected in ${connectS.toFixed(1)} s (${sum(gens, "failures")} failed attempts)`);
+    await sleep(2_000);
+    const rssAfter = await server.settledRss();
+    const rssPerDeviceKb = (rssAfter - rssBefore) / o.devices / 1024;
+    console.log(
+      `  server RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB -> ${(rssAfter / 2 ** 20).toFixed(0)} MB: ` +
+        `${rssPerDeviceKb.toFixed(1)} KB per device; server CPU ${(cpuPerLogin * 1000).toFixed(1)} ms per login (incl. start-up)`,
+    );
+    const cpu0 = await cpuSecondsOf(server.pid);
+    await sleep(o.idleSeconds * 1000);
+    const idleCpu = ((await cpuSecondsOf(server.pid)) - cpu0) / o.idleSeconds;
+    console.log(`  idle server CPU ${(idleCpu * 100).toFixed(1)} % of a core over ${o.idleSeconds} s`);
+
+    let backS = Number.NaN;
+    if (o.restart) {
+      const attempts0 = sum(gens, "attempts");
+      const failures0 = sum(gens, "failures");
+      t = performance.now();
+      await server.kill();
+      server = await startServer(fx.dir, port, logPath);
+      console.log(
+        `  killed and restarted; new server listening after ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
+      const cpuStart = await cpuSecondsOf(server.pid);
+      // Wait until the generators have seen the connections drop before counting them back.
+      const dropDeadline = performance.now() + 30_000;
+      while (sum(gens, "connected") === o.devices && performance.now() < dropDeadline) await sleep(50);
+      const back = await waitAllConnected(gens, o.devices, t, o.backTimeoutS, "restart");
+      const cpuBack = (await cpuSecondsOf(server.pid)) - cpuStart;
+      const attempts = sum(gens, "attempts") - attempts0;
+      const failed = sum(gens, "failures") - failures0;
+      if (back === undefined) {
+        console.log(`  only ${sum(gens, "connected")} of ${o.devices} back after ${o.backTimeoutS} s`);
+      } else {
+        backS = back;
+        console.log(
+          `  back after ${back.toFixed(1)} s: ${attempts} attempts, ${failed} failed; ` +
+            `server CPU ${((cpuBack / o.devices) * 1000).toFixed(1)} ms per device back`,
+        );
+      }
+    }
+    console.log(`  load average ${loadAvg()}`);
+    const y = Number.isNaN(backS) ? `>${o.backTimeoutS}` : backS.toFixed(1);
+    const line =
+      `fleet: ${o.devices} devices, connected in ${connectS.toFixed(1)} s, ` +
+      `back after restart in ${o.restart ? y : "n/a"} s, ${rssPerDeviceKb.toFixed(0)} KB server RSS per device`;
+    await Promise.all(gens.map((g) => g.close()));
+    await server.stop();
+    fx.remove();
+    console.log(line);
+  } catch (err) {
+    await Promise.all(gens.map((g) => g.close()));
+    await server.kill();
+    fx.remove();
+    throw err;
+  }
+}
+
+await main();
