@@ -11,6 +11,7 @@
 // - idle CPU: server CPU time (user + system, /proc) over --idle-seconds with every device idle.
 // - back after restart in: from the SIGKILL until all N devices are connected to the new process
 //   (it includes the new server's start-up, printed separately).
+// BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 // Each generator connects from its own loopback address (127.0.0.2, 127.0.0.3, ...), so the fleet
 // is not limited by one source address's ephemeral ports. The last line is, exactly:
 //   fleet: N devices, connected in X s, back after restart in Y s, Z KB server RSS per device
@@ -60,7 +61,8 @@ function freePort() {
  */
 async function startServer(dataDir, port, logPath) {
   const out = openSync(logPath, "a");
-  const node = [process.execPath, "--expose-gc", "--import", GC_HOOK, SERVER_CLI, "serve", "--data", dataDir];
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const node = [process.execPath, ...extra, "--expose-gc", "--import", GC_HOOK, SERVER_CLI, "serve", "--data", dataDir];
   const args = [...node, "--edge-port", String(port), "--operator-port", "0"];
   const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
   const child = spawn("sh", ["-c", `ulimit -n "$(ulimit -Hn)" && exec ${quoted}`], {

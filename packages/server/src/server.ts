@@ -86,6 +86,8 @@ export interface ServerHealth {
 export interface OutpostServer {
   /** wss://host:port of the edge endpoint. */
   readonly edgeUrl: string;
+  /** Edge connections between TCP accept and Auth, waiting for a handshake slot, and open, now. */
+  readonly edgeAdmission: EdgeServer["admission"];
   /** https://host:port of the operator API, or undefined when disabled. */
   readonly operatorUrl: string | undefined;
   /** The same operations the operator API exposes, for library users. */
@@ -183,6 +185,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   let closing: Promise<void> | undefined;
   return {
     edgeUrl: edge.url,
+    edgeAdmission: edge.admission,
     operatorUrl: operator?.url,
     things,
     registerService(thing, name, handler: ServerServiceHandler) {

@@ -63,6 +63,12 @@ export async function serve(options: ServeOptions): Promise<void> {
         maxUnauthenticatedPerSource: config.edge.maxUnauthenticatedPerSource,
         maxUnauthenticatedPerIdentity: config.edge.maxUnauthenticatedPerIdentity,
         revalidateIntervalMs: config.edge.revalidateIntervalMs,
+        maxHandshakes: config.edge.maxHandshakes,
+        maxQueuedConnections: config.edge.maxQueuedConnections,
+        queueTimeoutMs: config.edge.queueTimeoutMs,
+        ...(config.edge.maxConnections > 0 && { maxConnections: config.edge.maxConnections }),
+        listenBacklog: config.edge.listenBacklog,
+        retryWindowMs: config.edge.retryWindowMs,
       },
       operator: config.operator.enabled
         ? { host: config.operator.host, port: options.operatorPort ?? config.operator.port, certPem, keyPem }

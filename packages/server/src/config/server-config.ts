@@ -36,6 +36,18 @@ export interface ServerConfigFile {
     maxUnauthenticatedPerIdentity: number;
     /** How often open sessions are re-checked for revoked or expired keys and disabled devices, in ms. Default 5 000. */
     revalidateIntervalMs: number;
+    /** Connections between TCP accept and a successful Auth at most; more wait for a slot. Default 64. */
+    maxHandshakes: number;
+    /** Connections waiting for a handshake slot at most; more are reset at once. Default 2000. */
+    maxQueuedConnections: number;
+    /** A connection that waited this long for a handshake slot is reset, in ms. Default 5 000. */
+    queueTimeoutMs: number;
+    /** Open device connections at most; 0 = the open-file limit less 256. Default 0. */
+    maxConnections: number;
+    /** Kernel listen queue length (capped by net.core.somaxconn). Default 1024. */
+    listenBacklog: number;
+    /** Devices asked to come back later are given a wait spread over this window, in ms. Default 20 000. */
+    retryWindowMs: number;
   };
   operator: {
     /** Whether the HTTPS operator API runs. Default true. */
@@ -79,6 +91,12 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
       maxUnauthenticatedPerSource: 100,
       maxUnauthenticatedPerIdentity: 8,
       revalidateIntervalMs: 5_000,
+      maxHandshakes: 64,
+      maxQueuedConnections: 2000,
+      queueTimeoutMs: 5_000,
+      maxConnections: 0,
+      listenBacklog: 1024,
+      retryWindowMs: 20_000,
     },
     operator: { enabled: true, host: "127.0.0.1", port: 8444 },
     limits: {},
@@ -214,6 +232,19 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
         100,
         3_600_000,
       ),
+      maxHandshakes: int(edge, "maxHandshakes", def.edge.maxHandshakes, "edge.maxHandshakes", 1, 100_000),
+      maxQueuedConnections: int(
+        edge,
+        "maxQueuedConnections",
+        def.edge.maxQueuedConnections,
+        "edge.maxQueuedConnections",
+        0,
+        1_000_000,
+      ),
+      queueTimeoutMs: int(edge, "queueTimeoutMs", def.edge.queueTimeoutMs, "edge.queueTimeoutMs", 100, 600_000),
+      maxConnections: int(edge, "maxConnections", def.edge.maxConnections, "edge.maxConnections", 0, 10_000_000),
+      listenBacklog: int(edge, "listenBacklog", def.edge.listenBacklog, "edge.listenBacklog", 1, 65_535),
+      retryWindowMs: int(edge, "retryWindowMs", def.edge.retryWindowMs, "edge.retryWindowMs", 0, 3_600_000),
     },
     operator: {
       enabled: enabled as boolean,

@@ -1,9 +1,11 @@
 import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Channel, encodeFrame, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
+import { Admission } from "./admission.js";
 import type { EdgeDeps } from "./context.js";
+import { defaultMaxConnections, openFileLimit } from "./fd-limit.js";
 import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
 import { EdgeSession, type StreamHandler } from "./session.js";
@@ -53,6 +55,35 @@ export interface EdgeEndpointOptions {
    */
   maxUnauthenticatedPerIdentity?: number;
   /**
+   * Connections between TCP accept and a successful Auth (TLS handshake, WebSocket upgrade, Hello,
+   * Auth) at most. Further connections wait, unread, for a slot, so a fleet reconnecting at once
+   * is served at the rate the CPU allows instead of every handshake timing out. Each slot is held
+   * for about three round trips to the device plus the server's work: raise it for high-latency
+   * fleets. Default 64.
+   */
+  maxHandshakes?: number;
+  /**
+   * Connections waiting for a handshake slot at most; more are reset at once (the device retries
+   * with its backoff). Default 2000.
+   */
+  maxQueuedConnections?: number;
+  /** A connection that waited this long for a handshake slot is reset, in ms. Default 5 000. */
+  queueTimeoutMs?: number;
+  /**
+   * Open device connections at most; more are reset at accept time. Default: the process's
+   * open-file limit less 256 (kept for files, the registry and the audit log); unlimited where the
+   * limit cannot be read.
+   */
+  maxConnections?: number;
+  /** Length of the listen queue in the kernel (capped by net.core.somaxconn). Default 1024. */
+  listenBacklog?: number;
+  /**
+   * A device asked to come back later (too many connections authenticating, the audit log not
+   * writable) is told a time spread uniformly over this window, so a refused crowd does not
+   * return all at once, in ms. Default 20 000.
+   */
+  retryWindowMs?: number;
+  /**
    * How often open sessions are checked against the registry, so that a key revoked or expired,
    * or a device disabled, by another process (the CLI) cuts the session within this time, in ms.
    * Default 5 000.
@@ -78,6 +109,8 @@ export interface EdgeServer {
   readonly port: number;
   /** Sessions not yet closed, authenticated or not. */
   readonly sessionCount: number;
+  /** Connections between accept and Auth, and waiting for a slot, now. */
+  readonly admission: { readonly inProgress: number; readonly queued: number; readonly open: number };
   /** Goodbye{SHUTDOWN} to every device, then closes every socket and the listener. */
   close(): Promise<void>;
 }
@@ -118,6 +151,31 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     },
   });
   const sessions = new Map<EdgeSession, Promise<void>>();
+  const admission = new Admission({
+    maxInProgress: options.maxHandshakes ?? 64,
+    maxQueued: options.maxQueuedConnections ?? 2000,
+    queueTimeoutMs: options.queueTimeoutMs ?? 5_000,
+    maxConnections: options.maxConnections ?? defaultMaxConnections(openFileLimit()),
+    start: (socket) => https.emit("connection", socket),
+    onPressure: (p) =>
+      deps.logger.warn(
+        { refused: p.refused, inProgress: p.inProgress, queued: p.queued, open: p.open },
+        "connections reset at accept: too many handshakes waiting or too many open connections",
+      ),
+  });
+  const tcp = createTcpServer({ pauseOnConnect: true }, (socket) => {
+    if (closing) socket.destroy();
+    else admission.offer(socket);
+  });
+  let lastListenError = Number.NEGATIVE_INFINITY;
+  tcp.on("error", (err: Error & { code?: string }) => {
+    // Accept failures (EMFILE, ENFILE, ENOBUFS) must not end the process; one line per interval.
+    const now = Date.now();
+    if (now - lastListenError < 10_000) return;
+    lastListenError = now;
+    deps.logger.error({ err, code: err.code }, "edge listener error; still serving");
+  });
+  const retryWindowMs = options.retryWindowMs ?? 20_000;
   const pending = new PendingConnections({
     total: options.maxUnauthenticated ?? 1000,
     perSource: options.maxUnauthenticatedPerSource ?? 100,
@@ -131,11 +189,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       return;
     }
     const socket = req.socket as TLSSocket;
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket;
     const source = socket.remoteAddress ?? "unknown";
     const certDeviceId = socket.authorized ? commonName(socket) : undefined;
     const token = {};
-    const slot: { session?: EdgeSession } = {};
-    const refused = pending.admit(token, source, certDeviceId, () => !slot.session || isPendingState(slot.session));
+    const refused = pending.admit(token, source, certDeviceId);
     if (refused) {
       deps.logger.warn({ source, certDeviceId, limit: refused }, "too many unauthenticated connections; refusing");
       auditThrottled(deps, `pending:${refused}:${source}`, {
@@ -151,7 +209,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         },
       });
       const message = "too many connections are authenticating; try again later";
-      const goodbye = { reason: GoodbyeReason.GOODBYE_UNSPECIFIED, message, code: ErrorCode.Unavailable };
+      const goodbye = {
+        reason: GoodbyeReason.GOODBYE_UNSPECIFIED,
+        message,
+        code: ErrorCode.Unavailable,
+        reconnectAfterMs: spreadRetry(retryWindowMs),
+      };
       ws.send(encodeFrame({ goodbye }), { binary: true });
       ws.close(1013, "try again later");
       return;
@@ -170,8 +233,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       source,
       deps,
       ...(options.onStream && { onStream: options.onStream }),
+      onAuthenticated: () => {
+        pending.release(token);
+        admission.authenticated(raw);
+      },
     });
-    slot.session = session;
     sessions.set(
       session,
       session.run().finally(() => {
@@ -183,13 +249,16 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   wss.on("error", (err) => deps.logger.error({ err }, "edge WebSocket server error"));
 
   await new Promise<void>((resolve, reject) => {
-    https.once("error", reject);
-    https.listen(options.port ?? 8443, options.host ?? "127.0.0.1", () => {
-      https.off("error", reject);
-      resolve();
-    });
+    tcp.once("error", reject);
+    tcp.listen(
+      { port: options.port ?? 8443, host: options.host ?? "127.0.0.1", backlog: options.listenBacklog ?? 1024 },
+      () => {
+        tcp.off("error", reject);
+        resolve();
+      },
+    );
   });
-  const port = (https.address() as AddressInfo).port;
+  const port = (tcp.address() as AddressInfo).port;
   const host = options.host ?? "127.0.0.1";
   deps.logger.info({ host, port }, "edge endpoint listening");
 
@@ -210,12 +279,26 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     get sessionCount() {
       return sessions.size;
     },
+    admission: {
+      get inProgress() {
+        return admission.inProgress;
+      },
+      get queued() {
+        return admission.queued;
+      },
+      get open() {
+        return admission.open;
+      },
+    },
     async close() {
       // Stop accepting first: a device that reconnects during shutdown must not add a session
       // that nobody closes (https.close() would then wait for it forever).
       closing = true;
       clearInterval(revalidation);
-      const listenerClosed = new Promise<void>((resolve) => https.close(() => resolve()));
+      admission.close();
+      const listenerClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      // The HTTPS server never listens itself (the TCP listener hands it admitted sockets).
+      https.close(() => undefined);
       const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
       https.closeIdleConnections();
       while (sessions.size > 0) {
@@ -230,8 +313,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   };
 }
 
-function isPendingState(session: EdgeSession): boolean {
-  return session.state === "hello" || session.state === "auth";
+/** A wait in [windowMs / 10, windowMs], uniformly: a refused crowd comes back spread out. */
+function spreadRetry(windowMs: number): number {
+  return Math.round(windowMs / 10 + Math.random() * windowMs * 0.9);
 }
 
 function commonName(socket: TLSSocket): string | undefined {

@@ -14,14 +14,13 @@ export type PendingRefusal = "total" | "source" | "identity";
 interface Entry {
   source: string;
   identity: string | undefined;
-  isPending: () => boolean;
 }
 
 /**
  * Counts connections between the WebSocket upgrade and a successful Auth, in total, per source
  * address and per certificate identity, so that one certificate or one address cannot fill the
- * global cap and keep every other device out. Entries leave when `isPending` turns false (checked
- * on each admission, so the cost is bounded by the number of pending connections) or on `release`.
+ * global cap and keep every other device out. An entry leaves on `release`, which the edge calls
+ * when the connection authenticates or closes. Every operation is O(1).
  */
 export class PendingConnections {
   readonly #limits: PendingLimits;
@@ -35,25 +34,15 @@ export class PendingConnections {
 
   /** Connections counted as pending now. */
   get size(): number {
-    this.#prune();
     return this.#entries.size;
   }
 
-  /**
-   * Admits `token` as a pending connection, or says which limit refuses it. `isPending` tells
-   * later whether the connection is still unauthenticated.
-   */
-  admit(
-    token: object,
-    source: string,
-    identity: string | undefined,
-    isPending: () => boolean,
-  ): PendingRefusal | undefined {
-    this.#prune();
+  /** Admits `token` as a pending connection until {@link release}, or says which limit refuses it. */
+  admit(token: object, source: string, identity: string | undefined): PendingRefusal | undefined {
     if (this.#entries.size >= this.#limits.total) return "total";
     if ((this.#bySource.get(source) ?? 0) >= this.#limits.perSource) return "source";
     if (identity !== undefined && (this.#byIdentity.get(identity) ?? 0) >= this.#limits.perIdentity) return "identity";
-    this.#entries.set(token, { source, identity, isPending });
+    this.#entries.set(token, { source, identity });
     bump(this.#bySource, source, 1);
     if (identity !== undefined) bump(this.#byIdentity, identity, 1);
     return undefined;
@@ -66,10 +55,6 @@ export class PendingConnections {
     this.#entries.delete(token);
     bump(this.#bySource, e.source, -1);
     if (e.identity !== undefined) bump(this.#byIdentity, e.identity, -1);
-  }
-
-  #prune(): void {
-    for (const [token, e] of this.#entries) if (!e.isPending()) this.release(token);
   }
 }
 

@@ -55,6 +55,8 @@ export interface EdgeSessionOptions {
   source: string;
   /** Streams the device opens, once authenticated; without it they are refused. */
   onStream?: StreamHandler;
+  /** Called once, when Auth has succeeded (the connection stops counting as unauthenticated). */
+  onAuthenticated?: () => void;
   deps: EdgeDeps;
 }
 
@@ -74,6 +76,7 @@ export class EdgeSession implements DeviceLink {
   private readonly deps: EdgeDeps;
   private readonly certDeviceId: string | undefined;
   private readonly onStream: StreamHandler | undefined;
+  private readonly onAuthenticated: (() => void) | undefined;
   private streamsAgreed = false;
   private readonly bound = new Set<string>();
   private ctx: HandlerContext | undefined;
@@ -86,6 +89,7 @@ export class EdgeSession implements DeviceLink {
     this.channel = options.channel;
     this.deps = options.deps;
     this.onStream = options.onStream;
+    this.onAuthenticated = options.onAuthenticated;
     this.certDeviceId = options.certDeviceId;
     this.source = options.source;
     this.faults = new ConnectionFaultLog(this.deps.logger, () => ({
@@ -281,6 +285,7 @@ export class EdgeSession implements DeviceLink {
     this.keyId = outcome.keyId;
     this.connectedAt = Date.now();
     this.stateValue = "ready";
+    this.onAuthenticated?.();
     this.ctx = {
       ...this.replier(),
       deviceId: this.deviceId,
