@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { createDeviceCsr } from "../config/csr.js";
 import { EmsConfig } from "../config/ems-config.js";
 import { EmsDaemon } from "../daemon/daemon.js";
 import { jsonLogger } from "../daemon/json-logger.js";
@@ -82,5 +83,24 @@ export function daemonCommands(): Command[] {
     );
     console.log(`services    ${s.services.waiting} calls waiting`);
   });
-  return [start, status];
+  return [start, status, csrCommand()];
+}
+
+/** `csr --cn ID`. */
+export function csrCommand(): Command {
+  return examples(
+    withDir(new Command("csr"))
+      .description(
+        "make the device key here (kept encrypted in config.json) and print a CSR for outpost-server device add --csr",
+      )
+      .requiredOption("--cn <id>", "the device id")
+      .option("--force", "replace a key already in the configuration"),
+    [
+      "outpost-ems csr --cn pump-1 > pump-1.csr",
+      "# on the server: outpost-server device add pump-1 --csr pump-1.csr --out bundle",
+      "outpost-ems init --bundle bundle     # takes device.pem from the bundle, the key from here",
+    ],
+  ).action((o: DirOpts & { cn: string; force?: boolean }) => {
+    process.stdout.write(createDeviceCsr({ dir: dirOf(o), cn: o.cn, force: o.force === true }));
+  });
 }

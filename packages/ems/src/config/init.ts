@@ -1,5 +1,5 @@
 import { randomBytes, createPrivateKey, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { createDataKeyFile, DATA_KEY_FILE } from "./data-key.js";
@@ -68,7 +68,12 @@ export function initEmsDir(o: InitOptions): InitResult {
   };
   const ca = readText(need(caFile, "--ca"), "CA certificate");
   const cert = readText(need(certFile, "--cert"), "device certificate");
-  const key = readText(need(keyFile, "--key"), "device key");
+  const pending = existsSync(paths.config) ? EmsConfig.open(paths.dir, { env }) : undefined;
+  // A key made by `outpost-ems csr` waits in the configuration for its certificate.
+  const key =
+    keyFile === undefined && pending?.data.tls.key !== undefined
+      ? pending.secret("tls.key")!
+      : readText(need(keyFile, "--key"), "device key");
   const appKey = readText(need(appKeyFile, "--app-key-file"), "application key").trim();
   const passphrase = o.passphraseFile === undefined ? undefined : readText(o.passphraseFile, "passphrase").trim();
   const deviceId = checkIdentity(cert, key, passphrase);
@@ -87,7 +92,7 @@ export function initEmsDir(o: InitOptions): InitResult {
     throw new OutpostError(ErrorCode.InvalidConfig, "the CA file is not a PEM certificate", { cause });
   }
 
-  if (existsSync(paths.config)) {
+  if (pending?.data.server.url !== undefined) {
     if (!o.force) {
       throw new OutpostError(
         ErrorCode.Conflict,
@@ -95,6 +100,9 @@ export function initEmsDir(o: InitOptions): InitResult {
       );
     }
     renameSync(paths.config, `${paths.config}.bak-${Date.now()}`);
+  } else if (pending) {
+    // Its one secret, the key, moves into the new file below.
+    unlinkSync(paths.config);
   }
   const externalKey =
     Boolean(env.OUTPOST_EMS_DATA_KEY) ||

@@ -102,6 +102,10 @@ function explain(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   if (isOutpostError(err, ErrorCode.Unauthorized))
     return `Auth: the server refused the application key (${msg}): check appKey`;
+  if (isOutpostError(err, ErrorCode.ProxyAuth)) {
+    return `proxy: the proxy refused the credentials (${msg}): check proxy.username and proxy.password`;
+  }
+  if (/proxy/i.test(msg)) return `proxy: ${msg}: check proxy.url`;
   if (isOutpostError(err, ErrorCode.Forbidden)) return `Auth: the server refused this device (${msg})`;
   if (isOutpostError(err, ErrorCode.Tls)) {
     return /certificate|alert|handshake/i.test(msg)

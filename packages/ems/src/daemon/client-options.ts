@@ -5,7 +5,7 @@ import type { EmsConfig } from "../config/ems-config.js";
 /** The SDK client options a configuration describes (secrets decrypted in memory only). */
 export function clientOptionsFrom(
   config: EmsConfig,
-): Pick<EdgeClientOptions, "url" | "fallbackUrls" | "appKey" | "tls"> {
+): Pick<EdgeClientOptions, "url" | "fallbackUrls" | "appKey" | "tls" | "proxy"> {
   const d = config.data;
   const need = (v: string | undefined, key: string): string => {
     if (v === undefined || v === "") {
@@ -26,5 +26,12 @@ export function clientOptionsFrom(
     ...(d.server.fallbackUrls && { fallbackUrls: d.server.fallbackUrls }),
     appKey: need(config.secret("appKey"), "appKey"),
     tls,
+    ...(d.proxy.url !== undefined && {
+      proxy: {
+        url: d.proxy.url,
+        ...(d.proxy.username !== undefined && { username: d.proxy.username }),
+        ...(d.proxy.password !== undefined && { password: config.secret("proxy.password")! }),
+      },
+    }),
   };
 }
