@@ -62,9 +62,19 @@ function buildProgram(): Command {
     .description("run the server from a data directory until SIGINT/SIGTERM")
     .option("--edge-port <port>", "override the edge port from config.json (0 picks a free port)")
     .option("--operator-port <port>", "override the operator API port from config.json (0 picks a free port)")
+    .option(
+      "--log-format <format>",
+      "pretty (readable) or json (one object per line); default: pretty on a terminal, json otherwise (env OUTPOST_LOG_FORMAT)",
+    )
+    .option(
+      "--log-level <level>",
+      "trace, debug, info, warn, error, fatal or silent; default: logLevel in config.json, info (env OUTPOST_LOG_LEVEL)",
+    )
     .action(async (o: Opts) => {
       await serve({
         dataDir: o.data,
+        ...(typeof o.logFormat === "string" && { logFormat: o.logFormat }),
+        ...(typeof o.logLevel === "string" && { logLevel: o.logLevel }),
         ...(o.edgePort !== undefined && { edgePort: parsePort(o.edgePort, "--edge-port") }),
         ...(o.operatorPort !== undefined && { operatorPort: parsePort(o.operatorPort, "--operator-port") }),
       });

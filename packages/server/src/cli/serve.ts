@@ -1,11 +1,10 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
-import type { LevelWithSilent } from "pino";
 import type { FileAuditLog } from "../audit/audit-log.js";
 import { openDataAuditLog } from "../audit/open.js";
 import type { DataPaths } from "../config/layout.js";
 import { loadServerConfig } from "../config/server-config.js";
-import { createLogger } from "../logging/logger.js";
+import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../logging/logger.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { startServer } from "../server.js";
 import { readInputFile } from "./util.js";
@@ -18,15 +17,57 @@ export interface ServeOptions {
   edgePort?: number;
   /** Operator API port instead of the one in config.json; 0 picks a free port. */
   operatorPort?: number;
+  /** "pretty" or "json". Default: OUTPOST_LOG_FORMAT, else pretty when standard output is a terminal, json otherwise. */
+  logFormat?: string;
+  /** Minimum level logged. Default: OUTPOST_LOG_LEVEL, else logLevel in config.json ("info"). */
+  logLevel?: string;
   /** Stops the server when aborted. Default: SIGINT and SIGTERM stop it. */
   signal?: AbortSignal;
+}
+
+/** The log format and level to use: the flag, else the environment, else the default. */
+export function resolveLogSettings(
+  options: { logFormat?: string; logLevel?: string },
+  configLevel: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { format: LogFormat; level: (typeof LOG_LEVELS)[number] } {
+  const pick = <T extends string>(
+    flag: string,
+    envName: string,
+    given: string | undefined,
+    allowed: readonly T[],
+    fallback: T,
+  ): T => {
+    const fromEnv = env[envName] !== undefined && env[envName] !== "" ? env[envName] : undefined;
+    const value = given ?? fromEnv;
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      const from = given !== undefined ? flag : envName;
+      throw new OutpostError(
+        ErrorCode.InvalidConfig,
+        `${from} must be one of ${allowed.join(", ")} (got ${JSON.stringify(value)})`,
+      );
+    }
+    return value as T;
+  };
+  return {
+    format: pick("--log-format", "OUTPOST_LOG_FORMAT", options.logFormat, LOG_FORMATS, defaultLogFormat()),
+    level: pick(
+      "--log-level",
+      "OUTPOST_LOG_LEVEL",
+      options.logLevel,
+      LOG_LEVELS,
+      configLevel as (typeof LOG_LEVELS)[number],
+    ),
+  };
 }
 
 /** Runs the server from a data directory until SIGINT/SIGTERM (or `signal`), then closes it cleanly. */
 export async function serve(options: ServeOptions): Promise<void> {
   const config = loadServerConfig(options.dataDir);
   const p = config.paths;
-  const logger = createLogger({ level: config.logLevel as LevelWithSilent });
+  const { format, level } = resolveLogSettings(options, config.logLevel);
+  const logger = createLogger({ level, format });
   const certPem = readInputFile(p.serverCert, "server certificate");
   const keyPem = readInputFile(p.serverKey, "server key");
   const clientCaPem = readInputFile(p.caCert, "CA certificate");

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
@@ -69,6 +70,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
   const app = Fastify({
     bodyLimit: options.maxBodyBytes ?? 1024 * 1024,
     logger: false,
+    genReqId: () => randomUUID(),
     // Requests may wait long for a device (timeoutMs up to 10 min) and event streams are open-ended.
     requestTimeout: 0,
     serverFactory: (handler) => {
@@ -102,6 +104,23 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     } catch (err) {
       done(err as Error, undefined);
     }
+  });
+
+  // The access log: one line per request once its answer is sent (or its event stream ends). It
+  // names the route template, never the URL (a query may hold anything), nor headers or bodies.
+  app.addHook("onRequest", async (req, reply) => {
+    const started = performance.now();
+    reply.header("x-request-id", req.id);
+    reply.raw.once("close", () => {
+      const route = req.routeOptions.url ?? "(no route)";
+      const status = reply.raw.statusCode;
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      const operator = req.caller?.principal.id;
+      options.logger.info(
+        { reqId: req.id, method: req.method, route, status, durationMs, ...(operator !== undefined && { operator }) },
+        `${req.method} ${route} ${status} ${durationMs} ms ${operator ?? "-"} ${req.id}`,
+      );
+    });
   });
 
   app.addHook("onRequest", async (req) => {
