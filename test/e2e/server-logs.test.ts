@@ -15,7 +15,8 @@ interface Serve {
   stop(): Promise<void>;
 }
 
-const ANSI = /\u001b\[/;
+// An ANSI escape sequence (ESC [).
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[`);
 
 async function startServe(dataDir: string, flags: string[], env: Record<string, string>, tty = false): Promise<Serve> {
   const args = [serverCli, "serve", "--data", dataDir, "--edge-port", "0", "--operator-port", "0", ...flags];
