@@ -65,6 +65,7 @@ export class StreamMux {
       reset: (stream, code, message) => {
         outbox.remove(stream);
         this.forget(stream);
+        this.dropUnread(stream);
         this.sendNow({ streamId: stream.id, streamReset: { code, message } });
       },
       finished: (stream) => this.forget(stream),
@@ -215,6 +216,7 @@ export class StreamMux {
     }
     this.options.outbox.remove(stream);
     this.forget(stream);
+    this.dropUnread(stream);
     stream.terminate(new StreamResetError(code, true, message || `stream ${id} reset by the peer (code ${code})`));
   }
 
@@ -230,6 +232,14 @@ export class StreamMux {
 
   private grantConnection(increment: number): void {
     if (increment > 0) this.sendNow({ streamWindow: { increment } });
+  }
+
+  /** A reset discards what the application did not read: its connection credit comes back now, or it would leak. */
+  private dropUnread(stream: Stream): void {
+    const unread = stream.receiveWindow.buffered;
+    if (unread === 0) return;
+    stream.receiveWindow.consume(unread);
+    this.grantConnection(this.receiveConnection.consume(unread));
   }
 
   private forget(stream: Stream): void {
