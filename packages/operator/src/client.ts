@@ -8,6 +8,7 @@ import type {
   JsonValue,
   ListDevicesResponse,
   ListThingsResponse,
+  ListTunnelsResponse,
   OperationId,
   ReadPropertiesQuery,
   ReadPropertiesResponse,
@@ -16,6 +17,7 @@ import type {
 } from "./generated/api.js";
 import { OPERATIONS } from "./generated/api.js";
 import { call, type Endpoint } from "./http.js";
+import { type OpenTunnelOptions, OperatorTunnel } from "./tunnels/tunnel.js";
 
 /** Options of {@link OperatorClient}. */
 export interface OperatorClientOptions {
@@ -150,6 +152,29 @@ export class OperatorClient {
    */
   events(options: EventsOptions = {}): AsyncGenerator<StreamItem> {
     return streamEvents(this.#endpoint, options);
+  }
+
+  /**
+   * Opens an end-to-end encrypted tunnel session to a target on a device (docs/tunnels.md) over the
+   * WebSocket GET /api/devices/{id}/tunnel; needs tunnel.open on the device. Rejects with
+   * OUTPOST_FORBIDDEN (no permission, target not allowed, denied at the device), OUTPOST_TIMEOUT
+   * (approval timed out), OUTPOST_UNAVAILABLE (device offline), OUTPOST_TOO_MANY_STREAMS (a limit),
+   * OUTPOST_INTEGRITY (the device's answer did not verify against `deviceCa`).
+   */
+  openTunnel(options: OpenTunnelOptions): Promise<OperatorTunnel> {
+    return OperatorTunnel.open(this.#endpoint, options);
+  }
+
+  /** GET /api/tunnels: open tunnel sessions (of one device, with `device`). */
+  listTunnels(options: CallOptions & { device?: string } = {}): Promise<ListTunnelsResponse> {
+    const query = new URLSearchParams();
+    if (options.device !== undefined) query.set("device", options.device);
+    return this.#call("listTunnels", {}, undefined, options, query);
+  }
+
+  /** DELETE /api/tunnels/{id}: closes a tunnel session (admin, or the operator who opened it). */
+  async closeTunnel(id: string, options: CallOptions = {}): Promise<void> {
+    await this.#call("closeTunnel", { id }, undefined, options);
   }
 
   #call<T>(

@@ -117,6 +117,7 @@ export async function call<T>(endpoint: Endpoint, method: string, path: string, 
   }
   const status = res.statusCode ?? 0;
   if (status < 200 || status >= 300) throw errorFromAnswer(status, text);
+  if (status === 204) return undefined as T;
   try {
     return JSON.parse(text) as T;
   } catch (err) {

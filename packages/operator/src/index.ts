@@ -33,4 +33,7 @@ export type {
   WritePropertyResponse,
 } from "./generated/api.js";
 export { OPERATIONS } from "./generated/api.js";
+export type { ListTunnelsResponse } from "./generated/api.js";
+export type { OpenTunnelOptions } from "./tunnels/tunnel.js";
+export { OperatorTunnel } from "./tunnels/tunnel.js";
 export { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";

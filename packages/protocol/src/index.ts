@@ -119,6 +119,25 @@ export { Stream, StreamResetCode, StreamResetError } from "./stream.js";
 export type { OpenStreamOptions, StreamMuxOptions } from "./stream-mux.js";
 export { errorFromStatus, isSuccess, Status, statusForCode, statusFromError } from "./status.js";
 export type { Transport } from "./transport.js";
+export type { TunnelAccept, TunnelHeader, TunnelSessionInit, TunnelTranscript } from "./tunnel.js";
+export {
+  decodeTunnelAccept,
+  decodeTunnelHeader,
+  encodeTunnelAccept,
+  encodeTunnelHeader,
+  MAX_TUNNEL_RECORD_BYTES,
+  TUNNEL_KEY_LABEL,
+  TUNNEL_STREAM_TYPE,
+  tunnelConnectionKeys,
+  tunnelErrorFromReset,
+  TunnelRecords,
+  TunnelResetCode,
+  tunnelTranscript,
+} from "./tunnel.js";
+export type { TunnelVerifyInput } from "./tunnel-handshake.js";
+export { signTunnelTranscript, verifyTunnelAccept } from "./tunnel-handshake.js";
+export type { TunnelPipeOptions, TunnelPipeResult } from "./tunnel-pipe.js";
+export { pipeTunnel } from "./tunnel-pipe.js";
 export { createMemoryTransportPair } from "./transport.js";
 export type { JsonValue, OutpostValue } from "./value.js";
 export { fromWireMap, fromWireValue, toWireMap, toWireValue } from "./value.js";

@@ -10,8 +10,10 @@ import {
   OutpostError,
   type OutpostValue,
   type Stream,
+  StreamResetCode,
   toWireMap,
   toWireValue,
+  TUNNEL_STREAM_TYPE,
 } from "@outpost/protocol";
 import { type AttemptResult, type Link, runAttempt } from "./connection/attempt.js";
 import { type Backoff, createBackoff, isFinalError, sleep } from "./connection/reconnect.js";
@@ -32,6 +34,8 @@ import type { QueueOverflowInfo } from "./queue/types.js";
 import { Thing, type ThingHandle } from "./things/thing.js";
 import { parseProxy } from "./transport/proxy.js";
 import { checkDeviceIdentity, withDecryptedKey } from "./transport/tls.js";
+import { createDeviceTunnels } from "./tunnels/create.js";
+import type { DeviceTunnels } from "./tunnels/device-tunnels.js";
 import { connectWebSocket } from "./transport/ws-transport.js";
 
 /** Events of {@link EdgeClient}. */
@@ -72,6 +76,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   private everConnected = false;
   private waiters: { resolve(): void; reject(err: Error): void }[] = [];
   private closing: Promise<void> | undefined;
+  private readonly tunnels: DeviceTunnels | undefined;
 
   constructor(options: EdgeClientOptions) {
     super();
@@ -94,6 +99,8 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
         ),
     );
     const tls = options.tls && withDecryptedKey(options.tls);
+    this.tunnels =
+      options.tunnels && createDeviceTunnels(options.tunnels, tls, this.logger, (err) => this.emit("error", err));
     this.factory =
       options.transportFactory ??
       ((url, { signal }) =>
@@ -249,6 +256,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
         // already closed
       }
     }
+    this.tunnels?.closeAll();
     this.lifetime.abort(new ConnectionClosedError("client closed"));
     this.loopStop?.abort();
     await link?.channel.close();
@@ -256,6 +264,13 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     await this.queue.close();
     this.settleWaiters(new ConnectionClosedError("client closed"));
     this.setStatus({ type: "closed" });
+  }
+
+  /** One handler for the server's streams, by type: tunnels here, the rest to the application's onStream. */
+  private dispatchStream(stream: Stream): void {
+    if (stream.type === TUNNEL_STREAM_TYPE && this.tunnels) this.tunnels.accept(stream);
+    else if (this.#options.onStream) this.#options.onStream(stream);
+    else stream.reset(StreamResetCode.Refused, `stream type ${JSON.stringify(stream.type)} is not served`);
   }
 
   private async run(): Promise<void> {
@@ -309,7 +324,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       },
       appKey: o.appKey,
       agent: AGENT,
-      ...(o.onStream && { onStream: o.onStream }),
+      ...((o.onStream || this.tunnels) && { onStream: (stream: Stream) => this.dispatchStream(stream) }),
       things: this.things,
       queue: this.queue,
       logger: this.logger,

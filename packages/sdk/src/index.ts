@@ -56,6 +56,14 @@ export type {
 export type { ProxyOptions, ProxySetting } from "./transport/proxy.js";
 export { matchesNoProxy } from "./transport/proxy.js";
 export type { TlsOptions } from "./transport/tls.js";
+export type {
+  TunnelApprovalRequest,
+  TunnelAuditRecord,
+  TunnelAuditSink,
+  TunnelEndReason,
+  TunnelLimits,
+  TunnelOptions,
+} from "./tunnels/options.js";
 export { spkiPin } from "./transport/tls.js";
 export type { WebSocketTransportOptions } from "./transport/ws-transport.js";
 export { connectWebSocket } from "./transport/ws-transport.js";

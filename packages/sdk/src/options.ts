@@ -4,6 +4,7 @@ import type { Logger } from "./logger.js";
 import type { QueueOptions } from "./queue/offline-queue.js";
 import type { ProxyOptions } from "./transport/proxy.js";
 import type { TlsOptions } from "./transport/tls.js";
+import type { TunnelOptions } from "./tunnels/options.js";
 
 /** Options of a transport factory call. */
 export interface TransportFactoryOptions {
@@ -62,6 +63,12 @@ export interface EdgeClientOptions {
    * refused (StreamReset code 1).
    */
   onStream?: (stream: Stream) => void;
+  /**
+   * Tunnels (docs/tunnels.md): the targets operators may reach by name, approval, limits and audit.
+   * Requires `tls.cert` and `tls.key` (the device key signs each session). Default: no tunnels
+   * (the server's tunnel streams are refused).
+   */
+  tunnels?: TunnelOptions;
 }
 
 /** Options of {@link EdgeClient.connect}. */

@@ -17,6 +17,8 @@ import { ChangeHub } from "./things/changes.js";
 import { DeviceLinks } from "./things/device-links.js";
 import { type ServerServiceHandler, ServerServices } from "./things/server-services.js";
 import { ThingService } from "./things/thing-service.js";
+import { TunnelRelay } from "./tunnels/relay.js";
+import type { TunnelRelayOptions } from "./tunnels/types.js";
 
 /** Operator API options. */
 export interface OperatorEndpointOptions {
@@ -66,6 +68,8 @@ export interface ServerOptions {
   /** How often expired desired values are reported and removed, in ms. Default 60 000. */
   desiredSweepMs?: number;
   authRateLimit?: AuthRateLimitOptions;
+  /** Tunnel relay limits (docs/tunnels.md); false disables tunnels. Default: on, with the defaults of TunnelRelayOptions. */
+  tunnels?: TunnelRelayOptions | false;
   /** Offer the diagnostic services `outpost.echo` and `outpost.time` to every Thing. Default true. */
   builtinServices?: boolean;
 }
@@ -90,6 +94,8 @@ export interface OutpostServer {
   readonly edgeAdmission: EdgeServer["admission"];
   /** https://host:port of the operator API, or undefined when disabled. */
   readonly operatorUrl: string | undefined;
+  /** The tunnel relay (open sessions, buffered bytes), or undefined when tunnels are disabled. */
+  readonly tunnels: TunnelRelay | undefined;
   /** The same operations the operator API exposes, for library users. */
   readonly things: ThingService;
   /** Register a server-side service that devices can invoke ("*" = any Thing). */
@@ -162,6 +168,8 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     logger.warn("client certificates are optional: devices may authenticate with an application key alone");
   }
   const edge: EdgeServer = await startEdgeServer({ ...stripUndefined(options.edge), deps });
+  const tunnels =
+    options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
   let operator: OperatorApi | undefined;
   if (options.operator) {
     try {
@@ -173,6 +181,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
         things,
         logger,
         limiter: new FailureLimiter(rate),
+        ...(tunnels && { tunnels }),
       });
     } catch (err) {
       await edge.close();
@@ -188,6 +197,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     edgeAdmission: edge.admission,
     operatorUrl: operator?.url,
     things,
+    tunnels,
     registerService(thing, name, handler: ServerServiceHandler) {
       services.register(thing, name, handler);
     },

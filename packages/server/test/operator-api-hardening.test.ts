@@ -245,6 +245,9 @@ describe("operator API hardening", () => {
         "streamEvents",
         "whoami",
         "writeProperty",
+        "listTunnels",
+        "closeTunnel",
+        "openTunnel",
       ].sort(),
     );
   });

@@ -49,3 +49,18 @@ export function clientFor(o: GlobalOptions, env: NodeJS.ProcessEnv = process.env
   const ca = caFile !== undefined ? readCa(caFile) : saved?.ca;
   return new OperatorClient({ url: server, token, timeoutMs: timeoutOf(o), ...(ca !== undefined ? { ca } : {}) });
 }
+
+/**
+ * The device CA for tunnels: --device-ca, then OUTPOST_DEVICE_CA (a file), then the profile's
+ * (saved by `outpost login --device-ca`). Never fetched from the server: it is what the device's
+ * signature is checked against.
+ */
+export function deviceCaFor(o: GlobalOptions & { deviceCa?: string }, env: NodeJS.ProcessEnv = process.env): string {
+  const file = o.deviceCa ?? env.OUTPOST_DEVICE_CA;
+  if (file !== undefined) return readCa(file);
+  const saved = readProfile(o.profile)?.profile.deviceCa;
+  if (saved) return saved;
+  throw usageError(
+    "tunnels need the device CA: pass --device-ca FILE, set OUTPOST_DEVICE_CA, or run outpost login --device-ca FILE",
+  );
+}

@@ -25,6 +25,10 @@ export function loginCommands(): Command[] {
   const login = new Command("login")
     .description("check a token against a server and save it as a profile (file mode 0600)")
     .requiredOption("--token-file <file>", 'file holding the operator token ("-" reads standard input)')
+    .option(
+      "--device-ca <file>",
+      "CA that issues device certificates, pinned in the profile for tunnels (docs/tunnels.md)",
+    )
     .addHelpText(
       "after",
       "\nNeeds --server (or OUTPOST_SERVER); --ca names the CA certificate that signed the server's." +
@@ -32,7 +36,7 @@ export function loginCommands(): Command[] {
         "  $ outpost login --server https://127.0.0.1:8444 --ca ca.pem --token-file admin.token --profile lab",
     )
     .action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals() as GlobalOptions & { tokenFile: string };
+      const o = cmd.optsWithGlobals() as GlobalOptions & { tokenFile: string; deviceCa?: string };
       const server = o.server ?? process.env.OUTPOST_SERVER;
       if (!server) throw usageError("login needs --server https://host:port");
       const token = readToken(o.tokenFile);
@@ -46,7 +50,13 @@ export function loginCommands(): Command[] {
       });
       const me = await client.whoami();
       const name = o.profile ?? "default";
-      saveProfile(name, { server: client.url, token, ...(ca !== undefined ? { ca } : {}) });
+      const deviceCa = o.deviceCa !== undefined ? readCa(o.deviceCa) : undefined;
+      saveProfile(name, {
+        server: client.url,
+        token,
+        ...(ca !== undefined ? { ca } : {}),
+        ...(deviceCa !== undefined ? { deviceCa } : {}),
+      });
       print(
         o,
         { profile: name, server: client.url, ...me, file: profilePath() },

@@ -9,6 +9,8 @@ export interface Profile {
   /** PEM of the CA that signed the server's certificate. */
   ca?: string;
   token: string;
+  /** PEM of the CA that issues device certificates: tunnels verify the device against it. */
+  deviceCa?: string;
 }
 
 interface ProfileFile {

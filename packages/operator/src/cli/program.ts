@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ErrorCode, isOutpostError } from "@outpost/protocol";
 import { dataCommands } from "./data-commands.js";
 import { loginCommands } from "./login-commands.js";
+import { tunnelCommands } from "./tunnel-commands.js";
 import type { GlobalOptions } from "./context.js";
 
 /** Exit statuses: 0 ok, 1 the operation failed, 2 usage or configuration. */
@@ -23,7 +24,7 @@ function program(): Command {
       "after",
       [
         "",
-        "Environment: OUTPOST_SERVER, OUTPOST_CA (file), OUTPOST_TOKEN override the profile; NO_COLOR disables colour.",
+        "Environment: OUTPOST_SERVER, OUTPOST_CA (file), OUTPOST_TOKEN, OUTPOST_DEVICE_CA (file) override the profile; NO_COLOR disables colour.",
         "Exit status: 0 ok, 1 the operation failed, 2 usage or configuration error.",
         "",
         "Example:",
@@ -31,7 +32,7 @@ function program(): Command {
         "  $ outpost things",
       ].join("\n"),
     );
-  for (const c of [...loginCommands(), ...dataCommands()]) p.addCommand(c);
+  for (const c of [...loginCommands(), ...dataCommands(), ...tunnelCommands()]) p.addCommand(c);
   return p;
 }
 

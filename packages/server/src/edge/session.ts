@@ -13,6 +13,7 @@ import {
   negotiateLimits,
   negotiateVersion,
   ProtocolError,
+  type OpenStreamOptions,
   type ProtocolLimits,
   type Response,
   Status,
@@ -109,6 +110,11 @@ export class EdgeSession implements DeviceLink {
 
   request(init: EnvelopeInit, options: DeviceRequestOptions = {}): Promise<Envelope> {
     return this.channel.request(init, options);
+  }
+
+  /** Opens a stream to the device (tunnels); throws OUTPOST_NOT_IMPLEMENTED when the device did not announce streams. */
+  openStream(options: OpenStreamOptions): Stream {
+    return this.channel.openStream(options);
   }
 
   /** Reads frames until the connection ends. Never rejects. */

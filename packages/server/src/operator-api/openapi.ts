@@ -1,17 +1,22 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance } from "fastify";
 import { openApiInfo } from "./openapi-info.js";
+import { registerTunnelRoutes, type TunnelRouteDeps } from "../tunnels/routes.js";
 import { registerRoutes, type RouteDeps } from "./routes.js";
 import { sharedSchemas } from "./schemas.js";
 
 /** Registers the OpenAPI generator, the shared schemas, every route and GET /api/openapi.json. */
-export async function configureRoutes(app: FastifyInstance, deps: RouteDeps): Promise<void> {
+export async function configureRoutes(
+  app: FastifyInstance,
+  deps: RouteDeps & { tunnels?: Omit<TunnelRouteDeps, "deny"> },
+): Promise<void> {
   await app.register(swagger, {
     openapi: openApiInfo,
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `schema-${i}`) },
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
   registerRoutes(app, deps);
+  registerTunnelRoutes(app, { relay: undefined, canOpen: () => false, ...deps.tunnels, deny: deps.deny });
   app.get("/api/openapi.json", { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
 }
 

@@ -12,6 +12,8 @@ import type { FailureLimiter } from "../auth/rate-limit.js";
 import { edgeTlsOptions } from "../edge/tls.js";
 import type { Registry } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
+import type { TunnelRelay } from "../tunnels/relay.js";
+import { tunnelUpgradeHandler } from "../tunnels/upgrade.js";
 import { EventLog } from "./event-log.js";
 import { errorReply, refusalFromFramework, routeNotFound } from "./http-errors.js";
 import { parseJsonBody } from "./json-body.js";
@@ -43,6 +45,8 @@ export interface OperatorApiOptions {
   revalidateIntervalMs?: number;
   /** Changes kept for event streams that reconnect with Last-Event-ID. Default 1 000 changes, at most 8 MiB. */
   replay?: { maxEvents?: number; maxBytes?: number };
+  /** The tunnel relay behind GET /api/devices/{id}/tunnel (WebSocket) and /api/tunnels. Default: no tunnels. */
+  tunnels?: TunnelRelay;
 }
 
 /** The running operator API. */
@@ -86,6 +90,19 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       server.on("secureConnection", (socket: TLSSocket) => {
         socket.setTimeout(idleTimeoutMs, () => socket.destroy());
       });
+      const relay = options.tunnels;
+      if (relay) {
+        const upgrade = tunnelUpgradeHandler({
+          registry: options.registry,
+          audit: options.audit,
+          limiter: options.limiter,
+          relay,
+        });
+        server.on("upgrade", (req, socket, head) => {
+          (socket as TLSSocket).setTimeout(0);
+          upgrade(req, socket, head);
+        });
+      }
       return server;
     },
     ajv: { customOptions: { coerceTypes: "array", allErrors: false } },
@@ -160,6 +177,10 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       const entry = { caller, stop };
       streams.add(entry);
       void closed.then(() => streams.delete(entry));
+    },
+    tunnels: {
+      relay: options.tunnels,
+      canOpen: (c, deviceId) => options.registry.can(c.principal, deviceId, "tunnel.open"),
     },
   });
 
@@ -239,6 +260,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     openApi: () => app.swagger() as unknown as Record<string, unknown>,
     async close() {
       clearInterval(revalidation);
+      options.tunnels?.closeAll();
       for (const s of streams) s.stop();
       streams.clear();
       events.close();

@@ -66,6 +66,9 @@ export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
   { method: "DELETE", url: "/api/things/:thing/properties/:name/desired" },
   { method: "POST", url: "/api/things/:thing/services/:service" },
   { method: "GET", url: "/api/events" },
+  { method: "GET", url: "/api/tunnels" },
+  { method: "DELETE", url: "/api/tunnels/:id" },
+  { method: "GET", url: "/api/devices/:id/tunnel" },
 ];
 
 interface ThingParams {

@@ -1,5 +1,5 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
-import { PERMISSIONS, type Permission, type Principal } from "./types.js";
+import { DEVICE_PERMISSIONS, PERMISSIONS, type Permission, type Principal } from "./types.js";
 
 // A device id is a certificate common name and a file name in onboarding bundles: keep it plain.
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -49,7 +49,7 @@ export function assertOperatorName(name: unknown): asserts name is string {
 
 /** Whether `p` is one of the defined permissions. */
 export function isPermission(p: unknown): p is Permission {
-  return typeof p === "string" && (PERMISSIONS as readonly string[]).includes(p);
+  return typeof p === "string" && [...PERMISSIONS, ...DEVICE_PERMISSIONS].includes(p as Permission);
 }
 
 /** Throws OUTPOST_BAD_REQUEST unless `p` is a defined permission. */
@@ -57,7 +57,7 @@ export function assertPermission(p: unknown): asserts p is Permission {
   if (!isPermission(p)) {
     throw new OutpostError(
       ErrorCode.BadRequest,
-      `invalid permission ${JSON.stringify(p)}: use one of ${PERMISSIONS.join(", ")}`,
+      `invalid permission ${JSON.stringify(p)}: use one of ${[...PERMISSIONS, ...DEVICE_PERMISSIONS].join(", ")}`,
     );
   }
 }

@@ -33,6 +33,7 @@ import {
   type CertificateStatus,
   type CreateKeyOptions,
   type DesiredProperty,
+  DEVICE_PERMISSIONS,
   type DeviceRecord,
   type KeyCheck,
   MAX_DELIVERY_EPOCHS,
@@ -296,6 +297,7 @@ export class SqliteRegistry implements Registry {
 
   can(principal: Principal, thing: string, permission: Permission): boolean {
     if (!isPermission(permission) || typeof thing !== "string" || thing === "*") return false;
+    if (DEVICE_PERMISSIONS.includes(permission) && principal?.kind !== "operator") return false;
     if (principal?.kind === "operator") {
       const op = this.#s.getOperator.get(principal.id) as OperatorRow | undefined;
       if (!op) return false;
@@ -447,7 +449,11 @@ export class SqliteRegistry implements Registry {
   #checkGrantArgs(principal: Principal, thing: string, permission: Permission): void {
     assertPrincipal(principal);
     assertPermission(permission);
-    if (thing !== "*") {
+    if (DEVICE_PERMISSIONS.includes(permission)) {
+      if (principal.kind !== "operator")
+        throw new OutpostError(ErrorCode.BadRequest, `${permission} is granted to operators only`);
+      if (thing !== "*" && !this.getDevice(thing)) throw notFound("device", thing);
+    } else if (thing !== "*") {
       assertThingName(thing);
       if (!this.getThing(thing)) throw notFound("Thing", thing);
     }

@@ -6,10 +6,17 @@
  */
 import type { DeliveryRecord } from "./delivery.js";
 
-/** A run-time permission on a Thing. */
-export type Permission = "property.read" | "property.write" | "event.emit" | "service.execute";
+/**
+ * A run-time permission on a Thing, or (the device permissions, {@link DEVICE_PERMISSIONS}) on a
+ * device: `tunnel.open` is granted on a device id, not a Thing name.
+ */
+export type Permission = "property.read" | "property.write" | "event.emit" | "service.execute" | "tunnel.open";
 
+/** The permissions on a Thing. */
 export const PERMISSIONS: readonly Permission[] = ["property.read", "property.write", "event.emit", "service.execute"];
+
+/** Permissions granted on a device id: only operators hold them, never by default. */
+export const DEVICE_PERMISSIONS: readonly Permission[] = ["tunnel.open"];
 
 /** Who acts: a device (by device id) or an operator (by operator name). */
 export interface Principal {

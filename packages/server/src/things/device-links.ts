@@ -1,4 +1,4 @@
-import type { Envelope, EnvelopeInit, GoodbyeReason } from "@outpost/protocol";
+import type { Envelope, EnvelopeInit, GoodbyeReason, OpenStreamOptions, Stream } from "@outpost/protocol";
 
 /** Options of one request sent to a device. */
 export interface DeviceRequestOptions {
@@ -20,6 +20,8 @@ export interface DeviceLink {
   isBound(thing: string): boolean;
   /** Sends a request to the device; resolves with its successful reply, rejects with a typed error. */
   request(init: EnvelopeInit, options?: DeviceRequestOptions): Promise<Envelope>;
+  /** Opens a stream to the device; throws OUTPOST_NOT_IMPLEMENTED when the connection has no streams. */
+  openStream?(options: OpenStreamOptions): Stream;
   /** Says goodbye with `reason` (and the stable error `code` behind it, if any) and closes the connection. */
   close(reason: GoodbyeReason, message: string, reconnectAfterMs?: number, code?: string): Promise<void>;
 }

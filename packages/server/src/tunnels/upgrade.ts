@@ -1,0 +1,95 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { Channel, ErrorCode } from "@outpost/protocol";
+import { WebSocketServer } from "ws";
+import type { AuditSink } from "../audit/types.js";
+import { parseOperatorToken } from "../auth/app-keys.js";
+import type { FailureLimiter } from "../auth/rate-limit.js";
+import { WsTransport } from "../edge/ws-transport.js";
+import type { Registry } from "../registry/types.js";
+import type { TunnelRelay } from "./relay.js";
+
+/** What the upgrade handler needs. */
+export interface TunnelUpgradeDeps {
+  registry: Registry;
+  audit: AuditSink;
+  limiter: FailureLimiter;
+  relay: TunnelRelay;
+}
+
+/** The path of the operator tunnel WebSocket: /api/devices/{id}/tunnel. */
+export const TUNNEL_PATH = /^\/api\/devices\/([^/?#]+)\/tunnel(?:\?.*)?$/;
+
+/** Largest WebSocket message on the tunnel connection: one stream frame of at most 64 KiB plus framing. */
+const MAX_MESSAGE_BYTES = 1024 * 1024 + 1024;
+
+/**
+ * Handles the HTTP upgrade of `GET /api/devices/{id}/tunnel` on the operator API's HTTPS server:
+ * checks the bearer token (401), the device (404) and the operator's `tunnel.open` on it (403),
+ * each refusal audited and answered before any WebSocket exists, then hands the WebSocket to the
+ * relay as a protocol Channel. Any other upgrade path is answered 404.
+ */
+export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on("error", () => socket.destroy());
+    const match = TUNNEL_PATH.exec(req.url ?? "");
+    const source = req.socket.remoteAddress ?? "";
+    if (!match) return refuse(socket, 404, ErrorCode.NotFound, "no WebSocket endpoint at this path");
+    const deviceId = decodeURIComponent(match[1]!);
+    if (deps.limiter.isBlocked(source))
+      return refuse(socket, 429, ErrorCode.TooManyRequests, "too many failed attempts, try later");
+    const header = req.headers.authorization ?? "";
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
+    const check = deps.registry.checkOperator(token);
+    if (!check.ok) {
+      deps.limiter.recordFailure(source);
+      const parsed = parseOperatorToken(token);
+      deps.audit.append({
+        type: "operator.login.failure",
+        actor: parsed.ok ? `token:${parsed.id}` : "unknown",
+        outcome: "failure",
+        source,
+        code: ErrorCode.Unauthorized,
+        details: { reason: header ? check.reason : "missing" },
+      });
+      return refuse(socket, 401, ErrorCode.Unauthorized, "a valid bearer token is required");
+    }
+    deps.limiter.recordSuccess(source);
+    const operator = check.operator.name;
+    const deny = (status: number, code: string, message: string, reason: string) => {
+      deps.audit.append({
+        type: "denied",
+        actor: `operator:${operator}`,
+        target: `device:${deviceId}`,
+        outcome: "failure",
+        source,
+        code,
+        details: { action: "tunnel.open", reason },
+      });
+      refuse(socket, status, code, message);
+    };
+    if (!deps.registry.getDevice(deviceId))
+      return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "unknown device");
+    if (!deps.registry.can({ kind: "operator", id: operator }, deviceId, "tunnel.open"))
+      return deny(
+        403,
+        ErrorCode.Forbidden,
+        `operator ${operator} lacks tunnel.open on device ${deviceId}`,
+        "no permission",
+      );
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const channel = new Channel(new WsTransport(ws, { pingIntervalMs: 30_000 }), { requestTimeoutMs: 0 });
+      deps.relay.serve(channel, { operator, source }, deviceId);
+    });
+  };
+}
+
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  const reason =
+    { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests" }[status] ?? "Error";
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
