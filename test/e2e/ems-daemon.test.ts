@@ -79,6 +79,12 @@ describe("ems - daemon against a real server", () => {
     });
     const local = await daemon.request("GET", "/things/pump-1/properties");
     expect(local.body).toMatchObject({ temperature: 21.5, rpm: 1200, mode: "auto" });
+    expect(ems(["audit", "verify", "--dir", dir])).toMatch(/ok, \d+ records/);
+    const audit = readFileSync(join(dir, "audit.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(audit[0]).toMatchObject({ seq: 1, type: "login.success", actor: "device:ems-dev", outcome: "success" });
   });
 
   it("ems - no secret appears in plain text anywhere in DIR", async () => {

@@ -1,3 +1,21 @@
+export type {
+  AuditAnchor,
+  AuditEvent,
+  AuditLineSource,
+  AuditRecord,
+  AuditType,
+  AuditVerification,
+  VerifyAuditOptions,
+} from "./audit-chain.js";
+export {
+  canonicalJson,
+  checkpointMessage,
+  checkpointSignatureValid,
+  GENESIS_HASH,
+  hashRecord,
+  sealRecord,
+  verifyAuditChain,
+} from "./audit-chain.js";
 export { AsyncQueue } from "./async-queue.js";
 export type { InboundFramesOptions } from "./backpressure.js";
 export { DrainWaiters, InboundFrames, OutboundBytes } from "./backpressure.js";

@@ -1,6 +1,8 @@
 import { Command } from "commander";
+import { verifyDeviceAudit } from "../audit/device-audit.js";
 import { createDeviceCsr } from "../config/csr.js";
 import { EmsConfig } from "../config/ems-config.js";
+import { emsPaths } from "../config/paths.js";
 import { EmsDaemon } from "../daemon/daemon.js";
 import { jsonLogger } from "../daemon/json-logger.js";
 import { localRequest } from "./local-client.js";
@@ -83,7 +85,7 @@ export function daemonCommands(): Command[] {
     );
     console.log(`services    ${s.services.waiting} calls waiting`);
   });
-  return [start, status, csrCommand()];
+  return [start, status, csrCommand(), auditCommand()];
 }
 
 /** `csr --cn ID`. */
@@ -103,4 +105,21 @@ export function csrCommand(): Command {
   ).action((o: DirOpts & { cn: string; force?: boolean }) => {
     process.stdout.write(createDeviceCsr({ dir: dirOf(o), cn: o.cn, force: o.force === true }));
   });
+}
+
+/** `audit verify`. */
+export function auditCommand(): Command {
+  const audit = new Command("audit").description("the device's hash-chained audit log (DIR/audit.log)");
+  examples(
+    withDir(audit.command("verify")).description(
+      "check the chain of DIR/audit.log (same verifier as outpost-server audit verify)",
+    ),
+    ["outpost-ems audit verify --dir /etc/outpost-ems"],
+  ).action((o: DirOpts) => {
+    const path = emsPaths(dirOf(o)).audit;
+    const r = verifyDeviceAudit(path);
+    if (!r.ok) throw new ExitError(`${path}: broken at record ${r.brokenAtSeq}: ${r.reason}`, EXIT_FAILURE);
+    console.log(`${path}: ok, ${r.records} records, chain intact`);
+  });
+  return audit;
 }

@@ -1,5 +1,6 @@
 import { type ConnectionStatus, EdgeClient, FileQueueStore, type Logger, type ThingHandle } from "@outpost/sdk";
-import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
+import { type AuditEvent, ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
+import { DeviceAuditLog } from "../audit/device-audit.js";
 import type { EmsConfig } from "../config/ems-config.js";
 import { LocalApiServer } from "../local/local-server.js";
 import { ServiceBroker } from "../local/service-broker.js";
@@ -26,10 +27,12 @@ export class EmsDaemon {
   private readonly things = new Map<string, ThingHandle>();
   private readonly declared = new Map<string, Set<string>>();
   private readonly logger: Logger;
+  private readonly audit: DeviceAuditLog;
   private readonly started = Date.now();
   private readonly counters = { propertySets: 0, events: 0, connects: 0, overflows: 0, clientErrors: 0 };
   private connection: ConnectionStatus = { type: "disconnected" };
   private connectedSince: number | undefined;
+  private lastUrl = "";
   private stopping = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -49,6 +52,9 @@ export class EmsDaemon {
           : logger.warn(`durable queue: ${p.type} dropped at open`, p),
     });
     this.barrier = new DurableBarrier(this.store);
+    this.audit = new DeviceAuditLog(config.paths.audit, (droppedBytes) =>
+      logger.warn("device audit log: a torn last record was removed", { droppedBytes }),
+    );
     this.client = new EdgeClient({
       ...clientOptionsFrom(config),
       queue: { store: this.barrier, overflow: "reject", maxItems: 50_000_000 },
@@ -119,6 +125,7 @@ export class EmsDaemon {
     await this.local.close();
     await this.client.close({ flush: true, timeoutMs: 5_000 });
     this.barrier.abort(new OutpostError(ErrorCode.Unavailable, "EMS stopping"));
+    this.audit.close();
   }
 
   /** What `GET /status` and `outpost-ems status` show. */
@@ -215,14 +222,42 @@ export class EmsDaemon {
   private onStatus(s: ConnectionStatus): void {
     const was = this.connection.type;
     this.connection = s;
+    if (s.type === "connecting") this.lastUrl = s.url;
     if (s.type === "connected") {
       this.counters.connects += 1;
       this.connectedSince = Date.now();
-    } else if (s.type === "disconnected" && was === "connected") {
+      this.record({ type: "login.success", target: s.url, details: { sessionId: s.sessionId, deviceId: s.deviceId } });
+    } else if (s.type === "disconnected" && s.error && isLoginFailure(s.error)) {
+      const code = (s.error as OutpostError).code;
+      this.record({ type: "login.failure", target: this.lastUrl, code, details: { message: s.error.message } });
+    }
+    if (s.type === "disconnected" && was === "connected") {
       this.logger.warn("disconnected", {
         ...(s.error && { error: s.error }),
         ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }),
       });
     }
   }
+
+  private record(event: Omit<AuditEvent, "actor" | "outcome">): void {
+    const outcome = event.type.endsWith(".failure") ? "failure" : "success";
+    try {
+      this.audit.append({
+        ...event,
+        actor: `device:${this.options.config.data.device.id ?? "?"}`,
+        outcome,
+      } as AuditEvent);
+    } catch (err) {
+      this.logger.error("device audit log: a record could not be written", { error: err as Error, type: event.type });
+    }
+  }
+}
+
+/** Failures of the authentication steps (TLS identity, application key), not of the network. */
+function isLoginFailure(err: Error): boolean {
+  return (
+    isOutpostError(err, ErrorCode.Unauthorized) ||
+    isOutpostError(err, ErrorCode.Forbidden) ||
+    isOutpostError(err, ErrorCode.Tls)
+  );
 }

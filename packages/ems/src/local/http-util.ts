@@ -40,12 +40,20 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 /** Reads the body as JSON, at most `maxBytes` (else OUTPOST_PAYLOAD_TOO_LARGE); an empty body is `{}`. */
 export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > maxBytes) throw tooLarge(maxBytes);
+  // The rest of a refused body is read and discarded, so the client gets the 413 instead of a
+  // reset connection in the middle of its write.
+  if (declared > maxBytes) {
+    req.resume();
+    throw tooLarge(maxBytes);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > maxBytes) throw tooLarge(maxBytes);
+    if (size > maxBytes) {
+      req.resume();
+      throw tooLarge(maxBytes);
+    }
     chunks.push(chunk);
   }
   if (size === 0) return {};

@@ -1,52 +1,16 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
 import { existsSync, readFileSync, renameSync } from "node:fs";
-import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { type AuditAnchor, checkpointMessage, ErrorCode, OutpostError } from "@outpost/protocol";
 import { writePublicFile, writeSecretFile } from "../config/files.js";
 
-/**
- * A signed statement "record `seq` of the audit log has hash `hash`". The log carries one as an
- * `audit.checkpoint` record after every N records and on close; the latest is also written to an
- * anchor file and printed by `outpost-server audit anchor`, to be kept outside the data directory.
- * Because every hash covers all earlier records, one valid statement vouches for the whole log up
- * to `seq`: rewriting any of those records (even with every later hash recomputed) or cutting the
- * log short is detected by whoever holds the statement and the public key.
- */
-export interface AuditAnchor {
-  version: 1;
-  /** Sequence number of the last record covered. */
-  seq: number;
-  /** That record's hash. */
-  hash: string;
-  /** Ed25519 signature (base64) over {@link checkpointMessage}(seq, hash). */
-  signature: string;
-  /** SHA-256 of the public key (SPKI DER), first 16 hex digits: names the key. */
-  keyId: string;
-  /** The public key (SPKI PEM) that verifies `signature`. */
-  publicKey: string;
-  /** When the statement was made (ISO 8601). */
-  time: string;
-}
+export type { AuditAnchor } from "@outpost/protocol";
+export { checkpointMessage, checkpointSignatureValid } from "@outpost/protocol";
 
 /** The audit signing key pair of a server. */
 export interface AuditSigningKey {
   privateKey: KeyObject;
   publicKey: KeyObject;
   keyId: string;
-}
-
-const CONTEXT = "outpost-audit-checkpoint-v1";
-
-/** The exact bytes a checkpoint signs: a context string, the seq and the hash. */
-export function checkpointMessage(seq: number, hash: string): Buffer {
-  return Buffer.from(`${CONTEXT}\n${seq}\n${hash}`, "utf8");
 }
 
 /** The id of a public key: SHA-256 over its SPKI DER, first 16 hex digits. */
@@ -66,16 +30,6 @@ export function signCheckpoint(key: AuditSigningKey, seq: number, hash: string, 
     publicKey: key.publicKey.export({ type: "spki", format: "pem" }).toString(),
     time: time.toISOString(),
   };
-}
-
-/** Whether `signature` (base64) is a valid signature of (seq, hash) by `publicKey`. Never throws. */
-export function checkpointSignatureValid(publicKey: KeyObject, seq: number, hash: string, signature: unknown): boolean {
-  if (typeof signature !== "string") return false;
-  try {
-    return verify(null, checkpointMessage(seq, hash), publicKey, Buffer.from(signature, "base64"));
-  } catch {
-    return false;
-  }
 }
 
 /**

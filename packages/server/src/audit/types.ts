@@ -1,47 +1,7 @@
-/** Kinds of audit records. New kinds may be added; existing ones never change meaning. */
-export type AuditType =
-  | "login.success"
-  | "login.failure"
-  | "logout"
-  | "denied"
-  | "admin.change"
-  | "operator.login.failure"
-  | "property.write"
-  | "service.invoke"
-  /** A property write held as desired state, and what became of it (details.outcome). */
-  | "property.desired"
-  | "file.transfer"
-  | "tunnel.session"
-  /** Records could not be written for a while (disk full); written when writing works again. */
-  | "audit.outage"
-  /** A signed checkpoint over the chain so far (audit/checkpoint.ts). */
-  | "audit.checkpoint";
+import type { AuditEvent, AuditRecord } from "@outpost/protocol";
 
-/** One audit record as given by the caller; the log adds seq, time and the hash chain. */
-export interface AuditEvent {
-  type: AuditType;
-  /** Who acted: "device:<id>", "operator:<name>", "key:<keyId>" or "system". Never a secret. */
-  actor: string;
-  /** What was acted on, e.g. "thing:pump-1/property:speed". */
-  target?: string;
-  outcome: "success" | "failure";
-  /** Remote address of the connection, when there is one. */
-  source?: string;
-  /** Stable error code when outcome is failure. */
-  code?: string;
-  /** Extra fields (no secrets). */
-  details?: Record<string, unknown>;
-}
-
-/** A stored record: the event plus sequence, time and the hash chain. */
-export interface AuditRecord extends AuditEvent {
-  seq: number;
-  time: string;
-  /** SHA-256 (hex) of the previous record's line; 64 zeros for the first. */
-  prev: string;
-  /** SHA-256 (hex) over this record without `hash`. */
-  hash: string;
-}
+// The record format is shared with the device's audit log: see @outpost/protocol audit-chain.ts.
+export type { AuditEvent, AuditRecord, AuditType } from "@outpost/protocol";
 
 /**
  * Where the server writes audit events. Appends are ordered and synchronous; flush() makes them
