@@ -3,6 +3,11 @@
 // service and an `overheat` event. Reads the bundle written by `outpost-server device add`.
 //
 //   node examples/device-basic/device.mjs --bundle <dir> [--url wss://host:port/edge] [--interval 1000]
+//     [--allow-tunnel NAME=HOST:PORT ...]
+//
+// Each --allow-tunnel lets operators with tunnel.open reach HOST:PORT through `outpost tunnel
+// <device> NAME` (the device connects to it; it listens on nothing). Tunnel starts and ends are
+// printed as JSON lines too.
 //
 // Prints one JSON object per line (status changes, writes, service calls) so scripts can follow it.
 //
@@ -19,6 +24,7 @@ const { values: args } = parseArgs({
     bundle: { type: "string", default: process.env.OUTPOST_BUNDLE },
     url: { type: "string", default: process.env.OUTPOST_URL },
     interval: { type: "string", default: "1000" },
+    "allow-tunnel": { type: "string", multiple: true, default: [] },
   },
 });
 
@@ -67,6 +73,13 @@ if (keyFile === undefined) {
 const passphrase = process.env.OUTPOST_KEY_PASSPHRASE;
 if (manifest.keyEncrypted && !passphrase) fail(`${join(dir, keyFile)} is encrypted: set OUTPOST_KEY_PASSPHRASE`);
 
+const targets = {};
+for (const spec of args["allow-tunnel"]) {
+  const eq = spec.indexOf("=");
+  if (eq < 1) fail(`--allow-tunnel ${JSON.stringify(spec)} is not NAME=HOST:PORT (e.g. ssh=127.0.0.1:22)`);
+  targets[spec.slice(0, eq)] = spec.slice(eq + 1);
+}
+
 let client;
 try {
   client = new EdgeClient({
@@ -84,6 +97,9 @@ try {
       warn: (message, fields) => log({ level: "warn", message, ...fields }),
       error: (message, fields) => log({ level: "error", message, ...fields }),
     },
+    ...(Object.keys(targets).length > 0 && {
+      tunnels: { targets, audit: (record) => log({ event: record.type, ...record }) },
+    }),
   });
 } catch (err) {
   // OUTPOST_INVALID_CONFIG: for example a wrong OUTPOST_KEY_PASSPHRASE or a key that does not
