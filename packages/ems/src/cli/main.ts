@@ -4,6 +4,7 @@ import { initEmsDir } from "../config/init.js";
 import { EMS_VERSION } from "../version.js";
 import { configCommand } from "./config-commands.js";
 import { daemonCommands } from "./daemon-commands.js";
+import { tunnelsCommand } from "./tunnel-commands.js";
 import { dirOf, examples, EXIT_OK, EXIT_USAGE, ExitError, exitCodeOf, withDir } from "./util.js";
 
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./util.js";
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   });
 
   for (const c of daemonCommands()) program.addCommand(c);
+  program.addCommand(tunnelsCommand());
   return program;
 }
 

@@ -33,6 +33,17 @@ export interface EmsConfigData {
     maxBodyBytes?: number;
   };
   queue: { maxBytes?: number; segmentBytes?: number; fsync?: FsyncPolicy; fsyncIntervalMs?: number };
+  /**
+   * Tunnels operators may open to this device: target name → `host:port`. `approval` "local"
+   * (the default) holds each session until `outpost-ems tunnels approve ID`; "none" allows every
+   * request for a listed target.
+   */
+  tunnels: {
+    targets?: Record<string, string>;
+    approval?: "local" | "none";
+    approvalTimeoutMs?: number;
+    maxSessions?: number;
+  };
   /** An encrypted known value: tells a wrong data key apart from a changed field. */
   keyCheck?: string;
 }
@@ -129,6 +140,20 @@ export const CONFIG_SCHEMA = {
       segmentBytes: { type: "integer", minimum: 4096 },
       fsync: { enum: ["always", "interval", "never"] },
       fsyncIntervalMs: posInt,
+    },
+  },
+  tunnels: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      targets: {
+        type: "object",
+        additionalProperties: { type: "string", pattern: "^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$" },
+      },
+      approval: { enum: ["local", "none"] },
+      approvalTimeoutMs: posInt,
+      maxSessions: posInt,
     },
   },
   keyCheck: str,

@@ -1,4 +1,12 @@
-import { type ConnectionStatus, EdgeClient, FileQueueStore, type Logger, type ThingHandle } from "@outpost/sdk";
+import {
+  type ConnectionStatus,
+  EdgeClient,
+  type EdgeClientOptions,
+  FileQueueStore,
+  type Logger,
+  type ThingHandle,
+  type TunnelAuditRecord,
+} from "@outpost/sdk";
 import { type AuditEvent, ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import { DeviceAuditLog } from "../audit/device-audit.js";
 import type { EmsConfig } from "../config/ems-config.js";
@@ -7,6 +15,7 @@ import { ServiceBroker } from "../local/service-broker.js";
 import { EMS_VERSION } from "../version.js";
 import { clientOptionsFrom } from "./client-options.js";
 import { DurableBarrier } from "./durable-barrier.js";
+import { TunnelApprovals } from "./tunnel-approvals.js";
 import { type Metric, renderMetrics } from "./metrics.js";
 
 /** Options of {@link EmsDaemon}. */
@@ -24,6 +33,7 @@ export class EmsDaemon {
   readonly local: LocalApiServer;
   private readonly barrier: DurableBarrier;
   private readonly broker = new ServiceBroker();
+  private readonly approvals = new TunnelApprovals();
   private readonly things = new Map<string, ThingHandle>();
   private readonly declared = new Map<string, Set<string>>();
   private readonly logger: Logger;
@@ -58,6 +68,7 @@ export class EmsDaemon {
     this.client = new EdgeClient({
       ...clientOptionsFrom(config),
       queue: { store: this.barrier, overflow: "reject", maxItems: 50_000_000 },
+      ...this.tunnelOptions(),
       logger,
     });
     this.client.on("status", (s) => this.onStatus(s));
@@ -96,6 +107,7 @@ export class EmsDaemon {
         queueSize: () => this.client.queueSize,
         durable: () => this.barrier.afterNextAppend(),
         broker: this.broker,
+        tunnels: this.approvals,
         status: () => this.status(),
         metrics: () => this.metrics(),
         maxBodyBytes: d.local.maxBodyBytes ?? 1024 * 1024,
@@ -122,6 +134,7 @@ export class EmsDaemon {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.broker.close();
+    this.approvals.close();
     await this.local.close();
     await this.client.close({ flush: true, timeoutMs: 5_000 });
     this.barrier.abort(new OutpostError(ErrorCode.Unavailable, "EMS stopping"));
@@ -157,6 +170,11 @@ export class EmsDaemon {
         corruptRecords: q.corruptRecords,
       },
       things: [...this.things.keys()],
+      tunnels: {
+        targets: Object.keys(this.options.config.data.tunnels.targets ?? {}),
+        approval: this.options.config.data.tunnels.approval ?? "local",
+        pending: this.approvals.list().length,
+      },
       services: { waiting: this.broker.size, ...this.broker.counters },
       local: {
         socket: this.options.config.data.local.socket ?? this.options.config.paths.socket,
@@ -236,6 +254,37 @@ export class EmsDaemon {
         ...(s.error && { error: s.error }),
         ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }),
       });
+    }
+  }
+
+  private tunnelOptions(): Pick<EdgeClientOptions, "tunnels"> {
+    const t = this.options.config.data.tunnels;
+    if (!t.targets || Object.keys(t.targets).length === 0) return {};
+    return {
+      tunnels: {
+        targets: t.targets,
+        ...((t.approval ?? "local") === "local" && { approve: this.approvals.approve }),
+        ...(t.approvalTimeoutMs !== undefined && { approvalTimeoutMs: t.approvalTimeoutMs }),
+        ...(t.maxSessions !== undefined && { limits: { maxSessions: t.maxSessions } }),
+        audit: (r) => this.auditTunnel(r),
+      },
+    };
+  }
+
+  private auditTunnel(r: TunnelAuditRecord): void {
+    const ok = r.type === "tunnel.start" || (r.type === "tunnel.end" && r.reason === "closed");
+    this.logger.info(r.type, { ...r });
+    try {
+      this.audit.append({
+        type: "tunnel.session",
+        actor: r.initiator,
+        target: `tunnel:${r.target}`,
+        outcome: ok ? "success" : "failure",
+        ...(r.reason !== undefined && !ok && { code: r.reason }),
+        details: { ...r },
+      });
+    } catch (err) {
+      this.logger.error("device audit log: a record could not be written", { error: err as Error, type: r.type });
     }
   }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, type JsonValue, OutpostError, type OutpostValue } from "@outpost/protocol";
 import type { SetOptions, ThingHandle } from "@outpost/sdk";
 import { asObject, readJson, sendJson } from "./http-util.js";
+import type { TunnelApprovals } from "../daemon/tunnel-approvals.js";
 import type { ServiceBroker } from "./service-broker.js";
 
 /** What the routes need from the daemon. */
@@ -17,6 +18,7 @@ export interface LocalApiContext {
   /** Resolves once everything queued so far is on disk (see DurableBarrier). */
   durable(): Promise<void>;
   broker: ServiceBroker;
+  tunnels: TunnelApprovals;
   status(): unknown;
   metrics(): string;
   maxBodyBytes: number;
@@ -88,6 +90,14 @@ export async function route(ctx: LocalApiContext, req: IncomingMessage, res: Ser
       }
       return json(res, 200, call);
     }
+  }
+  if (is("GET", "tunnels", "pending")) return json(res, 200, { pending: ctx.tunnels.list() });
+  if (is("POST", "tunnels", "pending", null, "approve") || is("POST", "tunnels", "pending", null, "deny")) {
+    if (!ctx.tunnels.decide(parts[2]!, parts[3] === "approve")) {
+      throw new OutpostError(ErrorCode.NotFound, `no tunnel request ${parts[2]} is waiting`);
+    }
+    res.writeHead(204).end();
+    return 204;
   }
   if (is("POST", "calls", null)) {
     const body = asObject(await readJson(req, ctx.maxBodyBytes));
