@@ -2,7 +2,7 @@
 // @outpost/sdk EdgeClients (default reconnect policy, each with its own certificate, application
 // key and Thing), all connecting from one loopback source address.
 //   node generator.mjs <slice.json>
-// slice.json: { url, caPem, keyPem, localAddress, concurrency, devices: [{ id, thing, appKey, certPem }] }
+// slice.json: { url, caPem, keyPem, localAddress, concurrency, resumeSessions, devices: [{ id, thing, appKey, certPem }] }
 // Prints one JSON line on stdout every 250 ms: { connected, attempts, failures } (failures are
 // attempts that ended without a connection), then connects clients `concurrency` at a time. Reads
 // "close" on stdin: closes every client and exits.
@@ -25,7 +25,7 @@ for (const d of slice.devices) {
   const client = new EdgeClient({
     url: slice.url,
     appKey: d.appKey,
-    tls: { ca: slice.caPem, cert: d.certPem, key: slice.keyPem },
+    tls: { ca: slice.caPem, cert: d.certPem, key: slice.keyPem, resumeSessions: slice.resumeSessions },
     localAddress: slice.localAddress,
     logger: silentLogger,
   });

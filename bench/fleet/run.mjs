@@ -3,7 +3,8 @@
 // server is killed with SIGKILL and started again on the same port and data directory, and the
 // time until every device is connected again is measured.
 //   node bench/fleet/run.mjs [--devices 1000] [--generators 4] [--concurrency 16] [--idle-seconds 10]
-//                            [--back-timeout 600] [--no-restart]
+//                            [--back-timeout 600] [--no-restart] [--no-resume]
+// --no-resume turns off the SDK's TLS session resumption (tls.resumeSessions: false) for comparison.
 // Measured:
 // - connected in: from the generators' start until all N devices are connected (Auth and Bind done).
 // - server RSS per device: VmRSS of the server after a full GC (bench/lib/gc-hook.mjs) with all
@@ -41,6 +42,7 @@ function parseArgs(argv) {
     idleSeconds: value("idle-seconds", 10),
     backTimeoutS: value("back-timeout", 600),
     restart: !argv.includes("--no-restart"),
+    resumeSessions: !argv.includes("--no-resume"),
   };
 }
 
@@ -164,7 +166,10 @@ async function waitAllConnected(gens, n, t0, timeoutS, label) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-  console.log(`fleet benchmark: ${o.devices} devices, ${o.generators} generators; load average ${loadAvg()}`);
+  const resume = o.resumeSessions ? "TLS resumption on" : "TLS resumption off";
+  console.log(
+    `fleet benchmark: ${o.devices} devices, ${o.generators} generators, ${resume}; load average ${loadAvg()}`,
+  );
   let t = performance.now();
   const fx = await createFixture({ devices: o.devices });
   console.log(`  onboarded ${o.devices} devices in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -181,7 +186,8 @@ async function main() {
       if (devices.length === 0) break;
       const slicePath = join(fx.dir, `slice-${g}.json`);
       const slice = { url, caPem: fx.caPem, keyPem: fx.deviceKeyPem, localAddress: `127.0.0.${2 + g}` };
-      writeFileSync(slicePath, JSON.stringify({ ...slice, concurrency: o.concurrency, devices }));
+      const settings = { concurrency: o.concurrency, resumeSessions: o.resumeSessions };
+      writeFileSync(slicePath, JSON.stringify({ ...slice, ...settings, devices }));
       gens.push(startGenerator(slicePath));
     }
     t = performance.now();

@@ -36,6 +36,7 @@ import { parseProxy } from "./transport/proxy.js";
 import { checkDeviceIdentity, withDecryptedKey } from "./transport/tls.js";
 import { createDeviceTunnels } from "./tunnels/create.js";
 import type { DeviceTunnels } from "./tunnels/device-tunnels.js";
+import { TlsSessionCache } from "./transport/tls-session.js";
 import { connectWebSocket } from "./transport/ws-transport.js";
 
 /** Events of {@link EdgeClient}. */
@@ -101,6 +102,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     const tls = options.tls && withDecryptedKey(options.tls);
     this.tunnels =
       options.tunnels && createDeviceTunnels(options.tunnels, tls, this.logger, (err) => this.emit("error", err));
+    const tlsSessions = tls?.resumeSessions === false ? undefined : new TlsSessionCache();
     this.factory =
       options.transportFactory ??
       ((url, { signal }) =>
@@ -112,6 +114,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
           ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
           ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
+          ...(tlsSessions && { tlsSessions }),
         }));
     void this.queue.open().catch((err: unknown) => this.emit("error", asOutpostError(err)));
   }

@@ -33,6 +33,7 @@ export { createDeviceCsr, signDeviceCsr } from "./pki/csr.js";
 export type { CertificateIdentity } from "./pki/identity.js";
 export { certificateIdentity } from "./pki/identity.js";
 export { loadPrivateKey } from "./pki/keys.js";
+export { TicketKeyFile, type TicketKeySource } from "./config/ticket-keys.js";
 export type { DeliveryRecord } from "./registry/delivery.js";
 export { SqliteRegistry, type SqliteRegistryOptions } from "./registry/sqlite.js";
 export type {

@@ -24,6 +24,11 @@ export interface TlsOptions {
    * every connection. Pins, when given, are still enforced. Default false.
    */
   insecureSkipVerify?: boolean;
+  /**
+   * Resume the previous TLS session on a reconnect (an abbreviated handshake; the server still sees
+   * the same device certificate and checks it). Default true.
+   */
+  resumeSessions?: boolean;
 }
 
 /**

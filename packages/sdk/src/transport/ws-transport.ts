@@ -20,6 +20,7 @@ import WebSocket from "ws";
 import { type Logger, silentLogger } from "../logger.js";
 import { openTunnel, type ProxySetting, type ResolvedProxy, resolveProxy } from "./proxy.js";
 import { checkPins, identityChecker, isTlsFailure, type TlsOptions } from "./tls.js";
+import type { TlsSessionCache } from "./tls-session.js";
 
 const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 const DEFAULT_RECEIVE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
@@ -65,6 +66,8 @@ export interface WebSocketTransportOptions {
    * operating system's choice. Not used with `agent` or through a proxy.
    */
   localAddress?: string;
+  /** Where TLS sessions are kept between connections, to resume them. Default: none (every handshake is full). */
+  tlsSessions?: TlsSessionCache;
   /** HTTP agent for the upgrade request. When given, `proxy` and the environment are not used. Default: a fresh connection. */
   agent?: Agent;
   /** Cancels the connection attempt. */
@@ -104,15 +107,19 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
   const createConnection =
     (tunnel: Socket | undefined) =>
     (opts: ConnectionOptions): TLSSocket => {
-      const socket = tlsConnect(
-        tunnel === undefined
+      const session = options.tlsSessions?.get(url);
+      const socket = tlsConnect({
+        ...(tunnel === undefined
           ? opts
           : // Inside the tunnel: SNI and the certificate check use the server's name, never the proxy's.
-            { ...opts, socket: tunnel, path: undefined, servername: tls.servername ?? (isIP(host) ? "" : host) },
-      );
+            { ...opts, socket: tunnel, path: undefined, servername: tls.servername ?? (isIP(host) ? "" : host) }),
+        ...(session !== undefined && { session }),
+      });
       socket.once("secureConnect", () => {
         handshakeDone = true;
       });
+      const sessions = options.tlsSessions;
+      if (sessions) socket.on("session", (s: Buffer) => sessions.set(url, s));
       return socket;
     };
   const open = (tunnel: Socket | undefined): WebSocket => {
@@ -145,6 +152,8 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       if (settled) return;
       settled = true;
       cleanup();
+      // A refused handshake may be about this session (the server's keys changed): start afresh.
+      if (isOutpostError(err, ErrorCode.Tls)) options.tlsSessions?.delete(url);
       tunnelAbort.abort();
       ws?.removeAllListeners();
       ws?.on("error", () => {});

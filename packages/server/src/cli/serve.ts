@@ -4,6 +4,7 @@ import type { FileAuditLog } from "../audit/audit-log.js";
 import { openDataAuditLog } from "../audit/open.js";
 import type { DataPaths } from "../config/layout.js";
 import { loadServerConfig } from "../config/server-config.js";
+import { TicketKeyFile } from "../config/ticket-keys.js";
 import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../logging/logger.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { startServer } from "../server.js";
@@ -63,6 +64,9 @@ export function resolveLogSettings(
 }
 
 /** Runs the server from a data directory until SIGINT/SIGTERM (or `signal`), then closes it cleanly. */
+/** Session ticket keys are replaced after a week; resumable sessions last a day (EdgeEndpointOptions). */
+const TICKET_KEY_MAX_AGE_MS = 7 * 86_400_000;
+
 export async function serve(options: ServeOptions): Promise<void> {
   const config = loadServerConfig(options.dataDir);
   const p = config.paths;
@@ -72,6 +76,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const keyPem = readInputFile(p.serverKey, "server key");
   const clientCaPem = readInputFile(p.caCert, "CA certificate");
   checkTlsFiles(p, certPem, keyPem, clientCaPem);
+  const ticketKeys = new TicketKeyFile(p.ticketKeys, { maxAgeMs: TICKET_KEY_MAX_AGE_MS });
   const registry = new SqliteRegistry(p.registry);
   let audit: FileAuditLog;
   try {
@@ -110,6 +115,7 @@ export async function serve(options: ServeOptions): Promise<void> {
         ...(config.edge.maxConnections > 0 && { maxConnections: config.edge.maxConnections }),
         listenBacklog: config.edge.listenBacklog,
         retryWindowMs: config.edge.retryWindowMs,
+        ticketKeys,
       },
       operator: config.operator.enabled
         ? { host: config.operator.host, port: options.operatorPort ?? config.operator.port, certPem, keyPem }

@@ -11,6 +11,8 @@ export interface DataPaths {
   serverCert: string;
   /** Server TLS key (PEM, mode 0600). */
   serverKey: string;
+  /** TLS session ticket keys (JSON, mode 0600): devices resume their TLS sessions across restarts. */
+  ticketKeys: string;
   /** SQLite registry. */
   registry: string;
   /** Hash-chained audit log (JSON lines, mode 0600). */
@@ -32,6 +34,7 @@ export function dataPaths(dir: string): DataPaths {
     caKey: resolve(d, "ca", "ca.key"),
     serverCert: resolve(d, "tls", "server.pem"),
     serverKey: resolve(d, "tls", "server.key"),
+    ticketKeys: resolve(d, "tls", "ticket-keys.json"),
     registry: resolve(d, "registry.db"),
     audit: resolve(d, "audit.log"),
     auditKey: resolve(d, "audit", "signing.key"),

@@ -9,6 +9,8 @@ export interface AuthAttempt {
   certDeviceId: string | undefined;
   source: string;
   sessionId: string;
+  /** Whether TLS resumed an earlier session (an abbreviated handshake). */
+  tlsResumed?: boolean;
 }
 
 /** The outcome of {@link authenticate}. */
@@ -120,7 +122,13 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
     actor: `device:${deviceId}`,
     outcome: "success",
     source: attempt.source,
-    details: { keyId, deviceId, session: attempt.sessionId, clientCert: identity !== undefined },
+    details: {
+      keyId,
+      deviceId,
+      session: attempt.sessionId,
+      clientCert: identity !== undefined,
+      tlsResumed: attempt.tlsResumed === true,
+    },
   });
   if (!recorded) return auditUnavailable();
   return { ok: true, deviceId, keyId };

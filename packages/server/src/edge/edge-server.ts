@@ -78,6 +78,14 @@ export interface EdgeEndpointOptions {
   /** Length of the listen queue in the kernel (capped by net.core.somaxconn). Default 1024. */
   listenBacklog?: number;
   /**
+   * TLS session ticket keys (48 bytes), asked for again every hour so they can be rotated; kept
+   * across restarts, they let devices resume their TLS sessions after one (config/ticket-keys.ts).
+   * Default: random keys for this process only.
+   */
+  ticketKeys?: { current(): Buffer };
+  /** How long a TLS session stays resumable, in seconds (TLS 1.3 caps it at 7 days). Default 86 400. */
+  tlsSessionLifetimeS?: number;
+  /**
    * A device asked to come back later (too many connections authenticating, the audit log not
    * writable) is told a time spread uniformly over this window, so a refused crowd does not
    * return all at once, in ms. Default 20 000.
@@ -123,6 +131,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     {
       ...edgeTlsOptions(options.clientCert ? { ...tlsInput, clientCert: options.clientCert } : tlsInput),
       handshakeTimeout: deps.authDeadlineMs,
+      sessionTimeout: options.tlsSessionLifetimeS ?? 86_400,
+      ...(options.ticketKeys && { ticketKeys: options.ticketKeys.current() }),
     },
     (req, res) => {
       if (gate.isRefused(req.socket)) return;
@@ -233,6 +243,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       source,
       deps,
       ...(options.onStream && { onStream: options.onStream }),
+      tlsResumed: socket.isSessionReused(),
       onAuthenticated: () => {
         pending.release(token);
         admission.authenticated(raw);
@@ -273,6 +284,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     }
   }, options.revalidateIntervalMs ?? 5_000);
   revalidation.unref();
+  let ticketKeys = options.ticketKeys?.current();
+  const ticketRotation = setInterval(() => {
+    try {
+      const next = options.ticketKeys?.current();
+      if (next && ticketKeys && !next.equals(ticketKeys)) {
+        https.setTicketKeys(next);
+        ticketKeys = next;
+        deps.logger.info("TLS session ticket keys rotated");
+      }
+    } catch (err) {
+      deps.logger.error({ err }, "TLS session ticket keys could not be rotated; keeping the current ones");
+    }
+  }, 3_600_000);
+  ticketRotation.unref();
   return {
     url: `wss://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
@@ -295,6 +320,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       // that nobody closes (https.close() would then wait for it forever).
       closing = true;
       clearInterval(revalidation);
+      clearInterval(ticketRotation);
       admission.close();
       const listenerClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       // The HTTPS server never listens itself (the TCP listener hands it admitted sockets).

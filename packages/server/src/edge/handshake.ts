@@ -101,7 +101,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
       return;
     }
     refused.add(socket);
-    record(sourceOf(socket), refusal);
+    record(sourceOf(socket), refusal, socket.isSessionReused());
     closeWithAlert(socket, refusal.alert, secret);
   });
 
@@ -121,6 +121,12 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     const certDeviceId = commonNameOf(cert.subject);
     const serial = cert.serialNumber;
     const who = { certDeviceId, serial };
+    // A resumed session skips OpenSSL's verification: its certificate may have expired since.
+    const now = Date.now();
+    if (Date.parse(cert.validTo) < now)
+      return { reason: "expired", detail: "CERT_HAS_EXPIRED", alert: TlsAlert.certificateExpired, ...who };
+    if (Date.parse(cert.validFrom) > now)
+      return { reason: "not-yet-valid", detail: "CERT_NOT_YET_VALID", alert: TlsAlert.badCertificate, ...who };
     const violation = deviceCertificateViolation(cert, ca);
     if (violation) return { reason: "policy", detail: violation, alert: TlsAlert.unsupportedCertificate, ...who };
     const status = deps.registry.certificateStatus(certDeviceId, serial);
@@ -136,7 +142,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     }
   }
 
-  function record(source: string, refusal: Refusal): void {
+  function record(source: string, refusal: Refusal, tlsResumed = false): void {
     try {
       deps.logger.debug({ source, reason: refusal.reason, detail: refusal.detail }, "TLS handshake refused");
       auditThrottled(deps, `tls:${source}:${refusal.reason}`, {
@@ -151,6 +157,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
           detail: refusal.detail,
           certDeviceId: refusal.certDeviceId ?? null,
           serial: refusal.serial ?? null,
+          tlsResumed,
         },
       });
     } catch (err) {

@@ -56,6 +56,8 @@ export interface EdgeSessionOptions {
   source: string;
   /** Streams the device opens, once authenticated; without it they are refused. */
   onStream?: StreamHandler;
+  /** Whether TLS resumed an earlier session; recorded with the login. */
+  tlsResumed?: boolean;
   /** Called once, when Auth has succeeded (the connection stops counting as unauthenticated). */
   onAuthenticated?: () => void;
   deps: EdgeDeps;
@@ -78,6 +80,7 @@ export class EdgeSession implements DeviceLink {
   private readonly certDeviceId: string | undefined;
   private readonly onStream: StreamHandler | undefined;
   private readonly onAuthenticated: (() => void) | undefined;
+  private readonly tlsResumed: boolean;
   private streamsAgreed = false;
   private readonly bound = new Set<string>();
   private ctx: HandlerContext | undefined;
@@ -91,6 +94,7 @@ export class EdgeSession implements DeviceLink {
     this.deps = options.deps;
     this.onStream = options.onStream;
     this.onAuthenticated = options.onAuthenticated;
+    this.tlsResumed = options.tlsResumed === true;
     this.certDeviceId = options.certDeviceId;
     this.source = options.source;
     this.faults = new ConnectionFaultLog(this.deps.logger, () => ({
@@ -262,6 +266,7 @@ export class EdgeSession implements DeviceLink {
       certDeviceId: this.certDeviceId,
       source: this.source,
       sessionId: this.sessionId,
+      tlsResumed: this.tlsResumed,
     });
     if (!outcome.ok) {
       this.channel.send({
