@@ -87,6 +87,30 @@ describe("ems - daemon against a real server", () => {
     expect(audit[0]).toMatchObject({ seq: 1, type: "login.success", actor: "device:ems-dev", outcome: "success" });
   });
 
+  it("ems - the shell + curl example sets values and answers a service call", async () => {
+    const sh = spawn("sh", [join(repoRoot, "examples/ems-shell/device.sh")], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, SOCK: daemon!.socket, THING: "pump-1", SERVICE: "reset", ONCE: "1" },
+    });
+    const out: string[] = [];
+    sh.stdout.on("data", (d: Buffer) => out.push(d.toString()));
+    sh.stderr.on("data", (d: Buffer) => out.push(d.toString()));
+    await waitUntil("shell ready", () => out.join("").includes("ready"));
+    const call = await operatorRequest(
+      server.operatorUrl,
+      server.caPem,
+      server.adminToken,
+      "POST",
+      "/api/things/pump-1/services/reset",
+      {},
+    );
+    expect(call.body).toEqual({ result: { reset: true } });
+    const code = await new Promise<number | null>((r) => sh.once("exit", (c) => r(c)));
+    expect(code).toBe(0);
+    const events = await daemon!.request("GET", "/metrics");
+    expect(events.body).toMatch(/^outpost_ems_events_total [2-9]/m);
+  });
+
   it("ems - no secret appears in plain text anywhere in DIR", async () => {
     const token = ems(["local-token", "--dir", dir]).trim();
     const keyLine = bundle.key.split("\n").find((l) => l.length > 40 && !l.startsWith("-----"))!;
