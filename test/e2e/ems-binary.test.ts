@@ -1,11 +1,16 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localHttp } from "../helpers/ems-process.js";
+import { operatorRequest } from "../helpers/operator-client.js";
 import { repoRoot, ServerProcess } from "../helpers/server-process.js";
+import { waitUntil } from "../helpers/wait.js";
 
 // Builds both executables, or reuses them when their inputs are unchanged (scripts/build-ems-binary.mjs).
+// The time limits are generous: an emulated arm64 Node and a server started from scratch are slow
+// on a loaded 2-core machine; no timing is asserted.
 const x64 = join(repoRoot, "dist-bin", "outpost-ems-linux-x64");
 const arm64 = join(repoRoot, "dist-bin", "outpost-ems-linux-arm64");
 const AARCH64_SYSROOT = "/usr/aarch64-linux-gnu";
@@ -45,27 +50,68 @@ describe("ems binary - one-file executables without a Node installation", () => 
     expect(r.stderr).toBe("");
     expect(r.stdout.trim()).toBe("0.1.0");
     expect(r.status).toBe(0);
-  });
+  }, 60_000);
 
-  it("ems binary - the x64 executable imports an onboarding bundle and connects to a real server", async () => {
+  it("ems binary - the x64 executable imports a bundle, connects to a real server and delivers a property", async () => {
     server = ServerProcess.init();
-    const bundle = server.addDevice("dev-binary", ["valve-1"]);
-    await server.start();
+    const srv = server;
+    const bundle = srv.addDevice("dev-binary", ["valve-1"]);
+    await srv.start();
     const dir = mkdtempSync(join(tmpdir(), "outpost-ems-bin-"));
     dirs.push(dir);
     const emsDir = join(dir, "ems");
-    const init = bare([x64, "init", "--dir", emsDir, "--bundle", bundle.dir, "--url", server.edgeUrl], [`HOME=${dir}`]);
+    const home = `HOME=${dir}`;
+    const init = bare([x64, "init", "--dir", emsDir, "--bundle", bundle.dir, "--url", srv.edgeUrl], [home]);
     expect(init.status, init.stderr).toBe(0);
     // `config check` walks DNS, TCP, TLS and Auth with the device's real connection.
-    const check = bare([x64, "config", "check", "--dir", emsDir], [`HOME=${dir}`]);
+    const check = bare([x64, "config", "check", "--dir", emsDir], [home]);
     expect(check.status, `${check.stdout}\n${check.stderr}`).toBe(0);
     expect(check.stdout).toMatch(/ok +Auth: connected as dev-binary/);
-  });
 
-  it.skipIf(skipArm64)("ems binary - the arm64 executable answers --version under qemu-aarch64-static", () => {
-    const r = bare(["qemu-aarch64-static", "-L", AARCH64_SYSROOT, arm64, "--version"]);
-    expect(r.stderr).toBe("");
-    expect(r.stdout.trim()).toBe("0.1.0");
-    expect(r.status).toBe(0);
-  });
+    const daemon = spawn("env", ["-i", "PATH=/usr/bin:/bin", home, x64, "start", "--dir", emsDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    daemon.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    daemon.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise((r) => daemon.once("exit", r));
+    try {
+      const socketPath = join(emsDir, "run", "local.sock");
+      await waitUntil(
+        "the daemon connected",
+        async () => (await localHttp({ socketPath }, "GET", "/status")).body?.connection?.state === "connected",
+        { timeoutMs: 30_000 },
+      ).catch((err: unknown) => {
+        throw new Error(`${String(err)}\n${output}`);
+      });
+      const put = await localHttp({ socketPath }, "PUT", "/things/valve-1/properties/position", { value: 42 });
+      expect(put.status, JSON.stringify(put.body)).toBeLessThan(300);
+      await waitUntil("valve-1.position on the server", async () => {
+        const r = await operatorRequest(
+          srv.operatorUrl,
+          srv.caPem,
+          srv.adminToken,
+          "GET",
+          "/api/things/valve-1/properties",
+        );
+        return r.body?.properties?.some(
+          (p: { name: string; value: unknown }) => p.name === "position" && p.value === 42,
+        );
+      });
+    } finally {
+      daemon.kill("SIGTERM");
+      await exited;
+    }
+  }, 180_000);
+
+  it.skipIf(skipArm64)(
+    "ems binary - the arm64 executable answers --version under qemu-aarch64-static",
+    () => {
+      const r = bare(["qemu-aarch64-static", "-L", AARCH64_SYSROOT, arm64, "--version"]);
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trim()).toBe("0.1.0");
+      expect(r.status).toBe(0);
+    },
+    120_000,
+  );
 });
