@@ -12,6 +12,7 @@
 // - idle CPU: server CPU time (user + system, /proc) over --idle-seconds with every device idle.
 // - back after restart in: from the SIGKILL until all N devices are connected to the new process
 //   (it includes the new server's start-up, printed separately).
+// BENCH_FLEET_CONFIG (JSON) is merged into config.json, e.g. '{"edge":{"maxHandshakes":16}}'.
 // BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 // Each generator connects from its own loopback address (127.0.0.2, 127.0.0.3, ...), so the fleet
 // is not limited by one source address's ephemeral ports. The last line is, exactly:
@@ -171,7 +172,9 @@ async function main() {
     `fleet benchmark: ${o.devices} devices, ${o.generators} generators, ${resume}; load average ${loadAvg()}`,
   );
   let t = performance.now();
-  const fx = await createFixture({ devices: o.devices });
+  const configPatch = JSON.parse(process.env.BENCH_FLEET_CONFIG ?? "{}");
+  if (process.env.BENCH_FLEET_CONFIG) console.log(`  config.json patch: ${process.env.BENCH_FLEET_CONFIG}`);
+  const fx = await createFixture({ devices: o.devices, configPatch });
   console.log(`  onboarded ${o.devices} devices in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const port = await freePort();
   const url = `wss://127.0.0.1:${port}`;

@@ -86,9 +86,9 @@ export interface EdgeEndpointOptions {
   /** How long a TLS session stays resumable, in seconds (TLS 1.3 caps it at 7 days). Default 86 400. */
   tlsSessionLifetimeS?: number;
   /**
-   * A device asked to come back later (too many connections authenticating, the audit log not
-   * writable) is told a time spread uniformly over this window, so a refused crowd does not
-   * return all at once, in ms. Default 20 000.
+   * A device refused because too many connections are authenticating (1013) is told to come back
+   * after a time drawn from a tenth of this window to all of it, so a refused crowd does not return
+   * all at once, in ms. Default 20 000.
    */
   retryWindowMs?: number;
   /**
