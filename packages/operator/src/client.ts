@@ -15,7 +15,17 @@ import type {
   WhoamiResponse,
   WritePropertyResponse,
 } from "./generated/api.js";
+import type {
+  CancelTransferResponse,
+  GetTransferResponse,
+  ListDeviceFilesResponse,
+  ListRepositoryResponse,
+  ListTransfersResponse,
+  StartTransferBody,
+  StartTransferResponse,
+} from "./generated/api.js";
 import { OPERATIONS } from "./generated/api.js";
+import { type DownloadResult, downloadFile, type FileCopyOptions, type RepositoryFile, uploadFile } from "./files.js";
 import { call, type Endpoint } from "./http.js";
 import { type OpenTunnelOptions, OperatorTunnel } from "./tunnels/tunnel.js";
 
@@ -175,6 +185,57 @@ export class OperatorClient {
   /** DELETE /api/tunnels/{id}: closes a tunnel session (admin, or the operator who opened it). */
   async closeTunnel(id: string, options: CallOptions = {}): Promise<void> {
     await this.#call("closeTunnel", { id }, undefined, options);
+  }
+
+  /** PUT /api/devices/{device}/repository/{path}: uploads a local file (streamed) into the device's repository area. */
+  uploadFile(device: string, path: string, localFile: string, options: FileCopyOptions = {}): Promise<RepositoryFile> {
+    return uploadFile(this.#endpoint, device, path, localFile, options);
+  }
+
+  /** GET /api/devices/{device}/repository/{path}: downloads a repository file to `localFile` with its checksums. */
+  downloadFile(
+    device: string,
+    path: string,
+    localFile: string,
+    options: FileCopyOptions = {},
+  ): Promise<DownloadResult> {
+    return downloadFile(this.#endpoint, device, path, localFile, options);
+  }
+
+  /** GET /api/devices/{device}/repository: the files of the device's repository area. */
+  listRepository(device: string, options: CallOptions = {}): Promise<ListRepositoryResponse> {
+    return this.#call("listRepository", { device }, undefined, options);
+  }
+
+  /** GET /api/devices/{device}/files: lists a directory of the device's virtual directories (live). */
+  listDeviceFiles(device: string, path: string, options: CallOptions = {}): Promise<ListDeviceFilesResponse> {
+    return this.#call("listDeviceFiles", { device }, undefined, options, new URLSearchParams({ path }));
+  }
+
+  /** POST /api/devices/{device}/transfers: queues a push or a pull. */
+  startTransfer(device: string, body: StartTransferBody, options: CallOptions = {}): Promise<StartTransferResponse> {
+    return this.#call("startTransfer", { device }, body, options);
+  }
+
+  /** GET /api/transfers: transfers with state and progress. */
+  listTransfers(
+    filter: { device?: string; active?: boolean } = {},
+    options: CallOptions = {},
+  ): Promise<ListTransfersResponse> {
+    const q = new URLSearchParams();
+    if (filter.device !== undefined) q.set("device", filter.device);
+    if (filter.active !== undefined) q.set("active", String(filter.active));
+    return this.#call("listTransfers", {}, undefined, options, q);
+  }
+
+  /** GET /api/transfers/{id}. */
+  getTransfer(id: string, options: CallOptions = {}): Promise<GetTransferResponse> {
+    return this.#call("getTransfer", { id }, undefined, options);
+  }
+
+  /** POST /api/transfers/{id}/cancel. */
+  cancelTransfer(id: string, options: CallOptions = {}): Promise<CancelTransferResponse> {
+    return this.#call("cancelTransfer", { id }, undefined, options);
   }
 
   #call<T>(

@@ -46,6 +46,8 @@ export interface FileSink {
   commit(): Promise<void>;
   /** Removes the staged data; nothing is left at the target. */
   discard(): Promise<void>;
+  /** Closes what the sink holds open, keeping the staged data for a resume. */
+  release?(): Promise<void>;
 }
 
 /** A failed attempt: `retry` says whether a new attempt may resume it. */
@@ -62,6 +64,7 @@ export class FileTransferError extends OutpostError {
 
 /** Progress of one attempt. */
 export interface TransferProgress {
+  transferId: string;
   /** Bytes verified at the receiver (acknowledged, for a sender). */
   bytesDone: number;
   size: number;
@@ -99,6 +102,8 @@ export interface OpenerOptions {
   windowChunks?: number;
   hooks?: TransferHooks;
   signal?: AbortSignal;
+  /** Bandwidth cap of this attempt in bytes/s (a sender paces its chunks, a receiver its acks). Default none. */
+  maxBytesPerSecond?: number;
 }
 
 /** Sends `source` to the acceptor, which stores it at `path`. Resolves once the acceptor committed it. */
@@ -121,6 +126,7 @@ export async function putFile(
       windowChunks: windowOf(options.windowChunks),
       resumeChunk: accept.resumeChunk,
       ...(options.hooks && { hooks: options.hooks }),
+      pace: pacer(options.maxBytesPerSecond),
     });
   } catch (err) {
     throw failStream(stream, err);
@@ -156,6 +162,7 @@ export async function getFile(open: OpenFileStream, sink: FileSink, options: Get
       chunkBytes: accept.chunkBytes,
       resumeChunk: accept.resumeChunk,
       ...(options.hooks && { hooks: options.hooks }),
+      pace: pacer(options.maxBytesPerSecond),
     });
   } catch (err) {
     throw failStream(stream, err);
@@ -185,6 +192,8 @@ export interface FileStreamHandlers {
   /** A GET: the file to send. */
   get?(open: FileOpen): Promise<FileSource>;
   list?(path: string): Promise<FileEntry[]>;
+  /** Bandwidth cap of every attempt served, bytes/s. Default none. */
+  maxBytesPerSecond?: number;
   /** Largest chunk the acceptor takes. Default {@link MAX_CHUNK_BYTES}. */
   maxChunkBytes?: number;
   hooks?: TransferHooks;
@@ -241,6 +250,7 @@ export async function serveFileStream(stream: Stream, handlers: FileStreamHandle
         chunkBytes,
         resumeChunk,
         ...(handlers.hooks && { hooks: handlers.hooks }),
+        pace: pacer(handlers.maxBytesPerSecond),
       });
     } else if (open.op === FileOp.FILE_OP_GET) {
       if (!handlers.get) throw new OutpostError(ErrorCode.NotImplemented, "sending files is not served here");
@@ -271,6 +281,7 @@ export async function serveFileStream(stream: Stream, handlers: FileStreamHandle
           windowChunks: windowOf(open.windowChunks ?? undefined),
           resumeChunk,
           ...(handlers.hooks && { hooks: handlers.hooks }),
+          pace: pacer(handlers.maxBytesPerSecond),
         });
       } finally {
         await source.close().catch(() => undefined);
@@ -281,7 +292,7 @@ export async function serveFileStream(stream: Stream, handlers: FileStreamHandle
     handlers.done?.(open, { result });
   } catch (err) {
     const error = failStream(stream, err);
-    if (sink && !isRetryable(error)) await sink.discard().catch(() => undefined);
+    if (sink) await (isRetryable(error) ? sink.release?.() : sink.discard())?.catch(() => undefined);
     handlers.done?.(open, { error });
   }
 }
@@ -368,6 +379,7 @@ interface SendContext {
   windowChunks: number;
   resumeChunk: number;
   hooks?: TransferHooks;
+  pace: (bytes: number) => Promise<void>;
 }
 
 async function sendChunks(ctx: SendContext): Promise<TransferResult> {
@@ -392,7 +404,7 @@ async function sendChunks(ctx: SendContext): Promise<TransferResult> {
         const chunks = frame.ack.chunks ?? 0;
         if (chunks < acked || chunks > total) throw new OutpostError(ErrorCode.BadRequest, `ack of ${chunks} chunks`);
         acked = chunks;
-        ctx.hooks?.onProgress?.({ bytesDone: Math.min(size, acked * chunkBytes), size, bytesOnWire });
+        ctx.hooks?.onProgress?.({ transferId, bytesDone: Math.min(size, acked * chunkBytes), size, bytesOnWire });
       } else if (frame.commit) {
         commit = { md5: hex(frame.commit.md5), sha256: hex(frame.commit.sha256) };
         return;
@@ -418,6 +430,8 @@ async function sendChunks(ctx: SendContext): Promise<TransferResult> {
     }
     check();
     const data = await source.read(i * chunkBytes, chunkLength(i, size, chunkBytes));
+    await ctx.pace(data.byteLength);
+    check();
     hashBoth(md5, sha, data);
     const sealed = seal(keys.send, i, chunkAad(transferId, i, total), data);
     ctx.hooks?.onSealedChunk?.(i, sealed);
@@ -448,6 +462,7 @@ interface ReceiveContext {
   chunkBytes: number;
   resumeChunk: number;
   hooks?: TransferHooks;
+  pace: (bytes: number) => Promise<void>;
 }
 
 async function receiveChunks(ctx: ReceiveContext): Promise<TransferResult> {
@@ -489,8 +504,9 @@ async function receiveChunks(ctx: ReceiveContext): Promise<TransferResult> {
       hashBoth(md5, sha, data);
       next++;
       bytesOnWire += data.byteLength;
+      await ctx.pace(data.byteLength);
       stream.tryWrite(encodeFileRecord({ ack: { chunks: next } }));
-      ctx.hooks?.onProgress?.({ bytesDone: Math.min(size, next * chunkBytes), size, bytesOnWire });
+      ctx.hooks?.onProgress?.({ transferId, bytesDone: Math.min(size, next * chunkBytes), size, bytesOnWire });
     } else if (frame.end) {
       if (next !== total)
         throw new FileTransferError(ErrorCode.Integrity, `file ended after ${next} of ${total} chunks`, true);
@@ -577,6 +593,20 @@ async function raceFailure(p: Promise<void>, failure: () => Error | undefined): 
   await p;
   const f = failure();
   if (f) throw f;
+}
+
+/** Paces to `rate` bytes/s from its first call: waits until `bytes` more fit. */
+function pacer(rate: number | undefined): (bytes: number) => Promise<void> {
+  if (!rate || rate <= 0) return async () => {};
+  let start = 0;
+  let total = 0;
+  return async (bytes) => {
+    const now = Date.now();
+    if (start === 0) start = now;
+    total += bytes;
+    const due = start + (total / rate) * 1000;
+    if (due > now) await new Promise((r) => setTimeout(r, due - now));
+  };
 }
 
 function hashBoth(a: Hash, b: Hash, data: Uint8Array): void {

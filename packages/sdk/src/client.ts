@@ -2,6 +2,7 @@ import {
   AbortError,
   ConnectionClosedError,
   ErrorCode,
+  FILE_STREAM_TYPE,
   fromWireValue,
   GoodbyeReason,
   isOutpostError,
@@ -20,6 +21,7 @@ import { type Backoff, createBackoff, isFinalError, sleep } from "./connection/r
 import { bindThings } from "./connection/session.js";
 import { type ConnectionStatus, StatusFeed } from "./connection/status.js";
 import { TypedEmitter } from "./events.js";
+import { DeviceFiles } from "./files/device-files.js";
 import { type Logger, warnLogger } from "./logger.js";
 import type {
   CloseOptions,
@@ -78,12 +80,15 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   private waiters: { resolve(): void; reject(err: Error): void }[] = [];
   private closing: Promise<void> | undefined;
   private readonly tunnels: DeviceTunnels | undefined;
+  /** The device's file service, when the `files` option is given (docs/files.md). */
+  readonly files: DeviceFiles | undefined;
 
   constructor(options: EdgeClientOptions) {
     super();
     validate(options);
     this.#options = options;
     this.logger = options.logger ?? warnLogger;
+    this.files = options.files && new DeviceFiles(options.files, this.logger);
     this.backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect, options.random);
     this.queue = new OfflineQueue(
       options.queue,
@@ -269,9 +274,10 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     this.setStatus({ type: "closed" });
   }
 
-  /** One handler for the server's streams, by type: tunnels here, the rest to the application's onStream. */
+  /** One handler for the server's streams, by type: tunnels and files here, the rest to the application's onStream. */
   private dispatchStream(stream: Stream): void {
     if (stream.type === TUNNEL_STREAM_TYPE && this.tunnels) this.tunnels.accept(stream);
+    else if (stream.type === FILE_STREAM_TYPE && this.files) this.files.serve(stream);
     else if (this.#options.onStream) this.#options.onStream(stream);
     else stream.reset(StreamResetCode.Refused, `stream type ${JSON.stringify(stream.type)} is not served`);
   }
@@ -327,7 +333,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       },
       appKey: o.appKey,
       agent: AGENT,
-      ...((o.onStream || this.tunnels) && { onStream: (stream: Stream) => this.dispatchStream(stream) }),
+      ...((o.onStream || this.tunnels || this.files) && { onStream: (stream: Stream) => this.dispatchStream(stream) }),
       things: this.things,
       queue: this.queue,
       logger: this.logger,

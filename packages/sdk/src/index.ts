@@ -16,7 +16,16 @@ export type { ConnectionStatus } from "./connection/status.js";
 export type { PathRefusal } from "./files/errors.js";
 export { FileTooLargeError, InsufficientSpaceError, PathRefusedError } from "./files/errors.js";
 export { parseVdirPath } from "./files/paths.js";
-export type { FilesOptions, OpenedFile, VdirEntry, WriteTarget } from "./files/vdirs.js";
+export type { DeviceFilesHooks } from "./files/device-files.js";
+export { DeviceFiles } from "./files/device-files.js";
+export type {
+  DeviceAuditSink,
+  DeviceFileAuditEvent,
+  FilesOptions,
+  OpenedFile,
+  VdirEntry,
+  WriteTarget,
+} from "./files/vdirs.js";
 export { VirtualDirs } from "./files/vdirs.js";
 export type { Logger } from "./logger.js";
 export { silentLogger, warnLogger } from "./logger.js";

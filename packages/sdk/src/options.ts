@@ -1,5 +1,6 @@
 import type { ProtocolLimits, Stream, Transport } from "@outpost/protocol";
 import type { ReconnectOptions } from "./connection/reconnect.js";
+import type { FilesOptions } from "./files/vdirs.js";
 import type { Logger } from "./logger.js";
 import type { QueueOptions } from "./queue/offline-queue.js";
 import type { ProxyOptions } from "./transport/proxy.js";
@@ -69,6 +70,12 @@ export interface EdgeClientOptions {
    * (the server's tunnel streams are refused).
    */
   tunnels?: TunnelOptions;
+  /**
+   * Virtual directories the server may push files into and pull files from, with the size limit,
+   * staging directory, resume expiry and device audit sink (docs/files.md). Default: none (file
+   * streams are refused).
+   */
+  files?: FilesOptions;
 }
 
 /** Options of {@link EdgeClient.connect}. */

@@ -39,6 +39,7 @@ export { SqliteRegistry, type SqliteRegistryOptions } from "./registry/sqlite.js
 export type {
   AppKeyRecord,
   DeviceRecord,
+  FileTransferRecord,
   KeyCheck,
   OperatorRecord,
   Permission,
@@ -46,6 +47,7 @@ export type {
   PropertyState,
   Registry,
   ThingRecord,
+  TransferState,
 } from "./registry/types.js";
 export type {
   AuthRateLimitOptions,
@@ -57,6 +59,10 @@ export type {
   ServerServiceCallContext,
 } from "./server.js";
 export { startServer } from "./server.js";
+export type { FileRepository, RepositoryEntry } from "./files/repository.js";
+export { checkRepositoryPath, DiskFileRepository } from "./files/repository.js";
+export type { FileServiceOptions, TransferRequest } from "./files/transfers.js";
+export { TransferManager } from "./files/transfers.js";
 export type { StreamDevice, StreamHandler } from "./edge/session.js";
 export type {
   ChangeFilter,

@@ -9,6 +9,7 @@ import { type DeviceLimitOptions, DeviceLimits } from "./edge/device-limits.js";
 import { type EdgeEndpointOptions, type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
 
 export type { EdgeEndpointOptions } from "./edge/edge-server.js";
+import { type FileServiceOptions, TransferManager } from "./files/transfers.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
 import type { Registry } from "./registry/types.js";
@@ -72,6 +73,8 @@ export interface ServerOptions {
   tunnels?: TunnelRelayOptions | false;
   /** Offer the diagnostic services `outpost.echo` and `outpost.time` to every Thing. Default true. */
   builtinServices?: boolean;
+  /** File repository and transfers (docs/files.md). Default: none (file routes answer 503). */
+  files?: FileServiceOptions;
 }
 
 /** Context given to a server-side service handler. */
@@ -107,6 +110,8 @@ export interface OutpostServer {
       ctx: ServerServiceCallContext,
     ) => Promise<OutpostValue> | OutpostValue,
   ): void;
+  /** File transfers, when the `files` option is given. */
+  readonly files: TransferManager | undefined;
   /** Whether the server can do its job now: today, whether its audit log can be written. */
   health(): ServerHealth;
   /** Graceful: Goodbye{SHUTDOWN} to every device, close sockets, flush audit. */
@@ -170,6 +175,8 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   const edge: EdgeServer = await startEdgeServer({ ...stripUndefined(options.edge), deps });
   const tunnels =
     options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
+  const files =
+    options.files && new TransferManager({ registry: options.registry, audit, links, logger }, options.files);
   let operator: OperatorApi | undefined;
   if (options.operator) {
     try {
@@ -182,8 +189,10 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
         logger,
         limiter: new FailureLimiter(rate),
         ...(tunnels && { tunnels }),
+        ...(files && { files: { manager: files, registry: options.registry, links, audit } }),
       });
     } catch (err) {
+      files?.close();
       await edge.close();
       throw err;
     }
@@ -198,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     operatorUrl: operator?.url,
     things,
     tunnels,
+    files,
     registerService(thing, name, handler: ServerServiceHandler) {
       services.register(thing, name, handler);
     },
@@ -207,6 +217,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     close() {
       closing ??= (async () => {
         clearInterval(sweep);
+        files?.close();
         await Promise.all([edge.close(), operator?.close()]);
         await audit.flush();
         logger.info("server stopped");

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ErrorCode, isOutpostError } from "@outpost/protocol";
 import { dataCommands } from "./data-commands.js";
+import { filesCommand } from "./files-commands.js";
 import { loginCommands } from "./login-commands.js";
 import { tunnelCommands } from "./tunnel-commands.js";
 import type { GlobalOptions } from "./context.js";
@@ -12,7 +13,7 @@ export const EXIT_USAGE = 2;
 
 function program(): Command {
   const p = new Command("outpost")
-    .description("Operator client of an Outpost server: devices, Things, properties, services, events.")
+    .description("Operator client of an Outpost server: devices, Things, properties, services, events, files.")
     .option("--profile <name>", "use this saved profile (default: the one last logged in to)")
     .option("--server <url>", "server URL (overrides OUTPOST_SERVER and the profile)")
     .option("--ca <file>", "CA certificate file (overrides OUTPOST_CA and the profile)")
@@ -32,7 +33,7 @@ function program(): Command {
         "  $ outpost things",
       ].join("\n"),
     );
-  for (const c of [...loginCommands(), ...dataCommands(), ...tunnelCommands()]) p.addCommand(c);
+  for (const c of [...loginCommands(), ...dataCommands(), ...tunnelCommands(), filesCommand()]) p.addCommand(c);
   return p;
 }
 

@@ -16,7 +16,44 @@ export interface FilesOptions {
    * vdir (commit is a rename). Default: a `.outpost-staging` directory inside each vdir root.
    */
   stagingDir?: string;
+  /** Staged data of an interrupted transfer is kept this long for a resume, in ms. Default 86 400 000 (24 h). */
+  resumeExpiryMs?: number;
+  /** Bandwidth cap of every transfer this device serves, bytes/s (for metered links). Default: none. */
+  maxBytesPerSecond?: number;
+  /** Device audit log of file transfers (start, completed, failed, cancelled). Default: none. */
+  audit?: DeviceAuditSink;
 }
+
+/** One record of the device's file audit log. */
+export interface DeviceFileAuditEvent {
+  event: "start" | "completed" | "failed" | "cancelled";
+  transferId: string;
+  /** "receive": a file written into a vdir; "send": a file read from a vdir. */
+  direction: "receive" | "send";
+  /** Who started the transfer: "server" (an operator or the server) or "device". */
+  initiator: "server" | "device";
+  /** The vdir path on this device. */
+  path: string;
+  /** The repository path, for transfers the device started. */
+  repositoryPath?: string;
+  size: number;
+  /** Chunk bytes this attempt moved. */
+  bytes: number;
+  md5?: string;
+  sha256?: string;
+  durationMs: number;
+  error?: { code: string; message: string };
+  /** On "failed": the staged data is kept and a new attempt resumes it. */
+  resumable?: boolean;
+  /** ISO 8601 time of the record. */
+  time: string;
+}
+
+/**
+ * Receives the device's file audit records. Failure: a sink that throws loses that record; the
+ * transfer is not affected and the error is logged.
+ */
+export type DeviceAuditSink = (event: DeviceFileAuditEvent) => void;
 
 /** A regular file inside a vdir, opened for reading and checked on the open descriptor. */
 export interface OpenedFile {

@@ -169,8 +169,11 @@ export function thingCommand(): Command {
 export function grantCommand(): Command {
   return withData(new Command("grant"))
     .argument("<operator>", "operator name")
-    .argument("<thing>", 'Thing name, or "*" for every Thing (for tunnel.open: a device id)')
-    .argument("<permission>", "property.read | property.write | event.emit | service.execute | tunnel.open")
+    .argument("<thing>", 'Thing name, or "*" for every Thing (for tunnel.open, file.read, file.write: a device id)')
+    .argument(
+      "<permission>",
+      "property.read | property.write | event.emit | service.execute | tunnel.open | file.read | file.write",
+    )
     .description("grant (or with --revoke, take back) an operator's permission on a Thing")
     .option("--revoke", "take the permission back")
     .action(async (operator: string, thing: string, permission: string, o: Opts) => {

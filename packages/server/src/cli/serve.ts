@@ -7,6 +7,7 @@ import { loadServerConfig } from "../config/server-config.js";
 import { TicketKeyFile } from "../config/ticket-keys.js";
 import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../logging/logger.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
+import { DiskFileRepository } from "../files/repository.js";
 import { startServer } from "../server.js";
 import { readInputFile } from "./util.js";
 
@@ -95,6 +96,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       deviceLimits: config.deviceLimits,
       authRateLimit: config.authRateLimit,
       desiredTtlMs: config.desiredTtlMs,
+      files: { repository: new DiskFileRepository(p.files) },
       edge: {
         host: config.edge.host,
         port: options.edgePort ?? config.edge.port,

@@ -23,6 +23,8 @@ export interface DataPaths {
   auditAnchor: string;
   /** Server configuration (JSON). */
   config: string;
+  /** File repository: `store/<device>/<path>` and `staging/` (docs/files.md). */
+  files: string;
 }
 
 /** The fixed layout of a data directory. */
@@ -40,5 +42,6 @@ export function dataPaths(dir: string): DataPaths {
     auditKey: resolve(d, "audit", "signing.key"),
     auditAnchor: resolve(d, "audit", "anchor.json"),
     config: resolve(d, "config.json"),
+    files: resolve(d, "files"),
   };
 }

@@ -17,6 +17,7 @@ import { tunnelUpgradeHandler } from "../tunnels/upgrade.js";
 import { EventLog } from "./event-log.js";
 import { errorReply, refusalFromFramework, routeNotFound } from "./http-errors.js";
 import { parseJsonBody } from "./json-body.js";
+import type { FileRouteDeps } from "./file-routes.js";
 import { configureRoutes } from "./openapi.js";
 import { RefusalAudit } from "./refusal-audit.js";
 import type { Caller } from "./routes.js";
@@ -47,6 +48,8 @@ export interface OperatorApiOptions {
   replay?: { maxEvents?: number; maxBytes?: number };
   /** The tunnel relay behind GET /api/devices/{id}/tunnel (WebSocket) and /api/tunnels. Default: no tunnels. */
   tunnels?: TunnelRelay;
+  /** File transfer; without it the file routes answer 503. */
+  files?: FileRouteDeps;
 }
 
 /** The running operator API. */
@@ -168,6 +171,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     things: options.things,
     events,
     auditHealth: options.auditHealth ?? (() => ({ state: "ok" })),
+    files: () => options.files,
     deny: (req, message, details) => {
       const err = new OutpostError(ErrorCode.Forbidden, message, { status: 403 });
       refusals.record(req, { status: 403, code: err.code, message }, undefined, details);

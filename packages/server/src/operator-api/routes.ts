@@ -7,6 +7,7 @@ import type { DesiredReading } from "../things/desired.js";
 import type { ThingService } from "../things/thing-service.js";
 import { fromJsonValue, toJsonValue } from "../things/values.js";
 import type { EventLog } from "./event-log.js";
+import { FILE_ROUTE_PATHS, type FileRouteDeps, registerFileRoutes } from "./file-routes.js";
 import { openEventStream } from "./events-stream.js";
 import {
   clearDesiredSchema,
@@ -50,12 +51,15 @@ export interface RouteDeps {
   auditHealth(): AuditHealth;
   /** Refuses (403) and audits; returns the error to throw. */
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
+  /** File transfer (undefined when the server has no file repository: the file routes answer 503). */
+  files?: () => FileRouteDeps | undefined;
   /** Registers an open event stream so revocation and shutdown can end it. */
   track(caller: Caller, stop: () => void, closed: Promise<void>): void;
 }
 
 /** Every path of the API, as fastify patterns (for the 405 check). */
 export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
+  ...FILE_ROUTE_PATHS,
   { method: "GET", url: "/api/health" },
   { method: "GET", url: "/api/openapi.json" },
   { method: "GET", url: "/api/whoami" },
@@ -110,6 +114,7 @@ function clientGone(reply: FastifyReply): AbortSignal {
 /** Registers the operator API routes on `app` (docs/operator-api.md). */
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const { things } = deps;
+  registerFileRoutes(app, deps.files ?? (() => undefined), deps.deny);
 
   app.get("/api/health", { schema: healthSchema, config: { auth: false } }, async () => {
     // Unauthenticated: the failure message (it may name paths) stays in the server's log.

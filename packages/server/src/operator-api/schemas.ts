@@ -1,3 +1,4 @@
+import { repositoryEntrySchema, transferSchema } from "./file-schemas.js";
 /**
  * JSON schemas of the operator API: fastify validates requests and serializes responses with them,
  * and @fastify/swagger turns them into the OpenAPI document (docs/openapi.json). Shared shapes are
@@ -8,6 +9,8 @@
 const anyValue = { description: 'Any JSON value; bytes are {"$bytes": "<base64>"}.' } as const;
 
 export const sharedSchemas = [
+  transferSchema,
+  repositoryEntrySchema,
   {
     $id: "ErrorBody",
     type: "object",

@@ -2,7 +2,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const V1 = `
 CREATE TABLE devices (
@@ -124,6 +124,21 @@ CREATE TABLE desired_properties (
 );
 `;
 
+/**
+ * Version 5: file transfers, queued per device and kept across restarts (files/transfers.ts). The
+ * record is JSON; the columns are what transfers are looked up by.
+ */
+const V5 = `
+CREATE TABLE file_transfers (
+  id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  record_json TEXT NOT NULL
+);
+CREATE INDEX file_transfers_device ON file_transfers(device_id, created_at);
+`;
+
 /** Creates the schema on an empty database; refuses a database written by a newer version. */
 export function ensureSchema(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -141,6 +156,7 @@ export function ensureSchema(db: Database.Database): void {
     if (current < 2) db.exec(V2);
     if (current < 3) db.exec(V3 + V2_TO_V3);
     if (current < 4) db.exec(V4);
+    if (current < 5) db.exec(V5);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

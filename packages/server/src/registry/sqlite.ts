@@ -18,6 +18,7 @@ import {
 } from "./names.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
 import { ensureSchema } from "./schema.js";
+import { TransferStatements } from "./transfers-sql.js";
 import {
   type DesiredRow,
   desiredFromRow,
@@ -35,6 +36,7 @@ import {
   type DesiredProperty,
   DEVICE_PERMISSIONS,
   type DeviceRecord,
+  type FileTransferRecord,
   type KeyCheck,
   MAX_DELIVERY_EPOCHS,
   type OperatorCheck,
@@ -68,6 +70,7 @@ export interface SqliteRegistryOptions {
 export class SqliteRegistry implements Registry {
   readonly #db: Database.Database;
   readonly #s: Statements;
+  #transfers!: TransferStatements;
   readonly #now: () => number;
   // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
   // writes that change it, and when SQLite's data_version says another connection committed.
@@ -95,6 +98,7 @@ export class SqliteRegistry implements Registry {
       this.#db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
       ensureSchema(this.#db);
       this.#s = prepareStatements(this.#db);
+      this.#transfers = new TransferStatements(this.#db);
     } catch (err) {
       this.#db.close();
       if (err instanceof OutpostError) throw err;
@@ -371,6 +375,18 @@ export class SqliteRegistry implements Registry {
 
   listOperators(): OperatorRecord[] {
     return (this.#s.listOperators.all() as OperatorRow[]).map(operatorFromRow);
+  }
+
+  putTransfer(record: FileTransferRecord): void {
+    this.#transfers.putTransfer(record);
+  }
+
+  getTransfer(id: string): FileTransferRecord | undefined {
+    return this.#transfers.getTransfer(id);
+  }
+
+  listTransfers(filter?: { deviceId?: string; active?: boolean; limit?: number }): FileTransferRecord[] {
+    return this.#transfers.listTransfers(filter);
   }
 
   transaction<T>(work: () => T): T {

@@ -8,15 +8,18 @@ import type { DeliveryRecord } from "./delivery.js";
 
 /**
  * A run-time permission on a Thing, or (the device permissions, {@link DEVICE_PERMISSIONS}) on a
- * device: `tunnel.open` is granted on a device id, not a Thing name.
+ * device: `tunnel.open`, `file.read` and `file.write` are granted on a device id, not a Thing name.
+ * `file.read`: pull files from the device, list its vdirs, download its repository area;
+ * `file.write`: push files to it, upload to its repository area.
  */
-export type Permission = "property.read" | "property.write" | "event.emit" | "service.execute" | "tunnel.open";
+export type Permission =
+  "property.read" | "property.write" | "event.emit" | "service.execute" | "tunnel.open" | "file.read" | "file.write";
 
 /** The permissions on a Thing. */
 export const PERMISSIONS: readonly Permission[] = ["property.read", "property.write", "event.emit", "service.execute"];
 
 /** Permissions granted on a device id: only operators hold them, never by default. */
-export const DEVICE_PERMISSIONS: readonly Permission[] = ["tunnel.open"];
+export const DEVICE_PERMISSIONS: readonly Permission[] = ["tunnel.open", "file.read", "file.write"];
 
 /** Who acts: a device (by device id) or an operator (by operator name). */
 export interface Principal {
@@ -134,6 +137,47 @@ export interface CreateKeyOptions {
 /** Queue epochs remembered per device (the most recently written ones). */
 export const MAX_DELIVERY_EPOCHS = 16;
 
+/** State of a file transfer (docs/files.md). */
+export type TransferState = "queued" | "running" | "interrupted" | "completed" | "failed" | "cancelled";
+
+/** A file transfer between the repository and a device, as the registry keeps it. */
+export interface FileTransferRecord {
+  id: string;
+  deviceId: string;
+  /** "push": repository to device; "pull": device to repository. */
+  direction: "push" | "pull";
+  /** Who started it: "operator:<name>" or "device:<id>". */
+  initiator: string;
+  /** Path in the device's area of the repository. */
+  repositoryPath: string;
+  /** `<vdir>/<path>` on the device. */
+  devicePath: string;
+  /** File size in bytes (a pull: 0 until the device told it). */
+  size: number;
+  state: TransferState;
+  /** Bytes verified at the receiver. */
+  bytesDone: number;
+  /** Chunk bytes moved over all attempts (more than `size` when attempts re-sent chunks). */
+  bytesMoved: number;
+  attempts: number;
+  chunkBytes: number;
+  md5: string | null;
+  sha256: string | null;
+  /** Stable code and message of the last failure. */
+  errorCode: string | null;
+  error: string | null;
+  /** A pull's source version seen by the attempt that staged bytes ("" when none). */
+  sourceVersion: string;
+  /** Bandwidth cap of this transfer in bytes/s; 0: none. */
+  maxBytesPerSecond: number;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** An interrupted transfer that has not resumed by then fails (OUTPOST_TIMEOUT). */
+  expiresAt: number;
+}
+
 export interface Registry {
   createDevice(id: string, description?: string): DeviceRecord;
   getDevice(id: string): DeviceRecord | undefined;
@@ -226,6 +270,12 @@ export interface Registry {
    * crash cannot leave values applied without the record that marks them as delivered.
    */
   transaction<T>(work: () => T): T;
+
+  /** Stores a file transfer (insert or replace by id). Throws when it cannot be written. */
+  putTransfer(record: FileTransferRecord): void;
+  getTransfer(id: string): FileTransferRecord | undefined;
+  /** Transfers, oldest first; of one device when given; only unfinished ones with `active`. */
+  listTransfers(filter?: { deviceId?: string; active?: boolean; limit?: number }): FileTransferRecord[];
 
   close(): void;
 }

@@ -20,7 +20,10 @@ export interface DeviceLink {
   isBound(thing: string): boolean;
   /** Sends a request to the device; resolves with its successful reply, rejects with a typed error. */
   request(init: EnvelopeInit, options?: DeviceRequestOptions): Promise<Envelope>;
-  /** Opens a stream to the device; throws OUTPOST_NOT_IMPLEMENTED when the connection has no streams. */
+  /**
+   * Opens a stream to the device (files, tunnels). Throws OUTPOST_NOT_IMPLEMENTED when the
+   * connection has no streams (the device did not announce them).
+   */
   openStream?(options: OpenStreamOptions): Stream;
   /** Says goodbye with `reason` (and the stable error `code` behind it, if any) and closes the connection. */
   close(reason: GoodbyeReason, message: string, reconnectAfterMs?: number, code?: string): Promise<void>;
@@ -29,11 +32,19 @@ export interface DeviceLink {
 /** The authenticated device connections, at most one per device id. */
 export class DeviceLinks {
   private readonly links = new Map<string, DeviceLink>();
+  private readonly addListeners = new Set<(link: DeviceLink) => void>();
+
+  /** Calls `listener` with every link added from now on (after it is in place); returns the unsubscribe. */
+  onAdd(listener: (link: DeviceLink) => void): () => void {
+    this.addListeners.add(listener);
+    return () => this.addListeners.delete(listener);
+  }
 
   /** Adds `link`; returns the link it replaces for the same device, if any. */
   add(link: DeviceLink): DeviceLink | undefined {
     const previous = this.links.get(link.deviceId);
     this.links.set(link.deviceId, link);
+    for (const listener of this.addListeners) queueMicrotask(() => listener(link));
     return previous === link ? undefined : previous;
   }
 

@@ -1,0 +1,353 @@
+import { randomUUID } from "node:crypto";
+import {
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_WINDOW_CHUNKS,
+  ErrorCode,
+  getFile,
+  isOutpostError,
+  isRetryable,
+  OutpostError,
+  putFile,
+  type TransferHooks,
+  type TransferResult,
+} from "@outpost/protocol";
+import type { pino } from "pino";
+import type { AuditSink } from "../audit/types.js";
+import type { FileTransferRecord, Registry } from "../registry/types.js";
+import type { DeviceLink, DeviceLinks } from "../things/device-links.js";
+import { checkRepositoryPath, type FileRepository } from "./repository.js";
+
+/** Server-side file options. */
+export interface FileServiceOptions {
+  repository: FileRepository;
+  /** Largest file accepted into the repository (upload or pull), in bytes. Default 4 GiB. */
+  maxFileBytes?: number;
+  /** Chunk size proposed to devices. Default 256 KiB. */
+  chunkBytes?: number;
+  /** Chunks in flight. Default 16. */
+  windowChunks?: number;
+  /** An interrupted transfer that has not resumed within this time fails, in ms. Default 86 400 000 (24 h). */
+  resumeExpiryMs?: number;
+  /** Bandwidth cap per device, bytes/s, for every transfer. Default 0: none. */
+  maxBytesPerSecondPerDevice?: number;
+  /** @internal Test hooks on every attempt (e.g. change a sealed chunk). */
+  hooks?: TransferHooks;
+}
+
+/** What starts a transfer. */
+export interface TransferRequest {
+  deviceId: string;
+  direction: "push" | "pull";
+  repositoryPath: string;
+  devicePath: string;
+  /** "operator:<name>" or "device:<id>". */
+  initiator: string;
+  source?: string;
+  /** Bandwidth cap of this transfer, bytes/s. Default 0: none. */
+  maxBytesPerSecond?: number;
+}
+
+interface Deps {
+  registry: Registry;
+  audit: AuditSink;
+  links: DeviceLinks;
+  logger: pino.Logger;
+}
+
+const DEFAULT_MAX_FILE = 4 * 1024 * 1024 * 1024;
+const DEFAULT_EXPIRY = 24 * 60 * 60 * 1000;
+const PERSIST_EVERY_MS = 500;
+/** Attempts in a row that end without progress before a transfer fails. */
+const MAX_FRUITLESS_ATTEMPTS = 5;
+
+/**
+ * The server's file transfers: queued per device in the registry (one runs at a time per device),
+ * started when the device is connected, resumed from the last verified chunk after a disconnect or
+ * a server restart, within the resume expiry. Every start, completion, failure and cancel is audited.
+ */
+export class TransferManager {
+  readonly repository: FileRepository;
+  readonly maxFileBytes: number;
+  private readonly running = new Map<string, { id: string; abort: AbortController }>();
+  private readonly fruitless = new Map<string, number>();
+  private readonly expiryTimer: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  private closed = false;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly options: FileServiceOptions,
+  ) {
+    this.repository = options.repository;
+    this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE;
+    // A transfer that was running when the server stopped resumes when its device is back.
+    for (const t of deps.registry.listTransfers({ active: true, limit: 100_000 })) {
+      if (t.state === "running") this.save({ ...t, state: "interrupted" });
+    }
+    this.unsubscribe = deps.links.onAdd((link) => this.kick(link.deviceId));
+    this.expiryTimer = setInterval(() => this.expire(), 10_000);
+    this.expiryTimer.unref();
+    for (const link of deps.links.all()) this.kick(link.deviceId);
+  }
+
+  /** Queues a transfer and starts it when the device is connected. */
+  async create(req: TransferRequest): Promise<FileTransferRecord> {
+    checkRepositoryPath(req.repositoryPath);
+    let size = 0;
+    if (req.direction === "push") {
+      const entry = await this.repository.stat(req.deviceId, req.repositoryPath);
+      if (!entry) throw new OutpostError(ErrorCode.NotFound, `repository file ${req.repositoryPath} does not exist`);
+      size = entry.size;
+    }
+    const now = Date.now();
+    const record: FileTransferRecord = {
+      id: randomUUID(),
+      deviceId: req.deviceId,
+      direction: req.direction,
+      initiator: req.initiator,
+      repositoryPath: req.repositoryPath,
+      devicePath: req.devicePath,
+      size,
+      state: "queued",
+      bytesDone: 0,
+      bytesMoved: 0,
+      attempts: 0,
+      chunkBytes: this.options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+      md5: null,
+      sha256: null,
+      errorCode: null,
+      error: null,
+      sourceVersion: "",
+      maxBytesPerSecond: req.maxBytesPerSecond ?? 0,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: null,
+      finishedAt: null,
+      expiresAt: now + (this.options.resumeExpiryMs ?? DEFAULT_EXPIRY),
+    };
+    this.save(record);
+    this.auditEvent(record, "start", req.source);
+    this.kick(req.deviceId);
+    return record;
+  }
+
+  get(id: string): FileTransferRecord | undefined {
+    return this.deps.registry.getTransfer(id);
+  }
+
+  list(filter: { deviceId?: string; active?: boolean } = {}): FileTransferRecord[] {
+    return this.deps.registry.listTransfers(filter);
+  }
+
+  /** Cancels a transfer that has not finished; the device and the repository discard what they staged. */
+  async cancel(id: string, by: string, source?: string): Promise<FileTransferRecord> {
+    const t = this.get(id);
+    if (!t) throw new OutpostError(ErrorCode.NotFound, `no transfer ${id}`);
+    if (t.state === "completed" || t.state === "failed" || t.state === "cancelled")
+      throw new OutpostError(ErrorCode.Conflict, `transfer ${id} is already ${t.state}`);
+    const done = this.finish(t, "cancelled", { errorCode: ErrorCode.Aborted, error: `cancelled by ${by}` });
+    const run = this.running.get(t.deviceId);
+    if (run?.id === id) run.abort.abort();
+    if (t.direction === "pull") await this.repository.sink(t.deviceId, t.repositoryPath, t.id).discard();
+    this.auditEvent(done, "cancelled", source, by);
+    return done;
+  }
+
+  /** Stops starting transfers and aborts the running ones (they resume after a restart). */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.expiryTimer);
+    this.unsubscribe();
+    for (const r of this.running.values()) r.abort.abort(new OutpostError(ErrorCode.Unavailable, "server stopping"));
+  }
+
+  private kick(deviceId: string): void {
+    if (this.closed || this.running.has(deviceId)) return;
+    const link = this.deps.links.get(deviceId);
+    if (!link?.openStream) return;
+    const next = this.deps.registry.listTransfers({ deviceId, active: true, limit: 1 })[0];
+    if (!next) return;
+    const abort = new AbortController();
+    this.running.set(deviceId, { id: next.id, abort });
+    void this.attempt(next, link, abort.signal)
+      .catch((err: unknown) => this.deps.logger.error({ err, transfer: next.id }, "file transfer attempt failed"))
+      .finally(() => {
+        this.running.delete(deviceId);
+        const again = this.deps.links.get(deviceId);
+        if (again && !this.closed) setTimeout(() => this.kick(deviceId), this.retryDelay(deviceId)).unref();
+      });
+  }
+
+  private retryDelay(deviceId: string): number {
+    const n = this.fruitless.get(deviceId) ?? 0;
+    return n === 0 ? 0 : Math.min(5000, 100 * 2 ** n);
+  }
+
+  private async attempt(initial: FileTransferRecord, link: DeviceLink, signal: AbortSignal): Promise<void> {
+    let t: FileTransferRecord = {
+      ...initial,
+      state: "running",
+      attempts: initial.attempts + 1,
+      startedAt: initial.startedAt ?? Date.now(),
+      updatedAt: Date.now(),
+    };
+    this.save(t);
+    const doneBefore = t.bytesDone;
+    let lastPersist = 0;
+    let attemptBytes = 0;
+    const hooks: TransferHooks = {
+      ...this.options.hooks,
+      onProgress: (p) => {
+        attemptBytes = p.bytesOnWire;
+        t = { ...t, bytesDone: p.bytesDone, size: p.size };
+        const now = Date.now();
+        if (now - lastPersist >= PERSIST_EVERY_MS) {
+          lastPersist = now;
+          const current = this.get(t.id);
+          if (current?.state === "running")
+            this.save({ ...t, bytesMoved: initial.bytesMoved + attemptBytes, updatedAt: now });
+        }
+      },
+    };
+    const open = link.openStream!.bind(link);
+    const common = {
+      transferId: t.id,
+      path: t.devicePath,
+      chunkBytes: t.chunkBytes,
+      windowChunks: this.options.windowChunks ?? DEFAULT_WINDOW_CHUNKS,
+      hooks,
+      signal,
+      ...(this.capOf(t) > 0 && { maxBytesPerSecond: this.capOf(t) }),
+    };
+    let result: TransferResult | undefined;
+    let failure: unknown;
+    const sink = t.direction === "pull" ? this.repository.sink(t.deviceId, t.repositoryPath, t.id) : undefined;
+    try {
+      if (t.direction === "push") {
+        const source = await this.repository.source(t.deviceId, t.repositoryPath);
+        try {
+          result = await putFile(open, source, common);
+        } finally {
+          await source.close().catch(() => undefined);
+        }
+      } else {
+        result = await getFile(open, sink!, {
+          ...common,
+          stagedVersion: t.sourceVersion,
+          onAccept: async ({ size, version }) => {
+            if (size > this.maxFileBytes)
+              throw new OutpostError(
+                ErrorCode.FileTooLarge,
+                `file of ${size} bytes exceeds the repository limit of ${this.maxFileBytes}`,
+              );
+            const free = await this.repository.freeBytes();
+            const staged = version === t.sourceVersion ? await sink!.staged() : 0;
+            if (free < size - staged)
+              throw new OutpostError(ErrorCode.InsufficientSpace, `file needs ${size} bytes, ${free} are free`);
+            t = { ...t, size, sourceVersion: version };
+            this.save(t);
+          },
+        });
+        await this.repository.recordChecksums(t.deviceId, t.repositoryPath, result.md5, result.sha256);
+      }
+    } catch (err) {
+      failure = err;
+      await sink?.release();
+    }
+    const current = this.get(t.id);
+    if (!current || current.state !== "running") return; // cancelled meanwhile
+    t = { ...t, bytesMoved: initial.bytesMoved + (result?.bytesOnWire ?? attemptBytes) };
+    if (result) {
+      this.fruitless.delete(t.deviceId);
+      const done = this.finish(t, "completed", {
+        md5: result.md5,
+        sha256: result.sha256,
+        bytesDone: result.size,
+        size: result.size,
+      });
+      this.auditEvent(done, "completed");
+      return;
+    }
+    const progressed = t.bytesDone > doneBefore;
+    const fruitless = progressed ? 0 : (this.fruitless.get(t.deviceId) ?? 0) + 1;
+    this.fruitless.set(t.deviceId, fruitless);
+    const code = isOutpostError(failure) ? failure.code : ErrorCode.Internal;
+    const message = failure instanceof Error ? failure.message : String(failure);
+    if (isRetryable(failure) && fruitless < MAX_FRUITLESS_ATTEMPTS && !this.closed) {
+      this.save({ ...t, state: "interrupted", errorCode: code, error: message, updatedAt: Date.now() });
+      return;
+    }
+    if (this.closed) {
+      this.save({ ...t, state: "interrupted", updatedAt: Date.now() });
+      return;
+    }
+    this.fruitless.delete(t.deviceId);
+    await sink?.discard();
+    const done = this.finish(t, "failed", { errorCode: code, error: message });
+    this.auditEvent(done, "failed");
+  }
+
+  /** The tighter of the transfer's and the device's cap (one transfer runs per device at a time). */
+  private capOf(t: FileTransferRecord): number {
+    const caps = [t.maxBytesPerSecond, this.options.maxBytesPerSecondPerDevice ?? 0].filter((c) => c > 0);
+    return caps.length ? Math.min(...caps) : 0;
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const t of this.deps.registry.listTransfers({ active: true, limit: 100_000 })) {
+      if (t.state === "running" || t.expiresAt > now) continue;
+      const done = this.finish(t, "failed", {
+        errorCode: ErrorCode.Timeout,
+        error: "not resumed within the resume expiry",
+      });
+      if (t.direction === "pull") void this.repository.sink(t.deviceId, t.repositoryPath, t.id).discard();
+      this.auditEvent(done, "failed");
+    }
+  }
+
+  private finish(
+    t: FileTransferRecord,
+    state: "completed" | "failed" | "cancelled",
+    patch: Partial<FileTransferRecord>,
+  ): FileTransferRecord {
+    const now = Date.now();
+    const done = { ...t, ...patch, state, updatedAt: now, finishedAt: now };
+    this.save(done);
+    return done;
+  }
+
+  private save(t: FileTransferRecord): void {
+    try {
+      this.deps.registry.putTransfer(t);
+    } catch (err) {
+      this.deps.logger.error({ err, transfer: t.id }, "cannot store file transfer state");
+    }
+  }
+
+  private auditEvent(t: FileTransferRecord, event: string, source?: string, by?: string): void {
+    const failed = event === "failed" || event === "cancelled";
+    this.deps.audit.append({
+      type: "file.transfer",
+      actor: by ? `operator:${by}` : t.initiator,
+      target: `device:${t.deviceId}`,
+      outcome: failed ? "failure" : "success",
+      ...(source && { source }),
+      ...(failed && t.errorCode && { code: t.errorCode }),
+      details: {
+        event,
+        transfer: t.id,
+        direction: t.direction,
+        initiator: t.initiator,
+        device: t.deviceId,
+        repositoryPath: t.repositoryPath,
+        devicePath: t.devicePath,
+        size: t.size,
+        bytes: t.bytesMoved,
+        ...(t.md5 && { md5: t.md5, sha256: t.sha256 }),
+        ...(t.startedAt && t.finishedAt && { durationMs: t.finishedAt - t.startedAt }),
+        ...(failed && t.error && { error: t.error }),
+      },
+    });
+  }
+}
