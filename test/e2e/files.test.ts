@@ -140,6 +140,11 @@ describe("files - operator API, server and SDK over real TLS", () => {
     expect(ls.json.entries).toEqual([
       expect.objectContaining({ name: "image.bin", size: data.byteLength, md5: md5(data) }),
     ]);
+    const root = await operatorRequest(ts, pki, "GET", "/api/devices/dev-1/files?path=logs", { token: ts.adminToken });
+    expect(root.status, JSON.stringify(root.json)).toBe(200);
+    expect(root.json.entries).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: "fw", type: "directory" })]),
+    );
     const events = ts.audit.records.filter((r) => r.type === "file.transfer").map((r) => r.details?.event);
     expect(events).toEqual(expect.arrayContaining(["upload", "start", "completed", "download"]));
     expect(deviceAudit.filter((e) => e.transferId === push.json.id).map((e) => e.event)).toEqual([

@@ -44,7 +44,11 @@ describe("operator client", () => {
       Object.values(p).map((o) => o.operationId),
     );
     const methods = Object.getOwnPropertyNames(OperatorClient.prototype).filter((m) => m !== "constructor");
-    const aliases: Record<string, string> = { streamEvents: "events" };
+    const aliases: Record<string, string> = {
+      streamEvents: "events",
+      uploadRepositoryFile: "uploadFile",
+      downloadRepositoryFile: "downloadFile",
+    };
     expect(ids.map((id) => aliases[id] ?? id).sort()).toEqual(methods.filter((m) => m !== "url").sort());
   });
 

@@ -394,6 +394,10 @@ async function sendChunks(ctx: SendContext): Promise<TransferResult> {
   let acked = resume;
   let wake: (() => void) | undefined;
   let failure: Error | undefined;
+  let rejectFailed!: (e: Error) => void;
+  // Settles when the receiver fails the attempt, so a write blocked on credit does not hide why.
+  const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
+  failed.catch(() => undefined);
   let commit: { md5: string; sha256: string } | undefined;
   let bytesOnWire = 0;
   const readerDone = (async () => {
@@ -417,6 +421,7 @@ async function sendChunks(ctx: SendContext): Promise<TransferResult> {
     }
   })().catch((err: Error) => {
     failure = err;
+    rejectFailed(err);
     wake?.();
   });
   const check = () => {
@@ -435,13 +440,13 @@ async function sendChunks(ctx: SendContext): Promise<TransferResult> {
     hashBoth(md5, sha, data);
     const sealed = seal(keys.send, i, chunkAad(transferId, i, total), data);
     ctx.hooks?.onSealedChunk?.(i, sealed);
-    await raceFailure(stream.write(encodeFileRecord({ chunk: { index: i, sealed } })), () => failure);
+    await raceFailure(stream.write(encodeFileRecord({ chunk: { index: i, sealed } })), failed, () => failure);
     bytesOnWire += data.byteLength;
   }
   const md5Bytes = md5.digest();
   const shaBytes = sha.digest();
   const end = seal(keys.send, total, chunkAad(transferId, total, total), Buffer.concat([md5Bytes, shaBytes]));
-  await raceFailure(stream.write(encodeFileRecord({ end: { sealed: end } })), () => failure);
+  await raceFailure(stream.write(encodeFileRecord({ end: { sealed: end } })), failed, () => failure);
   await readerDone;
   check();
   if (!commit) throw new OutpostError(ErrorCode.Internal, "no commit");
@@ -589,8 +594,14 @@ function remoteFailure(fail: {
   return new FileTransferError(code, fail.message || code, fail.retry === true);
 }
 
-async function raceFailure(p: Promise<void>, failure: () => Error | undefined): Promise<void> {
-  await p;
+/** Waits for a write, or for the receiver's failure; the receiver's reason wins over a reset it caused. */
+async function raceFailure(p: Promise<void>, failed: Promise<never>, failure: () => Error | undefined): Promise<void> {
+  p.catch(() => undefined);
+  try {
+    await Promise.race([p, failed]);
+  } catch (err) {
+    throw failure() ?? err;
+  }
   const f = failure();
   if (f) throw f;
 }

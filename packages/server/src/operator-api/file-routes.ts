@@ -147,7 +147,16 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
       if (!link?.openStream)
         throw new OutpostError(ErrorCode.Unavailable, `device ${device} is not connected`, { status: 503 });
       const entries = await listFiles(link.openStream.bind(link), req.query.path, AbortSignal.timeout(30_000));
-      return { path: req.query.path, entries: entries.map((e) => ({ ...e, md5: e.md5 || undefined })) };
+      return {
+        path: req.query.path,
+        entries: entries.map((e) => ({
+          name: e.name ?? "",
+          type: e.type ?? "other",
+          size: Number(e.size ?? 0),
+          mtimeMs: Number(e.mtimeMs ?? 0),
+          ...(e.md5 ? { md5: e.md5 } : {}),
+        })),
+      };
     },
   );
 
