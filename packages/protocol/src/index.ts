@@ -144,6 +144,7 @@ export {
   encodeTunnelAccept,
   encodeTunnelHeader,
   MAX_TUNNEL_RECORD_BYTES,
+  TUNNEL_HOP_LIMITS,
   TUNNEL_KEY_LABEL,
   TUNNEL_STREAM_TYPE,
   tunnelConnectionKeys,

@@ -10,7 +10,13 @@ export const TUNNEL_STREAM_TYPE = "tunnel";
 /** HKDF label of tunnel keys: keys of other purposes never coincide with them. */
 export const TUNNEL_KEY_LABEL = "outpost-tunnel-v1";
 /** Largest plaintext of one sealed record. */
-export const MAX_TUNNEL_RECORD_BYTES = 64 * 1024;
+export const MAX_TUNNEL_RECORD_BYTES = 64 * 1024 - 64;
+
+/**
+ * Stream limits of the operator's tunnel connection, the same on both ends (it has no Hello): one
+ * connection per session, so its windows can be wider than a device connection's.
+ */
+export const TUNNEL_HOP_LIMITS = { streamWindow: 1024 * 1024, connectionWindow: 16 * 1024 * 1024, maxStreams: 1024 };
 
 /** What a tunnel stream's StreamOpen.header holds. */
 export type TunnelHeader = outpost.v1.TunnelHeader.$Properties;

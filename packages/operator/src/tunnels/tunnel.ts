@@ -13,6 +13,7 @@ import {
   type Stream,
   StreamFrameDecoder,
   StreamResetError,
+  TUNNEL_HOP_LIMITS,
   TUNNEL_STREAM_TYPE,
   tunnelConnectionKeys,
   tunnelErrorFromReset,
@@ -74,7 +75,8 @@ export class OperatorTunnel {
       `/api/devices/${encodeURIComponent(options.device)}/tunnel`,
       options.signal,
     );
-    const channel = new Channel(transport, { requestTimeoutMs: 0 });
+    const channel = new Channel(transport, { requestTimeoutMs: 0, limits: TUNNEL_HOP_LIMITS });
+    channel.setPeerLimits(TUNNEL_HOP_LIMITS);
     channel.enableStreams({ side: "device" });
     void (async () => {
       for await (const _ of channel.messages) {

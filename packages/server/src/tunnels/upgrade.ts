@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { Channel, ErrorCode } from "@outpost/protocol";
+import { Channel, ErrorCode, TUNNEL_HOP_LIMITS } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
 import type { AuditSink } from "../audit/types.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
@@ -79,7 +79,11 @@ export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
         "no permission",
       );
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const channel = new Channel(new WsTransport(ws, { pingIntervalMs: 30_000 }), { requestTimeoutMs: 0 });
+      const channel = new Channel(new WsTransport(ws, { pingIntervalMs: 30_000 }), {
+        requestTimeoutMs: 0,
+        limits: TUNNEL_HOP_LIMITS,
+      });
+      channel.setPeerLimits(TUNNEL_HOP_LIMITS);
       deps.relay.serve(channel, { operator, source }, deviceId);
     });
   };

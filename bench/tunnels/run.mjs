@@ -1,0 +1,287 @@
+// Tunnel benchmark, all in one run on 127.0.0.1 against a real `outpost-server serve` process:
+//   1. iperf3 throughput through an Outpost tunnel vs through `ssh -L` to a local sshd (the
+//      baseline), alternating A B A B; prints each round and the median ratio (goal >= 1.0).
+//   2. added round-trip latency of a 1-byte echo through the tunnel vs direct TCP (p50/p99;
+//      goal <= 0.5 ms added at p50).
+//   3. service-call latency on the same device, idle and while iperf3 saturates the tunnel.
+// The device (SDK) and the operator client run in this process; the server is a child process.
+// Needs iperf3, sshd and ssh (Debian: iperf3, openssh-server, openssh-client). After `npm run build`:
+//   node bench/tunnels/run.mjs [--seconds=4] [--rounds=2] [--pings=2000] [--calls=100]
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { OperatorClient } from "@outpost/operator";
+import { EdgeClient, silentLogger } from "@outpost/sdk";
+
+const arg = (name, dflt) => {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : dflt;
+};
+const SECONDS = arg("seconds", 4);
+const ROUNDS = arg("rounds", 2);
+const PINGS = arg("pings", 2000);
+const CALLS = arg("calls", 100);
+const root = join(import.meta.dirname, "..", "..");
+const SERVER_CLI = join(root, "packages", "server", "dist", "cli", "main.js");
+const dir = mkdtempSync(join(tmpdir(), "outpost-bench-tunnels-"));
+const children = [];
+const cleanups = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(cmd, args, ready) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start:\n${log}`)), 20_000);
+    const onLine = (line) => {
+      log += `${line}\n`;
+      const v = ready(line);
+      if (v) {
+        clearTimeout(timer);
+        resolve({ child, value: v });
+      }
+    };
+    createInterface({ input: child.stdout }).on("line", onLine);
+    createInterface({ input: child.stderr }).on("line", onLine);
+    child.once("exit", (code) => reject(new Error(`${cmd} exited ${code}:\n${log}`)));
+  });
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))];
+};
+const median = (xs) => quantile(xs, 0.5);
+
+try {
+  // --- server, device bundle, operator token
+  const data = join(dir, "server");
+  const init = execFileSync(process.execPath, [SERVER_CLI, "init", "--data", data], { encoding: "utf8" });
+  const token = /opt_[A-Za-z0-9_-]+/.exec(init)[0];
+  const bundle = join(dir, "bundle");
+  execFileSync(process.execPath, [
+    SERVER_CLI,
+    "device",
+    "add",
+    "bench-1",
+    "--things",
+    "bench-thing",
+    "--out",
+    bundle,
+    "--data",
+    data,
+  ]);
+  const server = await start(
+    process.execPath,
+    [SERVER_CLI, "serve", "--data", data, "--edge-port", "0", "--operator-port", "0"],
+    (l) => {
+      try {
+        const m = JSON.parse(l);
+        return m.edgeUrl && m.operatorUrl ? m : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  );
+  const { edgeUrl, operatorUrl } = server.value;
+  const ca = readFileSync(join(data, "ca", "ca.pem"), "utf8");
+
+  // --- targets: iperf3 server, echo server, sshd for the baseline
+  const iperfPort = await freePort();
+  await start("iperf3", ["-s", "-p", String(iperfPort), "-B", "127.0.0.1", "--forceflush"], (l) =>
+    l.includes("Server listening"),
+  );
+  const echo = createServer({ allowHalfOpen: true }, (s) => {
+    s.setNoDelay(true);
+    s.on("error", () => {});
+    s.pipe(s);
+  });
+  await new Promise((r) => echo.listen(0, "127.0.0.1", r));
+  cleanups.push(() => echo.close());
+  const echoPort = echo.address().port;
+  mkdirSync("/run/sshd", { recursive: true });
+  for (const k of ["host_key", "client_key"])
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, k)]);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
+  const sshPort = await freePort();
+  const sshdArgs = ["-D", "-e", "-f", "/dev/null", "-o", `Port=${sshPort}`, "-o", "ListenAddress=127.0.0.1"];
+  for (const o of [
+    `HostKey=${join(dir, "host_key")}`,
+    `AuthorizedKeysFile=${join(dir, "authorized_keys")}`,
+    "StrictModes=no",
+    "UsePAM=no",
+    "PidFile=none",
+  ])
+    sshdArgs.push("-o", o);
+  await start("/usr/sbin/sshd", sshdArgs, (l) => l.includes("Server listening"));
+
+  // --- the device (SDK) with its tunnel targets and a service
+  const read = (f) => readFileSync(join(bundle, f), "utf8");
+  const device = new EdgeClient({
+    url: edgeUrl,
+    appKey: read("app-key").trim(),
+    tls: { ca: read("ca.pem"), cert: read("device.pem"), key: read("device.key") },
+    logger: silentLogger,
+    tunnels: { targets: { iperf: `127.0.0.1:${iperfPort}`, echo: `127.0.0.1:${echoPort}` }, audit: () => {} },
+  });
+  device.thing("bench-thing").service("ping", () => "pong");
+  await device.connect();
+  cleanups.push(() => device.close());
+
+  // --- operator: tunnels with local ports; ssh -L as the baseline
+  const operator = new OperatorClient({ url: operatorUrl, token, ca });
+  const iperfTunnel = await operator.openTunnel({ device: "bench-1", target: "iperf", deviceCa: ca });
+  cleanups.push(() => iperfTunnel.close());
+  const tunnelPort = (await iperfTunnel.listen(0)).address().port;
+  const sshLocal = await freePort();
+  const sshL = spawn(
+    "ssh",
+    [
+      "-N",
+      "-p",
+      String(sshPort),
+      "-i",
+      join(dir, "client_key"),
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "LogLevel=ERROR",
+      "-o",
+      "ExitOnForwardFailure=yes",
+      "-L",
+      `${sshLocal}:127.0.0.1:${iperfPort}`,
+      "root@127.0.0.1",
+    ],
+    { stdio: "ignore" },
+  );
+  children.push(sshL);
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((r) =>
+      connect(sshLocal, "127.0.0.1")
+        .once("connect", function () {
+          this.destroy();
+          r(true);
+        })
+        .once("error", () => r(false)),
+    );
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // iperf3 serves one test at a time: after a run through the tunnel its server may still be
+  // closing the last one, and answers "busy" for a moment.
+  const iperf = async (port) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await iperfOnce(port);
+      } catch (err) {
+        if (!/busy/.test(err.message) || attempt >= 40) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+  const iperfOnce = (port) =>
+    new Promise((resolve, reject) => {
+      const c = spawn("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-J"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      c.stdout.on("data", (d) => (out += d));
+      c.on("exit", (code) => {
+        try {
+          const j = JSON.parse(out);
+          if (j.error) return reject(new Error(j.error));
+          resolve(j.end.sum_received.bits_per_second / 1e6);
+        } catch (err) {
+          reject(new Error(`iperf3 exited ${code}: ${out.slice(0, 300)} ${err}`));
+        }
+      });
+    });
+
+  console.log(`1. iperf3 -t ${SECONDS}: Outpost tunnel vs ssh -L (same machine, same run, alternating)`);
+  const ratios = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const a = await iperf(tunnelPort);
+    const b = await iperf(sshLocal);
+    ratios.push(a / b);
+    console.log(
+      `   round ${r + 1}: tunnel ${a.toFixed(0)} Mbit/s, ssh -L ${b.toFixed(0)} Mbit/s, ratio ${(a / b).toFixed(2)}`,
+    );
+  }
+  console.log(
+    `   median ratio ${median(ratios).toFixed(2)} (range ${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}; goal >= 1.0)`,
+  );
+
+  // --- 2. round-trip latency of 1 byte: tunnel vs direct TCP
+  const echoTunnel = await operator.openTunnel({ device: "bench-1", target: "echo", deviceCa: ca });
+  cleanups.push(() => echoTunnel.close());
+  const echoTunnelPort = (await echoTunnel.listen(0)).address().port;
+  const pings = async (port) => {
+    const s = connect({ port, host: "127.0.0.1", noDelay: true });
+    await new Promise((r) => s.once("connect", r));
+    const samples = [];
+    for (let i = 0; i < PINGS; i++) {
+      const t0 = process.hrtime.bigint();
+      const got = new Promise((r) => s.once("data", r));
+      s.write("x");
+      await got;
+      samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    s.destroy();
+    return samples.slice(Math.min(100, samples.length / 10));
+  };
+  const direct = await pings(echoPort);
+  const through = await pings(echoTunnelPort);
+  const d50 = quantile(direct, 0.5),
+    d99 = quantile(direct, 0.99),
+    t50 = quantile(through, 0.5),
+    t99 = quantile(through, 0.99);
+  console.log(
+    `2. 1-byte echo round trip, ${PINGS} each: direct p50 ${d50.toFixed(3)} ms p99 ${d99.toFixed(3)} ms; tunnel p50 ${t50.toFixed(3)} ms p99 ${t99.toFixed(3)} ms`,
+  );
+  console.log(
+    `   added by the tunnel: p50 ${(t50 - d50).toFixed(3)} ms, p99 ${(t99 - d99).toFixed(3)} ms (goal <= 0.5 ms at p50)`,
+  );
+
+  // --- 3. service calls on the same device, idle and while iperf3 saturates the tunnel
+  const calls = async () => {
+    const samples = [];
+    for (let i = 0; i < CALLS; i++) {
+      const t0 = performance.now();
+      await operator.invokeService("bench-thing", "ping", {});
+      samples.push(performance.now() - t0);
+    }
+    return samples;
+  };
+  const idle = await calls();
+  const load = iperf(tunnelPort);
+  await new Promise((r) => setTimeout(r, 500));
+  const busy = await calls();
+  const mbit = await load;
+  console.log(
+    `3. service call through the operator API, ${CALLS} sequential: idle p50 ${quantile(idle, 0.5).toFixed(2)} ms p99 ${quantile(idle, 0.99).toFixed(2)} ms; ` +
+      `while iperf3 saturates the tunnel (${mbit.toFixed(0)} Mbit/s) p50 ${quantile(busy, 0.5).toFixed(2)} ms p99 ${quantile(busy, 0.99).toFixed(2)} ms`,
+  );
+} finally {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+  rmSync(dir, { recursive: true, force: true });
+}
