@@ -15,11 +15,13 @@ describe("ems - crash while offline", () => {
   let dir: string;
   let daemon: EmsProcess | undefined;
   let events: EventStream | undefined;
+  let bundleDir = "";
 
   beforeAll(async () => {
     server = ServerProcess.init();
     await server.start();
     const bundle = server.addDevice("ems-crash", ["meter-9"]);
+    bundleDir = bundle.dir;
     dir = join(server.dataDir, "..", "ems");
     ems(["init", "--dir", dir, "--bundle", bundle.dir, "--url", server.edgeUrl]);
     const things = [{ name: "meter-9", properties: [{ name: "count", type: "integer", push: "always" }] }];
@@ -63,4 +65,38 @@ describe("ems - crash while offline", () => {
     expect(appliedRuns(server.dataDir, "ems-crash", epoch)).toEqual([[1, TOTAL]]);
     await waitUntil("queue drained", async () => (await daemon!.request("GET", "/status")).body.queue.items === 0);
   }, 120_000);
+
+  it("ems - a full durable queue answers 507, keeps what it holds, and reports the overflow in status and metrics", async () => {
+    await daemon?.kill();
+    const small = join(server.dataDir, "..", "ems-small");
+    ems(["init", "--dir", small, "--bundle", bundleDir, "--url", "wss://127.0.0.1:1/"]);
+    ems([
+      "config",
+      "set",
+      "things",
+      JSON.stringify([{ name: "meter-9", properties: [{ name: "count", push: "always" }] }]),
+      "--dir",
+      small,
+    ]);
+    ems(["config", "set", "queue.maxBytes", "65536", "--dir", small]);
+    daemon = await EmsProcess.start(small);
+    let accepted = 0;
+    let last = 0;
+    for (let i = 1; i <= 5_000; i++) {
+      const r = await daemon.request("PUT", "/things/meter-9/properties/count", { value: i });
+      last = r.status;
+      if (r.status !== 200) {
+        expect(r.body.error.code).toBe("OUTPOST_QUEUE_OVERFLOW");
+        break;
+      }
+      accepted += 1;
+    }
+    expect(last).toBe(507);
+    const status = (await daemon.request("GET", "/status")).body;
+    expect(status.queue.overflows).toBeGreaterThanOrEqual(1);
+    expect(status.queue.items).toBe(accepted);
+    expect(status.queue.bytes).toBeLessThanOrEqual(65536);
+    expect((await daemon.request("GET", "/metrics")).body).toMatch(/^outpost_ems_queue_overflows_total [1-9]/m);
+    expect(daemon.logs.some((l) => l.msg === "durable queue full: values refused")).toBe(true);
+  }, 60_000);
 });
