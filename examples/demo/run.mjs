@@ -113,9 +113,11 @@ try {
   console.log(`operator API:  ${api}`);
 
   step(`Starting the demo device ${deviceId} with Thing ${thing}`);
+  const deviceFiles = join(work, "device-files");
+  mkdirSync(deviceFiles, { recursive: true });
   await start(
     "device",
-    [deviceScript, "--bundle", bundleDir, "--url", listening.edgeUrl],
+    [deviceScript, "--bundle", bundleDir, "--url", listening.edgeUrl, "--vdir", `files=${deviceFiles}`],
     (m) => m.status === "connected",
   );
 
@@ -144,6 +146,13 @@ try {
 
   step("Calling the device's reset service");
   outpost(["call", thing, "reset", "--param", 'reason="demo"']);
+
+  step("Pushing a file into the device's virtual directory, and pulling it back");
+  const hello = join(work, "hello.txt");
+  writeFileSync(hello, `hello from the demo at ${new Date().toISOString()}\n`);
+  outpost(["files", "push", deviceId, hello, "files/hello.txt"]);
+  outpost(["files", "ls", deviceId, "files"]);
+  outpost(["files", "pull", deviceId, "files/hello.txt", join(work, "hello-back.txt")]);
 
   if (once) {
     console.log("\ndemo: ok");

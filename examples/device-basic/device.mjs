@@ -3,6 +3,7 @@
 // service and an `overheat` event. Reads the bundle written by `outpost-server device add`.
 //
 //   node examples/device-basic/device.mjs --bundle <dir> [--url wss://host:port/edge] [--interval 1000]
+//                                        [--vdir NAME=PATH]...   (virtual directories for file transfer)
 //     [--allow-tunnel NAME=HOST:PORT ...]
 //
 // Each --allow-tunnel lets operators with tunnel.open reach HOST:PORT through `outpost tunnel
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     bundle: { type: "string", default: process.env.OUTPOST_BUNDLE },
     url: { type: "string", default: process.env.OUTPOST_URL },
     interval: { type: "string", default: "1000" },
+    vdir: { type: "string", multiple: true, default: [] },
     "allow-tunnel": { type: "string", multiple: true, default: [] },
   },
 });
@@ -80,6 +82,15 @@ for (const spec of args["allow-tunnel"]) {
   targets[spec.slice(0, eq)] = spec.slice(eq + 1);
 }
 
+const virtualDirs = {};
+for (const spec of args.vdir) {
+  const eq = spec.indexOf("=");
+  if (eq <= 0 || eq === spec.length - 1) fail(`--vdir ${spec}: use NAME=PATH, e.g. --vdir logs=/var/log/app`);
+  if (!existsSync(resolve(spec.slice(eq + 1))))
+    fail(`--vdir ${spec}: directory ${resolve(spec.slice(eq + 1))} not found`);
+  virtualDirs[spec.slice(0, eq)] = resolve(spec.slice(eq + 1));
+}
+
 let client;
 try {
   client = new EdgeClient({
@@ -91,6 +102,7 @@ try {
       ...(keyFile && { key: read(keyFile) }),
       ...(passphrase && { passphrase }),
     },
+    ...(args.vdir.length > 0 && { files: { virtualDirs, audit: (event) => log({ file: event }) } }),
     logger: {
       debug() {},
       info() {},

@@ -18,6 +18,8 @@ describe("demo - the README's main command", () => {
       expect(out).toContain("The temperature changed");
       expect(out).toMatch(/\$ outpost call thermostat-1 reset --param 'reason="demo"'/);
       expect(out).toMatch(/\$ outpost set thermostat-1 setpoint 22\.5\n {2}thermostat-1 setpoint = 22\.5/);
+      expect(out).toMatch(/pushed hello\.txt to [\w-]+:files\/hello\.txt/);
+      expect(out).toMatch(/pulled [\w-]+:files\/hello\.txt/);
       expect(out).toContain("demo: ok");
       // Piped output carries no terminal codes, and --once offers no commands for the server it stops.
       expect(out).not.toContain("\x1b[");

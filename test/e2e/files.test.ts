@@ -222,4 +222,40 @@ describe("files - operator API, server and SDK over real TLS", () => {
     expect(again.status).toBe(409);
     expect(ts.audit.records.some((a) => a.type === "file.transfer" && a.details?.event === "cancelled")).toBe(true);
   });
+
+  it("files - the device uploads from a vdir and downloads into one, with progress, listing and audit", async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    writeFileSync(join(base, "device", "logs", "report.bin"), data);
+    const progress: number[] = [];
+    const up = await client.files!.upload("logs/report.bin", "reports/r1.bin", {
+      onProgress: (p) => progress.push(p.bytesDone),
+    });
+    expect(up.state).toBe("completed");
+    expect(up.md5).toBe(md5(data));
+    expect(progress.length).toBeGreaterThan(1);
+    const down = await download("reports/r1.bin");
+    expect(md5(down.body)).toBe(md5(data));
+    const back = await client.files!.download("reports/r1.bin", "logs/copy/r1.bin");
+    expect(back.md5).toBe(md5(data));
+    expect(md5(readFileSync(join(base, "device", "logs", "copy", "r1.bin")))).toBe(md5(data));
+    expect(client.files!.transfers().map((t) => [t.direction, t.state])).toEqual([
+      ["upload", "completed"],
+      ["download", "completed"],
+    ]);
+    await expect(client.files!.download("reports/missing.bin", "logs/m.bin")).rejects.toMatchObject({
+      code: "OUTPOST_NOT_FOUND",
+    });
+    await expect(client.files!.upload("logs/report.bin", "../escape")).rejects.toMatchObject({
+      code: "OUTPOST_PATH_REFUSED",
+    });
+    const server = ts.audit.records.filter((r) => r.type === "file.transfer" && r.actor === "device:dev-1");
+    expect(server.map((r) => r.details?.event)).toEqual(["start", "completed", "start", "completed"]);
+    const abort = new AbortController();
+    abort.abort();
+    await expect(
+      client.files!.upload("logs/report.bin", "reports/r2.bin", { signal: abort.signal }),
+    ).rejects.toMatchObject({
+      code: "OUTPOST_ABORTED",
+    });
+  });
 });

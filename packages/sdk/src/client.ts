@@ -88,7 +88,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     validate(options);
     this.#options = options;
     this.logger = options.logger ?? warnLogger;
-    this.files = options.files && new DeviceFiles(options.files, this.logger);
+    this.files = options.files && new DeviceFiles(options.files, this.logger, (o) => this.openStream(o));
     this.backoff = options.reconnect === false ? undefined : createBackoff(options.reconnect, options.random);
     this.queue = new OfflineQueue(
       options.queue,

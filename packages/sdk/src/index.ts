@@ -17,6 +17,7 @@ export type { PathRefusal } from "./files/errors.js";
 export { FileTooLargeError, InsufficientSpaceError, PathRefusedError } from "./files/errors.js";
 export { parseVdirPath } from "./files/paths.js";
 export type { DeviceFilesHooks } from "./files/device-files.js";
+export type { DeviceTransfer, DeviceTransferOptions } from "./files/device-transfers.js";
 export { DeviceFiles } from "./files/device-files.js";
 export type {
   DeviceAuditSink,

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { type OutpostValue, type ProtocolLimits, resolveLimits } from "@outpost/protocol";
+import {
+  FILE_STREAM_TYPE,
+  type OutpostValue,
+  type ProtocolLimits,
+  resolveLimits,
+  StreamResetCode,
+} from "@outpost/protocol";
 import type { pino } from "pino";
 import { AuditGuard, type AuditHealth } from "./audit/guard.js";
 import type { AuditSink } from "./audit/types.js";
@@ -9,6 +15,7 @@ import { type DeviceLimitOptions, DeviceLimits } from "./edge/device-limits.js";
 import { type EdgeEndpointOptions, type EdgeServer, startEdgeServer } from "./edge/edge-server.js";
 
 export type { EdgeEndpointOptions } from "./edge/edge-server.js";
+import type { StreamHandler } from "./edge/session.js";
 import { type FileServiceOptions, TransferManager } from "./files/transfers.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
@@ -172,11 +179,24 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   if (deps.clientCert === "optional") {
     logger.warn("client certificates are optional: devices may authenticate with an application key alone");
   }
-  const edge: EdgeServer = await startEdgeServer({ ...stripUndefined(options.edge), deps });
-  const tunnels =
-    options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
   const files =
     options.files && new TransferManager({ registry: options.registry, audit, links, logger }, options.files);
+  const userOnStream = options.edge.onStream;
+  const onStream: StreamHandler | undefined =
+    files || userOnStream
+      ? (stream, device) => {
+          if (files && stream.type === FILE_STREAM_TYPE) files.serveDevice(stream, device.deviceId);
+          else if (userOnStream) userOnStream(stream, device);
+          else stream.reset(StreamResetCode.Refused, `stream type ${JSON.stringify(stream.type)} is not served`);
+        }
+      : undefined;
+  const edge: EdgeServer = await startEdgeServer({
+    ...stripUndefined(options.edge),
+    ...(onStream && { onStream }),
+    deps,
+  });
+  const tunnels =
+    options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
   let operator: OperatorApi | undefined;
   if (options.operator) {
     try {

@@ -8,12 +8,14 @@ import {
   type FileSource,
   isOutpostError,
   isRetryable,
+  type OpenFileStream,
   serveFileStream,
   type Stream,
   type TransferHooks,
   type TransferResult,
 } from "@outpost/protocol";
 import type { Logger } from "../logger.js";
+import { type DeviceTransfer, type DeviceTransferOptions, DeviceTransfers } from "./device-transfers.js";
 import { HandleSource, StagedFile, sweepStaging } from "./disk.js";
 import { type DeviceFileAuditEvent, type FilesOptions, VirtualDirs } from "./vdirs.js";
 
@@ -36,17 +38,38 @@ export class DeviceFiles {
   private readonly started = new Map<string, number>();
   private readonly md5Cache = new Map<string, string>();
   private readonly attemptBytes = new Map<string, number>();
+  private readonly own: DeviceTransfers;
   /** Chunk payload bytes received and sent over all attempts, by transfer id (for operators and tests). */
   readonly counters = new Map<string, { received: number; sent: number; attempts: number }>();
 
   constructor(
     private readonly options: FilesOptions,
     private readonly logger: Logger,
+    open: OpenFileStream,
     /** @internal Test hooks: tamper with sealed chunks, observe progress, replace the fsync. */
     public hooks: DeviceFilesHooks = {},
   ) {
     this.vdirs = new VirtualDirs(options);
     this.resumeExpiryMs = options.resumeExpiryMs ?? DEFAULT_RESUME_EXPIRY_MS;
+    this.own = new DeviceTransfers(this.vdirs, open, (e) => this.audit(e), options.maxBytesPerSecond);
+  }
+
+  /**
+   * Uploads a file of a vdir into this device's area of the server's repository; resolves once
+   * the server committed it with matching MD5 and SHA-256 (resuming after disconnects).
+   */
+  upload(vdirPath: string, repositoryPath: string, options?: DeviceTransferOptions): Promise<DeviceTransfer> {
+    return this.own.upload(vdirPath, repositoryPath, options);
+  }
+
+  /** Downloads a file of this device's repository area into a vdir (limits checked before the first byte). */
+  download(repositoryPath: string, vdirPath: string, options?: DeviceTransferOptions): Promise<DeviceTransfer> {
+    return this.own.download(repositoryPath, vdirPath, options);
+  }
+
+  /** The transfers this device started (the last 256). */
+  transfers(): DeviceTransfer[] {
+    return this.own.transfers();
   }
 
   /** Serves one "file" stream the server opened. */

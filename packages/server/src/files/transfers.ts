@@ -3,11 +3,15 @@ import {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_WINDOW_CHUNKS,
   ErrorCode,
+  type FileOpen,
+  FileOp,
   getFile,
   isOutpostError,
   isRetryable,
   OutpostError,
   putFile,
+  serveFileStream,
+  type Stream,
   type TransferHooks,
   type TransferResult,
 } from "@outpost/protocol";
@@ -101,12 +105,31 @@ export class TransferManager {
     }
     const now = Date.now();
     const record: FileTransferRecord = {
+      ...this.blank(req.deviceId, req.direction, req.repositoryPath, req.devicePath, req.initiator, size, now),
+      maxBytesPerSecond: req.maxBytesPerSecond ?? 0,
+    };
+    this.save(record);
+    this.auditEvent(record, "start", req.source);
+    this.kick(req.deviceId);
+    return record;
+  }
+
+  private blank(
+    deviceId: string,
+    direction: "push" | "pull",
+    repositoryPath: string,
+    devicePath: string,
+    initiator: string,
+    size: number,
+    now: number,
+  ): FileTransferRecord {
+    return {
       id: randomUUID(),
-      deviceId: req.deviceId,
-      direction: req.direction,
-      initiator: req.initiator,
-      repositoryPath: req.repositoryPath,
-      devicePath: req.devicePath,
+      deviceId,
+      direction,
+      initiator,
+      repositoryPath,
+      devicePath,
       size,
       state: "queued",
       bytesDone: 0,
@@ -118,17 +141,13 @@ export class TransferManager {
       errorCode: null,
       error: null,
       sourceVersion: "",
-      maxBytesPerSecond: req.maxBytesPerSecond ?? 0,
+      maxBytesPerSecond: 0,
       createdAt: now,
       updatedAt: now,
       startedAt: null,
       finishedAt: null,
       expiresAt: now + (this.options.resumeExpiryMs ?? DEFAULT_EXPIRY),
     };
-    this.save(record);
-    this.auditEvent(record, "start", req.source);
-    this.kick(req.deviceId);
-    return record;
   }
 
   get(id: string): FileTransferRecord | undefined {
@@ -151,6 +170,70 @@ export class TransferManager {
     if (t.direction === "pull") await this.repository.sink(t.deviceId, t.repositoryPath, t.id).discard();
     this.auditEvent(done, "cancelled", source, by);
     return done;
+  }
+
+  /**
+   * Serves a "file" stream the device opened: an upload (PUT) into, or a download (GET) from, the
+   * device's own repository area. Recorded as a transfer with initiator `device:<id>` and audited.
+   */
+  serveDevice(stream: Stream, deviceId: string, source?: string): void {
+    let record: FileTransferRecord | undefined;
+    const begin = (open: FileOpen, direction: "push" | "pull", size: number) => {
+      const now = Date.now();
+      record = {
+        ...this.blank(deviceId, direction, open.path ?? "", "", `device:${deviceId}`, size, now),
+        id: open.transferId ?? "",
+        state: "running",
+        startedAt: now,
+        attempts: 1,
+      };
+      this.auditEvent(record, "start", source);
+    };
+    void serveFileStream(stream, {
+      put: async (open) => {
+        const path = open.path ?? "";
+        checkRepositoryPath(path);
+        if (open.size > this.maxFileBytes)
+          throw new OutpostError(
+            ErrorCode.FileTooLarge,
+            `file of ${open.size} bytes exceeds the repository limit of ${this.maxFileBytes}`,
+          );
+        const free = await this.repository.freeBytes();
+        if (free < open.size)
+          throw new OutpostError(ErrorCode.InsufficientSpace, `file needs ${open.size} bytes, ${free} are free`);
+        begin(open, "pull", open.size);
+        return this.repository.sink(deviceId, path, `${deviceId}.${open.transferId ?? ""}`);
+      },
+      get: async (open) => {
+        const src = await this.repository.source(deviceId, open.path ?? "");
+        begin(open, "push", src.size);
+        return src;
+      },
+      ...(this.options.maxBytesPerSecondPerDevice && { maxBytesPerSecond: this.options.maxBytesPerSecondPerDevice }),
+      done: (open, outcome) => {
+        const t = record;
+        if (!t) return;
+        const r = outcome.result;
+        if (r) {
+          if (open.op === FileOp.FILE_OP_PUT)
+            void this.repository.recordChecksums(deviceId, t.repositoryPath, r.md5, r.sha256).catch(() => undefined);
+          const done = this.finish(t, "completed", {
+            md5: r.md5,
+            sha256: r.sha256,
+            size: r.size,
+            bytesDone: r.size,
+            bytesMoved: r.bytesOnWire,
+          });
+          this.auditEvent(done, "completed", source);
+          return;
+        }
+        const err = outcome.error;
+        if (isRetryable(err)) return; // the device resumes it with a new stream
+        const code = isOutpostError(err) ? err.code : ErrorCode.Internal;
+        const done = this.finish(t, "failed", { errorCode: code, error: err?.message ?? "failed" });
+        this.auditEvent(done, "failed", source);
+      },
+    });
   }
 
   /** Stops starting transfers and aborts the running ones (they resume after a restart). */
