@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { OperatorClient, type OperatorTunnel } from "@outpost/operator";
@@ -7,11 +7,12 @@ import { ems, EmsProcess } from "../helpers/ems-process.js";
 import { ServerProcess } from "../helpers/server-process.js";
 import { waitUntil } from "../helpers/wait.js";
 
-describe("ems - tunnels with local approval", () => {
+describe("ems - tunnels with local approval, and files", () => {
   let server: ServerProcess;
   let daemon: EmsProcess;
   let dir: string;
   let echo: Server;
+  let logs = "";
 
   beforeAll(async () => {
     echo = createServer({ allowHalfOpen: true }, (s) => {
@@ -26,6 +27,10 @@ describe("ems - tunnels with local approval", () => {
     dir = join(server.dataDir, "..", "ems");
     ems(["init", "--dir", dir, "--bundle", bundle.dir, "--url", server.edgeUrl]);
     ems(["config", "set", "tunnels.targets", JSON.stringify({ echo: `127.0.0.1:${echoPort}` }), "--dir", dir]);
+    logs = join(server.dataDir, "..", "device-logs");
+    mkdirSync(logs);
+    writeFileSync(join(logs, "boot.txt"), "booted\n");
+    ems(["config", "set", "files.virtualDirs", JSON.stringify({ logs }), "--dir", dir]);
     daemon = await EmsProcess.start(dir);
     await waitUntil(
       "connected",
@@ -88,6 +93,12 @@ describe("ems - tunnels with local approval", () => {
     expect(tunnelRecords).toContainEqual(["tunnel.refused", "denied"]);
     expect(tunnelRecords).toContainEqual(["tunnel.start", undefined]);
     expect(ems(["audit", "verify", "--dir", dir])).toMatch(/ok/);
+  });
+
+  it("ems files - the configured virtual directories are served to the server", async () => {
+    const op = new OperatorClient({ url: server.operatorUrl, token: server.adminToken, ca: server.caPem });
+    const listing = await op.listDeviceFiles("ems-tun", "logs");
+    expect(JSON.stringify(listing)).toContain("boot.txt");
   });
 });
 

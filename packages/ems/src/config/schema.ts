@@ -44,6 +44,11 @@ export interface EmsConfigData {
     approvalTimeoutMs?: number;
     maxSessions?: number;
   };
+  /**
+   * Files the server may push into and pull from this device: virtual directory name → local
+   * directory (transfer paths are `<name>/<relative path>`, confined to it).
+   */
+  files: { virtualDirs?: Record<string, string>; maxFileBytes?: number; maxBytesPerSecond?: number };
   /** An encrypted known value: tells a wrong data key apart from a changed field. */
   keyCheck?: string;
 }
@@ -154,6 +159,16 @@ export const CONFIG_SCHEMA = {
       approval: { enum: ["local", "none"] },
       approvalTimeoutMs: posInt,
       maxSessions: posInt,
+    },
+  },
+  files: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      virtualDirs: { type: "object", additionalProperties: { type: "string", minLength: 1 } },
+      maxFileBytes: posInt,
+      maxBytesPerSecond: posInt,
     },
   },
   keyCheck: str,

@@ -69,6 +69,7 @@ export class EmsDaemon {
       ...clientOptionsFrom(config),
       queue: { store: this.barrier, overflow: "reject", maxItems: 50_000_000 },
       ...this.tunnelOptions(),
+      ...this.fileOptions(),
       logger,
     });
     this.client.on("status", (s) => this.onStatus(s));
@@ -170,6 +171,7 @@ export class EmsDaemon {
         corruptRecords: q.corruptRecords,
       },
       things: [...this.things.keys()],
+      files: { virtualDirs: Object.keys(this.options.config.data.files.virtualDirs ?? {}) },
       tunnels: {
         targets: Object.keys(this.options.config.data.tunnels.targets ?? {}),
         approval: this.options.config.data.tunnels.approval ?? "local",
@@ -255,6 +257,36 @@ export class EmsDaemon {
         ...(s.retryInMs !== undefined && { retryInMs: s.retryInMs }),
       });
     }
+  }
+
+  private fileOptions(): Pick<EdgeClientOptions, "files"> {
+    const f = this.options.config.data.files;
+    if (!f.virtualDirs || Object.keys(f.virtualDirs).length === 0) return {};
+    return {
+      files: {
+        virtualDirs: f.virtualDirs,
+        ...(f.maxFileBytes !== undefined && { maxFileBytes: f.maxFileBytes }),
+        ...(f.maxBytesPerSecond !== undefined && { maxBytesPerSecond: f.maxBytesPerSecond }),
+        audit: (e) => {
+          this.logger.info(`file transfer ${e.event}`, { ...e });
+          try {
+            this.audit.append({
+              type: "file.transfer",
+              actor: e.initiator === "device" ? `device:${this.options.config.data.device.id ?? "?"}` : "server",
+              target: `file:${e.path}`,
+              outcome: e.event === "failed" || e.event === "cancelled" ? "failure" : "success",
+              ...(e.error && { code: e.error.code }),
+              details: { ...e },
+            });
+          } catch (err) {
+            this.logger.error("device audit log: a record could not be written", {
+              error: err as Error,
+              type: "file.transfer",
+            });
+          }
+        },
+      },
+    };
   }
 
   private tunnelOptions(): Pick<EdgeClientOptions, "tunnels"> {
