@@ -1,0 +1,300 @@
+// File transfer benchmark, all in one run on 127.0.0.1 against a real `outpost-server serve`:
+//   1. push (server repository -> device vdir) and pull (device -> repository) of one random file
+//      vs `scp` of the same file to and from a local sshd (the baseline), alternating A B; prints
+//      each round and the ratio scp time / Outpost time (goal >= 1.0).
+//   2. where the time goes: AES-256-GCM sealing, MD5 + SHA-256, framing and disk write + fsync of
+//      the same bytes in this process, each alone.
+//   3. service-call latency on the same device while a push runs (p50/p99).
+// The device (SDK) and the operator client run in this process; the server is a child process.
+// Needs sshd, ssh, scp (Debian: openssh-server, openssh-client). After `npm run build`:
+//   node bench/files/run.mjs [--mb=1024] [--rounds=1]
+import { execFileSync, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { OperatorClient } from "@outpost/operator";
+import { chunkAad, createKeyShare, deriveSessionKeys, seal } from "@outpost/protocol";
+import { EdgeClient, silentLogger } from "@outpost/sdk";
+
+const arg = (name, dflt) => {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : dflt;
+};
+const MB = arg("mb", 1024);
+const ROUNDS = arg("rounds", 1);
+const BYTES = MB * 1024 * 1024;
+const CHUNK = 256 * 1024;
+const root = join(import.meta.dirname, "..", "..");
+const SERVER_CLI = join(root, "packages", "server", "dist", "cli", "main.js");
+const dir = mkdtempSync(join(tmpdir(), "outpost-bench-files-"));
+const children = [];
+const cleanups = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(cmd, args, ready) {
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start:\n${log}`)), 20_000);
+    const onLine = (line) => {
+      log += `${line}\n`;
+      const v = ready(line);
+      if (v) {
+        clearTimeout(timer);
+        resolve({ child, value: v });
+      }
+    };
+    createInterface({ input: child.stdout }).on("line", onLine);
+    createInterface({ input: child.stderr }).on("line", onLine);
+    child.once("exit", (code) => reject(new Error(`${cmd} exited ${code}:\n${log}`)));
+  });
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? NaN;
+};
+const rate = (ms) => `${(MB / (ms / 1000)).toFixed(1)} MiB/s`;
+const md5sum = (f) => execFileSync("md5sum", [f], { encoding: "utf8" }).split(" ")[0];
+
+async function timed(fn) {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+try {
+  const data = join(dir, "server");
+  const init = execFileSync(process.execPath, [SERVER_CLI, "init", "--data", data], { encoding: "utf8" });
+  const token = /opt_[A-Za-z0-9_-]+/.exec(init)[0];
+  const bundle = join(dir, "bundle");
+  execFileSync(process.execPath, [
+    SERVER_CLI,
+    "device",
+    "add",
+    "bench-f",
+    "--things",
+    "bench-files",
+    "--out",
+    bundle,
+    "--data",
+    data,
+  ]);
+  const server = await start(
+    process.execPath,
+    [SERVER_CLI, "serve", "--data", data, "--edge-port", "0", "--operator-port", "0"],
+    (l) => {
+      try {
+        const m = JSON.parse(l);
+        return m.edgeUrl && m.operatorUrl ? m : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  );
+  const { edgeUrl, operatorUrl } = server.value;
+  const ca = readFileSync(join(data, "ca", "ca.pem"), "utf8");
+
+  // --- sshd for the baseline, with its own keys and port
+  mkdirSync("/run/sshd", { recursive: true });
+  for (const k of ["host_key", "client_key"])
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, k)]);
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
+  const sshPort = await freePort();
+  const sshdArgs = ["-D", "-e", "-f", "/dev/null", "-o", `Port=${sshPort}`, "-o", "ListenAddress=127.0.0.1"];
+  for (const o of [
+    `HostKey=${join(dir, "host_key")}`,
+    `AuthorizedKeysFile=${join(dir, "authorized_keys")}`,
+    "StrictModes=no",
+    "UsePAM=no",
+    "PidFile=none",
+  ])
+    sshdArgs.push("-o", o);
+  await start("/usr/sbin/sshd", sshdArgs, (l) => l.includes("Server listening"));
+  const scpBase = [
+    "-q",
+    "-O",
+    "-i",
+    join(dir, "client_key"),
+    "-P",
+    String(sshPort),
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+  ];
+  const scp = (from, to) =>
+    new Promise((resolve, reject) => {
+      const c = spawn("scp", [...scpBase, from, to], { stdio: "inherit" });
+      c.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`scp exited ${code}`))));
+    });
+
+  // --- the device with a vdir, a service for latency
+  const vdir = join(dir, "vdir");
+  mkdirSync(vdir);
+  const read = (f) => readFileSync(join(bundle, f), "utf8");
+  const device = new EdgeClient({
+    url: edgeUrl,
+    appKey: read("app-key").trim(),
+    tls: { ca: read("ca.pem"), cert: read("device.pem"), key: read("device.key") },
+    logger: silentLogger,
+    files: { virtualDirs: { data: vdir }, maxFileBytes: BYTES * 2 },
+  });
+  device.thing("bench-files").service("ping", () => "pong");
+  await device.connect();
+  cleanups.push(() => device.close());
+  const op = new OperatorClient({ url: operatorUrl, token, ca, timeoutMs: 600_000 });
+
+  const src = join(dir, "src.bin");
+  const fd = openSync(src, "w");
+  for (let left = BYTES; left > 0; left -= 8 * 1024 * 1024) writeSync(fd, randomBytes(Math.min(left, 8 * 1024 * 1024)));
+  closeSync(fd);
+  await op.uploadFile("bench-f", "bench/src.bin", src);
+  const srcMd5 = md5sum(src);
+
+  const waitDone = async (id) => {
+    for (;;) {
+      const t = await op.getTransfer(id);
+      if (t.state === "completed") return t;
+      if (t.state === "failed" || t.state === "cancelled") throw new Error(`transfer ${t.state}: ${t.error}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  console.log(`files bench: ${MB} MiB random file, ${ROUNDS} round(s), chunk 256 KiB, window 16, loopback`);
+  const results = { push: [], pull: [], scpTo: [], scpFrom: [] };
+  const latencies = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let pushing = true;
+    const calls = (async () => {
+      while (pushing) {
+        const t0 = performance.now();
+        await op.invokeService("bench-files", "ping", {}, { timeoutMs: 30_000 });
+        latencies.push(performance.now() - t0);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    })();
+    const push = await timed(async () => {
+      const t = await op.startTransfer("bench-f", {
+        direction: "push",
+        repositoryPath: "bench/src.bin",
+        devicePath: `data/push-${r}.bin`,
+      });
+      await waitDone(t.id);
+    });
+    pushing = false;
+    await calls;
+    if (md5sum(join(vdir, `push-${r}.bin`)) !== srcMd5) throw new Error("pushed file differs");
+    const scpTo = await timed(() => scp(src, `127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`));
+    const pull = await timed(async () => {
+      const t = await op.startTransfer("bench-f", {
+        direction: "pull",
+        repositoryPath: `bench/pull-${r}.bin`,
+        devicePath: `data/push-${r}.bin`,
+      });
+      await waitDone(t.id);
+    });
+    const scpFrom = await timed(() => scp(`127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`, join(dir, `scp-from-${r}.bin`)));
+    Object.entries({ push, pull, scpTo, scpFrom }).forEach(([k, v]) => results[k].push(v));
+    console.log(
+      `round ${r + 1}: push ${push.toFixed(0)} ms (${rate(push)}), scp to ${scpTo.toFixed(0)} ms (${rate(scpTo)}); ` +
+        `pull ${pull.toFixed(0)} ms (${rate(pull)}), scp from ${scpFrom.toFixed(0)} ms (${rate(scpFrom)})`,
+    );
+    for (const f of [`push-${r}.bin`]) rmSync(join(vdir, f), { force: true });
+    for (const f of [`scp-to-${r}.bin`, `scp-from-${r}.bin`]) rmSync(join(dir, f), { force: true });
+  }
+  const med = (xs) => quantile(xs, 0.5);
+  console.log(
+    `server -> device: ratio scp/outpost ${(med(results.scpTo) / med(results.push)).toFixed(2)}x (goal >= 1.0)`,
+  );
+  console.log(
+    `device -> server: ratio scp/outpost ${(med(results.scpFrom) / med(results.pull)).toFixed(2)}x (goal >= 1.0)`,
+  );
+  console.log(
+    `service calls during push: p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms over ${latencies.length} calls`,
+  );
+
+  // --- where the time goes, each part alone over the same number of bytes (in 64 MiB samples, scaled)
+  const sample = Math.min(BYTES, 64 * 1024 * 1024);
+  const scale = BYTES / sample;
+  const buf = randomBytes(CHUNK);
+  const chunks = sample / CHUNK;
+  const a = createKeyShare();
+  const b = createKeyShare();
+  const keys = deriveSessionKeys({
+    label: "outpost-file-v1",
+    sessionId: "bench",
+    own: a,
+    role: "initiator",
+    initiatorPublic: a.publicKey,
+    responderPublic: b.publicKey,
+  });
+  const part = (name, ms) =>
+    console.log(
+      `  ${name.padEnd(22)} ${(ms * scale).toFixed(0).padStart(6)} ms for ${MB} MiB (${(MB / ((ms * scale) / 1000)).toFixed(0)} MiB/s)`,
+    );
+  console.log("where the time goes (one core, this process):");
+  let t0 = performance.now();
+  for (let i = 0; i < chunks; i++) seal(keys.send, i, chunkAad("bench", i, chunks), buf);
+  part("AES-256-GCM seal", performance.now() - t0);
+  t0 = performance.now();
+  const h1 = createHash("md5");
+  const h2 = createHash("sha256");
+  for (let i = 0; i < chunks; i++) {
+    h1.update(buf);
+    h2.update(buf);
+  }
+  h1.digest();
+  h2.digest();
+  part("MD5 + SHA-256", performance.now() - t0);
+  const { encodeFileRecord } = await import("../../packages/protocol/dist/file-records.js");
+  t0 = performance.now();
+  for (let i = 0; i < chunks; i++) encodeFileRecord({ chunk: { index: i, sealed: buf } });
+  part("record framing", performance.now() - t0);
+  t0 = performance.now();
+  const wfd = openSync(join(dir, "io.bin"), "w");
+  for (let i = 0; i < chunks; i++) writeSync(wfd, buf);
+  fsyncSync(wfd);
+  closeSync(wfd);
+  part("disk write + fsync", performance.now() - t0);
+  console.log("  (each end also reads the file, and TLS encrypts every byte once more per hop)");
+} finally {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode === null && c.signalCode === null
+        ? new Promise((r) => {
+            c.once("exit", r);
+            c.kill("SIGTERM");
+          })
+        : undefined,
+    ),
+  );
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+}
