@@ -44,32 +44,75 @@ export interface SenderOptions {
 const RETRY_PAUSE_MS = 1_000;
 
 /**
+ * Most batches in flight at once on a server that keeps an exact delivery record per queue epoch
+ * ("delivery-epoch"); also at most half the server's maxConcurrentRequests. A server without it
+ * gets one batch at a time.
+ */
+export const DELIVERY_WINDOW = 8;
+
+/**
  * Runs while one connection is up: re-syncs the current property values, then drains the queue
- * one request at a time, oldest first (stop-and-wait: at most one batch is unacknowledged, so
- * what the server reports at connect covers every item whose acknowledgement was lost).
+ * oldest first. With "delivery-epoch" several batches are in flight (a window of up to
+ * {@link DELIVERY_WINDOW}): the server applies them in the order they arrive and keeps exactly
+ * which seqs it applied, so after a lost connection the device re-sends whatever it holds and the
+ * server acknowledges the applied ones as duplicates (docs/protocol.md §8, Delivery). A further
+ * batch is sent only while a full one is waiting, so a lightly loaded device still sends few,
+ * full batches. Without "delivery-epoch", one batch at a time (stop-and-wait).
  */
 export async function runSender(options: SenderOptions): Promise<void> {
   const { queue, signal } = options;
   const stopped = aborted(signal);
+  const inFlight = new Map<Promise<void>, number>();
   try {
     await resync(options);
+    const window =
+      options.epoch === undefined
+        ? 1
+        : Math.max(1, Math.min(DELIVERY_WINDOW, Math.floor(options.channel.peerLimits.maxConcurrentRequests / 2)));
     let idle = false;
     let cap = Number.POSITIVE_INFINITY;
+    // Set while a retryable failure pauses sending; batches in flight still settle meanwhile.
+    let paused: Promise<void> | undefined;
+    const settled = () => Promise.race([...inFlight.keys(), stopped]);
     while (!signal.aborted) {
+      if (paused) {
+        await Promise.race([paused, stopped]);
+        paused = undefined;
+        continue;
+      }
       const limit = Math.max(1, Math.min(options.maxBatch, options.channel.peerLimits.maxBatch, cap));
-      if (idle && options.flushIntervalMs > 0) await batchWindow(queue, limit, options.flushIntervalMs, signal);
+      const sending = [...inFlight.values()].reduce((a, b) => a + b, 0);
+      if (inFlight.size >= window || (inFlight.size > 0 && queue.size - sending < limit)) {
+        await Promise.race([settled(), inFlight.size < window ? queue.changed() : stopped]);
+        continue;
+      }
+      if (idle && inFlight.size === 0 && options.flushIntervalMs > 0) {
+        await batchWindow(queue, limit, options.flushIntervalMs, signal);
+      }
       const batch = queue.takeBatch(limit, options.eventBatches);
       if (batch.length === 0) {
-        await Promise.race([queue.changed(), stopped]);
-        idle = true;
+        await Promise.race([queue.changed(), settled()]);
+        idle = inFlight.size === 0;
         continue;
       }
       idle = false;
-      if ((await deliver(options, batch)) === "too-large") cap = Math.ceil(batch.length / 2);
+      const delivery: Promise<void> = deliver(options, batch).then(
+        (outcome) => {
+          inFlight.delete(delivery);
+          if (outcome === "too-large") cap = Math.ceil(batch.length / 2);
+          if (outcome === "retry" && !signal.aborted) paused ??= sleep(RETRY_PAUSE_MS, signal).catch(() => undefined);
+        },
+        (err: unknown) => {
+          inFlight.delete(delivery);
+          options.logger.warn("delivery of a batch failed", { error: String(err) });
+        },
+      );
+      inFlight.set(delivery, batch.length);
     }
   } catch (err) {
     if (!signal.aborted) options.logger.warn("sender stopped", { error: String(err) });
   }
+  await Promise.all(inFlight.keys());
 }
 
 /**
@@ -90,8 +133,11 @@ async function batchWindow(queue: OfflineQueue, limit: number, windowMs: number,
   while (!expired && queue.size < limit) await Promise.race([queue.changed(), timer]);
 }
 
-/** Sends one batch and settles it in the queue; "too-large" when it must be sent in smaller batches. */
-async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too-large" | undefined> {
+/**
+ * Sends one batch and settles it in the queue; "too-large" when it must be sent in smaller
+ * batches, "retry" when it was released to be sent again after a pause. Never rejects.
+ */
+async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too-large" | "retry" | undefined> {
   const seqs = batch.map((i) => i.seq);
   let reply: Envelope;
   try {
@@ -104,9 +150,7 @@ async function deliver(options: SenderOptions, batch: QueueItem[]): Promise<"too
     }
     if (isRetryable(err)) {
       options.queue.release(seqs);
-      if (!isOutpostError(err, ErrorCode.Timeout) && !options.signal.aborted)
-        await sleep(RETRY_PAUSE_MS, options.signal);
-      return undefined;
+      return isOutpostError(err, ErrorCode.Timeout) ? undefined : "retry";
     }
     options.queue.ack(seqs);
     options.onRefused(asRemote(err, `${batch.length} queued item(s) refused and dropped`));
