@@ -15,9 +15,9 @@
 // seconds of each and the median of the per-round ratios (outpost events/s ÷ raw events/s) with its
 // range (min–max over rounds).
 //   node bench/things/events.mjs [--events=5000] [--rtt=0,50] [--batch=500] [--rounds=3]
-import { createServer, connect } from "node:net";
 import { EdgeClient } from "@outpost/sdk";
 import WebSocket from "ws";
+import { startDelayProxy } from "../lib/delay-proxy.mjs";
 import { createFixture, sleep, startOutpostServer, startRawServer } from "../lib/outpost-fixture.mjs";
 
 export function parseArgs(argv) {
@@ -27,31 +27,6 @@ export function parseArgs(argv) {
     rtt: get("rtt", "0,50").split(",").map(Number),
     batch: Number(get("batch", "500")),
     rounds: Number(get("rounds", "3")),
-  };
-}
-
-/** A TCP proxy to `port` that delays every chunk by `delayMs` in each direction, keeping order. */
-async function startDelayProxy(port, delayMs) {
-  const sockets = new Set();
-  const pipe = (from, to) => {
-    from.on("data", (chunk) => setTimeout(() => to.destroyed || to.write(chunk), delayMs));
-    from.on("end", () => setTimeout(() => to.end(), delayMs));
-    from.on("error", () => to.destroy());
-    from.on("close", () => setTimeout(() => to.destroy(), delayMs));
-  };
-  const server = createServer((inbound) => {
-    const outbound = connect(port, "127.0.0.1");
-    sockets.add(inbound).add(outbound);
-    pipe(inbound, outbound);
-    pipe(outbound, inbound);
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: server.address().port,
-    stop: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((resolve) => server.close(resolve));
-    },
   };
 }
 

@@ -14,11 +14,16 @@
 // Load: every millisecond each device's queue is topped up to `window` values (property "value",
 // push "always"); acknowledged = set − still queued (queued includes in flight). CPU seconds of the
 // server process and of this (client) process are printed so the saturated side is visible.
-//   node bench/things/updates.mjs [--seconds=2] [--rounds=3] [--devices=1,100] [--window=1000] [--batch=500]
+// `--rtt=<ms>` routes both sides through a TCP proxy in this process that holds every chunk for
+// rtt/2 ms in each direction (bench/lib/delay-proxy.mjs), as a slow link would; with a round trip
+// the number of batches in flight decides the rate (the SDK keeps several in flight when the server
+// speaks "delivery-epoch", the baseline keeps window ÷ batch messages in flight).
+//   node bench/things/updates.mjs [--seconds=2] [--rounds=3] [--devices=1,100] [--window=1000] [--batch=500] [--rtt=0]
 import { encodeFrame } from "@outpost/protocol";
 import { EdgeClient } from "@outpost/sdk";
 import WebSocket from "ws";
 import { cpuSecondsOf } from "../lib/child.mjs";
+import { startDelayProxy } from "../lib/delay-proxy.mjs";
 import { createFixture, mapLimit, sleep, startOutpostServer, startRawServer } from "../lib/outpost-fixture.mjs";
 
 const WARMUP_MS = 1_000;
@@ -31,6 +36,7 @@ export function parseArgs(argv) {
     devices: get("devices", "1,100").split(",").map(Number),
     window: Number(get("window", "1000")),
     batch: Number(get("batch", "500")),
+    rtt: get("rtt", "0").split(",").map(Number),
   };
 }
 
@@ -70,7 +76,25 @@ async function timed(ms, serverPid, count) {
   };
 }
 
-async function measureOutpost(fx, edgeUrl, serverPid, n, o) {
+/** `url` through a delay proxy of `rtt` ms round trip (none for 0); returns the url and the proxy's stop. */
+async function throughDelay(url, rtt) {
+  if (rtt <= 0) return { url, stop: async () => {} };
+  const u = new URL(url);
+  const proxy = await startDelayProxy(Number(u.port), rtt / 2);
+  u.port = String(proxy.port);
+  return { url: u.href.replace(/\/$/, ""), stop: proxy.stop };
+}
+
+async function measureOutpost(fx, directUrl, serverPid, n, o, rtt) {
+  const link = await throughDelay(directUrl, rtt);
+  try {
+    return await measureOutpostAt(fx, link.url, serverPid, n, o, rtt);
+  } finally {
+    await link.stop();
+  }
+}
+
+async function measureOutpostAt(fx, edgeUrl, serverPid, n, o, rtt) {
   const devices = fx.devices.slice(0, n);
   const refused = [];
   const clients = devices.map((d) => {
@@ -104,7 +128,9 @@ async function measureOutpost(fx, edgeUrl, serverPid, n, o) {
     result = await timed(o.seconds * 1000, serverPid, acked);
   } finally {
     clearInterval(tick);
-    await Promise.all(clients.map((c) => c.client.flush({ signal: AbortSignal.timeout(10_000) }).catch(() => {})));
+    await Promise.all(
+      clients.map((c) => c.client.flush({ signal: AbortSignal.timeout(10_000 + 20 * rtt) }).catch(() => {})),
+    );
     left = clients.reduce((sum, c) => sum + c.client.queueSize, 0);
     await Promise.all(clients.map((c) => c.client.close({ timeoutMs: 2_000 })));
   }
@@ -113,12 +139,21 @@ async function measureOutpost(fx, edgeUrl, serverPid, n, o) {
   return result;
 }
 
-async function measureRaw(fx, raw, n, o, payload) {
+async function measureRaw(fx, raw, n, o, payload, rtt) {
+  const link = await throughDelay(raw.url, rtt);
+  try {
+    return await measureRawAt(fx, link.url, raw.pid, n, o, payload);
+  } finally {
+    await link.stop();
+  }
+}
+
+async function measureRawAt(fx, url, rawPid, n, o, payload) {
   const key = fx.deviceKeyPem;
   let echoed = 0;
   let running = true;
   const sockets = await mapLimit(fx.devices.slice(0, n), 20, (d) => {
-    const ws = new WebSocket(raw.url, { ca: fx.caPem, cert: d.certPem, key, perMessageDeflate: false });
+    const ws = new WebSocket(url, { ca: fx.caPem, cert: d.certPem, key, perMessageDeflate: false });
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(ws));
       ws.once("error", reject);
@@ -132,7 +167,7 @@ async function measureRaw(fx, raw, n, o, payload) {
     for (let i = 0; i < Math.max(1, Math.round(o.window / o.batch)); i++) ws.send(payload);
   }
   try {
-    return await timed(o.seconds * 1000, raw.pid, () => echoed);
+    return await timed(o.seconds * 1000, rawPid, () => echoed);
   } finally {
     running = false;
     await Promise.all(
@@ -162,26 +197,28 @@ export async function runUpdates(o = parseArgs([])) {
   const raw = await startRawServer(fx.paths);
   const rows = [];
   try {
-    for (const n of o.devices) {
-      const outposts = [];
-      const raws = [];
-      const ratios = [];
-      for (let r = 0; r < o.rounds; r++) {
-        const outpost = await measureOutpost(fx, server.edgeUrl, server.pid, n, o);
-        const baseline = await measureRaw(fx, raw, n, o, payload);
-        outposts.push(outpost);
-        raws.push(baseline);
-        ratios.push(outpost.rate / baseline.rate);
+    for (const rtt of o.rtt)
+      for (const n of o.devices) {
+        const outposts = [];
+        const raws = [];
+        const ratios = [];
+        for (let r = 0; r < o.rounds; r++) {
+          const outpost = await measureOutpost(fx, server.edgeUrl, server.pid, n, o, rtt);
+          const baseline = await measureRaw(fx, raw, n, o, payload, rtt);
+          outposts.push(outpost);
+          raws.push(baseline);
+          ratios.push(outpost.rate / baseline.rate);
+        }
+        rows.push({
+          rtt,
+          devices: n,
+          outpost: medianBy(outposts),
+          raw: medianBy(raws),
+          ratio: median(ratios),
+          lo: Math.min(...ratios),
+          hi: Math.max(...ratios),
+        });
       }
-      rows.push({
-        devices: n,
-        outpost: medianBy(outposts),
-        raw: medianBy(raws),
-        ratio: median(ratios),
-        lo: Math.min(...ratios),
-        hi: Math.max(...ratios),
-      });
-    }
   } catch (err) {
     const tail = server.stderrTail();
     if (tail) console.error(`server stderr:\n${tail}`);
@@ -198,13 +235,13 @@ export async function runUpdates(o = parseArgs([])) {
       `rounds of ${o.seconds} s per side after ${WARMUP_MS / 1000} s warm-up each, 127.0.0.1`,
   );
   console.log(
-    `${"devices".padEnd(9)}${"outpost upd/s".padStart(15)}${"raw wss upd/s".padStart(15)}${"ratio".padStart(8)}` +
+    `${"rtt ms".padEnd(8)}${"devices".padEnd(9)}${"outpost upd/s".padStart(15)}${"raw wss upd/s".padStart(15)}${"ratio".padStart(8)}` +
       `${"range".padStart(13)}` +
       `${"outpost cpu srv/cli".padStart(21)}${"raw cpu srv/cli".padStart(17)}`,
   );
   for (const r of rows) {
     console.log(
-      `${String(r.devices).padEnd(9)}${fmt(r.outpost.rate).padStart(15)}${fmt(r.raw.rate).padStart(15)}` +
+      `${String(r.rtt).padEnd(8)}${String(r.devices).padEnd(9)}${fmt(r.outpost.rate).padStart(15)}${fmt(r.raw.rate).padStart(15)}` +
         `${`${r.ratio.toFixed(2)}x`.padStart(8)}${`${r.lo.toFixed(2)}–${r.hi.toFixed(2)}x`.padStart(13)}` +
         `${cpu(r.outpost).padStart(21)}${cpu(r.raw).padStart(17)}`,
     );
