@@ -214,6 +214,18 @@ describe("proxy - CONNECT tunnel", () => {
     expect(serverNames.at(-1)).toBe("localhost");
   });
 
+  it("transport - a direct connection sends the server's name as SNI too", async () => {
+    const before = proxy.seen.length;
+    const t = await connectWebSocket(`wss://localhost:${serverPort}/edge`, {
+      tls: tls(),
+      proxy: false,
+      pingIntervalMs: 0,
+    });
+    await t.close();
+    expect(proxy.seen.length).toBe(before);
+    expect(serverNames.at(-1)).toBe("localhost");
+  });
+
   it("proxy - the certificate is checked against the server's name, not the proxy's address", async () => {
     // The proxy is 127.0.0.1, which the server certificate names; the server's name is not in it.
     const err = await connectWebSocket(`wss://edge.invalid:${serverPort}/edge`, {

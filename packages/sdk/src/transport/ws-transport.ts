@@ -109,10 +109,11 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
     (opts: ConnectionOptions): TLSSocket => {
       const session = options.tlsSessions?.get(url);
       const socket = tlsConnect({
-        ...(tunnel === undefined
-          ? opts
-          : // Inside the tunnel: SNI and the certificate check use the server's name, never the proxy's.
-            { ...opts, socket: tunnel, path: undefined, servername: tls.servername ?? (isIP(host) ? "" : host) }),
+        ...opts,
+        // SNI and the certificate check use the server's name, also inside a proxy's tunnel (never
+        // the proxy's). Without a servername Node sends no SNI at all.
+        servername: tls.servername ?? (isIP(host) ? "" : host),
+        ...(tunnel !== undefined && { socket: tunnel, path: undefined }),
         ...(session !== undefined && { session }),
       });
       socket.once("secureConnect", () => {
