@@ -248,6 +248,14 @@ describe("operator API hardening", () => {
         "listTunnels",
         "closeTunnel",
         "openTunnel",
+        "cancelTransfer",
+        "downloadRepositoryFile",
+        "getTransfer",
+        "listDeviceFiles",
+        "listRepository",
+        "listTransfers",
+        "startTransfer",
+        "uploadRepositoryFile",
       ].sort(),
     );
   });
