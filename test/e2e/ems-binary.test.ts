@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +30,8 @@ function bare(cmd: string[], extra: string[] = []) {
 
 describe("ems binary - one-file executables without a Node installation", () => {
   const dirs: string[] = [];
+  // Stopped in afterAll too: a test that times out never reaches its own finally.
+  const daemons: ChildProcess[] = [];
   let server: ServerProcess | undefined;
 
   beforeAll(() => {
@@ -41,6 +43,7 @@ describe("ems binary - one-file executables without a Node installation", () => 
   }, 600_000);
 
   afterAll(async () => {
+    for (const d of daemons) if (d.exitCode === null && d.signalCode === null) d.kill("SIGKILL");
     await server?.dispose();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
@@ -71,6 +74,7 @@ describe("ems binary - one-file executables without a Node installation", () => 
     const daemon = spawn("env", ["-i", "PATH=/usr/bin:/bin", home, x64, "start", "--dir", emsDir], {
       stdio: ["ignore", "pipe", "pipe"],
     });
+    daemons.push(daemon);
     let output = "";
     daemon.stdout.on("data", (d: Buffer) => (output += d.toString()));
     daemon.stderr.on("data", (d: Buffer) => (output += d.toString()));
