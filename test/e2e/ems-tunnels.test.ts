@@ -50,13 +50,18 @@ describe("ems - tunnels with local approval, and files", () => {
   }
 
   async function pendingId(): Promise<string> {
-    return waitUntil("a pending request", () => {
-      const list = JSON.parse(ems(["tunnels", "pending", "--json", "--dir", dir])) as Array<{
-        id: string;
-        target: string;
-      }>;
-      return list[0]?.target === "echo" ? list[0].id : undefined;
-    });
+    // Polled through the local API: a CLI process per poll is slow on a busy machine.
+    return waitUntil(
+      "a pending request",
+      async () => {
+        const list = (await daemon.request("GET", "/tunnels/pending")).body.pending as Array<{
+          id: string;
+          target: string;
+        }>;
+        return list[0]?.target === "echo" ? list[0].id : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
   }
 
   it("ems tunnels - a request waits in tunnels pending; deny refuses it, approve lets bytes through; both audited", async () => {
@@ -82,7 +87,7 @@ describe("ems - tunnels with local approval, and files", () => {
     local.close();
     await tunnel.close();
 
-    await waitUntil("tunnel end audited", () => /"tunnel.end"/.test(readAudit(dir)));
+    await waitUntil("tunnel end audited", () => /"tunnel.end"/.test(readAudit(dir)), { timeoutMs: 60_000 });
     const records = readAudit(dir)
       .trim()
       .split("\n")
@@ -93,7 +98,7 @@ describe("ems - tunnels with local approval, and files", () => {
     expect(tunnelRecords).toContainEqual(["tunnel.refused", "denied"]);
     expect(tunnelRecords).toContainEqual(["tunnel.start", undefined]);
     expect(ems(["audit", "verify", "--dir", dir])).toMatch(/ok/);
-  });
+  }, 180_000);
 
   it("ems files - the configured virtual directories are served to the server", async () => {
     const op = new OperatorClient({ url: server.operatorUrl, token: server.adminToken, ca: server.caPem });
