@@ -285,7 +285,7 @@ describe("registry file", () => {
     const path = join(dir, "v1.db");
     new SqliteRegistry(path).close();
     const db = new Database(path);
-    db.exec(`DROP TABLE desired_properties; DROP TABLE delivery_epochs;
+    db.exec(`DROP TABLE desired_properties; DROP TABLE file_transfers; DROP TABLE delivery_epochs;
       CREATE TABLE delivery (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       INSERT INTO delivery VALUES ('dev-1', 42); DELETE FROM schema_version; INSERT INTO schema_version VALUES (2);`);
     db.close();
