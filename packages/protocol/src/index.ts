@@ -106,32 +106,26 @@ export {
   seal,
   SEAL_TAG_BYTES,
 } from "./sealed.js";
+export type { FileStreamHandlers, GetOptions } from "./file-transfer.js";
 export type {
   FileSink,
   FileSource,
-  FileStreamHandlers,
-  GetOptions,
   OpenerOptions,
   OpenFileStream,
   TransferHooks,
   TransferProgress,
   TransferResult,
-} from "./file-transfer.js";
+} from "./file-transfer-types.js";
+export { chunkAad, getFile, isRetryable, listFiles, putFile, serveFileStream } from "./file-transfer.js";
 export {
-  chunkAad,
   DEFAULT_CHUNK_BYTES,
   DEFAULT_WINDOW_CHUNKS,
   FILE_CANCEL_RESET_CODE,
   FILE_KEY_LABEL,
   FILE_STREAM_TYPE,
   FileTransferError,
-  getFile,
-  isRetryable,
-  listFiles,
   MAX_CHUNK_BYTES,
-  putFile,
-  serveFileStream,
-} from "./file-transfer.js";
+} from "./file-transfer-types.js";
 export type { StreamHost, StreamWriteOptions } from "./stream.js";
 export { Stream, StreamResetCode, StreamResetError } from "./stream.js";
 export type { OpenStreamOptions, StreamMuxOptions } from "./stream-mux.js";

@@ -10,7 +10,7 @@ import {
   putFile,
   serveFileStream,
   type FileStreamHandlers,
-} from "../src/file-transfer.js";
+} from "../src/index.js";
 import type { Stream } from "../src/stream.js";
 import { createMemoryTransportPair } from "../src/transport.js";
 import { FakeClock } from "./helpers/fake-clock.js";
