@@ -21,13 +21,12 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { OperatorClient } from "@outpost/operator";
 import { chunkAad, createKeyShare, deriveSessionKeys, seal } from "@outpost/protocol";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
+import { freePort, quantile, startProcess } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -43,41 +42,7 @@ const dir = mkdtempSync(join(tmpdir(), "outpost-bench-files-"));
 const children = [];
 const cleanups = [];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function start(cmd, args, ready) {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let log = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start:\n${log}`)), 20_000);
-    const onLine = (line) => {
-      log += `${line}\n`;
-      const v = ready(line);
-      if (v) {
-        clearTimeout(timer);
-        resolve({ child, value: v });
-      }
-    };
-    createInterface({ input: child.stdout }).on("line", onLine);
-    createInterface({ input: child.stderr }).on("line", onLine);
-    child.once("exit", (code) => reject(new Error(`${cmd} exited ${code}:\n${log}`)));
-  });
-}
-
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? NaN;
-};
+const start = (cmd, args, ready) => startProcess(children, cmd, args, ready);
 const rate = (ms) => `${(MB / (ms / 1000)).toFixed(1)} MiB/s`;
 const md5sum = (f) => execFileSync("md5sum", [f], { encoding: "utf8" }).split(" ")[0];
 
