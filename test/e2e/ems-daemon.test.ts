@@ -101,15 +101,15 @@ describe("ems - daemon against a real server", () => {
       server.caPem,
       server.adminToken,
       "POST",
-      "/api/things/pump-1/services/reset",
+      "/api/things/pump-1/services/reset?timeoutMs=20000",
       {},
     );
-    expect(call.body).toEqual({ result: { reset: true } });
+    expect(call.body, `shell output:\n${out.join("")}`).toEqual({ result: { reset: true } });
     const code = await new Promise<number | null>((r) => sh.once("exit", (c) => r(c)));
     expect(code).toBe(0);
     const events = await daemon!.request("GET", "/metrics");
     expect(events.body).toMatch(/^outpost_ems_events_total [2-9]/m);
-  });
+  }, 60_000);
 
   it("ems - no secret appears in plain text anywhere in DIR", async () => {
     const token = ems(["local-token", "--dir", dir]).trim();
