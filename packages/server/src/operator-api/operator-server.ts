@@ -8,6 +8,7 @@ import type { pino } from "pino";
 import type { AuditHealth } from "../audit/guard.js";
 import type { AuditSink } from "../audit/types.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
+import { checkOperatorBearer } from "../auth/operator-bearer.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import { edgeTlsOptions } from "../edge/tls.js";
 import type { Registry } from "../registry/types.js";
@@ -195,24 +196,11 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       refusals.record(req, refusal, undefined, { reason: "rate-limited" });
       throw new OutpostError(refusal.code, refusal.message, { status: 429 });
     }
-    const header = req.headers.authorization ?? "";
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
-    const check = options.registry.checkOperator(token);
+    const { check, token } = checkOperatorBearer(options, req.headers.authorization, source);
     if (!check.ok) {
-      options.limiter.recordFailure(source);
-      const parsed = parseOperatorToken(token);
-      options.audit.append({
-        type: "operator.login.failure",
-        actor: parsed.ok ? `token:${parsed.id}` : "unknown",
-        outcome: "failure",
-        source,
-        code: ErrorCode.Unauthorized,
-        details: { reason: header ? check.reason : "missing" },
-      });
       req.refusalAudited = true;
       throw new OutpostError(ErrorCode.Unauthorized, "a valid bearer token is required", { status: 401 });
     }
-    options.limiter.recordSuccess(source);
     return {
       principal: { kind: "operator", id: check.operator.name },
       admin: check.operator.admin,

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { Channel, ErrorCode, TUNNEL_HOP_LIMITS } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
 import type { AuditSink } from "../audit/types.js";
-import { parseOperatorToken } from "../auth/app-keys.js";
+import { checkOperatorBearer } from "../auth/operator-bearer.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import { WsTransport } from "../edge/ws-transport.js";
 import type { Registry } from "../registry/types.js";
@@ -39,23 +39,8 @@ export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
     const deviceId = decodeURIComponent(match[1]!);
     if (deps.limiter.isBlocked(source))
       return refuse(socket, 429, ErrorCode.TooManyRequests, "too many failed attempts, try later");
-    const header = req.headers.authorization ?? "";
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? "";
-    const check = deps.registry.checkOperator(token);
-    if (!check.ok) {
-      deps.limiter.recordFailure(source);
-      const parsed = parseOperatorToken(token);
-      deps.audit.append({
-        type: "operator.login.failure",
-        actor: parsed.ok ? `token:${parsed.id}` : "unknown",
-        outcome: "failure",
-        source,
-        code: ErrorCode.Unauthorized,
-        details: { reason: header ? check.reason : "missing" },
-      });
-      return refuse(socket, 401, ErrorCode.Unauthorized, "a valid bearer token is required");
-    }
-    deps.limiter.recordSuccess(source);
+    const { check } = checkOperatorBearer(deps, req.headers.authorization, source);
+    if (!check.ok) return refuse(socket, 401, ErrorCode.Unauthorized, "a valid bearer token is required");
     const operator = check.operator.name;
     const deny = (status: number, code: string, message: string, reason: string) => {
       deps.audit.append({
