@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ems, EmsProcess, localHttp, runEms } from "../helpers/ems-process.js";
 import { operatorRequest } from "../helpers/operator-client.js";
 import { type DeviceBundle, repoRoot, ServerProcess } from "../helpers/server-process.js";
-import { waitUntil } from "../helpers/wait.js";
+import { exitOf, waitUntil } from "../helpers/wait.js";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -62,7 +62,7 @@ describe("ems - daemon against a real server", () => {
     );
     expect(call.status).toBe(200);
     expect(call.body.result).toEqual({ doubled: 42 });
-    await new Promise<void>((r) => py.once("exit", () => r()));
+    expect(await exitOf("the Python example", py)).toBe(0);
 
     await waitUntil("values at the server", async () => {
       const r = await operatorRequest(
@@ -105,8 +105,7 @@ describe("ems - daemon against a real server", () => {
       {},
     );
     expect(call.body, `shell output:\n${out.join("")}`).toEqual({ result: { reset: true } });
-    const code = await new Promise<number | null>((r) => sh.once("exit", (c) => r(c)));
-    expect(code).toBe(0);
+    expect(await exitOf(`the shell example (output:\n${out.join("")})`, sh)).toBe(0);
     const events = await daemon!.request("GET", "/metrics");
     expect(events.body).toMatch(/^outpost_ems_events_total [2-9]/m);
   }, 60_000);
