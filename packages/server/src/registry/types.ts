@@ -25,6 +25,8 @@ export const DEVICE_PERMISSIONS: readonly Permission[] = ["tunnel.open", "file.r
 export interface Principal {
   kind: "device" | "operator";
   id: string;
+  /** Groups from an external directory (LDAP), mapped at login; treated like stored memberships. */
+  groups?: string[];
 }
 
 export interface DeviceRecord {
