@@ -286,6 +286,7 @@ describe("registry file", () => {
     new SqliteRegistry(path).close();
     const db = new Database(path);
     db.exec(`DROP TABLE desired_properties; DROP TABLE file_transfers; DROP TABLE delivery_epochs;
+      DROP TABLE login_tokens; DROP TABLE operator_passwords;
       CREATE TABLE delivery (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       INSERT INTO delivery VALUES ('dev-1', 42); DELETE FROM schema_version; INSERT INTO schema_version VALUES (2);`);
     db.close();

@@ -3,14 +3,8 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { initDataDir } from "../config/init.js";
 import { auditCommand } from "./audit-commands.js";
-import {
-  deviceCommand,
-  grantCommand,
-  keyCommand,
-  operatorCommand,
-  restrictCommand,
-  thingCommand,
-} from "./admin-commands.js";
+import { deviceCommand, grantCommand, keyCommand, restrictCommand, thingCommand } from "./admin-commands.js";
+import { operatorCommand } from "./operator-commands.js";
 import { pkiCommand } from "./pki-commands.js";
 import { serve } from "./serve.js";
 import { cliActor, parsePort, readPassphraseFile, reportError, withData } from "./util.js";

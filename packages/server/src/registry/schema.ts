@@ -2,7 +2,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const V1 = `
 CREATE TABLE devices (
@@ -139,6 +139,33 @@ CREATE TABLE file_transfers (
 CREATE INDEX file_transfers_device ON file_transfers(device_id, created_at);
 `;
 
+/**
+ * Version 6: operator passwords (scrypt, auth/passwords.ts) and the tokens issued by a login
+ * (browser sessions and script tokens, each with an expiry and an optional scope), kept apart
+ * from the long-lived tokens of `operator add` (registry/credentials-sql.ts).
+ */
+const V6 = `
+CREATE TABLE operator_passwords (
+  operator TEXT PRIMARY KEY REFERENCES operators(name) ON DELETE CASCADE,
+  hash TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE login_tokens (
+  token_id TEXT PRIMARY KEY,
+  operator TEXT NOT NULL REFERENCES operators(name) ON DELETE CASCADE,
+  secret_hash TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  authenticator TEXT NOT NULL,
+  groups_json TEXT NOT NULL,
+  scope_json TEXT,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX login_tokens_operator ON login_tokens(operator);
+`;
+
 /** Creates the schema on an empty database; refuses a database written by a newer version. */
 export function ensureSchema(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -157,6 +184,7 @@ export function ensureSchema(db: Database.Database): void {
     if (current < 3) db.exec(V3 + V2_TO_V3);
     if (current < 4) db.exec(V4);
     if (current < 5) db.exec(V5);
+    if (current < 6) db.exec(V6);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

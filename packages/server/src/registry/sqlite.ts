@@ -17,6 +17,7 @@ import {
   isPermission,
 } from "./names.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
+import { SqliteCredentials } from "./credentials-sql.js";
 import { ensureSchema } from "./schema.js";
 import { TransferStatements } from "./transfers-sql.js";
 import {
@@ -71,6 +72,8 @@ export class SqliteRegistry implements Registry {
   readonly #db: Database.Database;
   readonly #s: Statements;
   #transfers!: TransferStatements;
+  /** Operator passwords and login tokens, on the same database. */
+  readonly credentials: SqliteCredentials;
   readonly #now: () => number;
   // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
   // writes that change it, and when SQLite's data_version says another connection committed.
@@ -99,6 +102,7 @@ export class SqliteRegistry implements Registry {
       ensureSchema(this.#db);
       this.#s = prepareStatements(this.#db);
       this.#transfers = new TransferStatements(this.#db);
+      this.credentials = new SqliteCredentials(this.#db, this.#now);
     } catch (err) {
       this.#db.close();
       if (err instanceof OutpostError) throw err;
