@@ -25,7 +25,9 @@ export interface LoggedChange {
 /** A change as JSON for the operator API (bytes as {"$bytes": base64}). */
 export function changeToJson(change: ThingChange): Record<string, unknown> {
   if (change.type === "property" || change.type === "desired") {
-    return { ...change, value: toJsonValue(change.value) };
+    const value = toJsonValue(change.value);
+    // Most values are already JSON: the change is then its own JSON form, without a copy per value.
+    return value === change.value ? (change as unknown as Record<string, unknown>) : { ...change, value };
   }
   const data: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(change.data)) data[k] = toJsonValue(v);

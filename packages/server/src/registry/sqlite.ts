@@ -81,6 +81,7 @@ export class SqliteRegistry implements Registry {
   #dataVersion: Database.Statement | undefined;
   #seenDataVersion = -1;
   #dataVersionCheckedAt = 0;
+  #setAll: ((states: readonly PropertyState[]) => void) | undefined;
 
   constructor(path: string, options: SqliteRegistryOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -402,6 +403,14 @@ export class SqliteRegistry implements Registry {
     this.#s.upsertProperty.run(state.thing, state.name, json, state.timestampMs, state.quality, state.receivedAt);
   }
 
+  setProperties(states: readonly PropertyState[]): void {
+    if (states.length === 1) return this.setProperty(states[0]!);
+    this.#setAll ??= this.#db.transaction((all: readonly PropertyState[]) => {
+      for (const state of all) this.setProperty(state);
+    });
+    this.#setAll(states);
+  }
+
   getProperties(thing: string): PropertyState[] {
     return (this.#s.getProperties.all(thing) as PropertyRow[]).map(propertyFromRow);
   }
@@ -448,7 +457,11 @@ export class SqliteRegistry implements Registry {
         `delivery epoch and seqs must be non-negative integers, got ${String(bad)}`,
       );
     }
-    this.#s.upsertDelivery.run(deviceId, epoch, JSON.stringify(record.runs), record.base, this.#now());
+    const runs = JSON.stringify(record.runs);
+    const now = this.#now();
+    // Each batch rewrites its epoch's row; only a new row can take the device past the kept epochs.
+    if (this.#s.updateDelivery.run(runs, record.base, now, deviceId, epoch).changes > 0) return;
+    this.#s.upsertDelivery.run(deviceId, epoch, runs, record.base, now);
     this.#s.pruneDelivery.run(deviceId, deviceId, MAX_DELIVERY_EPOCHS);
   }
 

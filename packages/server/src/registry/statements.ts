@@ -89,6 +89,9 @@ const SQL = {
   deleteDesiredSeq: p("DELETE FROM desired_properties WHERE thing = ? AND name = ? AND seq = ?"),
 
   getDelivery: p("SELECT runs_json, base FROM delivery_epochs WHERE device_id = ? AND epoch = ?"),
+  updateDelivery: p(
+    "UPDATE delivery_epochs SET runs_json = ?, base = ?, updated_at = ? WHERE device_id = ? AND epoch = ?",
+  ),
   upsertDelivery: p(
     `INSERT INTO delivery_epochs (device_id, epoch, runs_json, base, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(device_id, epoch) DO UPDATE SET runs_json = excluded.runs_json, base = excluded.base,
@@ -120,6 +123,9 @@ export interface PropertyRow {
 
 /** JSON text of a property value; bigints become numbers when safe, strings otherwise. */
 export function propertyToJson(value: unknown): string {
+  if (value === null || typeof value === "number" || typeof value === "string" || typeof value === "boolean") {
+    return JSON.stringify(value);
+  }
   try {
     const json = JSON.stringify(value, (_k, v) =>
       typeof v === "bigint"

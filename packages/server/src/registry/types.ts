@@ -233,6 +233,13 @@ export interface Registry {
   listOperators(): OperatorRecord[];
 
   setProperty(state: PropertyState): void;
+  /**
+   * Writes several states at once, in order (a later state of a property replaces an earlier
+   * one), all or none: when one cannot be written (a value JSON cannot hold is OUTPOST_BAD_REQUEST,
+   * or storage fails) it throws and none of them is kept. Inside {@link transaction} they commit
+   * with the rest of its work.
+   */
+  setProperties(states: readonly PropertyState[]): void;
   getProperties(thing: string): PropertyState[];
   /** How many properties the server keeps for `thing`. */
   countProperties(thing: string): number;

@@ -16,6 +16,17 @@ export interface SequencedItem {
 /** Turns one permitted item into the change it makes; throws for bad data (that item is answered 400). */
 export type DecodeItem<T, C extends ThingChange> = (item: T, thing: string, name: string, now: number) => C;
 
+/** What a batch decided once for one (Thing, name): the statuses its items share and its last change. */
+interface KeyEntry<C> {
+  key: string;
+  ok: ItemStatus;
+  duplicate: ItemStatus;
+  /** The bounds' refusal; `undefined` once decided within bounds. Not set until first asked. */
+  limited?: ItemStatus | undefined;
+  decided: boolean;
+  last?: C;
+}
+
 /**
  * Applies a device batch (property values or events) of one queue epoch in order, in one registry
  * transaction together with the epoch's delivery record, and returns one ItemStatus per item:
@@ -23,12 +34,16 @@ export type DecodeItem<T, C extends ThingChange> = (item: T, thing: string, name
  *   and not applied again; one the record can no longer tell about is refused with 409 (the
  *   device reports it failed); seq 0 is not deduplicated;
  * - only applied items enter the record: a refused item never marks its seq delivered;
- * - `permission` and the bound check are decided once per Thing (a batch carries few Things);
+ * - `permission` and the bound check are decided once per Thing, the item bounds
+ *   ({@link refuseItem}) once per (Thing, name) (a batch carries few of either); items of one
+ *   (Thing, name) share their status objects;
  * - an item `decode` throws for is answered 400 and the others still apply;
  * - the device's bounds ({@link admitBatch}, {@link refuseItem}) apply before anything is stored;
- * - `store` persists each accepted change inside the transaction (a storage failure aborts the
- *   whole batch, which is then not acknowledged and will be re-sent).
- * Subscribers hear of the changes only after the commit; denials are audited once per batch.
+ * - `store` gets, once, inside the transaction, the last accepted change of each (Thing, name) in
+ *   the batch (a storage failure aborts the whole batch, which is then not acknowledged and will
+ *   be re-sent).
+ * Subscribers hear of every accepted change, in order, only after the commit; denials are audited
+ * once per batch.
  */
 export function applySequencedBatch<T extends SequencedItem, C extends ThingChange>(
   ctx: HandlerContext,
@@ -37,66 +52,92 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
   permission: Permission,
   action: string,
   decode: DecodeItem<T, C>,
-  store?: (change: C) => void,
+  store?: (lastChanges: C[]) => void,
 ): ItemStatus[] {
   admitBatch(ctx, permission, batch.length);
   const { registry, hub } = ctx.deps;
-  const items: ItemStatus[] = [];
+  const items: ItemStatus[] = new Array<ItemStatus>(batch.length);
   const denied: ItemStatus[] = [];
-  const changes: ThingChange[] = [];
+  const changes: C[] = [];
   const now = Date.now();
   const refusals = new Map<string, ItemStatus | undefined>();
-  const refusalFor = (thing: string, key: string): ItemStatus | undefined => {
-    if (!refusals.has(thing)) refusals.set(thing, denyItem(ctx, thing, "", permission));
-    const refusal = refusals.get(thing);
-    return refusal && { ...refusal, key };
+  const entries = new Map<string, Map<string, KeyEntry<C>>>();
+  const entryFor = (thing: string, name: string): KeyEntry<C> => {
+    let names = entries.get(thing);
+    if (!names) entries.set(thing, (names = new Map()));
+    let entry = names.get(name);
+    if (!entry) {
+      const key = `${thing}/${name}`;
+      entry = {
+        key,
+        ok: { key, status: Status.OK, message: "" },
+        duplicate: { key, status: Status.OK, message: "duplicate" },
+        decided: false,
+      };
+      names.set(name, entry);
+    }
+    return entry;
   };
   registry.transaction(() => {
     const record = registry.getDelivery(ctx.deviceId, epoch);
     let recorded = false;
-    for (const item of batch) {
+    const epochSafe = Number.isSafeInteger(epoch);
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]!;
       const thing = item.thing ?? "";
       const name = item.name ?? "";
-      const key = `${thing}/${name}`;
+      const entry = entryFor(thing, name);
+      const key = entry.key;
       const seq = Number(item.seq ?? 0);
-      if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(epoch)) {
-        items.push({ key, status: Status.BadRequest, message: "seq and epoch must be below 2^53" });
+      if (!Number.isSafeInteger(seq) || !epochSafe) {
+        items[i] = { key, status: Status.BadRequest, message: "seq and epoch must be below 2^53" };
         continue;
       }
       const state = seq > 0 ? seqState(record, seq) : "new";
       if (state === "applied") {
-        items.push({ key, status: Status.OK, message: "duplicate" });
+        items[i] = entry.duplicate;
         continue;
       }
       if (state === "unknown") {
-        items.push({ key, status: Status.Conflict, message: `seq ${seq} is older than the delivery record` });
+        items[i] = { key, status: Status.Conflict, message: `seq ${seq} is older than the delivery record` };
         continue;
       }
-      const refusal = refusalFor(thing, key);
+      if (!refusals.has(thing)) refusals.set(thing, denyItem(ctx, thing, "", permission));
+      const refusal = refusals.get(thing);
       if (refusal) {
-        items.push(refusal);
-        denied.push(refusal);
+        const status = { ...refusal, key };
+        items[i] = status;
+        denied.push(status);
         continue;
       }
-      const limited = refuseItem(ctx, permission, thing, name, key);
-      if (limited) {
-        items.push(limited);
+      if (!entry.decided) {
+        entry.limited = refuseItem(ctx, permission, thing, name, key);
+        entry.decided = true;
+      }
+      if (entry.limited) {
+        items[i] = entry.limited;
         continue;
       }
       let change: C;
       try {
         change = decode(item, thing, name, now);
       } catch (err) {
-        items.push({ key, status: Status.BadRequest, message: err instanceof Error ? err.message : "bad item" });
+        items[i] = { key, status: Status.BadRequest, message: err instanceof Error ? err.message : "bad item" };
         continue;
       }
-      store?.(change);
+      entry.last = change;
       changes.push(change);
-      items.push({ key, status: Status.OK, message: "" });
+      items[i] = entry.ok;
       if (seq > 0) {
         markApplied(record, seq);
         recorded = true;
       }
+    }
+    if (store && changes.length > 0) {
+      const lastChanges: C[] = [];
+      for (const names of entries.values())
+        for (const entry of names.values()) if (entry.last) lastChanges.push(entry.last);
+      store(lastChanges);
     }
     if (recorded) registry.setDelivery(ctx.deviceId, epoch, record);
   });
