@@ -12,6 +12,12 @@ export interface FaultProxyOptions {
    * Counted per connection, so the handshake's first chunks always pass. Default: never.
    */
   cutOnServerChunk?: number;
+  /**
+   * A dead link behind a NAT that forgot the connection: bytes in both directions are dropped and
+   * nothing is reset, and while it is set a side that closes its socket does not close the other.
+   * Default false.
+   */
+  blackhole?: boolean;
 }
 
 /**
@@ -39,6 +45,7 @@ export class FaultProxy {
       let serverChunks = 0;
       const forward = (from: Socket, to: Socket) => {
         from.on("data", (chunk: Buffer) => {
+          if (this.options.blackhole) return;
           if (from === upstream && ++serverChunks === this.options.cutOnServerChunk) {
             this.cut(pair);
             return;
@@ -53,8 +60,8 @@ export class FaultProxy {
           if (delay > 0) setTimeout(() => to.writable && to.write(chunk), delay);
           else if (to.writable) to.write(chunk);
         });
-        from.on("error", () => this.cut(pair));
-        from.on("close", () => this.cut(pair));
+        from.on("error", () => this.options.blackhole || this.cut(pair));
+        from.on("close", () => this.options.blackhole || this.cut(pair));
       };
       forward(client, upstream);
       forward(upstream, client);

@@ -117,6 +117,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
           logger: this.logger,
           ...(options.proxy !== undefined && { proxy: options.proxy }),
           ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
+          ...(options.idleTimeoutMs !== undefined && { idleTimeoutMs: options.idleTimeoutMs }),
           ...(options.connectTimeoutMs !== undefined && { connectTimeoutMs: options.connectTimeoutMs }),
           ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
           ...(tlsSessions && { tlsSessions }),
@@ -432,11 +433,16 @@ function validate(o: EdgeClientOptions): void {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) bad(`${k} must be a number >= 0`);
   }
   // Timers take at most MAX_TIMER_MS; beyond it Node fires them at once (AbortSignal.timeout throws).
-  const delays = { flushIntervalMs: o.flushIntervalMs, pingIntervalMs: o.pingIntervalMs };
+  const delays = {
+    flushIntervalMs: o.flushIntervalMs,
+    pingIntervalMs: o.pingIntervalMs,
+    idleTimeoutMs: o.idleTimeoutMs,
+  };
   for (const [k, v] of Object.entries({ ...delays, connectTimeoutMs: o.connectTimeoutMs })) {
     if (v !== undefined && !(v <= MAX_TIMER_MS)) bad(`${k} must be at most ${MAX_TIMER_MS}`);
   }
   if (o.pingIntervalMs !== undefined && !(o.pingIntervalMs >= 0)) bad("pingIntervalMs must be a number >= 0");
+  if (o.idleTimeoutMs !== undefined && !(o.idleTimeoutMs >= 0)) bad("idleTimeoutMs must be a number >= 0");
   if (o.connectTimeoutMs !== undefined && !(o.connectTimeoutMs >= 1)) bad("connectTimeoutMs must be >= 1");
   if (o.requestTimeoutMs !== undefined && !(o.requestTimeoutMs >= 0)) bad("requestTimeoutMs must be a number >= 0");
 }

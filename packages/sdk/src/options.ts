@@ -42,8 +42,18 @@ export interface EdgeClientOptions {
   requestTimeoutMs?: number;
   /** Limit for one connection attempt: TLS, WebSocket upgrade, Hello, Auth and Bind. Default 15_000 ms. */
   connectTimeoutMs?: number;
-  /** WebSocket ping interval; the connection is dropped when a pong takes over 10 s. Default 25_000 ms. */
+  /**
+   * WebSocket pings this device sends; the connection is dropped when a pong takes over 10 s.
+   * Default 0 (none): the server pings and the device watches for silence (`idleTimeoutMs`). Set it
+   * only where a NAT forgets an idle connection sooner than the server pings.
+   */
   pingIntervalMs?: number;
+  /**
+   * The connection is dropped (and retried) when nothing — no message, no ping — has arrived from
+   * the server for this long. Default: 2 × the ping interval the server announces + 1 s (61_000 ms
+   * for the reference server's default 30 s, also used before and without an announcement). 0 disables it.
+   */
+  idleTimeoutMs?: number;
   /** Offline queue capacity, overflow policy and store. Defaults: 10_000 items, "drop-oldest", in memory. */
   queue?: QueueOptions;
   /** Batching window: property values set within it after an idle period travel in one update. Default 50 ms. */

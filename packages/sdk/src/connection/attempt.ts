@@ -19,6 +19,7 @@ import type { Logger } from "../logger.js";
 import type { TransportFactory } from "../options.js";
 import type { OfflineQueue } from "../queue/offline-queue.js";
 import type { Thing } from "../things/thing.js";
+import { isSilenceWatch } from "../transport/ws-transport.js";
 import { isFinalError } from "./reconnect.js";
 import { runSender } from "./sender.js";
 import { openSession, type SessionInfo } from "./session.js";
@@ -103,6 +104,7 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
       signal: setup,
       ...(o.onStream && { onStream: o.onStream }),
     });
+    if (session.pingIntervalMs > 0 && isSilenceWatch(transport)) transport.expectPingsEvery(session.pingIntervalMs);
     for (const r of session.refused) o.onRefused(r.error);
     if (session.delivered && o.queue.settleDelivered(session.delivered.from, session.delivered.to)) {
       o.onRefused(

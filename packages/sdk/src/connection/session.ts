@@ -22,6 +22,8 @@ export interface SessionInfo {
   replacedSessionId?: string;
   version: number;
   serverId: string;
+  /** The server's WebSocket ping interval from HelloAck (since 1.1); 0 when it announced none. */
+  pingIntervalMs: number;
   /** Capabilities the server announced in HelloAck (e.g. `event-batch`). */
   capabilities: string[];
   /** Things the server accepted. */
@@ -91,6 +93,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
     ...(auth.replacedSessionId ? { replacedSessionId: auth.replacedSessionId } : {}),
     version,
     serverId: ack.serverId ?? "",
+    pingIntervalMs: ack.pingIntervalMs ?? 0,
     capabilities,
     bound,
     refused,

@@ -37,10 +37,21 @@ export interface WebSocketTransportOptions {
   tls: TlsOptions;
   /** Largest inbound WebSocket message in bytes. Default: the protocol's maxFrameBytes (1 MiB) + 1 KiB. */
   maxPayload?: number;
-  /** Interval between WebSocket pings. Default 25_000 ms. 0 disables pings. */
+  /**
+   * Interval between WebSocket pings this side sends. Default 0: the server drives liveness (it
+   * pings, the device answers and watches for silence, see `idleTimeoutMs`). Set it only for a link
+   * whose NAT forgets a connection sooner than the server pings.
+   */
   pingIntervalMs?: number;
-  /** The transport is closed with OUTPOST_TIMEOUT when a pong takes longer than this. Default 10_000 ms. */
+  /** With `pingIntervalMs`: the transport is closed with OUTPOST_TIMEOUT when a pong takes longer than this. Default 10_000 ms. */
   pongTimeoutMs?: number;
+  /**
+   * The transport is closed with OUTPOST_TIMEOUT when nothing (no message, ping or pong) has arrived
+   * for this long, so a dead link is noticed even though this side does not ping. Default: 2 × the
+   * ping interval the server announces in HelloAck + 1 s ({@link expectPingsEvery}), and 61_000 ms
+   * (for the reference server's default 30 s) until then or when it announces none. 0 disables it.
+   */
+  idleTimeoutMs?: number;
   /**
    * Unsent bytes beyond which the server is taken to have stopped reading: the connection is
    * terminated (closed() resolves with OUTPOST_LIMIT_EXCEEDED) and send() throws
@@ -236,23 +247,51 @@ export function mapSocketError(err: Error, url: string): OutpostError {
   return new OutpostError(ErrorCode.Unavailable, `cannot reach ${url}: ${err.message}`, { cause: err });
 }
 
-/** A Transport over an open `ws` client socket: binary frames only, ping/pong liveness. */
-class WebSocketTransport implements Transport {
+/** The device's silence limit for a server that pings every `pingIntervalMs` (docs/protocol.md §1). */
+export function idleTimeoutFor(pingIntervalMs: number): number {
+  return 2 * pingIntervalMs + 1_000;
+}
+
+/** The silence limit until the server announces its ping interval: that of the reference server's default 30 s. */
+const DEFAULT_IDLE_TIMEOUT_MS = idleTimeoutFor(30_000);
+
+/** A transport that watches for silence and can be told how often the server pings. */
+export interface SilenceWatch {
+  /** The server announced that it pings every `pingIntervalMs`: the silence limit follows it (unless set by option). */
+  expectPingsEvery(pingIntervalMs: number): void;
+}
+
+/** Whether `t` is a {@link SilenceWatch} (the WebSocket transport is; test transports need not be). */
+export function isSilenceWatch(t: unknown): t is SilenceWatch {
+  return typeof (t as Partial<SilenceWatch>).expectPingsEvery === "function";
+}
+
+/**
+ * A Transport over an open `ws` client socket: binary frames only. Liveness: the server pings; this
+ * side answers (ws does) and closes the connection after `idleTimeoutMs` of silence.
+ */
+class WebSocketTransport implements Transport, SilenceWatch {
   readonly frames: InboundFrames;
   private readonly outbound = new OutboundBytes();
   private error: Error | undefined;
   private readonly done: Promise<Error | undefined>;
   private pingTimer: NodeJS.Timeout | undefined;
   private pongTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private idleTimeoutMs: number;
+  private readonly idleTimeoutFixed: boolean;
+  private lastHeard = Date.now();
   private readonly maxBufferedBytes: number;
 
   constructor(
     private readonly ws: WebSocket,
     options: Pick<
       WebSocketTransportOptions,
-      "pingIntervalMs" | "pongTimeoutMs" | "maxBufferedBytes" | "receiveHighWaterBytes"
+      "pingIntervalMs" | "pongTimeoutMs" | "idleTimeoutMs" | "maxBufferedBytes" | "receiveHighWaterBytes"
     >,
   ) {
+    this.idleTimeoutFixed = options.idleTimeoutMs !== undefined;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.frames = new InboundFrames({
       highWaterBytes: options.receiveHighWaterBytes ?? DEFAULT_RECEIVE_HIGH_WATER_BYTES,
@@ -274,17 +313,23 @@ class WebSocketTransport implements Transport {
       this.error ??= mapSocketError(err, ws.url);
     });
     ws.on("message", (data, isBinary) => {
+      this.lastHeard = Date.now();
       if (!isBinary) {
         void this.close(new ProtocolError(ErrorCode.UnexpectedFrame, "text WebSocket messages are not allowed"));
         return;
       }
       this.frames.push(data as Buffer);
     });
+    ws.on("ping", () => {
+      this.lastHeard = Date.now();
+    });
     ws.on("pong", () => {
+      this.lastHeard = Date.now();
       clearTimeout(this.pongTimer);
       this.pongTimer = undefined;
     });
-    const interval = options.pingIntervalMs ?? 25_000;
+    this.armIdle(this.idleTimeoutMs);
+    const interval = options.pingIntervalMs ?? 0;
     const pongTimeout = options.pongTimeoutMs ?? 10_000;
     if (interval > 0) {
       this.pingTimer = setInterval(() => {
@@ -345,8 +390,32 @@ class WebSocketTransport implements Transport {
     return this.done;
   }
 
+  expectPingsEvery(pingIntervalMs: number): void {
+    if (this.idleTimeoutFixed || !(pingIntervalMs > 0) || this.ws.readyState !== WebSocket.OPEN) return;
+    this.idleTimeoutMs = idleTimeoutFor(pingIntervalMs);
+    clearTimeout(this.idleTimer);
+    this.armIdle(Math.max(0, this.lastHeard + this.idleTimeoutMs - Date.now()));
+  }
+
+  /** One timer per connection, re-armed only when it fires: traffic costs a Date.now() and no timer work. */
+  private armIdle(delayMs: number): void {
+    if (!(this.idleTimeoutMs > 0)) return;
+    this.idleTimer = setTimeout(() => {
+      const silentFor = Date.now() - this.lastHeard;
+      if (silentFor < this.idleTimeoutMs) {
+        this.armIdle(this.idleTimeoutMs - silentFor);
+        return;
+      }
+      this.error ??= new TimeoutError(`nothing heard from the server for ${silentFor} ms`);
+      this.ws.terminate();
+    }, delayMs);
+    this.idleTimer.unref();
+  }
+
   private stopTimers(): void {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
   }
 }

@@ -10,7 +10,7 @@ import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
 import { EdgeSession, type StreamHandler } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
-import { WsTransport } from "./ws-transport.js";
+import { DEFAULT_PING_INTERVAL_MS, WsTransport } from "./ws-transport.js";
 
 /** Edge endpoint options: where devices connect. */
 export interface EdgeEndpointOptions {
@@ -31,7 +31,7 @@ export interface EdgeEndpointOptions {
   clientCert?: "required" | "optional";
   /** A connection that has not authenticated by then gets Goodbye and is closed, in ms. Default 10 000. */
   authDeadlineMs?: number;
-  /** Interval of WebSocket pings; a device that misses one is disconnected, in ms. Default 30 000. */
+  /** Interval of WebSocket pings, announced to devices in HelloAck; a device that misses one is disconnected, in ms. Default 30 000. */
   pingIntervalMs?: number;
   /**
    * Bytes the server may hold unsent for one device; a device that stops reading while it keeps
@@ -244,6 +244,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       deps,
       ...(options.onStream && { onStream: options.onStream }),
       tlsResumed: socket.isSessionReused(),
+      pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
       onAuthenticated: () => {
         pending.release(token);
         admission.authenticated(raw);

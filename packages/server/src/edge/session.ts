@@ -58,6 +58,8 @@ export interface EdgeSessionOptions {
   onStream?: StreamHandler;
   /** Whether TLS resumed an earlier session; recorded with the login. */
   tlsResumed?: boolean;
+  /** The transport's WebSocket ping interval, announced in HelloAck so the device need not ping. */
+  pingIntervalMs?: number;
   /** Called once, when Auth has succeeded (the connection stops counting as unauthenticated). */
   onAuthenticated?: () => void;
   deps: EdgeDeps;
@@ -81,6 +83,7 @@ export class EdgeSession implements DeviceLink {
   private readonly onStream: StreamHandler | undefined;
   private readonly onAuthenticated: (() => void) | undefined;
   private readonly tlsResumed: boolean;
+  private readonly pingIntervalMs: number;
   private streamsAgreed = false;
   private readonly bound = new Set<string>();
   private ctx: HandlerContext | undefined;
@@ -95,6 +98,7 @@ export class EdgeSession implements DeviceLink {
     this.onStream = options.onStream;
     this.onAuthenticated = options.onAuthenticated;
     this.tlsResumed = options.tlsResumed === true;
+    this.pingIntervalMs = options.pingIntervalMs ?? 0;
     this.certDeviceId = options.certDeviceId;
     this.source = options.source;
     this.faults = new ConnectionFaultLog(this.deps.logger, () => ({
@@ -254,6 +258,7 @@ export class EdgeSession implements DeviceLink {
         capabilities: this.streamsAgreed ? [...SERVER_CAPABILITIES, CAPABILITY_STREAMS] : [...SERVER_CAPABILITIES],
         limits: { ...this.deps.limits },
         serverId: this.deps.serverId,
+        ...(this.pingIntervalMs > 0 && { pingIntervalMs: this.pingIntervalMs }),
       },
     });
     this.stateValue = "auth";

@@ -11,6 +11,9 @@ import {
 } from "@outpost/protocol";
 import type { RawData, WebSocket } from "ws";
 
+/** The edge's WebSocket ping interval unless configured (edge.pingIntervalMs). */
+export const DEFAULT_PING_INTERVAL_MS = 30_000;
+
 /** Options for {@link WsTransport}. */
 export interface WsTransportOptions {
   /** Interval between WebSocket pings, in milliseconds; 0 disables pings. Default 30 000. */
@@ -82,7 +85,7 @@ export class WsTransport implements Transport {
       }
       wsClose(code, reason);
     };
-    const interval = options.pingIntervalMs ?? 30_000;
+    const interval = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
     if (interval > 0) {
       this.pingTimer = setInterval(() => this.ping(), interval);
       this.pingTimer.unref();
