@@ -34,6 +34,65 @@ export function changeToJson(change: ThingChange): Record<string, unknown> {
   return { ...change, data };
 }
 
+/**
+ * Most characters of a change's JSON when every field is a string, number, boolean or null (a
+ * string may grow 6-fold by escaping; a number is at most 24 characters); undefined for a change
+ * with any other field (bytes, maps), which is serialized at once.
+ */
+function jsonLengthBound(change: ThingChange): number | undefined {
+  let n = 2;
+  for (const key in change) {
+    const v = (change as unknown as Record<string, unknown>)[key];
+    n += key.length + 4;
+    if (typeof v === "string") n += 2 + 6 * v.length;
+    else if (typeof v === "number" || typeof v === "boolean" || v === null || v === undefined) n += 24;
+    else return undefined;
+  }
+  return n;
+}
+
+/**
+ * A kept change. Its JSON is made when first read (by a stream that sends it), not for every change
+ * a device reports: most are never sent. Until then `size` is an upper bound of its length.
+ */
+class KeptChange implements LoggedChange {
+  readonly thing: string;
+  readonly type: ThingChange["type"];
+  /** Characters of `data`, or an upper bound of them while it is not made yet. */
+  readonly size: number;
+  #change: ThingChange | undefined;
+  #data: string | undefined;
+
+  constructor(
+    private readonly instance: string,
+    readonly seq: number,
+    change: ThingChange,
+  ) {
+    this.thing = change.thing;
+    this.type = change.type;
+    const bound = jsonLengthBound(change);
+    if (bound === undefined) {
+      this.#data = JSON.stringify(changeToJson(change));
+      this.size = this.#data.length;
+    } else {
+      this.#change = change;
+      this.size = bound;
+    }
+  }
+
+  get id(): string {
+    return `${this.instance}-${this.seq}`;
+  }
+
+  get data(): string {
+    if (this.#data === undefined) {
+      this.#data = JSON.stringify(changeToJson(this.#change!));
+      this.#change = undefined;
+    }
+    return this.#data;
+  }
+}
+
 /** What {@link EventLog.since} found for a Last-Event-ID. */
 export interface Replay {
   /** Kept changes after the id, oldest first. */
@@ -51,7 +110,7 @@ export class EventLog {
   readonly instance = randomBytes(4).toString("hex");
   private readonly maxEvents: number;
   private readonly maxBytes: number;
-  private readonly buffer: LoggedChange[] = [];
+  private readonly buffer: KeptChange[] = [];
   private head = 0;
   private bytes = 0;
   private seq = 0;
@@ -88,22 +147,15 @@ export class EventLog {
   }
 
   private append(change: ThingChange): void {
-    const seq = ++this.seq;
-    const entry: LoggedChange = {
-      id: `${this.instance}-${seq}`,
-      seq,
-      thing: change.thing,
-      type: change.type,
-      data: JSON.stringify(changeToJson(change)),
-    };
+    const entry = new KeptChange(this.instance, ++this.seq, change);
     this.buffer.push(entry);
-    this.bytes += entry.data.length;
+    this.bytes += entry.size;
     while (
       this.buffer.length - this.head > this.maxEvents ||
       (this.bytes > this.maxBytes && this.head < this.buffer.length - 1)
     ) {
-      this.bytes -= this.buffer[this.head]!.data.length;
-      this.buffer[this.head++] = undefined as unknown as LoggedChange;
+      this.bytes -= (this.buffer[this.head] as KeptChange).size;
+      this.buffer[this.head++] = undefined as unknown as KeptChange;
     }
     if (this.head > 1024 && this.head * 2 > this.buffer.length) {
       this.buffer.splice(0, this.head);
