@@ -85,7 +85,16 @@ async function main() {
   ]);
   cli(EMS, ["config", "set", "queue.maxBytes", String(2 ** 31), "--dir", dir]);
 
-  const ems = spawnNode([EMS, "start", "--dir", dir], { quietStderr: true });
+  const ems = spawnNode(
+    [
+      ...(process.env.BENCH_EMS_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_EMS_PROF}`] : []),
+      EMS,
+      "start",
+      "--dir",
+      dir,
+    ],
+    { quietStderr: true },
+  );
   await ems.waitFor((m) => m.msg === "outpost-ems started");
   await new Promise((r) => setTimeout(r, 2000));
   const idleRss = await rssOf(ems.child.pid);
@@ -119,7 +128,7 @@ async function main() {
     );
   }
   console.log(`idle RSS of the daemon: ${(idleRss / 1024 / 1024).toFixed(1)} MB`);
-  ems.child.kill("SIGKILL");
+  ems.child.kill(process.env.BENCH_EMS_STOP ?? "SIGKILL");
   bare.child.kill("SIGKILL");
 
   // Durable queue vs raw append + fdatasync of the same bytes.

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,6 +53,18 @@ describe("ems binary - one-file executables without a Node installation", () => 
     expect(r.stderr).toBe("");
     expect(r.stdout.trim()).toBe("0.1.0");
     expect(r.status).toBe(0);
+  }, 60_000);
+
+  it("ems binary - NODE_OPTIONS in the environment cannot load code into the executable", () => {
+    const marker = join(tmpdir(), `ems-node-options-${process.pid}.cjs`);
+    writeFileSync(marker, 'process.stdout.write("LOADED ");\n');
+    dirs.push(marker);
+    const r = bare([x64, "--version"], [`NODE_OPTIONS=--require ${marker}`]);
+    expect(r.stdout.trim()).toBe("0.1.0");
+    expect(r.status).toBe(0);
+    // The same variable does load it into a plain node: the check above can fail.
+    const plain = bare([process.execPath, "-e", "0"], [`NODE_OPTIONS=--require ${marker}`]);
+    expect(plain.stdout).toBe("LOADED ");
   }, 60_000);
 
   it("ems binary - the x64 executable imports a bundle, connects to a real server and delivers a property", async () => {
