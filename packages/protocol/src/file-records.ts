@@ -1,6 +1,7 @@
 import { ErrorCode, OutpostError, ProtocolError } from "./errors.js";
 import { type FileFrame, type FileFrameInit, type FileOpen, wire } from "./messages.js";
 import type { Stream } from "./stream.js";
+import { varintLength, writeVarint } from "./stream-frame.js";
 
 /** Largest FileFrame record accepted on a "file" stream (a 1 MiB chunk plus its framing). */
 export const MAX_FILE_RECORD_BYTES = 1024 * 1024 + 4096;
@@ -12,6 +13,41 @@ export function encodeFileRecord(frame: FileFrameInit): Uint8Array {
   new DataView(out.buffer).setUint32(0, body.byteLength);
   out.set(body, 4);
   return out;
+}
+
+/** FileFrame field 50 (chunk), length-delimited: varint 402. */
+const TAG_CHUNK = [0x92, 0x03] as const;
+/** FileChunk field 1 (index), varint. */
+const TAG_INDEX = 0x08;
+/** FileChunk field 2 (sealed), length-delimited. */
+const TAG_SEALED = 0x12;
+
+/**
+ * The record of FileFrame{chunk: {index, sealed}} as pieces to write in order: a head made here,
+ * then `sealed` (the pieces of the sealed chunk, by reference). Byte for byte what
+ * {@link encodeFileRecord} makes of the joined chunk, without copying it.
+ */
+export function encodeFileChunkRecord(index: number, sealed: readonly Uint8Array[]): Uint8Array[] {
+  let sealedBytes = 0;
+  for (const p of sealed) sealedBytes += p.byteLength;
+  const chunk =
+    (index !== 0 ? 1 + varintLength(index) : 0) + (sealedBytes > 0 ? 1 + varintLength(sealedBytes) + sealedBytes : 0);
+  const body = 2 + varintLength(chunk) + chunk;
+  const head = new Uint8Array(4 + body - sealedBytes);
+  new DataView(head.buffer).setUint32(0, body);
+  let at = 4;
+  head[at++] = TAG_CHUNK[0];
+  head[at++] = TAG_CHUNK[1];
+  at = writeVarint(head, at, chunk);
+  if (index !== 0) {
+    head[at++] = TAG_INDEX;
+    at = writeVarint(head, at, index);
+  }
+  if (sealedBytes > 0) {
+    head[at++] = TAG_SEALED;
+    writeVarint(head, at, sealedBytes);
+  }
+  return [head, ...sealed];
 }
 
 /** Encodes a FileOpen as a StreamOpen header. */

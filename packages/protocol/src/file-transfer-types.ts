@@ -74,7 +74,10 @@ export interface TransferProgress {
 /** Test and measurement hooks of one attempt. */
 export interface TransferHooks {
   onProgress?(progress: TransferProgress): void;
-  /** Sender only: sees (and may change) each sealed chunk before it is written to the stream. */
+  /**
+   * Sender only: sees (and may change in place) each sealed chunk's ciphertext, without its 16-byte
+   * tag, before it is written to the stream.
+   */
   onSealedChunk?(index: number, sealed: Uint8Array): void;
 }
 

@@ -16,9 +16,15 @@ import {
   type TransferHooks,
   type TransferResult,
 } from "./file-transfer-types.js";
-import { decodeFileOpen, encodeFileOpen, encodeFileRecord, FileRecordReader } from "./file-records.js";
+import {
+  decodeFileOpen,
+  encodeFileChunkRecord,
+  encodeFileOpen,
+  encodeFileRecord,
+  FileRecordReader,
+} from "./file-records.js";
 import { type FileEntry, type FileFrame, FileOp, type FileOpen } from "./messages.js";
-import { createKeyShare, deriveSessionKeys, open as openSealed, seal, type SessionKeys } from "./sealed.js";
+import { createKeyShare, deriveSessionKeys, open as openSealed, seal, sealParts, type SessionKeys } from "./sealed.js";
 import type { Stream } from "./stream.js";
 
 /** Sends `source` to the acceptor, which stores it at `path`. Resolves once the acceptor committed it. */
@@ -353,9 +359,9 @@ async function sendChunks(ctx: SendContext): Promise<TransferResult> {
     await ctx.pace(data.byteLength);
     check();
     hashBoth(md5, sha, data);
-    const sealed = seal(keys.send, i, chunkAad(transferId, i, total), data);
-    ctx.hooks?.onSealedChunk?.(i, sealed);
-    await raceFailure(stream.write(encodeFileRecord({ chunk: { index: i, sealed } })), failed, () => failure);
+    const sealed = sealParts(keys.send, i, chunkAad(transferId, i, total), data);
+    ctx.hooks?.onSealedChunk?.(i, sealed[0]!);
+    await raceFailure(writeAll(stream, encodeFileChunkRecord(i, sealed)), failed, () => failure);
     bytesOnWire += data.byteLength;
   }
   const md5Bytes = md5.digest();
@@ -510,6 +516,16 @@ function remoteFailure(fail: {
 }
 
 /** Waits for a write, or for the receiver's failure; the receiver's reason wins over a reset it caused. */
+/** Queues `pieces` in order on `stream` and waits for its drain signal, as one write() of them joined. */
+function writeAll(stream: Stream, pieces: readonly Uint8Array[]): Promise<void> {
+  try {
+    for (const piece of pieces) stream.tryWrite(piece);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return stream.drained();
+}
+
 async function raceFailure(p: Promise<void>, failed: Promise<never>, failure: () => Error | undefined): Promise<void> {
   p.catch(() => undefined);
   try {

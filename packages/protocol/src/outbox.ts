@@ -47,6 +47,7 @@ export class Outbox {
   private readonly highWater: number;
   readonly maxBulkFrameBytes: number;
   private pumping = false;
+  private scheduled = false;
   private closed = false;
   private flushWaiters: (() => void)[] = [];
   private readonly onError: ((error: unknown) => void) | undefined;
@@ -85,12 +86,21 @@ export class Outbox {
     this.pump();
   }
 
-  /** A source has something to send (new data or new credit): it joins the round if not in it. */
+  /**
+   * A source has something to send (new data or new credit): it joins the round if not in it. The
+   * round runs in a microtask, so that what is written in the same turn (a record's pieces, several
+   * small writes) leaves in one frame instead of one frame per write.
+   */
   wake(source: BulkSource): void {
     if (this.closed || this.inRound.has(source)) return;
     this.inRound.add(source);
     this.ready.push(source);
-    this.pump();
+    if (this.pumping || this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.pump();
+    });
   }
 
   /** Removes a source from the round (its stream was reset). */

@@ -111,11 +111,19 @@ export function deriveSessionKeys(input: SessionKeyInput): SessionKeys {
  * unique per key for different plaintexts (a chunk index, a record sequence number).
  */
 export function seal(key: Uint8Array, counter: number, aad: Uint8Array, plaintext: Uint8Array): Buffer {
+  return Buffer.concat(sealParts(key, counter, aad, plaintext));
+}
+
+/**
+ * {@link seal} without joining its output: the ciphertext (one or two pieces) and then the tag, to be
+ * written one after the other, so bulk senders copy the ciphertext only into the frame it leaves in.
+ */
+export function sealParts(key: Uint8Array, counter: number, aad: Uint8Array, plaintext: Uint8Array): Buffer[] {
   const cipher = createCipheriv("aes-256-gcm", key, nonceFor(counter));
   cipher.setAAD(aad);
   const head = cipher.update(plaintext);
   const tail = cipher.final();
-  return Buffer.concat([head, tail, cipher.getAuthTag()]);
+  return tail.byteLength === 0 ? [head, cipher.getAuthTag()] : [head, tail, cipher.getAuthTag()];
 }
 
 /**
@@ -132,7 +140,8 @@ export function open(key: Uint8Array, counter: number, aad: Uint8Array, sealed: 
   decipher.setAuthTag(sealed.subarray(sealed.length - SEAL_TAG_BYTES));
   const head = decipher.update(body);
   try {
-    return Buffer.concat([head, decipher.final()]);
+    const tail = decipher.final();
+    return tail.byteLength === 0 ? head : Buffer.concat([head, tail]);
   } catch (cause) {
     throw new OutpostError(ErrorCode.Integrity, `record ${counter} failed authentication`, { cause });
   }

@@ -4,6 +4,7 @@ import { ReceiveWindow, SendWindow, StreamIdAllocator, type StreamSide, takeCred
 import { MAX_STREAM_WINDOW_BYTES, type ProtocolLimits } from "./limits.js";
 import type { Envelope, EnvelopeInit } from "./messages.js";
 import type { Outbox } from "./outbox.js";
+import { encodeStreamDataFrame } from "./stream-frame.js";
 import { Stream, type StreamHost, StreamResetCode, StreamResetError } from "./stream.js";
 
 /** Options of one {@link StreamMux.open} (and of `Channel.openStream`). */
@@ -60,7 +61,7 @@ export class StreamMux {
     this.host = {
       wake: (stream) => outbox.wake(stream),
       takeCredit: (stream, max) => takeCredit(stream.sendWindow, this.sendConnection, max),
-      encodeData: (id, data, fin) => encodeFrame({ streamId: id, streamData: { data, fin } }),
+      encodeData: (id, parts, byteLength, fin) => encodeStreamDataFrame(id, parts, byteLength, fin),
       consumed: (stream, n) => this.consumed(stream, n),
       reset: (stream, code, message) => {
         outbox.remove(stream);

@@ -47,8 +47,8 @@ export interface StreamHost {
   wake(stream: Stream): void;
   /** Takes the stream frame's credit from the stream's and the connection's send windows. */
   takeCredit(stream: Stream, max: number): number;
-  /** Encodes one data frame of the stream. */
-  encodeData(id: number, data: Uint8Array, fin: boolean): Uint8Array;
+  /** Encodes one data frame of the stream whose data is `parts` in order, `byteLength` bytes in all. */
+  encodeData(id: number, parts: readonly Uint8Array[], byteLength: number, fin: boolean): Uint8Array;
   /** The application consumed `n` received bytes: return credit to the peer. */
   consumed(stream: Stream, n: number): void;
   /** Sends StreamReset at once (priority lane) and forgets the stream. */
@@ -58,6 +58,7 @@ export interface StreamHost {
 }
 
 const FRAME_OVERHEAD_BYTES = 24;
+const EMPTY_PARTS: readonly Uint8Array[] = [];
 
 /**
  * One bidirectional byte stream multiplexed on a connection (files and tunnels ride on these).
@@ -245,27 +246,34 @@ export class Stream implements AsyncIterable<Uint8Array>, BulkSource {
     };
   }
 
-  /** @internal BulkSource: the next data frame, when there is data (or a fin) and credit. */
+  /**
+   * @internal BulkSource: the next data frame, when there is data (or a fin) and credit. Queued
+   * chunks are gathered by reference up to the frame's size and copied once, into the frame.
+   */
   nextFrame(maxBytes: number): Uint8Array | undefined {
     if (this.failure) return undefined;
     if (this.outgoing.length === 0) {
-      if (this.finQueued && !this.finSent) return this.sendFin(new Uint8Array(0));
+      if (this.finQueued && !this.finSent) return this.sendFin(EMPTY_PARTS, 0);
       return undefined;
     }
-    const head = this.outgoing[0]!;
-    const left = head.byteLength - this.outgoingOffset;
-    const n = this.host.takeCredit(this, Math.min(left, Math.max(1, maxBytes - FRAME_OVERHEAD_BYTES)));
+    const n = this.host.takeCredit(this, Math.min(this.queued, Math.max(1, maxBytes - FRAME_OVERHEAD_BYTES)));
     if (n === 0) return undefined;
-    const data = head.subarray(this.outgoingOffset, this.outgoingOffset + n);
-    this.outgoingOffset += n;
-    if (this.outgoingOffset === head.byteLength) {
-      this.outgoing.shift();
-      this.outgoingOffset = 0;
+    const parts: Uint8Array[] = [];
+    for (let left = n; left > 0;) {
+      const head = this.outgoing[0]!;
+      const take = Math.min(head.byteLength - this.outgoingOffset, left);
+      parts.push(head.subarray(this.outgoingOffset, this.outgoingOffset + take));
+      this.outgoingOffset += take;
+      left -= take;
+      if (this.outgoingOffset === head.byteLength) {
+        this.outgoing.shift();
+        this.outgoingOffset = 0;
+      }
     }
     this.queued -= n;
     if (this.queued <= this.writeHighWaterBytes) settle(this.writeWaiters);
-    if (this.outgoing.length === 0 && this.finQueued) return this.sendFin(data);
-    return this.host.encodeData(this.id, data, false);
+    if (this.outgoing.length === 0 && this.finQueued) return this.sendFin(parts, n);
+    return this.host.encodeData(this.id, parts, n, false);
   }
 
   /** @internal Data from the peer, already checked against the windows. */
@@ -318,9 +326,9 @@ export class Stream implements AsyncIterable<Uint8Array>, BulkSource {
     this.resolveDone(surfaced);
   }
 
-  private sendFin(data: Uint8Array): Uint8Array {
+  private sendFin(parts: readonly Uint8Array[], byteLength: number): Uint8Array {
     this.finSent = true;
-    const frame = this.host.encodeData(this.id, data, true);
+    const frame = this.host.encodeData(this.id, parts, byteLength, true);
     settle(this.endWaiters);
     this.maybeFinished();
     return frame;

@@ -49,7 +49,7 @@ export function pipeTunnel(
     if (failed) return;
     let below = true;
     try {
-      for (const r of records.sealData(chunk)) below = stream.tryWrite(r);
+      for (const r of records.sealDataParts(chunk)) below = stream.tryWrite(r);
     } catch (err) {
       fail(err as Error, StreamResetCode.Cancel);
       return;

@@ -1,7 +1,7 @@
 import { ErrorCode, OutpostError } from "./errors.js";
 import { encodeLengthPrefixed, StreamFrameDecoder } from "./framing.js";
 import { wire } from "./messages.js";
-import { deriveSessionKeys, type KeyShare, open, seal, type SessionKeys, SEAL_TAG_BYTES } from "./sealed.js";
+import { deriveSessionKeys, type KeyShare, open, sealParts, type SessionKeys, SEAL_TAG_BYTES } from "./sealed.js";
 import type { StreamResetError } from "./stream.js";
 import type { outpost } from "./generated/outpost.js";
 
@@ -154,6 +154,8 @@ export function tunnelConnectionKeys(input: {
 
 const RECORD_DATA = 0;
 const RECORD_END = 1;
+const AAD_DATA = Uint8Array.of(RECORD_DATA);
+const AAD_END = Uint8Array.of(RECORD_END);
 
 /**
  * The sealed records of one tunnel connection, both directions. On the stream each record is a
@@ -179,7 +181,19 @@ export class TunnelRecords {
   sealData(data: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
     for (let at = 0; at < data.byteLength; at += MAX_TUNNEL_RECORD_BYTES) {
-      out.push(this.record(RECORD_DATA, data.subarray(at, at + MAX_TUNNEL_RECORD_BYTES)));
+      out.push(Buffer.concat(this.recordParts(RECORD_DATA, data.subarray(at, at + MAX_TUNNEL_RECORD_BYTES))));
+    }
+    return out;
+  }
+
+  /**
+   * {@link sealData} as pieces to write to the stream in order (each record's 5-byte head, its
+   * ciphertext and its tag), so the ciphertext is copied only into the stream frame it leaves in.
+   */
+  sealDataParts(data: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let at = 0; at < data.byteLength; at += MAX_TUNNEL_RECORD_BYTES) {
+      out.push(...this.recordParts(RECORD_DATA, data.subarray(at, at + MAX_TUNNEL_RECORD_BYTES)));
     }
     return out;
   }
@@ -214,12 +228,16 @@ export class TunnelRecords {
   }
 
   private record(type: number, plain: Uint8Array): Uint8Array {
-    const aad = Uint8Array.of(type);
-    const sealed = seal(this.keys.send, this.sendSeq++, aad, plain);
-    const out = new Uint8Array(4 + 1 + sealed.byteLength);
-    new DataView(out.buffer).setUint32(0, 1 + sealed.byteLength, false);
-    out[4] = type;
-    out.set(sealed, 5);
-    return out;
+    return Buffer.concat(this.recordParts(type, plain));
+  }
+
+  private recordParts(type: number, plain: Uint8Array): Uint8Array[] {
+    const sealed = sealParts(this.keys.send, this.sendSeq++, type === RECORD_DATA ? AAD_DATA : AAD_END, plain);
+    let length = 1;
+    for (const p of sealed) length += p.byteLength;
+    const head = new Uint8Array(5);
+    new DataView(head.buffer).setUint32(0, length, false);
+    head[4] = type;
+    return [head, ...sealed];
   }
 }
