@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
 import { OperatorClient, type OperatorTunnel } from "@outpost/operator";
+import { ANNOUNCED_STREAM_WINDOWS } from "@outpost/protocol";
 import { EdgeClient, silentLogger, type TunnelAuditRecord } from "@outpost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makePki, startTestServer, type TestPki, type TestServer } from "../../packages/server/test/edge-harness.js";
@@ -243,9 +244,12 @@ describe("tunnels - end to end through the reference server", () => {
       expect(sizes).toEqual(Array.from({ length: 20 }, (_, i) => 1024 * 1024 + i));
       const held = ts.server.tunnels!.bufferedBytes;
       console.log(`relay buffered: peak ${peak} bytes during 20 requests, ${held} with the stalled reader alone`);
-      // One stream window (256 KiB) plus one write high water (64 KiB) plus a frame, per hop and direction.
-      expect(held).toBeLessThan(512 * 1024);
-      expect(peak).toBeLessThan(21 * 1024 * 1024);
+      // The stalled stream's receive window at the server plus the operator stream's write high water
+      // (64 KiB) plus one relayed chunk (at most a 64 KiB frame).
+      expect(held).toBeLessThanOrEqual(ANNOUNCED_STREAM_WINDOWS.streamWindow + 2 * 64 * 1024);
+      // Over all streams of the device connection: its connection window, plus the same two bounded
+      // slices per stream (21 of them).
+      expect(peak).toBeLessThanOrEqual(ANNOUNCED_STREAM_WINDOWS.connectionWindow + 21 * 2 * 64 * 1024);
       stalled.destroy();
       await stalledDone;
       server.close();

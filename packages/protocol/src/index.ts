@@ -44,12 +44,14 @@ export type { StreamFrameDecoderOptions } from "./framing.js";
 export { encodeLengthPrefixed, LENGTH_PREFIX_BYTES, StreamFrameDecoder } from "./framing.js";
 export type { ProtocolLimits } from "./limits.js";
 export {
+  ANNOUNCED_STREAM_WINDOWS,
   DEFAULT_LIMITS,
   MAX_CONNECTION_WINDOW_BYTES,
   MAX_STREAM_WINDOW_BYTES,
   MIN_FRAME_BYTES,
   negotiateLimits,
   resolveLimits,
+  withAnnouncedWindows,
 } from "./limits.js";
 export type {
   Auth,
@@ -104,6 +106,7 @@ export {
   MAX_SEAL_COUNTER,
   open as openSealed,
   seal,
+  sealParts,
   SEAL_TAG_BYTES,
 } from "./sealed.js";
 export type { FileStreamHandlers, GetOptions } from "./file-transfer.js";

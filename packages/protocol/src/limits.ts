@@ -40,6 +40,25 @@ export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxStreams: 256,
 });
 
+/**
+ * The stream windows the SDK and the server announce unless configured otherwise: 2 MiB per stream
+ * (about 100 MB/s of one stream over a 20 ms round trip) and 8 MiB over all streams of a connection,
+ * which is also the most stream data one connection can make the other side hold. Both sides always
+ * announce explicit values, so these are not wire defaults: {@link DEFAULT_LIMITS} stays what an
+ * unset (0) field means, and a peer that announces less is never sent more than it announced.
+ */
+export const ANNOUNCED_STREAM_WINDOWS: Readonly<Pick<ProtocolLimits, "streamWindow" | "connectionWindow">> =
+  Object.freeze({ streamWindow: 2 * 1024 * 1024, connectionWindow: 8 * 1024 * 1024 });
+
+/** `partial` with its unset (missing, 0) stream windows taken from {@link ANNOUNCED_STREAM_WINDOWS}. */
+export function withAnnouncedWindows(partial: Partial<ProtocolLimits> | null | undefined): Partial<ProtocolLimits> {
+  return {
+    ...partial,
+    streamWindow: partial?.streamWindow || ANNOUNCED_STREAM_WINDOWS.streamWindow,
+    connectionWindow: partial?.connectionWindow || ANNOUNCED_STREAM_WINDOWS.connectionWindow,
+  };
+}
+
 /** Smallest frame size a peer may announce; below it even a Hello may not fit. */
 export const MIN_FRAME_BYTES = 1024;
 

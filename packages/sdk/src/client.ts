@@ -15,6 +15,7 @@ import {
   toWireMap,
   toWireValue,
   TUNNEL_STREAM_TYPE,
+  withAnnouncedWindows,
 } from "@outpost/protocol";
 import { type AttemptResult, type Link, runAttempt } from "./connection/attempt.js";
 import { type Backoff, createBackoff, isFinalError, sleep } from "./connection/reconnect.js";
@@ -329,7 +330,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       url,
       factory: this.factory,
       channel: {
-        ...(o.limits && { limits: o.limits }),
+        limits: withAnnouncedWindows(o.limits),
         ...(o.requestTimeoutMs !== undefined && { requestTimeoutMs: o.requestTimeoutMs }),
       },
       appKey: o.appKey,

@@ -36,7 +36,10 @@ export interface EdgeClientOptions {
   proxy?: ProxyOptions | string | false;
   /** Reconnect policy; `false` disables reconnecting. Default: on, with the defaults of {@link ReconnectOptions}. */
   reconnect?: ReconnectOptions | false;
-  /** Limits we enforce on what we receive (announced in Hello). Default: the protocol defaults. */
+  /**
+   * Limits we enforce on what we receive (announced in Hello). Default: the protocol defaults, with
+   * stream windows of ANNOUNCED_STREAM_WINDOWS (2 MiB per stream, 8 MiB per connection).
+   */
   limits?: Partial<ProtocolLimits>;
   /** Default timeout of requests to the server (acks, invoke). Default 30_000 ms. */
   requestTimeoutMs?: number;

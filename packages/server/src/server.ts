@@ -4,6 +4,7 @@ import {
   type OutpostValue,
   type ProtocolLimits,
   resolveLimits,
+  withAnnouncedWindows,
   StreamResetCode,
 } from "@outpost/protocol";
 import type { pino } from "pino";
@@ -128,7 +129,7 @@ export interface OutpostServer {
 /** Starts the edge endpoint and, when configured, the operator API. */
 export async function startServer(options: ServerOptions): Promise<OutpostServer> {
   const logger = options.logger ?? silentLogger();
-  const limits = resolveLimits(options.limits);
+  const limits = resolveLimits(withAnnouncedWindows(options.limits));
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const rate = { maxFailures: 5, windowMs: 60_000, blockMs: 60_000, ...stripUndefined(options.authRateLimit) };
   const links = new DeviceLinks();
