@@ -14,6 +14,16 @@ import { connectionError, type Endpoint, errorFromAnswer, readText } from "../ht
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 /**
+ * The WebSocket masking key of every frame we send: zero, so `ws` neither copies nor XORs each
+ * payload. Masking keeps script in a browser from steering the bytes an intercepting proxy sees on
+ * a cleartext connection; these connections are TLS end to end and their payloads are made here,
+ * not by untrusted script, so it would cost a pass over every byte and protect nothing.
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/**
  * Opens the operator tunnel WebSocket `path` on the operator API with the endpoint's bearer token
  * and CA. A refused upgrade rejects with the API's error (401, 403 OUTPOST_FORBIDDEN, 404, ...).
  */
@@ -27,6 +37,7 @@ export function connectTunnelSocket(endpoint: Endpoint, path: string, signal?: A
     maxPayload: 1024 * 1024 + 1024,
     perMessageDeflate: false,
     followRedirects: false,
+    generateMask: zeroMask,
   } as WebSocket.ClientOptions);
   ws.binaryType = "nodebuffer";
   return new Promise((resolve, reject) => {

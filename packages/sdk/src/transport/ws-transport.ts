@@ -26,6 +26,16 @@ const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 const DEFAULT_RECEIVE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /**
+ * The WebSocket masking key of every frame we send: zero, so `ws` neither copies nor XORs each
+ * payload. Masking keeps script in a browser from steering the bytes an intercepting proxy sees on
+ * a cleartext connection; these connections are TLS end to end and their payloads are made here,
+ * not by untrusted script, so it would cost a pass over every byte and protect nothing.
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+/**
  * HTTP answers to the upgrade that mean the url names something other than an edge endpoint (a
  * wrong path, a plain web server). They are OUTPOST_INVALID_CONFIG, so a device configured with a
  * wrong url stops instead of retrying forever.
@@ -151,6 +161,7 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       maxPayload: options.maxPayload ?? DEFAULT_LIMITS.maxFrameBytes + 1024,
       perMessageDeflate: false,
       followRedirects: false,
+      generateMask: zeroMask,
     } as unknown as WebSocket.ClientOptions);
     ws.binaryType = "nodebuffer";
     return ws;
