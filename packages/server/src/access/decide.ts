@@ -1,0 +1,193 @@
+import {
+  type AccessEntry,
+  type AccessPermission,
+  type AccessPrincipal,
+  type AccessRequest,
+  type AccessSnapshot,
+  ADMINISTRATORS,
+  type Decision,
+  type EntityKind,
+  isDesignPermission,
+  isDevicePermission,
+  type Level,
+  principalSubject,
+  subjectKey,
+} from "./model.js";
+
+/** The run-time permissions a device holds by default on the Things assigned to it. */
+const OWNER_PERMISSIONS: readonly AccessPermission[] = [
+  "property.read",
+  "property.write",
+  "event.emit",
+  "service.execute",
+];
+
+/** The entity a request is about: device permissions are decided on devices, the rest on Things. */
+export function entityOf(permission: AccessPermission, entity?: EntityKind): EntityKind {
+  if (isDevicePermission(permission)) return "device";
+  return entity ?? "thing";
+}
+
+/** Where an entry applies, as an index key: `things`, `devices`, `thing:X`, `device:X`, `member:X#m`. */
+function levelKey(l: Level): string {
+  switch (l.level) {
+    case "collection":
+      return l.collection;
+    case "thing":
+      return `thing:${l.thing}`;
+    case "device":
+      return `device:${l.device}`;
+    case "member":
+      return `member:${l.thing}#${l.member}`;
+  }
+}
+
+/**
+ * A snapshot prepared for decisions: entries indexed by permission and level, and memberships
+ * by subject. Built once per change of the model; immutable afterwards.
+ */
+export class CompiledModel {
+  readonly snapshot: AccessSnapshot;
+  readonly #entries = new Map<string, AccessEntry[]>();
+  readonly #groupsOf = new Map<string, string[]>();
+
+  constructor(snapshot: AccessSnapshot) {
+    this.snapshot = snapshot;
+    for (const e of snapshot.entries) {
+      const key = `${e.permission}\0${levelKey(e.target)}`;
+      let list = this.#entries.get(key);
+      if (!list) this.#entries.set(key, (list = []));
+      list.push(e);
+    }
+    for (const [group, members] of snapshot.groups) {
+      for (const m of members) {
+        let list = this.#groupsOf.get(m);
+        if (!list) this.#groupsOf.set(m, (list = []));
+        list.push(group);
+      }
+    }
+  }
+
+  /**
+   * The groups `p` counts as a member of: stored memberships and the principal's external ones.
+   * A device is never counted in Administrators, whatever a directory says.
+   */
+  groupsOf(p: AccessPrincipal): string[] {
+    const stored = this.#groupsOf.get(subjectKey(principalSubject(p))) ?? [];
+    const all = new Set([...stored, ...(p.groups ?? [])]);
+    if (p.kind === "device") all.delete(ADMINISTRATORS);
+    return [...all].sort();
+  }
+
+  /** Stored entries for `permission` at one level key. */
+  entriesAt(permission: AccessPermission, key: string): readonly AccessEntry[] {
+    return this.#entries.get(`${permission}\0${key}`) ?? [];
+  }
+
+  /** Whether the principal exists (and, for a device, is not disabled). */
+  principalState(p: AccessPrincipal): "ok" | "unknown" | "disabled" {
+    const s = this.snapshot;
+    if (p.kind === "operator") return s.users.has(p.id) ? "ok" : "unknown";
+    if (p.kind !== "device" || !s.devices.has(p.id)) return "unknown";
+    return s.disabledDevices.has(p.id) ? "disabled" : "ok";
+  }
+
+  /**
+   * Why `entity` is visible to `p` (a short text for explain), or undefined when it is not: with
+   * no organization every entity is visible; Administrators see everything; a device sees itself
+   * and its own Things; otherwise the entity (or, for a Thing, its device) must be visible to a
+   * unit that the principal or one of its groups is a member of, or to a unit below such a unit.
+   */
+  visibility(p: AccessPrincipal, groups: readonly string[], kind: EntityKind, name: string): string | undefined {
+    const s = this.snapshot;
+    if (!s.organizations) return "no organization exists";
+    if (p.kind === "operator" && groups.includes(ADMINISTRATORS)) return "member of Administrators";
+    const owner = kind === "thing" ? s.owners.get(name) : undefined;
+    if (p.kind === "device" && (kind === "device" ? name === p.id : owner === p.id)) return "its own";
+    const memberKeys = new Set([subjectKey(principalSubject(p)), ...groups.map((g) => `group:${g}`)]);
+    const keys = [`${kind}:${name}`, ...(owner !== undefined ? [`device:${owner}`] : [])];
+    for (const key of keys) {
+      for (const unit of s.visibility.get(key) ?? []) {
+        // Visible to the unit and to every unit above it.
+        let at: string | null = unit;
+        for (let depth = 0; at !== null && depth < 64; depth++) {
+          const u = s.units.get(at);
+          if (!u) break;
+          for (const m of u.members) {
+            if (memberKeys.has(m))
+              return `visible to unit ${unit.replace("\0", "/")} (${key}) via ${at.replace("\0", "/")}`;
+          }
+          at = u.parent;
+        }
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Decides one request (docs/access.md): default deny; a Deny that applies at any level, to the
+ * principal or any of its groups, beats every Allow; otherwise an Allow that applies grants.
+ * Before any entry: the principal must exist (a disabled device holds nothing), a device never
+ * holds design-time or device permissions, the target must exist and be visible to the principal.
+ * An entry applies when it names the permission, the principal or one of its groups, and a level
+ * that covers the target: its collection, the Thing (or device) itself, or, for a request about
+ * one member of a Thing, that member. A request about the whole Thing is not covered by entries
+ * on single members.
+ */
+export function decide(model: CompiledModel, request: AccessRequest, entity?: EntityKind): Decision {
+  const { principal: p, permission, target, member } = request;
+  const state = model.principalState(p);
+  if (state !== "ok") return refusal(state === "unknown" ? "unknown-principal" : "disabled", []);
+  const groups = model.groupsOf(p);
+  const kind = entityOf(permission, entity);
+  if (p.kind === "device" && (isDesignPermission(permission) || isDevicePermission(permission))) {
+    return refusal("device-excluded", groups);
+  }
+  const s = model.snapshot;
+  const exists = kind === "device" ? s.devices.has(target) : s.owners.has(target);
+  if (!exists) return refusal("not-found", groups);
+  const visibility = model.visibility(p, groups, kind, target);
+  if (visibility === undefined) return refusal("invisible", groups);
+
+  const keys = kind === "device" ? ["devices", `device:${target}`] : ["things", `thing:${target}`];
+  if (kind === "thing" && member !== undefined) keys.push(`member:${target}#${member}`);
+  const subjects = new Set([subjectKey(principalSubject(p)), ...groups.map((g) => `group:${g}`)]);
+  const applicable: AccessEntry[] = [];
+  for (const key of keys) {
+    for (const e of model.entriesAt(permission, key)) if (subjects.has(subjectKey(e.subject))) applicable.push(e);
+  }
+  if (p.kind === "operator" && groups.includes(ADMINISTRATORS)) {
+    applicable.push({
+      id: 0,
+      effect: "allow",
+      subject: { kind: "group", name: ADMINISTRATORS },
+      permission,
+      target: { level: "collection", collection: kind === "device" ? "devices" : "things" },
+      origin: "administrators",
+    });
+  }
+  if (
+    p.kind === "device" &&
+    kind === "thing" &&
+    s.owners.get(target) === p.id &&
+    OWNER_PERMISSIONS.includes(permission)
+  ) {
+    applicable.push({
+      id: 0,
+      effect: "allow",
+      subject: { kind: "device", name: p.id },
+      permission,
+      target: { level: "thing", thing: target },
+      origin: "owner",
+    });
+  }
+  const denies = applicable.filter((e) => e.effect === "deny");
+  if (denies.length > 0) return { allowed: false, reason: "deny", entries: denies, groups, visibility };
+  if (applicable.length > 0) return { allowed: true, reason: "allow", entries: applicable, groups, visibility };
+  return { allowed: false, reason: "default", entries: [], groups, visibility };
+}
+
+function refusal(reason: Decision["reason"], groups: string[]): Decision {
+  return { allowed: false, reason, entries: [], groups };
+}
