@@ -13,6 +13,13 @@ export type AuditType =
   | "denied"
   | "admin.change"
   | "operator.login.failure"
+  /** A person's login (POST /api/login) that succeeded; its failures are operator.login.failure. */
+  | "operator.login.success"
+  /** A username or a source address locked out after repeated failed logins. */
+  | "operator.lockout"
+  /** A login session or token issued, or revoked (logout, CLI). */
+  | "operator.token.create"
+  | "operator.token.revoke"
   | "property.write"
   | "service.invoke"
   /** A property write held as desired state, and what became of it (details.outcome). */

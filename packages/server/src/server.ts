@@ -10,6 +10,9 @@ import {
 import type { pino } from "pino";
 import { AuditGuard, type AuditHealth } from "./audit/guard.js";
 import type { AuditSink } from "./audit/types.js";
+import { type Authenticator, LocalAuthenticator } from "./auth/authenticator.js";
+import { type LockoutOptions, LoginLockout } from "./auth/lockout.js";
+import { type LoginOptions, LoginService } from "./auth/login.js";
 import { FailureLimiter } from "./auth/rate-limit.js";
 import type { EdgeDeps } from "./edge/context.js";
 import { type DeviceLimitOptions, DeviceLimits } from "./edge/device-limits.js";
@@ -20,6 +23,8 @@ import type { StreamHandler } from "./edge/session.js";
 import { type FileServiceOptions, TransferManager } from "./files/transfers.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
+import type { SqliteCredentials } from "./registry/credentials-sql.js";
+import { SqliteRegistry } from "./registry/sqlite.js";
 import type { Registry } from "./registry/types.js";
 import { registerBuiltinServices } from "./things/builtin-services.js";
 import { ChangeHub } from "./things/changes.js";
@@ -83,6 +88,15 @@ export interface ServerOptions {
   builtinServices?: boolean;
   /** File repository and transfers (docs/files.md). Default: none (file routes answer 503). */
   files?: FileServiceOptions;
+  /**
+   * Operator passwords and login tokens. Default: those of `registry` when it is a SqliteRegistry;
+   * without any, POST /api/login answers 503 (docs/authentication.md).
+   */
+  credentials?: SqliteCredentials;
+  /** Password login lifetimes and lockout (config.json `login`). */
+  login?: LoginOptions & { lockout?: LockoutOptions };
+  /** Authenticators asked after the local passwords, in order (e.g. LDAP). Closed with the server. */
+  authenticators?: Authenticator[];
 }
 
 /** Context given to a server-side service handler. */
@@ -198,6 +212,19 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   });
   const tunnels =
     options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
+  const credentials =
+    options.credentials ?? (options.registry instanceof SqliteRegistry ? options.registry.credentials : undefined);
+  const extraAuthenticators = options.authenticators ?? [];
+  const login =
+    credentials &&
+    new LoginService({
+      credentials,
+      authenticators: [new LocalAuthenticator(credentials), ...extraAuthenticators],
+      lockout: new LoginLockout(options.login?.lockout),
+      audit,
+      ...(options.login && { options: options.login }),
+      onUnavailable: (by, detail) => logger.error({ authenticator: by, detail }, "login directory unavailable"),
+    });
   let operator: OperatorApi | undefined;
   if (options.operator) {
     try {
@@ -211,6 +238,8 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
         limiter: new FailureLimiter(rate),
         ...(tunnels && { tunnels }),
         ...(files && { files: { manager: files, registry: options.registry, links, audit } }),
+        ...(credentials && { credentials }),
+        ...(login && { login }),
       });
     } catch (err) {
       files?.close();
@@ -240,6 +269,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
         clearInterval(sweep);
         files?.close();
         await Promise.all([edge.close(), operator?.close()]);
+        await Promise.all(extraAuthenticators.map((a) => a.close?.()));
         await audit.flush();
         logger.info("server stopped");
       })();

@@ -246,6 +246,8 @@ describe("operator API hardening", () => {
         "whoami",
         "writeProperty",
         "listTunnels",
+        "login",
+        "logout",
         "closeTunnel",
         "openTunnel",
         "cancelTransfer",

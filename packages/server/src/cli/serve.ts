@@ -96,6 +96,12 @@ export async function serve(options: ServeOptions): Promise<void> {
       deviceLimits: config.deviceLimits,
       authRateLimit: config.authRateLimit,
       desiredTtlMs: config.desiredTtlMs,
+      login: {
+        sessionTtlMs: config.login.sessionTtlMs,
+        tokenTtlMs: config.login.tokenTtlMs,
+        maxTtlMs: config.login.maxTtlMs,
+        lockout: config.login.lockout,
+      },
       files: { repository: new DiskFileRepository(p.files) },
       edge: {
         host: config.edge.host,

@@ -9,6 +9,7 @@ import {
 } from "@outpost/protocol";
 import { DEFAULT_DEVICE_LIMITS } from "../edge/device-limits.js";
 import { type DataPaths, dataPaths } from "./layout.js";
+import { defaultLoginConfig, type LoginConfig, validateLoginConfig } from "./login-config.js";
 
 /** Contents of `config.json` in a data directory. Every field has a default; see {@link defaultServerConfig}. */
 export interface ServerConfigFile {
@@ -67,6 +68,8 @@ export interface ServerConfigFile {
   logLevel: string;
   /** How long a write to an offline Thing is held as desired state when the write does not say, in ms. Default 24 h. */
   desiredTtlMs: number;
+  /** Password logins of people: lifetimes, lockout, directory (config/login-config.ts). */
+  login: LoginConfig;
 }
 
 /** A loaded, validated configuration plus the absolute paths of the data directory. */
@@ -104,6 +107,7 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
     authRateLimit: { maxFailures: 5, windowMs: 60_000, blockMs: 60_000 },
     logLevel: "info",
     desiredTtlMs: 24 * 60 * 60 * 1000,
+    login: defaultLoginConfig(),
   };
 }
 
@@ -278,6 +282,7 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
     },
     logLevel,
     desiredTtlMs: int(raw, "desiredTtlMs", def.desiredTtlMs, "desiredTtlMs", 1_000, 30 * 24 * 60 * 60 * 1000),
+    login: validateLoginConfig(raw.login, bad),
   };
 }
 
@@ -300,7 +305,8 @@ function refuseUnknownKeys(raw: Record<string, unknown>, def: ServerConfigFile, 
   check(raw, known, "");
   for (const [key, value] of Object.entries(raw)) {
     const sub = known[key];
-    if (key !== "limits" && isObject(value) && isObject(sub)) check(value, sub, `${key}.`);
+    // `login` checks its own keys, at every depth (config/login-config.ts).
+    if (key !== "limits" && key !== "login" && isObject(value) && isObject(sub)) check(value, sub, `${key}.`);
   }
 }
 

@@ -10,6 +10,9 @@ export const REDACTED_FIELDS: readonly string[] = [
   "keyPem",
   "passphrase",
   "secret",
+  "password",
+  "cookie",
+  "csrfToken",
 ];
 
 /** Redaction paths for pino: the secret fields at the top level and up to two levels deep. */

@@ -9,6 +9,12 @@ export const openApiInfo = {
   components: {
     securitySchemes: {
       bearer: { type: "http", scheme: "bearer", description: "An operator token, opt_<id>_<secret>." },
+      session: {
+        type: "apiKey",
+        in: "cookie",
+        name: "outpost_session",
+        description: "A browser session from POST /api/login; requests other than GET/HEAD also need X-Outpost-CSRF.",
+      },
     },
   },
 } as const;

@@ -1,14 +1,16 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance } from "fastify";
 import { openApiInfo } from "./openapi-info.js";
+import type { LoginService } from "../auth/login.js";
 import { registerTunnelRoutes, type TunnelRouteDeps } from "../tunnels/routes.js";
+import { registerLoginRoutes } from "./login-routes.js";
 import { registerRoutes, type RouteDeps } from "./routes.js";
 import { sharedSchemas } from "./schemas.js";
 
 /** Registers the OpenAPI generator, the shared schemas, every route and GET /api/openapi.json. */
 export async function configureRoutes(
   app: FastifyInstance,
-  deps: RouteDeps & { tunnels?: Omit<TunnelRouteDeps, "deny"> },
+  deps: RouteDeps & { tunnels?: Omit<TunnelRouteDeps, "deny">; login?: () => LoginService | undefined },
 ): Promise<void> {
   await app.register(swagger, {
     openapi: openApiInfo,
@@ -16,6 +18,7 @@ export async function configureRoutes(
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
   registerRoutes(app, deps);
+  registerLoginRoutes(app, deps.login ?? (() => undefined), deps.deny);
   registerTunnelRoutes(app, { relay: undefined, canOpen: () => false, ...deps.tunnels, deny: deps.deny });
   app.get("/api/openapi.json", { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());
 }

@@ -8,8 +8,12 @@ import type { pino } from "pino";
 import type { AuditHealth } from "../audit/guard.js";
 import type { AuditSink } from "../audit/types.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
-import { checkOperatorBearer } from "../auth/operator-bearer.js";
+import type { LoginService } from "../auth/login.js";
+import { checkOperatorBearer, checkOperatorToken } from "../auth/operator-bearer.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
+import { CSRF_HEADER, csrfMatches, readCookie, SAFE_METHODS, SESSION_COOKIE } from "../auth/sessions.js";
+import { allows } from "../auth/token-scope.js";
+import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { edgeTlsOptions } from "../edge/tls.js";
 import type { Registry } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
@@ -21,6 +25,7 @@ import { parseJsonBody } from "./json-body.js";
 import type { FileRouteDeps } from "./file-routes.js";
 import { configureRoutes } from "./openapi.js";
 import { RefusalAudit } from "./refusal-audit.js";
+import { scopeTargetOf } from "./route-scopes.js";
 import type { Caller } from "./routes.js";
 
 /** Options for {@link startOperatorApi}. */
@@ -51,6 +56,10 @@ export interface OperatorApiOptions {
   tunnels?: TunnelRelay;
   /** File transfer; without it the file routes answer 503. */
   files?: FileRouteDeps;
+  /** Login sessions and tokens; without them only the tokens of `operator add` are accepted. */
+  credentials?: SqliteCredentials;
+  /** Password logins (POST /api/login); without it the route answers 503. */
+  login?: LoginService;
 }
 
 /** The running operator API. */
@@ -101,6 +110,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
           audit: options.audit,
           limiter: options.limiter,
           relay,
+          credentials: options.credentials,
         });
         server.on("upgrade", (req, socket, head) => {
           (socket as TLSSocket).setTimeout(0);
@@ -149,6 +159,18 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     req.caller = authenticate(req);
   });
 
+  // A narrowed login token reaches only what its scope names (docs/authentication.md).
+  app.addHook("preHandler", async (req) => {
+    const scope = req.caller?.login?.scope;
+    if (!scope || allows(scope, scopeTargetOf(req))) return;
+    const route = `${req.method} ${req.routeOptions.url ?? ""}`;
+    throw refuse(req, 403, ErrorCode.Forbidden, "this request is outside the token's scope", {
+      action: route,
+      reason: "token scope",
+      tokenId: req.caller?.login?.tokenId,
+    });
+  });
+
   app.setErrorHandler(async (err, req, reply) => {
     const refusal = refusalFromFramework(err);
     if (refusal.status >= 500 && !(err instanceof OutpostError && err.code !== ErrorCode.Internal)) {
@@ -183,6 +205,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       streams.add(entry);
       void closed.then(() => streams.delete(entry));
     },
+    login: () => options.login,
     tunnels: {
       relay: options.tunnels,
       canOpen: (c, deviceId) => options.registry.can(c.principal, deviceId, "tunnel.open"),
@@ -196,24 +219,61 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       refusals.record(req, refusal, undefined, { reason: "rate-limited" });
       throw new OutpostError(refusal.code, refusal.message, { status: 429 });
     }
-    const { check, token } = checkOperatorBearer(options, req.headers.authorization, source);
+    // The Authorization header wins; without it a browser session's cookie is used.
+    const header = req.headers.authorization;
+    const cookie = header === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
+    const via = cookie === undefined ? "bearer" : "cookie";
+    const { check, token } = checkOperatorBearer(options, cookie ?? header, source, via);
     if (!check.ok) {
       req.refusalAudited = true;
-      throw new OutpostError(ErrorCode.Unauthorized, "a valid bearer token is required", { status: 401 });
+      throw new OutpostError(
+        ErrorCode.Unauthorized,
+        via === "cookie" ? "the session has ended: log in again" : "a valid bearer token is required",
+        { status: 401 },
+      );
     }
+    if (via === "cookie" && !SAFE_METHODS.has(req.method) && !csrfMatches(token, req.headers[CSRF_HEADER])) {
+      throw refuse(
+        req,
+        403,
+        ErrorCode.Forbidden,
+        `a request made with the session cookie needs the ${CSRF_HEADER} header`,
+        {
+          action: `${req.method} ${req.routeOptions.url ?? ""}`,
+          reason: "csrf",
+          operator: check.operator.name,
+        },
+      );
+    }
+    const login = check.login;
+    const groups = login?.groups ?? [];
     return {
-      principal: { kind: "operator", id: check.operator.name },
-      admin: check.operator.admin,
+      principal: { kind: "operator", id: check.operator.name, ...(groups.length > 0 ? { groups: [...groups] } : {}) },
+      // A narrowed token never carries admin rights.
+      admin: check.operator.admin && (login?.scope ?? null) === null,
       source,
       token,
+      via,
+      ...(login ? { login } : {}),
     };
+  }
+
+  function refuse(
+    req: FastifyRequest,
+    status: number,
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown>,
+  ): OutpostError {
+    refusals.record(req, { status, code, message }, undefined, details);
+    return new OutpostError(code, message, { status });
   }
 
   // A token revoked (by the CLI, in another process) ends the streams opened with it.
   const revalidation = setInterval(() => {
     for (const s of streams) {
       try {
-        const check = options.registry.checkOperator(s.caller.token);
+        const check = checkOperatorToken(options, s.caller.token, s.caller.via);
         if (check.ok) continue;
         const parsed = parseOperatorToken(s.caller.token);
         options.audit.append({

@@ -2,6 +2,8 @@ import { ErrorCode, OutpostError, type OutpostValue } from "@outpost/protocol";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AuditHealth } from "../audit/guard.js";
 import { parseOperatorToken } from "../auth/app-keys.js";
+import { inScope } from "../auth/token-scope.js";
+import type { LoginTokenRecord } from "../registry/credentials-sql.js";
 import type { Principal } from "../registry/types.js";
 import type { DesiredReading } from "../things/desired.js";
 import type { ThingService } from "../things/thing-service.js";
@@ -9,6 +11,7 @@ import { fromJsonValue, toJsonValue } from "../things/values.js";
 import type { EventLog } from "./event-log.js";
 import { FILE_ROUTE_PATHS, type FileRouteDeps, registerFileRoutes } from "./file-routes.js";
 import { openEventStream } from "./events-stream.js";
+import { LOGIN_ROUTE_PATHS } from "./login-routes.js";
 import {
   clearDesiredSchema,
   healthSchema,
@@ -29,6 +32,10 @@ export interface Caller {
   source: string;
   /** The bearer token, kept only to re-check open event streams; never logged. */
   token: string;
+  /** How the token came: "cookie" for a browser session. */
+  via: "bearer" | "cookie";
+  /** Set when the token was issued by a login: its kind, expiry and scope (docs/authentication.md). */
+  login?: LoginTokenRecord;
 }
 
 declare module "fastify" {
@@ -60,6 +67,7 @@ export interface RouteDeps {
 /** Every path of the API, as fastify patterns (for the 405 check). */
 export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
   ...FILE_ROUTE_PATHS,
+  ...LOGIN_ROUTE_PATHS,
   { method: "GET", url: "/api/health" },
   { method: "GET", url: "/api/openapi.json" },
   { method: "GET", url: "/api/whoami" },
@@ -138,9 +146,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { devices: things.listDevices() };
   });
 
-  app.get("/api/things", { schema: listThingsSchema }, async (req) => ({
-    things: things.listThings(caller(req).principal),
-  }));
+  app.get("/api/things", { schema: listThingsSchema }, async (req) => {
+    const who = caller(req);
+    // A token scoped to some Things lists only those.
+    const only = who.login?.scope?.things;
+    return { things: things.listThings(who.principal).filter((t) => only === undefined || only.includes(t.name)) };
+  });
 
   app.get<{ Params: ThingParams; Querystring: TimeoutQuery }>(
     "/api/things/:thing/properties",
@@ -233,7 +244,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         log: deps.events,
         ...(thing ? { thing } : {}),
         ...(lastEventId !== undefined ? { lastEventId } : {}),
-        accept: (t) => who.admin || things.canRead(who.principal, t),
+        accept: (t) => inScope(who.login?.scope, "property.read", t) && (who.admin || things.canRead(who.principal, t)),
       });
       deps.track(who, stop, new Promise((resolve) => res.once("close", () => resolve())));
     },

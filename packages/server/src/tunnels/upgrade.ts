@@ -5,6 +5,8 @@ import { WebSocketServer } from "ws";
 import type { AuditSink } from "../audit/types.js";
 import { checkOperatorBearer } from "../auth/operator-bearer.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
+import { inScope } from "../auth/token-scope.js";
+import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { WsTransport } from "../edge/ws-transport.js";
 import type { Registry } from "../registry/types.js";
 import type { TunnelRelay } from "./relay.js";
@@ -15,6 +17,8 @@ export interface TunnelUpgradeDeps {
   audit: AuditSink;
   limiter: FailureLimiter;
   relay: TunnelRelay;
+  /** Login tokens (a session, which lives in a cookie, is not accepted here). */
+  credentials?: SqliteCredentials | undefined;
 }
 
 /** The path of the operator tunnel WebSocket: /api/devices/{id}/tunnel. */
@@ -56,7 +60,10 @@ export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
     };
     if (!deps.registry.getDevice(deviceId))
       return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "unknown device");
-    if (!deps.registry.can({ kind: "operator", id: operator }, deviceId, "tunnel.open"))
+    if (
+      !inScope(check.login?.scope, "tunnel.open", deviceId) ||
+      !deps.registry.can({ kind: "operator", id: operator }, deviceId, "tunnel.open")
+    )
       return deny(
         403,
         ErrorCode.Forbidden,
