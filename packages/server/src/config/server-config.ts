@@ -35,7 +35,7 @@ export interface ServerConfigFile {
     maxUnauthenticatedPerSource: number;
     /** Of those, at most this many presenting one certificate identity. Default 8. */
     maxUnauthenticatedPerIdentity: number;
-    /** How often open sessions are re-checked for revoked or expired keys and disabled devices, in ms. Default 5 000. */
+    /** Bound on how long a revocation made by another process takes to close open sessions, in ms. Default 5 000. */
     revalidateIntervalMs: number;
     /** Connections between TCP accept and a successful Auth at most; more wait for a slot. Default 64. */
     maxHandshakes: number;

@@ -15,7 +15,7 @@ export interface AuthAttempt {
 
 /** The outcome of {@link authenticate}. */
 export type AuthOutcome =
-  | { ok: true; deviceId: string; keyId: string }
+  | { ok: true; deviceId: string; keyId: string; keyExpiresAt: number | null }
   | {
       ok: false;
       status: number;
@@ -131,7 +131,7 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
     },
   });
   if (!recorded) return auditUnavailable();
-  return { ok: true, deviceId, keyId };
+  return { ok: true, deviceId, keyId, keyExpiresAt: check.key.expiresAt };
 }
 
 /**

@@ -10,6 +10,7 @@ import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
 import { EdgeSession, type StreamHandler } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
+import { startRevocationWatch } from "./revocation-watch.js";
 import { DEFAULT_PING_INTERVAL_MS, WsTransport } from "./ws-transport.js";
 
 /** Edge endpoint options: where devices connect. */
@@ -92,9 +93,9 @@ export interface EdgeEndpointOptions {
    */
   retryWindowMs?: number;
   /**
-   * How often open sessions are checked against the registry, so that a key revoked or expired,
-   * or a device disabled, by another process (the CLI) cuts the session within this time, in ms.
-   * Default 5 000.
+   * A key revoked or expired, a device disabled or its certificates revoked by another process
+   * (the CLI) cuts the session within this time, in ms: the registry's change counter is read once
+   * per interval (edge/revocation-watch.ts). Default 5 000.
    */
   revalidateIntervalMs?: number;
   /**
@@ -202,6 +203,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket;
     const source = socket.remoteAddress ?? "unknown";
     const certDeviceId = socket.authorized ? commonName(socket) : undefined;
+    const certSerial = certDeviceId === undefined ? undefined : socket.getPeerX509Certificate()?.serialNumber;
     const token = {};
     const refused = pending.admit(token, source, certDeviceId);
     if (refused) {
@@ -244,6 +246,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       deps,
       ...(options.onStream && { onStream: options.onStream }),
       tlsResumed: socket.isSessionReused(),
+      ...(certSerial !== undefined && { certSerial }),
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
       onAuthenticated: () => {
         pending.release(token);
@@ -274,17 +277,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const host = options.host ?? "127.0.0.1";
   deps.logger.info({ host, port }, "edge endpoint listening");
 
-  const revalidation = setInterval(() => {
-    const now = Date.now();
-    for (const session of sessions.keys()) {
-      try {
-        session.revalidate(now);
-      } catch (err) {
-        deps.logger.error({ err }, "session revalidation failed");
-      }
-    }
-  }, options.revalidateIntervalMs ?? 5_000);
-  revalidation.unref();
+  const stopRevocationWatch = startRevocationWatch({
+    registry: deps.registry,
+    sessions: () => sessions.keys(),
+    intervalMs: options.revalidateIntervalMs ?? 5_000,
+    logger: deps.logger,
+  });
   let ticketKeys = options.ticketKeys?.current();
   const ticketRotation = setInterval(() => {
     try {
@@ -320,7 +318,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       // Stop accepting first: a device that reconnects during shutdown must not add a session
       // that nobody closes (https.close() would then wait for it forever).
       closing = true;
-      clearInterval(revalidation);
+      stopRevocationWatch();
       clearInterval(ticketRotation);
       admission.close();
       const listenerClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));

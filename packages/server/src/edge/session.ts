@@ -20,7 +20,7 @@ import {
   type Stream,
 } from "@outpost/protocol";
 import { lastRun } from "../registry/delivery.js";
-import type { Registry } from "../registry/types.js";
+import type { CertificateStatus, Registry } from "../registry/types.js";
 import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js";
 import { authenticate } from "./authenticate.js";
 import type { EdgeDeps, HandlerContext } from "./context.js";
@@ -58,6 +58,8 @@ export interface EdgeSessionOptions {
   onStream?: StreamHandler;
   /** Whether TLS resumed an earlier session; recorded with the login. */
   tlsResumed?: boolean;
+  /** Serial of the verified client certificate, checked again when the device's certificates are revoked. */
+  certSerial?: string;
   /** The transport's WebSocket ping interval, announced in HelloAck so the device need not ping. */
   pingIntervalMs?: number;
   /** Called once, when Auth has succeeded (the connection stops counting as unauthenticated). */
@@ -75,7 +77,11 @@ export class EdgeSession implements DeviceLink {
   readonly source: string;
   deviceId = "";
   connectedAt = 0;
-  private keyId = "";
+  /** The application key the session authenticated with ("" before Auth). */
+  keyId = "";
+  /** When that key expires (ms since epoch), or null. */
+  keyExpiresAt: number | null = null;
+  private readonly certSerial: string | undefined;
   private stateValue: SessionState = "hello";
   private readonly channel: Channel;
   private readonly deps: EdgeDeps;
@@ -100,6 +106,7 @@ export class EdgeSession implements DeviceLink {
     this.tlsResumed = options.tlsResumed === true;
     this.pingIntervalMs = options.pingIntervalMs ?? 0;
     this.certDeviceId = options.certDeviceId;
+    this.certSerial = options.certSerial;
     this.source = options.source;
     this.faults = new ConnectionFaultLog(this.deps.logger, () => ({
       session: this.sessionId,
@@ -173,13 +180,18 @@ export class EdgeSession implements DeviceLink {
   }
 
   /**
-   * Closes a ready session whose application key was revoked, removed or has expired, or whose
-   * device was disabled, since it authenticated: the registry may be changed by another process
-   * (the CLI), so the edge checks its sessions periodically. Returns true when it closed this one.
+   * Closes a ready session whose application key was revoked, removed or has expired, whose
+   * device was disabled, or whose certificate was revoked since it authenticated. Called by the
+   * edge's revocation watch (edge/revocation-watch.ts) for the sessions a change names. Returns
+   * true when it closed this one.
    */
   revalidate(now = Date.now()): boolean {
     if (this.stateValue !== "ready") return false;
-    const reason = revocationReason(this.deps.registry, this.deviceId, this.keyId, now);
+    const reason =
+      revocationReason(this.deps.registry, this.deviceId, this.keyId, now) ??
+      (this.certSerial !== undefined && this.certDeviceId === this.deviceId
+        ? certificateReason(this.deps.registry.certificateStatus(this.deviceId, this.certSerial))
+        : undefined);
     if (!reason) return false;
     this.deps.audit.append({
       type: "denied",
@@ -299,6 +311,7 @@ export class EdgeSession implements DeviceLink {
       this.channel.enableStreams({ side: "server", ...(onStream && { onStream: (s) => onStream(s, device) }) });
     }
     this.keyId = outcome.keyId;
+    this.keyExpiresAt = outcome.keyExpiresAt;
     this.connectedAt = Date.now();
     this.stateValue = "ready";
     this.onAuthenticated?.();
@@ -395,6 +408,10 @@ function revocationReason(registry: Registry, deviceId: string, keyId: string, n
   const device = registry.getDevice(deviceId);
   if (!device || device.disabled) return "device disabled";
   return undefined;
+}
+
+function certificateReason(status: CertificateStatus): string | undefined {
+  return status === "ok" ? undefined : status === "revoked" ? "certificate revoked" : "device disabled";
 }
 
 function unexpected(envelope: Envelope, wanted: string): ProtocolError {

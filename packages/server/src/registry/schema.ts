@@ -2,7 +2,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 const V1 = `
 CREATE TABLE devices (
@@ -166,6 +166,39 @@ CREATE TABLE login_tokens (
 CREATE INDEX login_tokens_operator ON login_tokens(operator);
 `;
 
+/**
+ * Version 7: a log of the changes that may end live sessions (a key revoked, removed or given a
+ * new expiry; a device disabled, removed or its certificates revoked), written by triggers so
+ * that every writer (the server, the CLI in another process) records them. The edge reads only
+ * the entries after the last one it saw, when SQLite's data_version says something was committed
+ * (registry/revocation-log.ts), instead of re-reading every session's key and device.
+ */
+const V7 = `
+CREATE TABLE IF NOT EXISTS revocations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS revocations_key_revoked AFTER UPDATE OF revoked_at ON app_keys
+  WHEN NEW.revoked_at IS NOT NULL AND OLD.revoked_at IS NULL
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('key', NEW.key_id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+CREATE TRIGGER IF NOT EXISTS revocations_key_expiry AFTER UPDATE OF expires_at, device_id ON app_keys
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('key', NEW.key_id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+CREATE TRIGGER IF NOT EXISTS revocations_key_removed AFTER DELETE ON app_keys
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('key', OLD.key_id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+CREATE TRIGGER IF NOT EXISTS revocations_device_disabled AFTER UPDATE OF disabled ON devices
+  WHEN NEW.disabled <> 0 AND OLD.disabled = 0
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('device', NEW.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+CREATE TRIGGER IF NOT EXISTS revocations_device_certs AFTER UPDATE OF certs_revoked_at ON devices
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('device', NEW.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+CREATE TRIGGER IF NOT EXISTS revocations_device_removed AFTER DELETE ON devices
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('device', OLD.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+CREATE TRIGGER IF NOT EXISTS revocations_certificate AFTER UPDATE OF revoked_at ON certificates
+  WHEN NEW.revoked_at IS NOT NULL AND OLD.revoked_at IS NULL
+  BEGIN INSERT INTO revocations (kind, subject, at) VALUES ('device', NEW.device_id, CAST(strftime('%s', 'now') AS INTEGER) * 1000); END;
+`;
+
 /** Creates the schema on an empty database; refuses a database written by a newer version. */
 export function ensureSchema(db: Database.Database): void {
   db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -185,6 +218,7 @@ export function ensureSchema(db: Database.Database): void {
     if (current < 4) db.exec(V4);
     if (current < 5) db.exec(V5);
     if (current < 6) db.exec(V6);
+    if (current < 7) db.exec(V7);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

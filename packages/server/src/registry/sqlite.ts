@@ -18,6 +18,7 @@ import {
 } from "./names.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
 import { SqliteCredentials } from "./credentials-sql.js";
+import { SqliteRevocationLog } from "./revocation-log.js";
 import { ensureSchema } from "./schema.js";
 import { TransferStatements } from "./transfers-sql.js";
 import {
@@ -74,6 +75,8 @@ export class SqliteRegistry implements Registry {
   #transfers!: TransferStatements;
   /** Operator passwords and login tokens, on the same database. */
   readonly credentials: SqliteCredentials;
+  /** The changes that may end live sessions, for the edge to push instead of polling. */
+  readonly revocations: SqliteRevocationLog;
   readonly #now: () => number;
   // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
   // writes that change it, and when SQLite's data_version says another connection committed.
@@ -104,6 +107,7 @@ export class SqliteRegistry implements Registry {
       this.#s = prepareStatements(this.#db);
       this.#transfers = new TransferStatements(this.#db);
       this.credentials = new SqliteCredentials(this.#db, this.#now);
+      this.revocations = new SqliteRevocationLog(this.#db, () => this.#certStatus.clear());
     } catch (err) {
       this.#db.close();
       if (err instanceof OutpostError) throw err;
@@ -138,6 +142,7 @@ export class SqliteRegistry implements Registry {
   setDeviceDisabled(id: string, disabled: boolean): void {
     this.#certStatus.clear();
     if (this.#s.setDeviceDisabled.run(disabled ? 1 : 0, id).changes === 0) throw notFound("device", id);
+    if (disabled) this.revocations.changed();
   }
 
   recordCertificate(deviceId: string, cert: { serialNumber: string; fingerprint256: string; notAfter: Date }): void {
@@ -157,11 +162,13 @@ export class SqliteRegistry implements Registry {
   revokeCertificates(deviceId: string): number {
     this.#requireDevice(deviceId);
     this.#certStatus.clear();
-    return this.#db.transaction(() => {
+    const revoked = this.#db.transaction(() => {
       const now = this.#now();
       this.#s.markCertsRevoked.run(now, deviceId);
       return this.#s.revokeCertificates.run(now, deviceId).changes;
     })();
+    this.revocations.changed();
+    return revoked;
   }
 
   listCertificates(deviceId: string): CertificateRecord[] {
@@ -246,7 +253,9 @@ export class SqliteRegistry implements Registry {
   }
 
   revokeKey(keyId: string): boolean {
-    return this.#s.revokeKey.run(this.#now(), keyId).changes > 0;
+    const revoked = this.#s.revokeKey.run(this.#now(), keyId).changes > 0;
+    if (revoked) this.revocations.changed();
+    return revoked;
   }
 
   /** The key record with this id, or undefined. */

@@ -1,0 +1,121 @@
+import type pino from "pino";
+import type { Registry } from "../registry/types.js";
+import type { RevocationEntry, RevocationSource } from "../registry/revocation-log.js";
+
+/** What the watch needs of a live session. */
+export interface WatchedSession {
+  readonly deviceId: string;
+  readonly keyId: string;
+  /** When the session's application key expires (ms since epoch), or null. */
+  readonly keyExpiresAt: number | null;
+  /** Re-reads the session's key, device and certificate; closes it when one no longer holds. */
+  revalidate(now?: number): boolean;
+}
+
+/** Options of {@link startRevocationWatch}. */
+export interface RevocationWatchOptions {
+  registry: Registry;
+  /** The live sessions, authenticated or not (only authenticated ones are checked). */
+  sessions: () => Iterable<WatchedSession>;
+  /** Bound on how long a change made by another process takes to end a session. */
+  intervalMs: number;
+  logger: pino.Logger;
+}
+
+/** Entries older than this are deleted when the watch starts. */
+const KEEP_ENTRIES_MS = 7 * 86_400_000;
+
+/** Whether the registry keeps a revocation log (SqliteRegistry does). */
+function revocationSource(registry: Registry): RevocationSource | undefined {
+  const source = (registry as Registry & { revocations?: RevocationSource }).revocations;
+  return source && typeof source.since === "function" ? source : undefined;
+}
+
+/**
+ * Ends sessions whose application key was revoked, removed or has expired, whose device was
+ * disabled or removed, or whose certificates were revoked. One timer for the whole server instead
+ * of reading every session's key and device each interval: a change made through this server's
+ * registry is pushed at once; a change made by another process (the CLI) is noticed by one
+ * `PRAGMA data_version` per interval, and only the sessions the new log entries name are re-read.
+ * Key expiry is compared in memory. A registry without a log (not SqliteRegistry) falls back to
+ * re-reading every session each interval. Returns the stop function.
+ */
+export function startRevocationWatch(o: RevocationWatchOptions): () => void {
+  const source = revocationSource(o.registry);
+  const revalidate = (session: WatchedSession, now: number): void => {
+    try {
+      session.revalidate(now);
+    } catch (err) {
+      o.logger.error({ err }, "session revalidation failed");
+    }
+  };
+  if (!source) {
+    const poll = setInterval(() => {
+      const now = Date.now();
+      for (const session of o.sessions()) revalidate(session, now);
+    }, o.intervalMs);
+    poll.unref();
+    return () => clearInterval(poll);
+  }
+
+  let cursor: number | undefined;
+  const start = (): void => {
+    try {
+      source.prune(Date.now() - KEEP_ENTRIES_MS);
+    } catch (err) {
+      o.logger.warn({ err }, "old revocation log entries could not be deleted");
+    }
+    cursor = source.cursor();
+  };
+  const apply = (entries: RevocationEntry[], now: number): void => {
+    const keys = new Set<string>();
+    const devices = new Set<string>();
+    for (const e of entries) (e.kind === "key" ? keys : devices).add(e.subject);
+    for (const session of o.sessions()) {
+      if (session.deviceId !== "" && (keys.has(session.keyId) || devices.has(session.deviceId))) {
+        revalidate(session, now);
+      }
+    }
+  };
+  const check = (force: boolean): void => {
+    try {
+      if (cursor === undefined) start();
+      else if (source.mayHaveChanged() || force) {
+        for (;;) {
+          const entries = source.since(cursor);
+          if (entries.length === 0) break;
+          cursor = entries[entries.length - 1]!.seq;
+          apply(entries, Date.now());
+        }
+      }
+    } catch (err) {
+      // The cursor stays where it was: the entries are read again at the next check.
+      o.logger.error({ err }, "the revocation log could not be read");
+    }
+  };
+  const expire = (now: number): void => {
+    for (const session of o.sessions()) {
+      if (session.keyExpiresAt !== null && session.keyExpiresAt <= now) revalidate(session, now);
+    }
+  };
+  check(false);
+  let pushed = false;
+  const unsubscribe = source.subscribe(() => {
+    if (pushed) return;
+    pushed = true;
+    // After the writer's statement (or transaction) has finished, not inside it.
+    queueMicrotask(() => {
+      pushed = false;
+      check(true);
+    });
+  });
+  const timer = setInterval(() => {
+    check(false);
+    expire(Date.now());
+  }, o.intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    unsubscribe();
+  };
+}
