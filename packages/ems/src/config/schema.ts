@@ -6,11 +6,23 @@ export interface ThingPropertyConfig {
   writable?: boolean;
 }
 
+/**
+ * A service answered by a local HTTP endpoint that the EMS calls, instead of a local process
+ * long-polling for it: `{"name": "reset", "callback": "http://127.0.0.1:8080/reset"}`, or over a
+ * Unix socket with `"socket": "/run/app/api.sock"` (the URL then gives only the path).
+ */
+export interface ServiceCallbackConfig {
+  name: string;
+  callback: string;
+  socket?: string;
+}
+
 /** One Thing the EMS represents: its properties and the services local processes answer. */
 export interface ThingConfig {
   name: string;
   properties?: ThingPropertyConfig[];
-  services?: string[];
+  /** A name: local processes long-poll for its calls; an object: the EMS calls a local endpoint. */
+  services?: Array<string | ServiceCallbackConfig>;
 }
 
 /** When the durable queue fsyncs; see docs/ems.md, Queue guarantees. */
@@ -106,7 +118,24 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: {
         name: { type: "string", minLength: 1, maxLength: 256 },
-        services: { type: "array", items: { type: "string", minLength: 1, maxLength: 256 } },
+        services: {
+          type: "array",
+          items: {
+            oneOf: [
+              { type: "string", minLength: 1, maxLength: 256 },
+              {
+                type: "object",
+                required: ["name", "callback"],
+                additionalProperties: false,
+                properties: {
+                  name: { type: "string", minLength: 1, maxLength: 256 },
+                  callback: { type: "string", minLength: 1, maxLength: 2048 },
+                  socket: { type: "string", minLength: 1, maxLength: 1024 },
+                },
+              },
+            ],
+          },
+        },
         properties: {
           type: "array",
           items: {

@@ -17,6 +17,7 @@ import { clientOptionsFrom } from "./client-options.js";
 import { DurableBarrier } from "./durable-barrier.js";
 import { TunnelApprovals } from "./tunnel-approvals.js";
 import { type Metric, renderMetrics } from "./metrics.js";
+import { checkCallback, ServiceCallbacks } from "./service-callback.js";
 
 /** Options of {@link EmsDaemon}. */
 export interface EmsDaemonOptions {
@@ -33,6 +34,7 @@ export class EmsDaemon {
   readonly local: LocalApiServer;
   private readonly barrier: DurableBarrier;
   private readonly broker = new ServiceBroker();
+  private readonly callbacks = new ServiceCallbacks();
   private readonly approvals = new TunnelApprovals();
   private readonly things = new Map<string, ThingHandle>();
   private readonly declared = new Map<string, Set<string>>();
@@ -95,7 +97,12 @@ export class EmsDaemon {
       }
       this.declared.set(t.name, names);
       for (const service of t.services ?? []) {
-        thing.service(service, (params, ctx) => this.broker.call(t.name, service, params, ctx.signal));
+        if (typeof service === "string") {
+          thing.service(service, (params, ctx) => this.broker.call(t.name, service, params, ctx.signal));
+        } else {
+          const url = checkCallback(t.name, service);
+          thing.service(service.name, (params, ctx) => this.callbacks.call(service, url, t.name, params, ctx.signal));
+        }
       }
     }
     const tcp = d.local.tcp;
@@ -177,7 +184,7 @@ export class EmsDaemon {
         approval: this.options.config.data.tunnels.approval ?? "local",
         pending: this.approvals.list().length,
       },
-      services: { waiting: this.broker.size, ...this.broker.counters },
+      services: { waiting: this.broker.size, ...this.broker.counters, callbacks: this.callbacks.counters },
       local: {
         socket: this.options.config.data.local.socket ?? this.options.config.paths.socket,
         ...(this.local.tcpAddress && { tcp: this.local.tcpAddress }),
@@ -223,6 +230,10 @@ export class EmsDaemon {
         "counter",
         this.broker.counters.expired,
       ),
+      byLabel("service_callbacks_total", "Service calls made to local callback endpoints", "outcome", {
+        answered: this.callbacks.counters.answered,
+        failed: this.callbacks.counters.failed,
+      }),
       byLabel("local_requests_total", "Local API answers by status class", "class", this.local.counters.requests),
       byLabel("local_refused_total", "Local API requests refused", "reason", this.local.counters.refused),
     ]);

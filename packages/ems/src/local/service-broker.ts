@@ -119,7 +119,9 @@ export class ServiceBroker {
     } else {
       this.counters.failed += 1;
       p.reject(
-        new OutpostError(codeFor(outcome.error.status), outcome.error.message, { status: outcome.error.status }),
+        new OutpostError(errorCodeForStatus(outcome.error.status), outcome.error.message, {
+          status: outcome.error.status,
+        }),
       );
     }
     return true;
@@ -139,10 +141,13 @@ function keyOf(thing: string, service: string): string {
   return `${thing}\u0000${service}`;
 }
 
-function codeFor(status: number): ErrorCode {
+/** The error code a local answer's HTTP status stands for. */
+export function errorCodeForStatus(status: number): ErrorCode {
   if (status === 400) return ErrorCode.BadRequest;
   if (status === 403) return ErrorCode.Forbidden;
   if (status === 404) return ErrorCode.NotFound;
   if (status === 409) return ErrorCode.Conflict;
+  if (status === 503) return ErrorCode.Unavailable;
+  if (status === 504) return ErrorCode.Timeout;
   return ErrorCode.Internal;
 }
