@@ -83,7 +83,10 @@ describe("ems - services answered by local callback endpoints", () => {
 
   afterAll(async () => {
     await daemon?.kill();
-    for (const a of apps) (a.closeAllConnections?.(), a.close());
+    for (const a of apps) {
+      a.closeAllConnections();
+      a.close();
+    }
     await server?.dispose();
   });
 
