@@ -53,4 +53,6 @@ export interface HandlerContext {
   /** Answers `request` with the status of `err` unless it expects no answer. */
   replyError(request: Envelope, err: unknown): void;
   send(envelope: EnvelopeInit): void;
+  /** Logs a failure while serving this connection (bounded per connection, like the session's own). */
+  reportFault(err: unknown, what: string): void;
 }

@@ -322,6 +322,7 @@ export class EdgeSession implements DeviceLink {
       source: this.source,
       deps: this.deps,
       bound: this.bound,
+      reportFault: (err, what) => this.faults.report(err, what),
     };
     const previous = this.deps.links.add(this);
     this.channel.send({

@@ -276,7 +276,9 @@ export interface Registry {
   /**
    * Runs `work` atomically: all of its registry writes are applied, or none if it throws. A batch
    * of property values and the delivery record that covers them are written together, so a
-   * crash cannot leave values applied without the record that marks them as delivered.
+   * crash cannot leave values applied without the record that marks them as delivered. A
+   * transaction inside another is atomic on its own: when its work throws, only its writes are
+   * undone; otherwise they commit with the outer one.
    */
   transaction<T>(work: () => T): T;
 

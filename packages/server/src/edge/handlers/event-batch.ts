@@ -1,6 +1,6 @@
 import { type Envelope, type EventMessage, fromWireMap, type ItemStatus } from "@outpost/protocol";
 import type { HandlerContext } from "../context.js";
-import { applySequencedBatch, batchAck } from "./sequenced-batch.js";
+import { applySequencedBatch, batchAck, replyNotApplied } from "./sequenced-batch.js";
 
 /**
  * EventBatch: applies the events in order like {@link applyEvents} and acknowledges the batch like
@@ -8,22 +8,38 @@ import { applySequencedBatch, batchAck } from "./sequenced-batch.js";
  */
 export function handleEventBatch(ctx: HandlerContext, envelope: Envelope): void {
   const batch = envelope.eventBatch;
-  ctx.reply(envelope, batchAck(applyEvents(ctx, Number(batch?.epoch ?? 0), batch?.events ?? [], "event.batch")));
+  applyEvents(ctx, Number(batch?.epoch ?? 0), batch?.events ?? [], "event.batch", (err, items) =>
+    err === undefined ? ctx.reply(envelope, batchAck(items)) : replyNotApplied(ctx, envelope, err),
+  );
 }
 
-/** Checks (`event.emit`), deduplicates and publishes events; one ItemStatus per event, in order. */
+/**
+ * Checks (`event.emit`), deduplicates and publishes events; `done` gets one ItemStatus per event,
+ * in order, after the commit (or the error that kept them from being applied).
+ */
 export function applyEvents(
   ctx: HandlerContext,
   epoch: number,
   events: readonly EventMessage[],
   action: string,
-): ItemStatus[] {
-  return applySequencedBatch(ctx, epoch, events, "event.emit", action, (event, thing, name, now) => ({
-    type: "event",
-    deviceId: ctx.deviceId,
-    thing,
-    name,
-    data: fromWireMap(event.data),
-    timestampMs: Number(event.timestampMs ?? 0) || now,
-  }));
+  done: (err: unknown, items: ItemStatus[]) => void,
+): void {
+  applySequencedBatch(
+    ctx,
+    {
+      epoch,
+      items: events,
+      permission: "event.emit",
+      action,
+      decode: (event, thing, name, now) => ({
+        type: "event",
+        deviceId: ctx.deviceId,
+        thing,
+        name,
+        data: fromWireMap(event.data),
+        timestampMs: Number(event.timestampMs ?? 0) || now,
+      }),
+    },
+    done,
+  );
 }

@@ -31,7 +31,6 @@ function auditOnce(ctx: HandlerContext, kind: string, code: string, details: Rec
  * events-per-second bucket. Throws 429 OUTPOST_TOO_MANY_REQUESTS when the bucket is empty.
  */
 export function admitBatch(ctx: HandlerContext, permission: Permission, count: number): void {
-  propertyCounts.delete(ctx);
   if (permission !== "event.emit" || count === 0) return;
   const limits = ctx.deps.deviceLimits;
   const waitMs = limits.takeEvents(ctx.deviceId, count);
@@ -42,6 +41,11 @@ export function admitBatch(ctx: HandlerContext, permission: Permission, count: n
     `more than ${limits.eventsPerSecond} events per second from this device: send again in ${waitMs} ms`,
     { status: Status.TooManyRequests },
   );
+}
+
+/** Starts a batch's transaction: property counts are read again from the registry. */
+export function startBatch(ctx: HandlerContext): void {
+  propertyCounts.delete(ctx);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { PropertyState } from "../../registry/types.js";
 import type { PropertyChange } from "../../things/changes.js";
 import { qualityName, toJsonValue } from "../../things/values.js";
 import type { HandlerContext } from "../context.js";
-import { applySequencedBatch, batchAck } from "./sequenced-batch.js";
+import { applySequencedBatch, batchAck, replyNotApplied } from "./sequenced-batch.js";
 
 /**
  * PropertyUpdate: acknowledges every value, publishes each accepted one, and stores only the last
@@ -12,34 +12,35 @@ import { applySequencedBatch, batchAck } from "./sequenced-batch.js";
  */
 export function handlePropertyUpdate(ctx: HandlerContext, envelope: Envelope): void {
   const { registry } = ctx.deps;
-  const values = envelope.propertyUpdate?.values ?? [];
   const receivedAt = Date.now();
-  const items = applySequencedBatch(
+  applySequencedBatch(
     ctx,
-    Number(envelope.propertyUpdate?.epoch ?? 0),
-    values,
-    "property.write",
-    "property.update",
-    (v, thing, name, now): PropertyChange => ({
-      type: "property",
-      deviceId: ctx.deviceId,
-      thing,
-      name,
-      value: fromWireValue(v.value),
-      timestampMs: Number(v.timestampMs ?? 0) || now,
-      quality: qualityName(v.quality),
-    }),
-    (last) =>
-      registry.setProperties(
-        last.map((c): PropertyState => ({
-          thing: c.thing,
-          name: c.name,
-          value: toJsonValue(c.value),
-          timestampMs: c.timestampMs,
-          quality: c.quality,
-          receivedAt,
-        })),
-      ),
+    {
+      epoch: Number(envelope.propertyUpdate?.epoch ?? 0),
+      items: envelope.propertyUpdate?.values ?? [],
+      permission: "property.write",
+      action: "property.update",
+      decode: (v, thing, name, now): PropertyChange => ({
+        type: "property",
+        deviceId: ctx.deviceId,
+        thing,
+        name,
+        value: fromWireValue(v.value),
+        timestampMs: Number(v.timestampMs ?? 0) || now,
+        quality: qualityName(v.quality),
+      }),
+      store: (last) =>
+        registry.setProperties(
+          last.map((c): PropertyState => ({
+            thing: c.thing,
+            name: c.name,
+            value: toJsonValue(c.value),
+            timestampMs: c.timestampMs,
+            quality: c.quality,
+            receivedAt,
+          })),
+        ),
+    },
+    (err, items) => (err === undefined ? ctx.reply(envelope, batchAck(items)) : replyNotApplied(ctx, envelope, err)),
   );
-  ctx.reply(envelope, batchAck(items));
 }

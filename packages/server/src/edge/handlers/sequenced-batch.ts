@@ -1,9 +1,10 @@
-import { type ItemStatus, type Response, Status } from "@outpost/protocol";
+import { type Envelope, type ItemStatus, type Response, Status } from "@outpost/protocol";
 import { markApplied, seqState } from "../../registry/delivery.js";
 import type { Permission } from "../../registry/types.js";
 import type { ThingChange } from "../../things/changes.js";
 import type { HandlerContext } from "../context.js";
-import { admitBatch, refuseItem } from "./item-limits.js";
+import { commitGroupOf } from "./commit-group.js";
+import { admitBatch, refuseItem, startBatch } from "./item-limits.js";
 import { auditDenied, denyItem } from "./permit.js";
 
 /** What every item of a device batch carries: its Thing, its name and its delivery seq. */
@@ -15,6 +16,19 @@ export interface SequencedItem {
 
 /** Turns one permitted item into the change it makes; throws for bad data (that item is answered 400). */
 export type DecodeItem<T, C extends ThingChange> = (item: T, thing: string, name: string, now: number) => C;
+
+/** One device batch to apply. */
+export interface SequencedBatch<T extends SequencedItem, C extends ThingChange> {
+  /** The queue epoch of the items' seqs (0 without "delivery-epoch"). */
+  epoch: number;
+  items: readonly T[];
+  permission: Permission;
+  /** The action denials are audited under. */
+  action: string;
+  decode: DecodeItem<T, C>;
+  /** Persists the last accepted change of each (Thing, name), inside the transaction. */
+  store?: (lastChanges: C[]) => void;
+}
 
 /** What a batch decided once for one (Thing, name): the statuses its items share and its last change. */
 interface KeyEntry<C> {
@@ -28,8 +42,10 @@ interface KeyEntry<C> {
 }
 
 /**
- * Applies a device batch (property values or events) of one queue epoch in order, in one registry
- * transaction together with the epoch's delivery record, and returns one ItemStatus per item:
+ * Applies a device batch (property values or events) of one queue epoch in order, together with
+ * the epoch's delivery record, in the registry transaction of this turn's commit group (commit-group.ts), and
+ * calls `done` after the commit with one ItemStatus per item (or, when the batch could not be
+ * stored, with the error and nothing applied or acknowledged):
  * - an item whose seq the record shows applied (the ack was lost) is acknowledged as a duplicate
  *   and not applied again; one the record can no longer tell about is refused with 409 (the
  *   device reports it failed); seq 0 is not deduplicated;
@@ -38,22 +54,20 @@ interface KeyEntry<C> {
  *   ({@link refuseItem}) once per (Thing, name) (a batch carries few of either); items of one
  *   (Thing, name) share their status objects;
  * - an item `decode` throws for is answered 400 and the others still apply;
- * - the device's bounds ({@link admitBatch}, {@link refuseItem}) apply before anything is stored;
+ * - the device's bounds apply before anything is stored: {@link admitBatch} at once (it throws
+ *   429 for the whole batch), {@link refuseItem} per item;
  * - `store` gets, once, inside the transaction, the last accepted change of each (Thing, name) in
- *   the batch (a storage failure aborts the whole batch, which is then not acknowledged and will
- *   be re-sent).
+ *   the batch (a storage failure aborts the whole batch, which is then not acknowledged and is
+ *   sent again).
  * Subscribers hear of every accepted change, in order, only after the commit; denials are audited
  * once per batch.
  */
 export function applySequencedBatch<T extends SequencedItem, C extends ThingChange>(
   ctx: HandlerContext,
-  epoch: number,
-  batch: readonly T[],
-  permission: Permission,
-  action: string,
-  decode: DecodeItem<T, C>,
-  store?: (lastChanges: C[]) => void,
-): ItemStatus[] {
+  spec: SequencedBatch<T, C>,
+  done: (err: unknown, items: ItemStatus[]) => void,
+): void {
+  const { epoch, items: batch, permission, action, decode, store } = spec;
   admitBatch(ctx, permission, batch.length);
   const { registry, hub } = ctx.deps;
   const items: ItemStatus[] = new Array<ItemStatus>(batch.length);
@@ -78,7 +92,8 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
     }
     return entry;
   };
-  registry.transaction(() => {
+  const work = (): void => {
+    startBatch(ctx);
     const record = registry.getDelivery(ctx.deviceId, epoch);
     let recorded = false;
     const epochSafe = Number.isSafeInteger(epoch);
@@ -140,10 +155,30 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
       store(lastChanges);
     }
     if (recorded) registry.setDelivery(ctx.deviceId, epoch, record);
+  };
+  const group = commitGroupOf(registry, (err) => ctx.deps.logger.debug({ err }, "answering a device batch failed"));
+  group.add(work, (err) => {
+    if (err !== undefined) {
+      done(err, []);
+      return;
+    }
+    for (const change of changes) hub.publish(change);
+    auditDenied(ctx, action, denied);
+    done(undefined, items);
   });
-  for (const change of changes) hub.publish(change);
-  auditDenied(ctx, action, denied);
-  return items;
+}
+
+/**
+ * Answers a batch that could not be applied (storage failed): the device keeps it and sends it
+ * again. Reported like any failure of the connection (the first one at error level).
+ */
+export function replyNotApplied(ctx: HandlerContext, request: Envelope, err: unknown): void {
+  ctx.reportFault(err, `handling ${request.body ?? "a batch"}`);
+  try {
+    ctx.replyError(request, err);
+  } catch {
+    // the connection is gone; the device sends the batch again when it is back
+  }
 }
 
 /**
