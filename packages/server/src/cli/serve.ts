@@ -2,6 +2,8 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import type { FileAuditLog } from "../audit/audit-log.js";
 import { openDataAuditLog } from "../audit/open.js";
+import { LdapAuthenticator } from "../auth/ldap.js";
+import { ldapOptionsFromConfig } from "../config/ldap-files.js";
 import type { DataPaths } from "../config/layout.js";
 import { loadServerConfig } from "../config/server-config.js";
 import { TicketKeyFile } from "../config/ticket-keys.js";
@@ -101,7 +103,11 @@ export async function serve(options: ServeOptions): Promise<void> {
         tokenTtlMs: config.login.tokenTtlMs,
         maxTtlMs: config.login.maxTtlMs,
         lockout: config.login.lockout,
+        ...(config.login.ldap && { createDirectoryOperators: config.login.ldap.createOperators }),
       },
+      ...(config.login.ldap && {
+        authenticators: [new LdapAuthenticator(ldapOptionsFromConfig(config.login.ldap, p.dir))],
+      }),
       files: { repository: new DiskFileRepository(p.files) },
       edge: {
         host: config.edge.host,

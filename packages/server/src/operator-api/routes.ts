@@ -136,7 +136,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.get("/api/whoami", { schema: whoamiSchema }, async (req) => {
     const who = caller(req);
     const parsed = parseOperatorToken(who.token);
-    return { operator: who.principal.id, admin: who.admin, tokenId: parsed.ok ? parsed.id : "" };
+    const groups = who.principal.groups;
+    return {
+      operator: who.principal.id,
+      admin: who.admin,
+      tokenId: parsed.ok ? parsed.id : "",
+      ...(groups && groups.length > 0 ? { groups } : {}),
+    };
   });
 
   app.get("/api/devices", { schema: listDevicesSchema }, async (req) => {

@@ -139,6 +139,11 @@ export const whoamiSchema = {
         operator: { type: "string", description: "Operator name." },
         admin: { type: "boolean" },
         tokenId: { type: "string", description: "Public id of the token (the part after opt_; not secret)." },
+        groups: {
+          type: "array",
+          items: { type: "string" },
+          description: "Outpost groups mapped from the directory at login (LDAP logins only).",
+        },
       },
     },
     ...errors,
