@@ -168,7 +168,7 @@ describe("access engine", () => {
     expect(new AccessEngine({ load: () => snapshot(m) }).isAdministrator(dev)).toBe(false);
   });
 
-  it("access - Administrators hold every permission unless a Deny applies; unknown principals and Things are denied", () => {
+  it("access - Administrators hold every permission unless a Deny applies; even on names that do not exist; unknown principals and Things are denied to others", () => {
     const m: TestModel = { ...base, groups: { ...base.groups, Administrators: ["user:bob"] } };
     const bob: AccessPrincipal = { kind: "operator", id: "bob" };
     for (const p of ACCESS_PERMISSIONS) {
@@ -180,7 +180,7 @@ describe("access engine", () => {
     expect(
       run(m, { principal: { kind: "operator", id: "ghost" }, permission: "property.read", target: "pump" }).reason,
     ).toBe("unknown-principal");
-    expect(run(m, { principal: bob, permission: "property.read", target: "nope" }).reason).toBe("not-found");
+    expect(run(m, { principal: alice, permission: "property.read", target: "nope" }).reason).toBe("not-found");
     // An external Administrators group counts like a stored one, for operators.
     expect(
       run(base, { principal: { ...alice, groups: ["Administrators"] }, permission: "property.write", target: "pump" })

@@ -9,6 +9,8 @@ export interface TestModel {
   groups?: Record<string, string[]>;
   entries?: Omit<AccessEntry, "id" | "origin">[];
   disabled?: string[];
+  /** `device\0thing\0permission` */
+  restrictions?: string[];
   /** Units as `org/unit` to parent (`org/unit` or null) and members (subject keys). */
   units?: Record<string, { parent: string | null; members: string[] }>;
   /** Entity key (`thing:x`, `device:y`) to units (`org/unit`). */
@@ -22,6 +24,7 @@ export function snapshot(m: TestModel): AccessSnapshot {
     entries: (m.entries ?? []).map((e, i) => ({ ...e, id: i + 1, origin: "stored" as const })),
     groups: new Map(Object.entries(m.groups ?? {}).map(([g, members]) => [g, new Set(members)])),
     owners: new Map(Object.entries(m.things ?? {})),
+    restrictions: new Set(m.restrictions ?? []),
     disabledDevices: new Set(m.disabled ?? []),
     users: new Set(m.users ?? []),
     devices: new Set(m.devices ?? []),

@@ -287,6 +287,7 @@ describe("registry file", () => {
     const db = new Database(path);
     db.exec(`DROP TABLE desired_properties; DROP TABLE file_transfers; DROP TABLE delivery_epochs;
       DROP TABLE login_tokens; DROP TABLE operator_passwords;
+      DROP TABLE visibility; DROP TABLE org_unit_members; DROP TABLE org_units; DROP TABLE organizations; DROP TABLE access_entries; DROP TABLE access_group_members; DROP TABLE access_groups;
       CREATE TABLE delivery (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
       INSERT INTO delivery VALUES ('dev-1', 42); DELETE FROM schema_version; INSERT INTO schema_version VALUES (2);`);
     db.close();

@@ -145,8 +145,10 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
     return refusal("device-excluded", groups);
   }
   const s = model.snapshot;
+  const administrator = p.kind === "operator" && groups.includes(ADMINISTRATORS);
+  // Administrators hold every permission on every name, as before the access model existed.
   const exists = kind === "device" ? s.devices.has(target) : s.owners.has(target);
-  if (!exists) return refusal("not-found", groups);
+  if (!exists && !administrator) return refusal("not-found", groups);
   const visibility = model.visibility(p, groups, kind, target);
   if (visibility === undefined) return refusal("invisible", groups);
 
@@ -157,7 +159,7 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
   for (const key of keys) {
     for (const e of model.entriesAt(permission, key)) if (subjects.has(subjectKey(e.subject))) applicable.push(e);
   }
-  if (p.kind === "operator" && groups.includes(ADMINISTRATORS)) {
+  if (administrator) {
     applicable.push({
       id: 0,
       effect: "allow",
@@ -171,7 +173,8 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
     p.kind === "device" &&
     kind === "thing" &&
     s.owners.get(target) === p.id &&
-    OWNER_PERMISSIONS.includes(permission)
+    OWNER_PERMISSIONS.includes(permission) &&
+    !s.restrictions.has(`${p.id}\0${target}\0${permission}`)
   ) {
     applicable.push({
       id: 0,

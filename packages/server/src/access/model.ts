@@ -132,6 +132,11 @@ export interface AccessSnapshot {
   groups: ReadonlyMap<string, ReadonlySet<string>>;
   /** Thing name to the device it is assigned to. */
   owners: ReadonlyMap<string, string>;
+  /**
+   * Default run-time permissions taken from a device on one of its own Things
+   * (`device\0thing\0permission`): the owner Allow is then not derived.
+   */
+  restrictions: ReadonlySet<string>;
   /** Disabled device ids: they hold nothing. */
   disabledDevices: ReadonlySet<string>;
   /** Users (operator names) that exist. */

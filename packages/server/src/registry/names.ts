@@ -49,7 +49,7 @@ export function assertOperatorName(name: unknown): asserts name is string {
 
 /** Whether `p` is one of the defined permissions. */
 export function isPermission(p: unknown): p is Permission {
-  return typeof p === "string" && [...PERMISSIONS, ...DEVICE_PERMISSIONS].includes(p as Permission);
+  return typeof p === "string" && [...PERMISSIONS, "event.subscribe", ...DEVICE_PERMISSIONS].includes(p as Permission);
 }
 
 /** Throws OUTPOST_BAD_REQUEST unless `p` is a defined permission. */
@@ -57,7 +57,7 @@ export function assertPermission(p: unknown): asserts p is Permission {
   if (!isPermission(p)) {
     throw new OutpostError(
       ErrorCode.BadRequest,
-      `invalid permission ${JSON.stringify(p)}: use one of ${[...PERMISSIONS, ...DEVICE_PERMISSIONS].join(", ")}`,
+      `invalid permission ${JSON.stringify(p)}: use one of ${[...PERMISSIONS, "event.subscribe", ...DEVICE_PERMISSIONS].join(", ")}`,
     );
   }
 }

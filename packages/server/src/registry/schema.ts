@@ -1,8 +1,9 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
+import { ACCESS_SCHEMA } from "./access-schema.js";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 const V1 = `
 CREATE TABLE devices (
@@ -219,6 +220,8 @@ export function ensureSchema(db: Database.Database): void {
     if (current < 5) db.exec(V5);
     if (current < 6) db.exec(V6);
     if (current < 7) db.exec(V7);
+    // Version 8: the access model (registry/access-schema.ts).
+    if (current < 8) db.exec(ACCESS_SCHEMA);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

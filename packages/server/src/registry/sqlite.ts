@@ -17,6 +17,8 @@ import {
   isPermission,
 } from "./names.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
+import type { Level, Subject } from "../access/model.js";
+import { SqliteAccess } from "./access-sql.js";
 import { SqliteCredentials } from "./credentials-sql.js";
 import { SqliteRevocationLog } from "./revocation-log.js";
 import { ensureSchema } from "./schema.js";
@@ -77,6 +79,8 @@ export class SqliteRegistry implements Registry {
   readonly credentials: SqliteCredentials;
   /** The changes that may end live sessions, for the edge to push instead of polling. */
   readonly revocations: SqliteRevocationLog;
+  /** The access model (groups, entries, organizations, visibility) and its decisions. */
+  readonly access: SqliteAccess;
   readonly #now: () => number;
   // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
   // writes that change it, and when SQLite's data_version says another connection committed.
@@ -108,6 +112,7 @@ export class SqliteRegistry implements Registry {
       this.#transfers = new TransferStatements(this.#db);
       this.credentials = new SqliteCredentials(this.#db, this.#now);
       this.revocations = new SqliteRevocationLog(this.#db, () => this.#certStatus.clear());
+      this.access = new SqliteAccess(this.#db, this.#now);
     } catch (err) {
       this.#db.close();
       if (err instanceof OutpostError) throw err;
@@ -125,8 +130,11 @@ export class SqliteRegistry implements Registry {
     assertDeviceId(id);
     this.#certStatus.clear();
     const record: DeviceRecord = { id, description: String(description), createdAt: this.#now(), disabled: false };
-    const r = this.#s.insertDevice.run(record.id, record.description, record.createdAt);
-    if (r.changes === 0) throw new OutpostError(ErrorCode.Conflict, `device ${id} already exists`);
+    this.#db.transaction(() => {
+      const r = this.#s.insertDevice.run(record.id, record.description, record.createdAt);
+      if (r.changes === 0) throw new OutpostError(ErrorCode.Conflict, `device ${id} already exists`);
+      this.access.enrol({ kind: "device", name: id });
+    })();
     return record;
   }
 
@@ -143,6 +151,7 @@ export class SqliteRegistry implements Registry {
     this.#certStatus.clear();
     if (this.#s.setDeviceDisabled.run(disabled ? 1 : 0, id).changes === 0) throw notFound("device", id);
     if (disabled) this.revocations.changed();
+    this.access.changed();
   }
 
   recordCertificate(deviceId: string, cert: { serialNumber: string; fingerprint256: string; notAfter: Date }): void {
@@ -276,6 +285,7 @@ export class SqliteRegistry implements Registry {
       const desc = description ?? existing?.description ?? "";
       if (existing && existing.deviceId !== deviceId) this.#s.deleteRestrictionsForThing.run(existing.deviceId, name);
       this.#s.upsertThing.run(name, deviceId, desc);
+      this.access.changed();
       return { name, deviceId, description: desc };
     })();
   }
@@ -292,44 +302,39 @@ export class SqliteRegistry implements Registry {
 
   grant(principal: Principal, thing: string, permission: Permission): void {
     this.#checkGrantArgs(principal, thing, permission);
-    this.#s.insertGrant.run(principal.kind, principal.id, thing, permission);
+    this.access.addEntry("allow", grantSubject(principal), permission, grantLevel(thing, permission));
   }
 
   revoke(principal: Principal, thing: string, permission: Permission): void {
     assertPrincipal(principal);
     assertPermission(permission);
-    this.#s.deleteGrant.run(principal.kind, principal.id, thing, permission);
+    const e = this.access.findEntry("allow", grantSubject(principal), permission, grantLevel(thing, permission));
+    if (e) this.access.removeEntry(e.id);
   }
 
-  /** Grants held by one principal, or every grant when no principal is given. */
+  /** Allow entries of users and devices on Things and devices (not members), as grants ("*": a collection). */
   listGrants(principal?: Principal): GrantRecord[] {
-    const rows = (
-      principal === undefined ? this.#s.listGrants.all() : this.#s.listGrantsOf.all(principal.kind, principal.id)
-    ) as { principal_kind: "device" | "operator"; principal_id: string; thing: string; permission: Permission }[];
-    return rows.map((r) => ({
-      principal: { kind: r.principal_kind, id: r.principal_id },
-      thing: r.thing,
-      permission: r.permission,
-    }));
+    const entries = this.access.listEntries(principal && grantSubject(principal));
+    const out: GrantRecord[] = [];
+    for (const e of entries) {
+      if (e.effect !== "allow" || e.subject.kind === "group" || !isPermission(e.permission)) continue;
+      const t = e.target;
+      const thing =
+        t.level === "collection" ? "*" : t.level === "thing" ? t.thing : t.level === "device" ? t.device : undefined;
+      if (thing === undefined) continue;
+      out.push({
+        principal: { kind: e.subject.kind === "user" ? "operator" : "device", id: e.subject.name },
+        thing,
+        permission: e.permission,
+      });
+    }
+    return out;
   }
 
-  can(principal: Principal, thing: string, permission: Permission): boolean {
+  can(principal: Principal, thing: string, permission: Permission, member?: string): boolean {
     if (!isPermission(permission) || typeof thing !== "string" || thing === "*") return false;
-    if (DEVICE_PERMISSIONS.includes(permission) && principal?.kind !== "operator") return false;
-    if (principal?.kind === "operator") {
-      const op = this.#s.getOperator.get(principal.id) as OperatorRow | undefined;
-      if (!op) return false;
-      if (op.admin) return true;
-    } else if (principal?.kind === "device") {
-      const dev = this.#s.getDevice.get(principal.id) as DeviceRow | undefined;
-      if (!dev || dev.disabled) return false;
-      const owner = this.#s.getThing.get(thing) as ThingRow | undefined;
-      if (owner?.device_id === principal.id && !this.#s.getRestriction.get(principal.id, thing, permission))
-        return true;
-    } else {
-      return false;
-    }
-    return this.#s.getGrant.get(principal.kind, principal.id, thing, permission) !== undefined;
+    if (principal?.kind !== "operator" && principal?.kind !== "device") return false;
+    return this.access.allows({ principal, permission, target: thing, ...(member !== undefined ? { member } : {}) });
   }
 
   restrict(deviceId: string, thing: string, permission: Permission): void {
@@ -339,11 +344,13 @@ export class SqliteRegistry implements Registry {
       throw new OutpostError(ErrorCode.NotFound, `Thing ${thing} is not assigned to device ${deviceId}`);
     }
     this.#s.insertRestriction.run(deviceId, thing, permission);
+    this.access.changed();
   }
 
   /** Gives a device back its default permission on one of its own Things. */
   unrestrict(deviceId: string, thing: string, permission: Permission): void {
     this.#s.deleteRestriction.run(deviceId, thing, permission);
+    this.access.changed();
   }
 
   createOperator(name: string, admin: boolean): { token: string; record: OperatorRecord } {
@@ -353,6 +360,7 @@ export class SqliteRegistry implements Registry {
       if (this.#s.insertOperator.run(name, record.admin ? 1 : 0, record.createdAt).changes === 0) {
         throw new OutpostError(ErrorCode.Conflict, `operator ${name} already exists`);
       }
+      this.access.enrol({ kind: "user", name }, record.admin);
       return { token: this.#issueOperatorToken(name).token, record };
     })();
   }
@@ -378,17 +386,17 @@ export class SqliteRegistry implements Registry {
     if (!row) return { ok: false, reason: "unknown" };
     if (!matches) return { ok: false, reason: "mismatch" };
     if (row.revoked_at !== null) return { ok: false, reason: "revoked" };
-    return { ok: true, operator: operatorFromRow(row) };
+    return { ok: true, operator: this.#operator(row) };
   }
 
   /** The operator with this name, or undefined. */
   getOperator(name: string): OperatorRecord | undefined {
     const row = this.#s.getOperator.get(name) as OperatorRow | undefined;
-    return row && operatorFromRow(row);
+    return row && this.#operator(row);
   }
 
   listOperators(): OperatorRecord[] {
-    return (this.#s.listOperators.all() as OperatorRow[]).map(operatorFromRow);
+    return (this.#s.listOperators.all() as OperatorRow[]).map((r) => this.#operator(r));
   }
 
   putTransfer(record: FileTransferRecord): void {
@@ -484,6 +492,15 @@ export class SqliteRegistry implements Registry {
     return g;
   }
 
+  // The admin flag of an operator is its membership of Administrators (registry/access-schema.ts).
+  #operator(r: OperatorRow): OperatorRecord {
+    return {
+      name: r.name,
+      admin: this.access.isAdministrator({ kind: "operator", id: r.name }),
+      createdAt: r.created_at,
+    };
+  }
+
   #requireDevice(id: string): void {
     if (!this.#s.getDevice.get(id)) throw notFound("device", id);
   }
@@ -566,8 +583,14 @@ function thingFromRow(r: ThingRow): ThingRecord {
   return { name: r.name, deviceId: r.device_id, description: r.description };
 }
 
-function operatorFromRow(r: OperatorRow): OperatorRecord {
-  return { name: r.name, admin: r.admin !== 0, createdAt: r.created_at };
+function grantSubject(p: Principal): Subject {
+  return p.kind === "device" ? { kind: "device", name: p.id } : { kind: "user", name: p.id };
+}
+
+function grantLevel(thing: string, permission: Permission): Level {
+  const onDevice = DEVICE_PERMISSIONS.includes(permission);
+  if (thing === "*") return { level: "collection", collection: onDevice ? "devices" : "things" };
+  return onDevice ? { level: "device", device: thing } : { level: "thing", thing };
 }
 
 function notFound(kind: string, id: string): OutpostError {

@@ -13,9 +13,16 @@ import type { DeliveryRecord } from "./delivery.js";
  * `file.write`: push files to it, upload to its repository area.
  */
 export type Permission =
-  "property.read" | "property.write" | "event.emit" | "service.execute" | "tunnel.open" | "file.read" | "file.write";
+  | "property.read"
+  | "property.write"
+  | "event.emit"
+  | "event.subscribe"
+  | "service.execute"
+  | "tunnel.open"
+  | "file.read"
+  | "file.write";
 
-/** The permissions on a Thing. */
+/** The permissions a device holds by default on its own Things (event.subscribe is also decided on a Thing). */
 export const PERMISSIONS: readonly Permission[] = ["property.read", "property.write", "event.emit", "service.execute"];
 
 /** Permissions granted on a device id: only operators hold them, never by default. */
@@ -220,11 +227,14 @@ export interface Registry {
   grant(principal: Principal, thing: string, permission: Permission): void;
   revoke(principal: Principal, thing: string, permission: Permission): void;
   /**
-   * Whether `principal` holds `permission` on `thing`. A device holds every permission on the
-   * Things assigned to it unless explicitly restricted; an admin operator holds all; others only
-   * what was granted ("*" as thing grants on all Things).
+   * Whether `principal` holds `permission` on `thing` (for the device permissions: on device
+   * `thing`), or on one `member` (property, service or event) of it, as the access model decides
+   * (docs/access.md): the target must exist and be visible to the principal; a Deny that applies
+   * beats every Allow. A device holds the run-time permissions on the Things assigned to it unless
+   * restricted; members of Administrators hold all. Answered from a cache that every change, also
+   * by another process, invalidates. Throws when the registry cannot be read.
    */
-  can(principal: Principal, thing: string, permission: Permission): boolean;
+  can(principal: Principal, thing: string, permission: Permission, member?: string): boolean;
   /** Removes a device's default permission on one of its own Things (least privilege). */
   restrict(deviceId: string, thing: string, permission: Permission): void;
 
