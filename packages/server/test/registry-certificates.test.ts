@@ -77,7 +77,9 @@ describe("registry certificates", () => {
     db.exec("DROP TABLE desired_properties;");
     db.exec("DROP TABLE file_transfers;");
     db.exec("DROP TABLE login_tokens; DROP TABLE operator_passwords;");
-    db.exec("DROP TABLE visibility; DROP TABLE org_unit_members; DROP TABLE org_units; DROP TABLE organizations; DROP TABLE access_entries; DROP TABLE access_group_members; DROP TABLE access_groups;");
+    db.exec(
+      "DROP TABLE visibility; DROP TABLE org_unit_members; DROP TABLE org_units; DROP TABLE organizations; DROP TABLE access_entries; DROP TABLE access_group_members; DROP TABLE access_groups;",
+    );
     db.exec("DROP TABLE delivery_epochs; CREATE TABLE delivery (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);");
     db.exec("DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES (1);");
     db.prepare("INSERT INTO devices (id, description, created_at) VALUES ('old-dev', '', 1)").run();
