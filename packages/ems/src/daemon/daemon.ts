@@ -16,6 +16,7 @@ import { EMS_VERSION } from "../version.js";
 import { clientOptionsFrom } from "./client-options.js";
 import { DurableBarrier } from "./durable-barrier.js";
 import { TunnelApprovals } from "./tunnel-approvals.js";
+import { LocalFiles } from "../local/local-files.js";
 import { type Metric, renderMetrics } from "./metrics.js";
 import { checkCallback, ServiceCallbacks } from "./service-callback.js";
 
@@ -35,6 +36,7 @@ export class EmsDaemon {
   private readonly barrier: DurableBarrier;
   private readonly broker = new ServiceBroker();
   private readonly callbacks = new ServiceCallbacks();
+  private readonly localFiles: LocalFiles;
   private readonly approvals = new TunnelApprovals();
   private readonly things = new Map<string, ThingHandle>();
   private readonly declared = new Map<string, Set<string>>();
@@ -74,6 +76,7 @@ export class EmsDaemon {
       ...this.fileOptions(),
       logger,
     });
+    this.localFiles = new LocalFiles(this.client.files);
     this.client.on("status", (s) => this.onStatus(s));
     this.client.on("error", (e) => {
       this.counters.clientErrors += 1;
@@ -116,6 +119,7 @@ export class EmsDaemon {
         durable: () => this.barrier.afterNextAppend(),
         broker: this.broker,
         tunnels: this.approvals,
+        files: this.localFiles,
         status: () => this.status(),
         metrics: () => this.metrics(),
         maxBodyBytes: d.local.maxBodyBytes ?? 1024 * 1024,
@@ -142,6 +146,7 @@ export class EmsDaemon {
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.broker.close();
+    this.localFiles.close();
     this.approvals.close();
     await this.local.close();
     await this.client.close({ flush: true, timeoutMs: 5_000 });
@@ -178,7 +183,10 @@ export class EmsDaemon {
         corruptRecords: q.corruptRecords,
       },
       things: [...this.things.keys()],
-      files: { virtualDirs: Object.keys(this.options.config.data.files.virtualDirs ?? {}) },
+      files: {
+        virtualDirs: Object.keys(this.options.config.data.files.virtualDirs ?? {}),
+        running: this.localFiles.list().filter((t) => t.state === "running").length,
+      },
       tunnels: {
         targets: Object.keys(this.options.config.data.tunnels.targets ?? {}),
         approval: this.options.config.data.tunnels.approval ?? "local",

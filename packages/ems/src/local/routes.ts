@@ -3,6 +3,8 @@ import { ErrorCode, type JsonValue, OutpostError, type OutpostValue } from "@out
 import type { SetOptions, ThingHandle } from "@outpost/sdk";
 import { asObject, readJson, sendJson } from "./http-util.js";
 import type { TunnelApprovals } from "../daemon/tunnel-approvals.js";
+import { fileRoute } from "./file-routes.js";
+import type { LocalFiles } from "./local-files.js";
 import type { ServiceBroker } from "./service-broker.js";
 
 /** What the routes need from the daemon. */
@@ -19,6 +21,7 @@ export interface LocalApiContext {
   durable(): Promise<void>;
   broker: ServiceBroker;
   tunnels: TunnelApprovals;
+  files: LocalFiles;
   status(): unknown;
   metrics(): string;
   maxBodyBytes: number;
@@ -91,6 +94,7 @@ export async function route(ctx: LocalApiContext, req: IncomingMessage, res: Ser
       return json(res, 200, call);
     }
   }
+  if (parts[0] === "files") return fileRoute(ctx, req, res, method, parts, url);
   if (is("GET", "tunnels", "pending")) return json(res, 200, { pending: ctx.tunnels.list() });
   if (is("POST", "tunnels", "pending", null, "approve") || is("POST", "tunnels", "pending", null, "deny")) {
     if (!ctx.tunnels.decide(parts[2]!, parts[3] === "approve")) {

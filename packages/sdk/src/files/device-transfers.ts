@@ -24,6 +24,8 @@ export interface DeviceTransferOptions {
   maxAttempts?: number;
   /** Bandwidth cap, bytes/s. Default: the files option's maxBytesPerSecond, else none. */
   maxBytesPerSecond?: number;
+  /** Called with the transfer's id before `upload()` / `download()` returns (to find it in `transfers()`). */
+  onStart?: (transferId: string) => void;
 }
 
 /** A transfer this device started, as `files.transfers()` lists it. */
@@ -155,6 +157,7 @@ export class DeviceTransfers {
         ...extra,
       });
     audit("start");
+    options.onStart?.(t.id);
     const maxAttempts = options.maxAttempts ?? 10;
     const rate = options.maxBytesPerSecond ?? this.defaultRate;
     let lastError: unknown;
