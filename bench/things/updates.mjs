@@ -19,6 +19,7 @@
 // the number of batches in flight decides the rate (the SDK keeps several in flight when the server
 // speaks "delivery-epoch", the baseline keeps window ÷ batch messages in flight).
 //   node bench/things/updates.mjs [--seconds=2] [--rounds=3] [--devices=1,100] [--window=1000] [--batch=500] [--rtt=0]
+import { cpus, loadavg } from "node:os";
 import { encodeFrame } from "@outpost/protocol";
 import { EdgeClient } from "@outpost/sdk";
 import WebSocket from "ws";
@@ -192,6 +193,7 @@ const medianBy = (results) => [...results].sort((x, y) => x.rate - y.rate)[Math.
 /** Runs every scenario; prints a report and returns its rows. */
 export async function runUpdates(o = parseArgs([])) {
   const payload = batchPayload(o.batch);
+  const loadBefore = loadavg()[0];
   const fx = await createFixture({ devices: Math.max(...o.devices) });
   const server = await startOutpostServer(fx.dir);
   const raw = await startRawServer(fx.paths);
@@ -229,6 +231,7 @@ export async function runUpdates(o = parseArgs([])) {
   }
   const fmt = (x) => Math.round(x).toLocaleString("en-US");
   const cpu = (r) => `${r.serverCpu.toFixed(2)}/${r.clientCpu.toFixed(2)}`;
+  const perUpdate = (r) => ((1e6 * r.serverCpu) / r.rate).toFixed(2);
   console.log(
     `property updates, node ${process.version}: batches of ${o.batch} (baseline message ${payload.byteLength} B, ` +
       `the same encoded PropertyUpdate), window ${o.window} updates in flight per client, ${o.rounds} alternating ` +
@@ -237,18 +240,22 @@ export async function runUpdates(o = parseArgs([])) {
   console.log(
     `${"rtt ms".padEnd(8)}${"devices".padEnd(9)}${"outpost upd/s".padStart(15)}${"raw wss upd/s".padStart(15)}${"ratio".padStart(8)}` +
       `${"range".padStart(13)}` +
-      `${"outpost cpu srv/cli".padStart(21)}${"raw cpu srv/cli".padStart(17)}`,
+      `${"outpost cpu srv/cli".padStart(21)}${"raw cpu srv/cli".padStart(17)}${"srv us/upd outpost/raw".padStart(25)}`,
   );
   for (const r of rows) {
     console.log(
       `${String(r.rtt).padEnd(8)}${String(r.devices).padEnd(9)}${fmt(r.outpost.rate).padStart(15)}${fmt(r.raw.rate).padStart(15)}` +
         `${`${r.ratio.toFixed(2)}x`.padStart(8)}${`${r.lo.toFixed(2)}–${r.hi.toFixed(2)}x`.padStart(13)}` +
-        `${cpu(r.outpost).padStart(21)}${cpu(r.raw).padStart(17)}`,
+        `${cpu(r.outpost).padStart(21)}${cpu(r.raw).padStart(17)}` +
+        `${`${perUpdate(r.outpost)}/${perUpdate(r.raw)}`.padStart(25)}`,
     );
   }
   console.log(
     "upd/s and cpu = median over rounds; ratio = median of per-round outpost ÷ raw (higher is better), range = min–max; " +
-      "cpu = cores used by the server process / by this client process.",
+      "cpu = cores used by the server process / by this client process; srv us/upd = server CPU microseconds per update.",
+  );
+  console.log(
+    `load average (1 min) ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end, ${cpus().length} CPUs`,
   );
   return rows;
 }
