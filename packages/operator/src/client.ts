@@ -9,6 +9,9 @@ import type {
   ListDevicesResponse,
   ListThingsResponse,
   ListTunnelsResponse,
+  LoginBody,
+  LoginResponse,
+  LogoutResponse,
   OperationId,
   ReadPropertiesQuery,
   ReadPropertiesResponse,
@@ -95,6 +98,20 @@ export class OperatorClient {
   /** GET /api/health (needs no token). */
   health(options: CallOptions = {}): Promise<HealthResponse> {
     return this.#call("health", {}, undefined, options);
+  }
+
+  /**
+   * POST /api/login: a token for scripts (or a browser session) from a username and password; needs
+   * no token (docs/authentication.md). A refused pair is OUTPOST_UNAUTHORIZED whatever the cause;
+   * a locked-out username or address is OUTPOST_TOO_MANY_REQUESTS.
+   */
+  login(body: LoginBody, options: CallOptions = {}): Promise<LoginResponse> {
+    return this.#call("login", {}, body, options);
+  }
+
+  /** POST /api/logout: revokes the login token this client uses. */
+  logout(options: CallOptions = {}): Promise<LogoutResponse> {
+    return this.#call("logout", {}, undefined, options);
   }
 
   /** GET /api/whoami: the operator the token belongs to. */

@@ -11,6 +11,8 @@ export interface Profile {
   token: string;
   /** PEM of the CA that issues device certificates: tunnels verify the device against it. */
   deviceCa?: string;
+  /** Set when the token came from a password login: `outpost logout` revokes it on the server. */
+  login?: { user: string; tokenId: string; expiresAt: string };
 }
 
 interface ProfileFile {
