@@ -30,6 +30,7 @@ export type {
 export { createCertificateAuthority, issueDeviceCertificate, issueServerCertificate } from "./pki/certificates.js";
 export type { DeviceCsrOptions, SignDeviceCsrOptions } from "./pki/csr.js";
 export { createDeviceCsr, signDeviceCsr } from "./pki/csr.js";
+export { type DeviceKeyType, isEcCsr, issueP256DeviceCertificate, signEcDeviceCsr } from "./pki/ec.js";
 export type { CertificateIdentity } from "./pki/identity.js";
 export { certificateIdentity } from "./pki/identity.js";
 export { loadPrivateKey } from "./pki/keys.js";

@@ -1,3 +1,4 @@
+import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { Command } from "commander";
 import { verifyDeviceAudit } from "../audit/device-audit.js";
 import { createDeviceCsr } from "../config/csr.js";
@@ -96,14 +97,18 @@ export function csrCommand(): Command {
         "make the device key here (kept encrypted in config.json) and print a CSR for outpost-server device add --csr",
       )
       .requiredOption("--cn <id>", "the device id")
+      .option("--key-type <type>", "rsa (RSA-2048) or p256 (EC P-256)", "rsa")
       .option("--force", "replace a key already in the configuration"),
     [
       "outpost-ems csr --cn pump-1 > pump-1.csr",
       "# on the server: outpost-server device add pump-1 --csr pump-1.csr --out bundle",
       "outpost-ems init --bundle bundle     # takes device.pem from the bundle, the key from here",
     ],
-  ).action((o: DirOpts & { cn: string; force?: boolean }) => {
-    process.stdout.write(createDeviceCsr({ dir: dirOf(o), cn: o.cn, force: o.force === true }));
+  ).action((o: DirOpts & { cn: string; force?: boolean; keyType: string }) => {
+    if (o.keyType !== "rsa" && o.keyType !== "p256") {
+      throw new OutpostError(ErrorCode.BadRequest, `--key-type ${JSON.stringify(o.keyType)}: use rsa or p256`);
+    }
+    process.stdout.write(createDeviceCsr({ dir: dirOf(o), cn: o.cn, force: o.force === true, keyType: o.keyType }));
   });
 }
 

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { Command } from "commander";
 import { onboardDevice } from "../config/onboard.js";
+import { parseKeyType } from "../pki/ec.js";
 import { assertPermission } from "../registry/names.js";
 import type { Permission } from "../registry/types.js";
 import {
@@ -26,7 +27,8 @@ export function deviceCommand(): Command {
     .option("-t, --things <names>", "comma-separated Things the device may bind")
     .option("-o, --out <dir>", "bundle directory to create (default ./<deviceId>)")
     .option("--passphrase-file <file>", "encrypt the device key with the passphrase in this file")
-    .option("--csr <file>", "sign this CSR made on the device instead of generating a key")
+    .option("--csr <file>", "sign this CSR made on the device (RSA or EC) instead of generating a key")
+    .option("--key-type <type>", "type of the generated device key: rsa (RSA-2048) or p256 (EC P-256)", "rsa")
     .option("--key-ttl <duration>", "application key lifetime, e.g. 30d (default: no expiry)")
     .option("--cert-days <days>", "device certificate lifetime in days (default and most 825)")
     .option("--ca-passphrase-file <file>", "passphrase of the CA key, when it is encrypted")
@@ -42,6 +44,7 @@ export function deviceCommand(): Command {
         ...(pass === undefined ? {} : { passphrase: pass }),
         ...(caPass === undefined ? {} : { caPassphrase: caPass }),
         ...(o.csr === undefined ? {} : { csrPem: readInputFile(o.csr as string, "CSR") }),
+        keyType: parseKeyType(o.keyType),
         ...(o.keyTtl === undefined ? {} : { keyTtlMs: parseDuration(o.keyTtl as string) }),
         ...(o.certDays === undefined ? {} : { certDays: Number(o.certDays) }),
         ...(o.description === undefined ? {} : { description: o.description as string }),

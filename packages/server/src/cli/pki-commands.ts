@@ -11,6 +11,7 @@ import {
   issueServerCertificate,
 } from "../pki/certificates.js";
 import { createDeviceCsr, signDeviceCsr } from "../pki/csr.js";
+import { isEcCsr, issueP256DeviceCertificate, parseKeyType, signEcDeviceCsr } from "../pki/ec.js";
 import { certificateIdentity } from "../pki/identity.js";
 import { DEFAULT_DATA_DIR, readInputFile, readPassphraseFile } from "./util.js";
 
@@ -100,13 +101,18 @@ export function pkiCommand(): Command {
     .requiredOption("-o, --out <dir>", "directory for device.pem and device.key")
     .option("--days <n>", "lifetime in days (default and most 825)")
     .option("--passphrase-file <file>", "encrypt the device key")
+    .option("--key-type <type>", "rsa (RSA-2048) or p256 (EC P-256)", "rsa")
     .option("--force", FORCE)
-    .action((deviceId: string, o: Opts) => {
-      const r = issueDeviceCertificate(loadCa(o), {
+    .action(async (deviceId: string, o: Opts) => {
+      const options = {
         deviceId,
         ...days(o),
         ...optional("passphrase", readPassphraseFile(o.passphraseFile as string | undefined)),
-      });
+      };
+      const r =
+        parseKeyType(o.keyType) === "p256"
+          ? await issueP256DeviceCertificate(loadCa(o), options)
+          : issueDeviceCertificate(loadCa(o), options);
       writePair(o, "device", r);
     });
 
@@ -130,16 +136,17 @@ export function pkiCommand(): Command {
     });
 
   withCa(pki.command("sign-csr <csrFile>"))
-    .description("sign a device CSR into a client certificate")
+    .description("sign a device CSR (RSA or EC) into a client certificate")
     .requiredOption("-o, --out <file>", "certificate file to write")
     .option("--device-id <id>", "require the CSR to be for this device")
     .option("--days <n>", "lifetime in days (default and most 825)")
     .option("--force", FORCE)
-    .action((csrFile: string, o: Opts) => {
-      const certPem = signDeviceCsr(loadCa(o), readInputFile(csrFile, "CSR"), {
-        ...optional("deviceId", o.deviceId as string | undefined),
-        ...days(o),
-      });
+    .action(async (csrFile: string, o: Opts) => {
+      const csrPem = readInputFile(csrFile, "CSR");
+      const options = { ...optional("deviceId", o.deviceId as string | undefined), ...days(o) };
+      const certPem = isEcCsr(csrPem)
+        ? await signEcDeviceCsr(loadCa(o), csrPem, options)
+        : signDeviceCsr(loadCa(o), csrPem, options);
       const out = resolve(o.out as string);
       writePublicFile(out, certPem, overwrite(o));
       describe(certPem, [out]);

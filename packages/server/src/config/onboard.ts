@@ -5,6 +5,7 @@ import { openDataAuditLog } from "../audit/open.js";
 import type { AuditSink } from "../audit/types.js";
 import { type CertificateAuthority, issueDeviceCertificate } from "../pki/certificates.js";
 import { signDeviceCsr } from "../pki/csr.js";
+import { type DeviceKeyType, isEcCsr, issueP256DeviceCertificate, signEcDeviceCsr } from "../pki/ec.js";
 import { certificateIdentity } from "../pki/identity.js";
 import { assertDeviceId, assertThingName } from "../registry/names.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
@@ -29,8 +30,13 @@ export interface OnboardDeviceOptions {
   things?: string[];
   /** Encrypts the generated device key. Ignored with `csrPem` (the device made its own key). Default: not encrypted. */
   passphrase?: string;
-  /** A CSR made on the device ({@link createDeviceCsr}); then no key is generated or written. */
+  /**
+   * A CSR made on the device ({@link createDeviceCsr}, `outpost-ems csr`, `openssl req`, a secure
+   * element), RSA or EC; then no key is generated or written.
+   */
   csrPem?: string;
+  /** Type of the generated device key (without `csrPem`). Default "rsa" (RSA-2048); "p256" is EC P-256. */
+  keyType?: DeviceKeyType;
   /** Lifetime of the application key in ms. Default: no expiry. */
   keyTtlMs?: number;
   /** Lifetime of the device certificate in days. Default 825. */
@@ -125,13 +131,17 @@ async function onboardInto(t: OnboardingTarget, o: OnboardDeviceOptions): Promis
   let certPem: string;
   let keyPem: string | undefined;
   if (o.csrPem !== undefined) {
-    certPem = signDeviceCsr(t.ca, o.csrPem, { deviceId: o.deviceId, ...days });
+    certPem = isEcCsr(o.csrPem)
+      ? await signEcDeviceCsr(t.ca, o.csrPem, { deviceId: o.deviceId, ...days })
+      : signDeviceCsr(t.ca, o.csrPem, { deviceId: o.deviceId, ...days });
   } else {
-    const issued = issueDeviceCertificate(t.ca, {
+    const options = {
       deviceId: o.deviceId,
       ...days,
       ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
-    });
+    };
+    const issued =
+      o.keyType === "p256" ? await issueP256DeviceCertificate(t.ca, options) : issueDeviceCertificate(t.ca, options);
     certPem = issued.certPem;
     keyPem = issued.keyPem;
   }

@@ -177,6 +177,13 @@ function parseForgeCertificate(pem: string): forge.pki.Certificate {
 }
 
 function setValidity(cert: forge.pki.Certificate, v: ValidityOptions, days: number): void {
+  const { notBefore, notAfter } = validityOf(v, days);
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+}
+
+/** The validity of a certificate issued now for `days` (OUTPOST_BAD_REQUEST when they make no sense). */
+export function validityOf(v: ValidityOptions, days: number): { notBefore: Date; notAfter: Date } {
   if (!Number.isSafeInteger(days) || days <= 0) {
     throw new OutpostError(ErrorCode.BadRequest, `certificate days must be a positive integer, got ${String(days)}`);
   }
@@ -185,12 +192,11 @@ function setValidity(cert: forge.pki.Certificate, v: ValidityOptions, days: numb
   if (!(notAfter.getTime() > notBefore.getTime())) {
     throw new OutpostError(ErrorCode.BadRequest, "certificate notAfter must be later than notBefore");
   }
-  cert.validity.notBefore = notBefore;
-  cert.validity.notAfter = notAfter;
+  return { notBefore, notAfter };
 }
 
 /** 128 random bits as a positive DER INTEGER (hex, with a leading 00 when the top bit is set). */
-function randomSerial(): string {
+export function randomSerial(): string {
   const bytes = randomBytes(16);
   if (bytes[0] === 0) bytes[0] = 1;
   const hex = bytes.toString("hex");
