@@ -231,7 +231,8 @@ export class DeviceTunnels {
     this.openConnections += 1;
     session.connectionOpened(stream);
     const { host, port } = session.address;
-    const socket: Socket = connect({ host, port, allowHalfOpen: true });
+    // No Nagle delay: what arrives through the tunnel is written out as the operator's side sent it.
+    const socket: Socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
     const connectTimer = setTimeout(
       () => socket.destroy(new OutpostError(ErrorCode.Timeout, `connecting to ${host}:${port} timed out`)),
       this.options.limits?.connectTimeoutMs ?? 10_000,
