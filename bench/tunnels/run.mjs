@@ -154,19 +154,19 @@ try {
 
   // iperf3 serves one test at a time: after a run through the tunnel its server may still be
   // closing the last one, and answers "busy" for a moment.
-  const iperf = async (port) => {
+  const iperf = async (port, seconds = SECONDS) => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await iperfOnce(port);
+        return await iperfOnce(port, seconds);
       } catch (err) {
         if (!/busy/.test(err.message) || attempt >= 40) throw err;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
   };
-  const iperfOnce = (port) =>
+  const iperfOnce = (port, seconds) =>
     new Promise((resolve, reject) => {
-      const c = spawn("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-J"], {
+      const c = spawn("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds), "-J"], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";
@@ -182,6 +182,10 @@ try {
       });
     });
 
+  // One short unmeasured run through each first, so neither side's first measured round pays for
+  // start-up (the tunnel's JavaScript compiling its hot paths, ssh's first channel).
+  await iperf(tunnelPort, 1);
+  await iperf(sshLocal, 1);
   console.log(`1. iperf3 -t ${SECONDS}: Outpost tunnel vs ssh -L (same machine, same run, alternating)`);
   const ratios = [];
   for (let r = 0; r < ROUNDS; r++) {
