@@ -253,5 +253,6 @@ try {
 } finally {
   for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
-  rmSync(dir, { recursive: true, force: true });
+  // The server may still be writing its data directory while it stops: retry instead of failing.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 }
