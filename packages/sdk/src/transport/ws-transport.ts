@@ -27,9 +27,10 @@ const DEFAULT_RECEIVE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /**
  * The WebSocket masking key of every frame we send: zero, so `ws` neither copies nor XORs each
- * payload. Masking keeps script in a browser from steering the bytes an intercepting proxy sees on
- * a cleartext connection; these connections are TLS end to end and their payloads are made here,
- * not by untrusted script, so it would cost a pass over every byte and protect nothing.
+ * payload (RFC 6455 asks for a random key; see docs/protocol.md §1 for why not here). Masking keeps
+ * untrusted script from steering the bytes an intercepting proxy sees on a cleartext connection;
+ * these connections are TLS and their payloads are made here, so it would cost a pass over every
+ * byte and protect nothing.
  */
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
