@@ -18,6 +18,8 @@ export interface LoggedChange {
   seq: number;
   thing: string;
   type: ThingChange["type"];
+  /** The property or event name. */
+  name: string;
   /** The change as one line of JSON. */
   data: string;
 }
@@ -58,6 +60,7 @@ function jsonLengthBound(change: ThingChange): number | undefined {
 class KeptChange implements LoggedChange {
   readonly thing: string;
   readonly type: ThingChange["type"];
+  readonly name: string;
   /** Characters of `data`, or an upper bound of them while it is not made yet. */
   readonly size: number;
   #change: ThingChange | undefined;
@@ -70,6 +73,7 @@ class KeptChange implements LoggedChange {
   ) {
     this.thing = change.thing;
     this.type = change.type;
+    this.name = change.name;
     const bound = jsonLengthBound(change);
     if (bound === undefined) {
       this.#data = JSON.stringify(changeToJson(change));

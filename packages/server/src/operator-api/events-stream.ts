@@ -9,7 +9,7 @@ export interface EventStreamOptions {
   /** Only changes of this Thing. */
   thing?: string;
   /** Checked for every change, so a revoked grant takes effect on an open stream. */
-  accept: (thing: string) => boolean;
+  accept: (change: Pick<LoggedChange, "thing" | "type" | "name">) => boolean;
   /** The client's Last-Event-ID header: replay what it missed first. */
   lastEventId?: string;
   /** Interval of keep-alive comments, in ms. Default 15 000. */
@@ -38,7 +38,7 @@ export function openEventStream(res: ServerResponse, options: EventStreamOptions
   });
   res.write(": connected\n\n");
   const matches = (c: LoggedChange): boolean =>
-    (options.thing === undefined || c.thing === options.thing) && options.accept(c.thing);
+    (options.thing === undefined || c.thing === options.thing) && options.accept(c);
   // Unsent bytes when the current burst began: undefined between bursts (reset once the event loop
   // has had a turn to write to the socket).
   let backlog: number | undefined;

@@ -58,9 +58,10 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
   const allow = (req: FastifyRequest, deviceId: string, permission: Permission, action: string): Caller => {
     const d = deps();
     const caller = who(req);
-    if (!d.registry.getDevice(deviceId))
+    // An invisible device (and its repository area) is answered like one that does not exist.
+    if (!d.registry.getDevice(deviceId) || !d.registry.visible(caller.principal, "device", deviceId))
       throw new OutpostError(ErrorCode.NotFound, `unknown device ${deviceId}`, { status: 404 });
-    if (!caller.admin && !d.registry.can(caller.principal, deviceId, permission)) {
+    if (!d.registry.can(caller.principal, deviceId, permission)) {
       throw deny(req, `operator ${caller.principal.id} lacks ${permission} on device ${deviceId}`, {
         action,
         device: deviceId,
@@ -190,7 +191,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
         ...(req.query.device !== undefined && { deviceId: req.query.device }),
         ...(req.query.active !== undefined && { active: req.query.active }),
       });
-      const visible = caller.admin ? all : all.filter((t) => d.registry.can(caller.principal, t.deviceId, "file.read"));
+      const visible = all.filter((t) => d.registry.can(caller.principal, t.deviceId, "file.read"));
       return { transfers: visible };
     },
   );

@@ -247,10 +247,15 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     }
     const login = check.login;
     const groups = login?.groups ?? [];
+    const principal: Caller["principal"] = {
+      kind: "operator",
+      id: check.operator.name,
+      ...(groups.length > 0 ? { groups: [...groups] } : {}),
+    };
     return {
-      principal: { kind: "operator", id: check.operator.name, ...(groups.length > 0 ? { groups: [...groups] } : {}) },
-      // A narrowed token never carries admin rights.
-      admin: check.operator.admin && (login?.scope ?? null) === null,
+      principal,
+      // Membership of Administrators, stored or from the directory; a narrowed token never carries admin rights.
+      admin: options.registry.isAdministrator(principal) && (login?.scope ?? null) === null,
       source,
       token,
       via,

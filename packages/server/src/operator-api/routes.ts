@@ -233,10 +233,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (req, reply) => {
       const who = caller(req);
       const thing = req.query.thing;
-      if (thing && !things.hasThing(thing)) {
+      // An invisible Thing is answered exactly like one that does not exist.
+      if (thing && !things.hasThing(thing, who.principal)) {
         throw new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 });
       }
-      if (thing && !who.admin && !things.canRead(who.principal, thing)) {
+      if (thing && !things.canRead(who.principal, thing) && !things.canFollow(who.principal, thing)) {
         throw deps.deny(req, `operator ${who.principal.id} lacks property.read on ${thing}`, {
           action: "events.stream",
           thing,
@@ -250,7 +251,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         log: deps.events,
         ...(thing ? { thing } : {}),
         ...(lastEventId !== undefined ? { lastEventId } : {}),
-        accept: (t) => inScope(who.login?.scope, "property.read", t) && (who.admin || things.canRead(who.principal, t)),
+        accept: (c) => inScope(who.login?.scope, "property.read", c.thing) && things.mayReceive(who.principal, c),
       });
       deps.track(who, stop, new Promise((resolve) => res.once("close", () => resolve())));
     },

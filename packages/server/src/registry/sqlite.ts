@@ -302,14 +302,24 @@ export class SqliteRegistry implements Registry {
 
   grant(principal: Principal, thing: string, permission: Permission): void {
     this.#checkGrantArgs(principal, thing, permission);
-    this.access.addEntry("allow", grantSubject(principal), permission, grantLevel(thing, permission));
+    const subject = grantSubject(principal);
+    const level = grantLevel(thing, permission);
+    this.#db.transaction(() => {
+      this.access.addEntry("allow", subject, permission, level);
+      // A grant of property.read has always let its holder follow the Thing's events too.
+      if (permission === "property.read") this.access.addEntry("allow", subject, "event.subscribe", level);
+    })();
   }
 
   revoke(principal: Principal, thing: string, permission: Permission): void {
     assertPrincipal(principal);
     assertPermission(permission);
-    const e = this.access.findEntry("allow", grantSubject(principal), permission, grantLevel(thing, permission));
-    if (e) this.access.removeEntry(e.id);
+    const subject = grantSubject(principal);
+    const level = grantLevel(thing, permission);
+    for (const p of permission === "property.read" ? (["property.read", "event.subscribe"] as const) : [permission]) {
+      const e = this.access.findEntry("allow", subject, p, level);
+      if (e) this.access.removeEntry(e.id);
+    }
   }
 
   /** Allow entries of users and devices on Things and devices (not members), as grants ("*": a collection). */
@@ -317,7 +327,9 @@ export class SqliteRegistry implements Registry {
     const entries = this.access.listEntries(principal && grantSubject(principal));
     const out: GrantRecord[] = [];
     for (const e of entries) {
+      // event.subscribe comes with a grant of property.read; entries show it (access.listEntries).
       if (e.effect !== "allow" || e.subject.kind === "group" || !isPermission(e.permission)) continue;
+      if (e.permission === "event.subscribe") continue;
       const t = e.target;
       const thing =
         t.level === "collection" ? "*" : t.level === "thing" ? t.thing : t.level === "device" ? t.device : undefined;
@@ -335,6 +347,15 @@ export class SqliteRegistry implements Registry {
     if (!isPermission(permission) || typeof thing !== "string" || thing === "*") return false;
     if (principal?.kind !== "operator" && principal?.kind !== "device") return false;
     return this.access.allows({ principal, permission, target: thing, ...(member !== undefined ? { member } : {}) });
+  }
+
+  visible(principal: Principal, kind: "thing" | "device", name: string): boolean {
+    if (principal?.kind !== "operator" && principal?.kind !== "device") return false;
+    return this.access.visible(principal, kind, name);
+  }
+
+  isAdministrator(principal: Principal): boolean {
+    return this.access.isAdministrator(principal);
   }
 
   restrict(deviceId: string, thing: string, permission: Permission): void {

@@ -235,6 +235,14 @@ export interface Registry {
    * by another process, invalidates. Throws when the registry cannot be read.
    */
   can(principal: Principal, thing: string, permission: Permission, member?: string): boolean;
+  /**
+   * Whether the Thing or device `name` exists for `principal`: it exists and is visible to it
+   * (docs/access.md, Organizations and visibility). An invisible entity must be answered exactly
+   * like a nonexistent one.
+   */
+  visible(principal: Principal, kind: "thing" | "device", name: string): boolean;
+  /** Whether `principal` is an operator in Administrators (stored, or a group of its login). */
+  isAdministrator(principal: Principal): boolean;
   /** Removes a device's default permission on one of its own Things (least privilege). */
   restrict(deviceId: string, thing: string, permission: Permission): void;
 

@@ -137,7 +137,7 @@ export class ThingService {
       isOnline: (record) => this.onlineLink(record) !== undefined,
       write: async (record, desired, value) => {
         const by: Principal = { kind: "operator", id: desired.setBy };
-        this.authorize(by, record.name, "property.write", undefined);
+        this.authorize(by, record.name, "property.write", undefined, [desired.name]);
         const target = `thing:${record.name}/property:${desired.name}`;
         await this.audited("property.write", by, target, undefined, () =>
           this.writeNow(record, desired.name, value, this.requireOnline(record), {}),
@@ -163,7 +163,7 @@ export class ThingService {
   /** Desired values held for `thing`, not yet applied nor expired, in write order. */
   desired(thing: string, by?: Principal): DesiredReading[] {
     this.authorize(by, thing, "property.read", undefined);
-    return this.desiredState.pending(thing);
+    return this.desiredState.pending(thing).filter((d) => this.memberAllowed(by, thing, "property.read", d.name));
   }
 
   /**
@@ -171,17 +171,17 @@ export class ThingService {
    * Rejects with OUTPOST_NOT_FOUND when none is held.
    */
   clearDesired(thing: string, name: string, by: Principal, options: { source?: string } = {}): void {
-    const record = this.authorize(by, thing, "property.write", options.source);
+    const record = this.authorize(by, thing, "property.write", options.source, [name]);
     if (!this.desiredState.clear(record, name, by.id, options.source)) {
       throw new OutpostError(ErrorCode.NotFound, `no desired value of ${name} is held for ${thing}`, { status: 404 });
     }
   }
 
-  /** Things visible to `by` (every Thing when `by` is omitted or an admin). */
+  /** Things that exist for `by` (visible to it) and on which it holds any permission (every Thing when `by` is omitted). */
   listThings(by?: Principal): ThingSummary[] {
     return this.registry
       .listThings()
-      .filter((t) => !by || this.canSee(by, t.name))
+      .filter((t) => !by || (this.registry.visible(by, "thing", t.name) && this.canSee(by, t.name)))
       .map((t) => ({ ...t, online: this.onlineLink(t) !== undefined }));
   }
 
@@ -195,16 +195,35 @@ export class ThingService {
     });
   }
 
-  /** Whether `thing` is a registered Thing. */
-  hasThing(thing: string): boolean {
-    return this.registry.getThing(thing) !== undefined;
+  /** Whether `thing` is a registered Thing and, with `by`, visible to it (an invisible Thing does not exist for it). */
+  hasThing(thing: string, by?: Principal): boolean {
+    return this.registry.getThing(thing) !== undefined && (!by || this.registry.visible(by, "thing", thing));
   }
 
-  /** Whether `by` holds any permission on `thing`. */
+  /** Whether `by` holds any run-time permission on `thing` as a whole. */
   canSee(by: Principal, thing: string): boolean {
-    return (["property.read", "property.write", "service.execute", "event.emit"] as const).some((p) =>
-      this.registry.can(by, thing, p),
+    return (["property.read", "property.write", "service.execute", "event.emit", "event.subscribe"] as const).some(
+      (p) => this.registry.can(by, thing, p),
     );
+  }
+
+  /** Whether `by` may follow the events of `thing`: event.subscribe. */
+  canFollow(by: Principal, thing: string): boolean {
+    return this.registry.can(by, thing, "event.subscribe");
+  }
+
+  /**
+   * Whether `by` may receive one change: a property value (or desired value) needs property.read
+   * on that property, an event event.subscribe on that event (decided per member, so a Deny on
+   * one property or event holds on the stream too).
+   */
+  mayReceive(by: Principal, change: { thing: string; type: string; name: string }): boolean {
+    const permission = change.type === "event" ? "event.subscribe" : "property.read";
+    return this.registry.can(by, change.thing, permission, change.name);
+  }
+
+  private memberAllowed(by: Principal | undefined, thing: string, permission: Permission, member: string): boolean {
+    return !by || this.registry.can(by, thing, permission, member);
   }
 
   /** Whether `by` may read what `thing` reports (property values and events): property.read. */
@@ -228,15 +247,18 @@ export class ThingService {
     names?: readonly string[],
     options: ReadPropertiesOptions = {},
   ): Promise<PropertiesSnapshot> {
-    const record = this.authorize(options.by, thing, "property.read", options.source);
+    const by = options.by;
+    const record = this.authorize(by, thing, "property.read", options.source, names);
+    // A read of the whole Thing leaves out the properties a Deny on one property hides.
+    const mayRead = (name: string) => this.memberAllowed(by, thing, "property.read", name);
     const link = this.onlineLink(record);
     if (!link) {
       const wanted = names && names.length > 0 ? new Set(names) : undefined;
       return {
         thing,
         live: false,
-        properties: this.latest(thing).filter((p) => !wanted || wanted.has(p.name)),
-        desired: this.desiredState.pending(thing).filter((d) => !wanted || wanted.has(d.name)),
+        properties: this.latest(thing).filter((p) => (!wanted || wanted.has(p.name)) && mayRead(p.name)),
+        desired: this.desiredState.pending(thing).filter((d) => (!wanted || wanted.has(d.name)) && mayRead(d.name)),
       };
     }
     const reply = await link.request(
@@ -248,13 +270,15 @@ export class ThingService {
     return {
       thing,
       live: true,
-      desired: this.desiredState.pending(thing).filter((d) => !wanted || wanted.has(d.name)),
-      properties: values.map((v) => ({
-        name: v.name ?? "",
-        value: fromWireValue(v.value),
-        timestampMs: Number(v.timestampMs ?? 0),
-        quality: qualityName(v.quality),
-      })),
+      desired: this.desiredState.pending(thing).filter((d) => (!wanted || wanted.has(d.name)) && mayRead(d.name)),
+      properties: values
+        .filter((v) => mayRead(v.name ?? ""))
+        .map((v) => ({
+          name: v.name ?? "",
+          value: fromWireValue(v.value),
+          timestampMs: Number(v.timestampMs ?? 0),
+          quality: qualityName(v.quality),
+        })),
     };
   }
 
@@ -274,7 +298,7 @@ export class ThingService {
     by: Principal,
     options: WritePropertyOptions = {},
   ): Promise<WriteResult> {
-    const record = this.authorize(by, thing, "property.write", options.source);
+    const record = this.authorize(by, thing, "property.write", options.source, [name]);
     const ttlMs = checkDesiredTtl(options.expiresInMs ?? this.desiredTtlMs);
     const link = this.onlineLink(record);
     if (!link) {
@@ -332,7 +356,7 @@ export class ThingService {
     by: Principal,
     options: InvokeServiceOptions = {},
   ): Promise<OutpostValue> {
-    const record = this.authorize(by, thing, "service.execute", options.source);
+    const record = this.authorize(by, thing, "service.execute", options.source, [service]);
     const target = `thing:${thing}/service:${service}`;
     return this.audited("service.invoke", by, target, options.source, async () => {
       const link = this.requireOnline(record);
@@ -355,11 +379,19 @@ export class ThingService {
     thing: string,
     permission: Permission,
     source: string | undefined,
+    members?: readonly string[],
   ): ThingRecord {
     const record = this.registry.getThing(thing);
-    const refusal = !record
+    // Visibility before any permission: an invisible Thing gets the answer of a nonexistent one.
+    const exists = record !== undefined && (!by || this.registry.visible(by, "thing", thing));
+    const allowed =
+      !by ||
+      (members !== undefined && members.length > 0
+        ? members.every((m) => this.registry.can(by, thing, permission, m))
+        : this.registry.can(by, thing, permission));
+    const refusal = !exists
       ? new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 })
-      : by && !this.registry.can(by, thing, permission)
+      : !allowed
         ? new OutpostError(ErrorCode.Forbidden, `${by.kind} ${by.id} lacks ${permission} on ${thing}`, { status: 403 })
         : undefined;
     if (!refusal) return record!;

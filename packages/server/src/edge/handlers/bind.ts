@@ -7,7 +7,10 @@ export function handleBind(ctx: HandlerContext, envelope: Envelope): void {
   const bound: string[] = [];
   const items: ItemStatus[] = (envelope.bind?.things ?? []).map((thing) => {
     const record = ctx.deps.registry.getThing(thing);
-    if (!record) return { key: thing, status: Status.NotFound, message: "unknown Thing" };
+    // A Thing invisible to this device is answered like one that does not exist.
+    if (!record || !ctx.deps.registry.visible({ kind: "device", id: ctx.deviceId }, "thing", thing)) {
+      return { key: thing, status: Status.NotFound, message: "unknown Thing" };
+    }
     if (record.deviceId !== ctx.deviceId) {
       denied.push(thing);
       return { key: thing, status: Status.Forbidden, message: "Thing is assigned to another device" };

@@ -8,9 +8,10 @@ export function denyItem(
   thing: string,
   key: string,
   permission: Permission,
+  member?: string,
 ): ItemStatus | undefined {
   if (!ctx.bound.has(thing)) return { key, status: Status.Forbidden, message: "Thing is not bound on this connection" };
-  if (!ctx.deps.registry.can({ kind: "device", id: ctx.deviceId }, thing, permission)) {
+  if (!ctx.deps.registry.can({ kind: "device", id: ctx.deviceId }, thing, permission, member)) {
     return { key, status: Status.Forbidden, message: `device lacks ${permission} on ${thing}` };
   }
   return undefined;

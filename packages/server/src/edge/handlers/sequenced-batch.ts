@@ -35,6 +35,8 @@ interface KeyEntry<C> {
   key: string;
   ok: ItemStatus;
   duplicate: ItemStatus;
+  /** The permission check's refusal (undefined: allowed); null until first asked. */
+  refused: ItemStatus | undefined | null;
   /** The bounds' refusal; `undefined` once decided within bounds. Not set until first asked. */
   limited?: ItemStatus | undefined;
   decided: boolean;
@@ -50,8 +52,8 @@ interface KeyEntry<C> {
  *   and not applied again; one the record can no longer tell about is refused with 409 (the
  *   device reports it failed); seq 0 is not deduplicated;
  * - only applied items enter the record: a refused item never marks its seq delivered;
- * - `permission` and the bound check are decided once per Thing, the item bounds
- *   ({@link refuseItem}) once per (Thing, name) (a batch carries few of either); items of one
+ * - `permission` (which may be denied for one property or event) and the bound check, and the
+ *   item bounds ({@link refuseItem}), are decided once per (Thing, name) (a batch carries few); items of one
  *   (Thing, name) share their status objects;
  * - an item `decode` throws for is answered 400 and the others still apply;
  * - the device's bounds apply before anything is stored: {@link admitBatch} at once (it throws
@@ -74,7 +76,6 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
   const denied: ItemStatus[] = [];
   const changes: C[] = [];
   const now = Date.now();
-  const refusals = new Map<string, ItemStatus | undefined>();
   const entries = new Map<string, Map<string, KeyEntry<C>>>();
   const entryFor = (thing: string, name: string): KeyEntry<C> => {
     let names = entries.get(thing);
@@ -87,6 +88,7 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
         ok: { key, status: Status.OK, message: "" },
         duplicate: { key, status: Status.OK, message: "duplicate" },
         decided: false,
+        refused: null,
       };
       names.set(name, entry);
     }
@@ -117,8 +119,8 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
         items[i] = { key, status: Status.Conflict, message: `seq ${seq} is older than the delivery record` };
         continue;
       }
-      if (!refusals.has(thing)) refusals.set(thing, denyItem(ctx, thing, "", permission));
-      const refusal = refusals.get(thing);
+      if (entry.refused === null) entry.refused = denyItem(ctx, thing, "", permission, name);
+      const refusal = entry.refused;
       if (refusal) {
         const status = { ...refusal, key };
         items[i] = status;
