@@ -59,11 +59,16 @@ describe("ldap", () => {
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({
       operator: "dora",
-      admin: false,
+      // Administrators comes from the directory group mapping.
+      admin: true,
       authenticator: "ldap",
       groups: ["Administrators", "Line 1", "Operators"],
     });
     expect(ts.registry.credentials.operator("dora")).toMatchObject({ name: "dora", admin: false });
+    const devices = await call(ts, pki, "GET", "/api/devices", {
+      headers: { authorization: `Bearer ${r.json.token}` },
+    });
+    expect(devices.status).toBe(200);
     expect(ts.audit.ofType("admin.change").at(-1)).toMatchObject({
       target: "operator:dora",
       details: { action: "operator.add", via: "ldap login" },
@@ -71,7 +76,11 @@ describe("ldap", () => {
     const success = ts.audit.ofType("operator.login.success").at(-1)!;
     expect(success.details).toMatchObject({ authenticator: "ldap", groups: ["Administrators", "Line 1", "Operators"] });
     const erin = await login(ts, pki, { username: "erin", password: PW.erin });
-    expect(erin.json.groups).toEqual(["Line 1", "Operators"]);
+    expect(erin.json).toMatchObject({ admin: false, groups: ["Line 1", "Operators"] });
+    const refused = await call(ts, pki, "GET", "/api/devices", {
+      headers: { authorization: `Bearer ${erin.json.token}` },
+    });
+    expect(refused.status).toBe(403);
     const me = await call(ts, pki, "GET", "/api/whoami", { headers: { authorization: `Bearer ${erin.json.token}` } });
     expect(me.json.operator).toBe("erin");
     expect(JSON.stringify(ts.audit.records)).not.toContain(PW.erin);

@@ -175,7 +175,11 @@ export class LoginService {
         status: 503,
       });
     }
-    return { token: issued.token, record: issued.record, operator };
+    return {
+      token: issued.token,
+      record: issued.record,
+      operator: this.#d.credentials.operator(operator.name, groups) ?? operator,
+    };
   }
 
   /** Revokes a login token (logout); records who did it. Returns false when it was not live. */

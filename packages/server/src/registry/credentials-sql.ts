@@ -72,6 +72,14 @@ interface TokenRow {
   op_created_at: number;
 }
 
+/** How the credential store reaches the access model (registry/access-sql.ts). */
+export interface CredentialHooks {
+  /** Makes a newly created operator a member of its predefined groups. */
+  enrol?(name: string): void;
+  /** Whether the operator, with these directory groups too, is a member of Administrators. */
+  isAdministrator?(name: string, groups: string[]): boolean;
+}
+
 /**
  * Operator passwords and login tokens on the registry's SQLite database (schema version 6).
  * Writes throw when the database cannot be written; nothing is then stored. Each method is one
@@ -81,11 +89,17 @@ export class SqliteCredentials {
   readonly #db: Database.Database;
   readonly #now: () => number;
   readonly #s: ReturnType<typeof prepare>;
+  readonly #hooks: CredentialHooks;
 
-  constructor(db: Database.Database, now: () => number = Date.now) {
+  constructor(db: Database.Database, now: () => number = Date.now, hooks: CredentialHooks = {}) {
     this.#db = db;
     this.#now = now;
     this.#s = prepare(db);
+    this.#hooks = hooks;
+  }
+
+  #admin(name: string, stored: number, groups: string[]): boolean {
+    return this.#hooks.isAdministrator ? this.#hooks.isAdministrator(name, groups) : stored !== 0;
   }
 
   /** Stores (replaces) an operator's password hash. Throws OUTPOST_NOT_FOUND for an unknown operator. */
@@ -105,16 +119,21 @@ export class SqliteCredentials {
     return this.#s.clearPassword.run(operator).changes > 0;
   }
 
-  /** The operator record, or undefined. */
-  operator(name: string): OperatorRecord | undefined {
+  /** The operator record (admin with these directory groups too), or undefined. */
+  operator(name: string, groups: string[] = []): OperatorRecord | undefined {
     const row = this.#s.getOperator.get(name) as { name: string; admin: number; created_at: number } | undefined;
-    return row && { name: row.name, admin: row.admin !== 0, createdAt: row.created_at };
+    return row && { name: row.name, admin: this.#admin(row.name, row.admin, groups), createdAt: row.created_at };
   }
 
-  /** Creates a non-admin operator unless one exists (a directory user's first login); true when created. */
+  /**
+   * Creates a non-admin operator unless one exists (a directory user's first login), enrolled in
+   * its predefined groups; true when created.
+   */
   ensureOperator(name: string): boolean {
     assertOperatorName(name);
-    return this.#s.ensureOperator.run(name, this.#now()).changes > 0;
+    const created = this.#s.ensureOperator.run(name, this.#now()).changes > 0;
+    if (created) this.#hooks.enrol?.(name);
+    return created;
   }
 
   /** Issues a login token; the returned `token` is shown once and only its SHA-256 is stored. */
@@ -162,10 +181,16 @@ export class SqliteCredentials {
     if (!matches) return { ok: false, reason: "mismatch", tokenId };
     if (row.revoked_at !== null) return { ok: false, reason: "revoked", tokenId };
     if (row.expires_at <= now) return { ok: false, reason: "expired", tokenId };
+    const record = fromRow(row);
     return {
       ok: true,
-      record: fromRow(row),
-      operator: { name: row.operator, admin: row.admin !== 0, createdAt: row.op_created_at },
+      record,
+      // Directory groups count: a user mapped to Administrators is an admin for this token.
+      operator: {
+        name: row.operator,
+        admin: this.#admin(row.operator, row.admin, record.groups),
+        createdAt: row.op_created_at,
+      },
     };
   }
 

@@ -110,9 +110,13 @@ export class SqliteRegistry implements Registry {
       ensureSchema(this.#db);
       this.#s = prepareStatements(this.#db);
       this.#transfers = new TransferStatements(this.#db);
-      this.credentials = new SqliteCredentials(this.#db, this.#now);
       this.revocations = new SqliteRevocationLog(this.#db, () => this.#certStatus.clear());
       this.access = new SqliteAccess(this.#db, this.#now);
+      const access = this.access;
+      this.credentials = new SqliteCredentials(this.#db, this.#now, {
+        enrol: (name) => access.enrol({ kind: "user", name }),
+        isAdministrator: (id, groups) => access.isAdministrator({ kind: "operator", id, groups }),
+      });
     } catch (err) {
       this.#db.close();
       if (err instanceof OutpostError) throw err;
