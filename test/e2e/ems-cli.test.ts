@@ -44,7 +44,8 @@ describe("ems - CLI against a real server", () => {
     const auth = runEms(["config", "check", "--dir", dir]);
     expect(auth.status).toBe(1);
     expect(auth.stdout).toMatch(/FAIL Auth: the server refused the application key/);
-  });
+    // Six CLI processes, each decrypting the key: minutes on a loaded 2-core machine.
+  }, 120_000);
 
   it("ems cli - usage and configuration errors exit 2, with no stack trace", () => {
     const bad = runEms(["config", "list", "--dir", join(base, "nowhere")]);
