@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { initDataDir } from "../config/init.js";
+import { accessCommand } from "./access-commands.js";
 import { auditCommand } from "./audit-commands.js";
 import { deviceCommand, grantCommand, keyCommand, restrictCommand, thingCommand } from "./admin-commands.js";
 import { operatorCommand } from "./operator-commands.js";
@@ -73,6 +74,8 @@ function buildProgram(): Command {
         ...(o.operatorPort !== undefined && { operatorPort: parsePort(o.operatorPort, "--operator-port") }),
       });
     });
+
+  program.addCommand(accessCommand());
 
   program.addCommand(deviceCommand());
   program.addCommand(keyCommand());
