@@ -123,4 +123,45 @@ describe("access visibility over HTTPS", () => {
     );
     expect(ts.registry.isAdministrator(device)).toBe(false);
   });
+
+  it("access - API: explain answers the decision with its entries; changes need Administrators and are audited with before and after", async () => {
+    const mine = await raw("GET", "/api/access/explain?thing=pump-1&permission=property.read", ursula);
+    expect(mine.status).toBe(200);
+    const d = JSON.parse(mine.body) as { allowed: boolean; reason: string; entries: { subject: { name: string } }[] };
+    expect(d).toMatchObject({ allowed: true, reason: "allow" });
+    expect(d.entries.map((e) => e.subject.name)).toEqual(["Operators"]);
+    const other = await raw(
+      "GET",
+      "/api/access/explain?principal=user:alice&thing=pump-1&permission=property.read",
+      ursula,
+    );
+    expect(other.status).toBe(403);
+    const refused = await raw("PUT", "/api/access/groups/Operators/members/user:victor", ursula);
+    expect(refused.status).toBe(403);
+    const deny = await raw(
+      "POST",
+      "/api/access/entries",
+      ts.adminToken,
+      JSON.stringify({
+        effect: "deny",
+        subject: "user:ursula",
+        permission: "property.read",
+        level: "thing:pump-1#speed",
+      }),
+    );
+    expect(deny.status, deny.body).toBe(200);
+    const explained = await raw(
+      "GET",
+      "/api/access/explain?principal=user:ursula&thing=pump-1&permission=property.read&member=speed",
+      ts.adminToken,
+    );
+    expect(JSON.parse(explained.body)).toMatchObject({ allowed: false, reason: "deny" });
+    const device = await raw("PUT", "/api/access/groups/Administrators/members/device:dev-1", ts.adminToken);
+    expect(device.status).toBe(403);
+    expect(device.body).toContain("cannot be a member of Administrators");
+    const record = ts.audit.records.find((r) => r.type === "admin.change" && r.details?.action === "addAccessEntry");
+    expect(record?.actor).toBe("operator:alice");
+    expect(record?.details?.after).toMatchObject({ effect: "deny", permission: "property.read" });
+    expect(ts.audit.records.some((r) => r.type === "denied" && r.actor === "operator:ursula")).toBe(true);
+  });
 });

@@ -4,13 +4,18 @@ import { openApiInfo } from "./openapi-info.js";
 import type { LoginService } from "../auth/login.js";
 import { registerTunnelRoutes, type TunnelRouteDeps } from "../tunnels/routes.js";
 import { registerLoginRoutes } from "./login-routes.js";
+import { type AccessRouteDeps, registerAccessRoutes } from "./access-routes.js";
 import { registerRoutes, type RouteDeps } from "./routes.js";
 import { sharedSchemas } from "./schemas.js";
 
 /** Registers the OpenAPI generator, the shared schemas, every route and GET /api/openapi.json. */
 export async function configureRoutes(
   app: FastifyInstance,
-  deps: RouteDeps & { tunnels?: Omit<TunnelRouteDeps, "deny">; login?: () => LoginService | undefined },
+  deps: RouteDeps & {
+    tunnels?: Omit<TunnelRouteDeps, "deny">;
+    login?: () => LoginService | undefined;
+    access?: Omit<AccessRouteDeps, "deny">;
+  },
 ): Promise<void> {
   await app.register(swagger, {
     openapi: openApiInfo,
@@ -18,6 +23,7 @@ export async function configureRoutes(
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
   registerRoutes(app, deps);
+  registerAccessRoutes(app, { ...deps.access, deny: deps.deny });
   registerLoginRoutes(app, deps.login ?? (() => undefined), deps.deny);
   registerTunnelRoutes(app, { relay: undefined, canOpen: () => false, ...deps.tunnels, deny: deps.deny });
   app.get("/api/openapi.json", { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());

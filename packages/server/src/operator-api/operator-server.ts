@@ -15,6 +15,7 @@ import { CSRF_HEADER, csrfMatches, readCookie, SAFE_METHODS, SESSION_COOKIE } fr
 import { allows } from "../auth/token-scope.js";
 import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { edgeTlsOptions } from "../edge/tls.js";
+import type { SqliteAccess } from "../registry/access-sql.js";
 import type { Registry } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
 import type { TunnelRelay } from "../tunnels/relay.js";
@@ -206,6 +207,10 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       void closed.then(() => streams.delete(entry));
     },
     login: () => options.login,
+    access: {
+      access: () => (options.registry as { access?: SqliteAccess }).access,
+      audit: options.audit,
+    },
     tunnels: {
       relay: options.tunnels,
       canOpen: (c, deviceId) => options.registry.can(c.principal, deviceId, "tunnel.open"),

@@ -9,6 +9,7 @@ import type { DesiredReading } from "../things/desired.js";
 import type { ThingService } from "../things/thing-service.js";
 import { fromJsonValue, toJsonValue } from "../things/values.js";
 import type { EventLog } from "./event-log.js";
+import { ACCESS_ROUTE_PATHS } from "./access-routes.js";
 import { FILE_ROUTE_PATHS, type FileRouteDeps, registerFileRoutes } from "./file-routes.js";
 import { openEventStream } from "./events-stream.js";
 import { LOGIN_ROUTE_PATHS } from "./login-routes.js";
@@ -66,6 +67,7 @@ export interface RouteDeps {
 
 /** Every path of the API, as fastify patterns (for the 405 check). */
 export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
+  ...ACCESS_ROUTE_PATHS,
   ...FILE_ROUTE_PATHS,
   ...LOGIN_ROUTE_PATHS,
   { method: "GET", url: "/api/health" },

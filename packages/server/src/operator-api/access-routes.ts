@@ -1,0 +1,382 @@
+import { ErrorCode, OutpostError } from "@outpost/protocol";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import {
+  type AccessPermission,
+  type EntityKind,
+  isAccessPermission,
+  parseLevel,
+  parseSubject,
+  subjectKey,
+} from "../access/model.js";
+import type { AuditSink } from "../audit/types.js";
+import type { SqliteAccess } from "../registry/access-sql.js";
+import type { Caller } from "./routes.js";
+
+/** What the access routes use; without `access` they answer 503. */
+export interface AccessRouteDeps {
+  access?: () => SqliteAccess | undefined;
+  audit?: AuditSink;
+  deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
+}
+
+const ref = (id: string) => ({ $ref: `${id}#` }) as const;
+const errors = Object.fromEntries([400, 401, 403, 404, 409, 503].map((s) => [s, ref("ErrorBody")]));
+const bearer = [{ bearer: [] }];
+const json = { description: "Any JSON value." } as const;
+const name = { type: "string", minLength: 1, maxLength: 300 } as const;
+
+/** The answer of every change: what was changed, the state before and after. */
+const changeReply = {
+  200: {
+    type: "object",
+    required: ["action", "target"],
+    properties: { action: { type: "string" }, target: { type: "string" }, before: json, after: json },
+  },
+  ...errors,
+} as const;
+
+/** Every path of the access routes, for the 405 check. */
+export const ACCESS_ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
+  { method: "GET", url: "/api/access" },
+  { method: "GET", url: "/api/access/explain" },
+  { method: "POST", url: "/api/access/entries" },
+  { method: "DELETE", url: "/api/access/entries/:id" },
+  { method: "POST", url: "/api/access/groups" },
+  { method: "DELETE", url: "/api/access/groups/:group" },
+  { method: "PUT", url: "/api/access/groups/:group/members/:member" },
+  { method: "DELETE", url: "/api/access/groups/:group/members/:member" },
+  { method: "POST", url: "/api/access/organizations" },
+  { method: "DELETE", url: "/api/access/organizations/:org" },
+  { method: "POST", url: "/api/access/organizations/:org/units" },
+  { method: "DELETE", url: "/api/access/organizations/:org/units/:unit" },
+  { method: "PUT", url: "/api/access/organizations/:org/units/:unit/members/:member" },
+  { method: "DELETE", url: "/api/access/organizations/:org/units/:unit/members/:member" },
+  { method: "PUT", url: "/api/access/organizations/:org/units/:unit/visible/:entity" },
+  { method: "DELETE", url: "/api/access/organizations/:org/units/:unit/visible/:entity" },
+];
+
+type Params = Record<string, string>;
+
+function entityArg(text: string): { kind: EntityKind; name: string } {
+  const m = /^(thing|device):(.+)$/.exec(text);
+  if (!m)
+    throw new OutpostError(ErrorCode.BadRequest, `invalid entity ${JSON.stringify(text)}: use thing:NAME or device:ID`);
+  return { kind: m[1] as EntityKind, name: m[2]! };
+}
+
+function permissionArg(p: unknown): AccessPermission {
+  if (!isAccessPermission(p)) throw new OutpostError(ErrorCode.BadRequest, `invalid permission ${JSON.stringify(p)}`);
+  return p;
+}
+
+/** Registers the access model routes (docs/operator-api.md, Access). Changes need a member of Administrators. */
+export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps): void {
+  const store = (): SqliteAccess => {
+    const a = deps.access?.();
+    if (!a) throw new OutpostError(ErrorCode.Unavailable, "the access model is not available", { status: 503 });
+    return a;
+  };
+  const who = (req: FastifyRequest): Caller => {
+    if (!req.caller) throw new OutpostError(ErrorCode.Internal, "route reached without authentication");
+    return req.caller;
+  };
+  const admin = (req: FastifyRequest, action: string): Caller => {
+    const c = who(req);
+    if (!c.admin)
+      throw deps.deny(req, "changing or listing the access model requires a member of Administrators", { action });
+    return c;
+  };
+
+  /** One audited change: admin check, before, change, after, one admin.change record. */
+  const change = (
+    method: "post" | "put" | "delete",
+    url: string,
+    operationId: string,
+    summary: string,
+    body: Record<string, unknown> | undefined,
+    run: (
+      a: SqliteAccess,
+      p: Params,
+      b: Record<string, unknown>,
+    ) => { target: string; before?: unknown; after: () => unknown },
+  ) => {
+    const params = Object.fromEntries([...url.matchAll(/:(\w+)/g)].map((m) => [m[1]!, name]));
+    app[method]<{ Params: Params; Body: Record<string, unknown> }>(
+      url,
+      {
+        schema: {
+          operationId,
+          summary,
+          tags: ["access"],
+          security: bearer,
+          params: { type: "object", required: Object.keys(params), properties: params },
+          ...(body ? { body } : {}),
+          response: changeReply,
+        },
+      },
+      async (req) => {
+        const caller = admin(req, operationId);
+        const a = store();
+        const r = run(a, req.params, req.body ?? {});
+        const after = r.after() ?? null;
+        deps.audit?.append({
+          type: "admin.change",
+          actor: `operator:${caller.principal.id}`,
+          target: r.target,
+          outcome: "success",
+          source: caller.source,
+          details: { action: operationId, before: r.before ?? null, after, via: "operator-api" },
+        });
+        return { action: operationId, target: r.target, before: r.before ?? null, after };
+      },
+    );
+  };
+
+  app.get(
+    "/api/access",
+    {
+      schema: {
+        operationId: "getAccessModel",
+        summary: "The whole access model: groups, entries, organizations with units, visibility (Administrators).",
+        tags: ["access"],
+        security: bearer,
+        response: {
+          200: {
+            type: "object",
+            required: ["groups", "entries", "organizations", "visibility"],
+            properties: { groups: json, entries: json, organizations: json, visibility: json },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      admin(req, "getAccessModel");
+      const a = store();
+      return {
+        groups: a.listGroups(),
+        entries: a.listEntries(),
+        organizations: a.listOrganizations(),
+        visibility: a.listVisibility(),
+      };
+    },
+  );
+
+  app.get<{ Querystring: { principal?: string; thing: string; permission: string; member?: string } }>(
+    "/api/access/explain",
+    {
+      schema: {
+        operationId: "explainAccess",
+        summary:
+          "The decision for a principal (default: the caller) on a Thing (a device id for the device permissions) and every entry that produced it. Others than the caller: Administrators only.",
+        tags: ["access"],
+        security: bearer,
+        querystring: {
+          type: "object",
+          required: ["thing", "permission"],
+          properties: {
+            principal: { ...name, description: "user:NAME or device:ID. Default: the caller." },
+            thing: name,
+            permission: name,
+            member: { ...name, description: "One property, service or event of the Thing." },
+          },
+        },
+        response: {
+          200: {
+            type: "object",
+            required: ["allowed", "reason", "entries", "groups"],
+            properties: {
+              allowed: { type: "boolean" },
+              reason: { type: "string" },
+              entries: json,
+              groups: { type: "array", items: { type: "string" } },
+              visibility: { type: "string" },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const c = who(req);
+      const q = req.query;
+      const s = q.principal === undefined ? undefined : parseSubject(q.principal);
+      const self = s === undefined || (s.kind === "user" && s.name === c.principal.id);
+      if (!self && !c.admin) {
+        throw deps.deny(req, "explaining the access of another principal requires a member of Administrators", {
+          action: "explainAccess",
+        });
+      }
+      if (s?.kind === "group") throw new OutpostError(ErrorCode.BadRequest, "explain asks about a user or a device");
+      const principal = self
+        ? c.principal
+        : { kind: s!.kind === "device" ? ("device" as const) : ("operator" as const), id: s!.name };
+      return store().decide({
+        principal,
+        permission: permissionArg(q.permission),
+        target: q.thing,
+        ...(q.member !== undefined ? { member: q.member } : {}),
+      });
+    },
+  );
+
+  const entryBody = {
+    type: "object",
+    required: ["effect", "subject", "permission", "level"],
+    additionalProperties: false,
+    properties: {
+      effect: { type: "string", enum: ["allow", "deny"] },
+      subject: { ...name, description: "user:NAME, device:ID or group:NAME" },
+      permission: name,
+      level: { ...name, description: "things, devices, thing:NAME, device:ID or thing:NAME#MEMBER" },
+    },
+  };
+  change("post", "/api/access/entries", "addAccessEntry", "Adds an Allow or Deny entry.", entryBody, (a, _p, b) => {
+    const s = parseSubject(String(b.subject));
+    const e = a.addEntry(b.effect as "allow" | "deny", s, permissionArg(b.permission), parseLevel(String(b.level)));
+    return { target: subjectKey(s), after: () => e };
+  });
+  change("delete", "/api/access/entries/:id", "removeAccessEntry", "Removes one entry by id.", undefined, (a, p) => {
+    const removed = a.removeEntry(Number(p.id));
+    if (!removed) throw new OutpostError(ErrorCode.NotFound, `entry ${p.id} not found`, { status: 404 });
+    return { target: `entry:${p.id}`, before: removed, after: () => null };
+  });
+  const groupBody = {
+    type: "object",
+    required: ["name"],
+    additionalProperties: false,
+    properties: { name, description: { type: "string", maxLength: 1000 } },
+  };
+  change("post", "/api/access/groups", "addGroup", "Creates a group.", groupBody, (a, _p, b) => {
+    const g = a.createGroup(String(b.name), typeof b.description === "string" ? b.description : "");
+    return { target: `group:${g.name}`, after: () => a.getGroup(g.name) };
+  });
+  change(
+    "delete",
+    "/api/access/groups/:group",
+    "removeGroup",
+    "Removes a group (not a predefined one).",
+    undefined,
+    (a, p) => {
+      const before = a.deleteGroup(p.group!);
+      return { target: `group:${p.group}`, before, after: () => null };
+    },
+  );
+  for (const [method, add] of [
+    ["put", true],
+    ["delete", false],
+  ] as const) {
+    change(
+      method,
+      "/api/access/groups/:group/members/:member",
+      add ? "addGroupMember" : "removeGroupMember",
+      add
+        ? "Adds user:NAME or device:ID to a group (never a device to Administrators)."
+        : "Removes a member from a group.",
+      undefined,
+      (a, p) => {
+        const before = a.getGroup(p.group!);
+        const m = parseSubject(p.member!);
+        if (add) a.addMember(p.group!, m);
+        else a.removeMember(p.group!, m);
+        return { target: `group:${p.group}`, before, after: () => a.getGroup(p.group!) };
+      },
+    );
+  }
+  change(
+    "post",
+    "/api/access/organizations",
+    "addOrganization",
+    "Creates an organization and its root unit.",
+    groupBody,
+    (a, _p, b) => {
+      a.createOrganization(String(b.name), typeof b.description === "string" ? b.description : "");
+      return {
+        target: `organization:${String(b.name)}`,
+        after: () => a.listOrganizations().find((o) => o.name === b.name),
+      };
+    },
+  );
+  change(
+    "delete",
+    "/api/access/organizations/:org",
+    "removeOrganization",
+    "Removes an organization with its units.",
+    undefined,
+    (a, p) => {
+      const before = a.listOrganizations().find((o) => o.name === p.org);
+      a.deleteOrganization(p.org!);
+      return { target: `organization:${p.org}`, before, after: () => null };
+    },
+  );
+  const unitBody = {
+    type: "object",
+    required: ["name"],
+    additionalProperties: false,
+    properties: { name, parent: { ...name, description: "Parent unit. Default: the root unit." } },
+  };
+  const unitOf = (a: SqliteAccess, org: string, unit: string) => a.listUnits(org).find((u) => u.name === unit) ?? null;
+  change(
+    "post",
+    "/api/access/organizations/:org/units",
+    "addUnit",
+    "Adds a unit below a parent unit.",
+    unitBody,
+    (a, p, b) => {
+      a.createUnit(p.org!, String(b.name), typeof b.parent === "string" ? b.parent : p.org!);
+      return { target: `unit:${p.org}/${String(b.name)}`, after: () => unitOf(a, p.org!, String(b.name)) };
+    },
+  );
+  change(
+    "delete",
+    "/api/access/organizations/:org/units/:unit",
+    "removeUnit",
+    "Removes a unit with no units below it.",
+    undefined,
+    (a, p) => {
+      const before = unitOf(a, p.org!, p.unit!);
+      a.deleteUnit(p.org!, p.unit!);
+      return { target: `unit:${p.org}/${p.unit}`, before, after: () => null };
+    },
+  );
+  for (const [method, add] of [
+    ["put", true],
+    ["delete", false],
+  ] as const) {
+    change(
+      method,
+      "/api/access/organizations/:org/units/:unit/members/:member",
+      add ? "addUnitMember" : "removeUnitMember",
+      add ? "Makes user:NAME, device:ID or group:NAME a member of a unit." : "Removes a member from a unit.",
+      undefined,
+      (a, p) => {
+        const before = unitOf(a, p.org!, p.unit!);
+        const m = parseSubject(p.member!);
+        if (add) a.addUnitMember(p.org!, p.unit!, m);
+        else a.removeUnitMember(p.org!, p.unit!, m);
+        return { target: `unit:${p.org}/${p.unit}`, before, after: () => unitOf(a, p.org!, p.unit!) };
+      },
+    );
+    change(
+      method,
+      "/api/access/organizations/:org/units/:unit/visible/:entity",
+      add ? "grantVisibility" : "revokeVisibility",
+      add
+        ? "Makes thing:NAME or device:ID visible to a unit and the units above it."
+        : "Takes a unit's visibility of thing:NAME or device:ID away.",
+      undefined,
+      (a, p) => {
+        const e = entityArg(p.entity!);
+        const was = a
+          .listVisibility()
+          .some(
+            (v) =>
+              v.organization === p.org && v.unit === p.unit && v.entity.kind === e.kind && v.entity.name === e.name,
+          );
+        if (add) a.grantVisibility(p.org!, p.unit!, e.kind, e.name);
+        else a.revokeVisibility(p.org!, p.unit!, e.kind, e.name);
+        return { target: `${e.kind}:${e.name}`, before: { visible: was }, after: () => ({ visible: add }) };
+      },
+    );
+  }
+}
