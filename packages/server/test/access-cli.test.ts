@@ -17,6 +17,7 @@ function run(...args: string[]): { code: number | null; stdout: string; stderr: 
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+// Each command is a process of its own: on a busy machine one takes seconds.
 describe("cli - access", () => {
   let root: string;
   let data: string;
@@ -63,7 +64,7 @@ describe("cli - access", () => {
     const audit = readFileSync(join(data, "audit.log"), "utf8");
     expect(audit).toContain('"group.member.add"');
     expect(audit).toContain('"permission.deny"');
-  });
+  }, 180_000);
 
   it("cli - access: a device is refused from Administrators and from design-time permissions", () => {
     const admin = run("access", "group", "add-member", "Administrators", "device:gw-1", "--data", data);
@@ -72,5 +73,5 @@ describe("cli - access", () => {
     const design = run("access", "allow", "device:gw-1", "update", "things", "--data", data);
     expect(design.code).toBe(1);
     expect(design.stderr).toContain("design-time");
-  });
+  }, 180_000);
 });
