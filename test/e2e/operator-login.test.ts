@@ -63,7 +63,7 @@ describe("outpost login with a username and password against a real server proce
     expect(audit).toContain('"operator.login.success"');
     expect(audit).toContain('"operator.token.revoke"');
     expect(audit).not.toContain(PASSWORD);
-  });
+  }, 120_000);
 
   it("login - the password from standard input; a wrong one exits 1 with the server's refusal", async () => {
     const ok = await runOutpost(
@@ -78,7 +78,7 @@ describe("outpost login with a username and password against a real server proce
     expect(bad.stderr).toContain("OUTPOST_UNAUTHORIZED");
     const both = await runOutpost(loginArgs("--user", "pat", "--token-file", "x"), env);
     expect(both.status).toBe(2);
-  });
+  }, 120_000);
 
   it("login - on a terminal the password prompt does not echo", async () => {
     // script(1) gives the CLI a pseudo-terminal as standard input.
@@ -95,8 +95,8 @@ describe("outpost login with a username and password against a real server proce
       }
     });
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    expect(await exitOf("outpost login on a pty", child, 30_000)).toBe(0);
+    expect(await exitOf("outpost login on a pty", child, 90_000)).toBe(0);
     expect(output).toContain("logged in to");
     expect(output).not.toContain(PASSWORD);
-  });
+  }, 120_000);
 });

@@ -84,7 +84,7 @@ describe("ldap", () => {
     const me = await call(ts, pki, "GET", "/api/whoami", { headers: { authorization: `Bearer ${erin.json.token}` } });
     expect(me.json.operator).toBe("erin");
     expect(JSON.stringify(ts.audit.records)).not.toContain(PW.erin);
-  });
+  }, 120_000);
 
   it("ldap - the mapped groups reach the request's principal", async () => {
     const r = await login(ts, pki, { username: "erin", password: PW.erin });
@@ -107,7 +107,7 @@ describe("ldap", () => {
       expect.objectContaining({ reason: "unknown-user", authenticator: "ldap" }),
     ]);
     expect((await login(ts, pki, { username: "erin", password: PW.erin })).status).toBe(200);
-  });
+  }, 120_000);
 
   it("ldap - a disabled directory user is refused even with the right password", async () => {
     const r = await login(ts, pki, { username: "fred", password: PW.fred });
@@ -142,7 +142,7 @@ describe("ldap", () => {
       actor: "operator:dora",
       details: { lock: "user" },
     });
-  });
+  }, 120_000);
 
   it("ldap - a directory that cannot be reached refuses the login as unavailable, without a lockout count", async () => {
     const down = new LdapAuthenticator({ ...ldapOptions(slapd), url: "ldap://127.0.0.1:1", timeoutMs: 2_000 });

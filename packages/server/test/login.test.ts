@@ -54,14 +54,14 @@ describe("login", () => {
     expect(JSON.stringify(ts.audit.records)).not.toContain("not the password");
     // A success clears the count, so later tests start from zero for victor.
     expect((await login(ts, pki, { username: "victor", password: VICTOR_PW })).status).toBe(200);
-  });
+  }, 120_000);
 
   it("login - an operator without a password cannot log in with one", async () => {
     ts.registry.createOperator("nopass", false);
     const r = await login(ts, pki, { username: "nopass", password: "anything at all" });
     expect(r.status).toBe(401);
     expect(ts.audit.ofType("operator.login.failure").at(-1)?.details?.reason).toBe("unknown-user");
-  });
+  }, 120_000);
 
   it("login - lifetimes beyond the server's limit and unknown scope permissions are refused", async () => {
     const long = await login(ts, pki, { username: "alice", password: ALICE_PW, ttlSeconds: 365 * 86_400 });
@@ -92,7 +92,7 @@ describe("login - lockout", () => {
     const ghost = await login(ts, pki, { username: "ghost", password: "wrong 3 password" });
     expect(ghost.status).toBe(429);
     expect(ghost.json.error.message.replace(/\d+ s/, "N s")).toBe(locked.json.error.message.replace(/\d+ s/, "N s"));
-  });
+  }, 120_000);
 
   it("lockout - a source address is locked after failures across usernames", async () => {
     const other = await startTestServer(pki, { login: { lockout: { maxUserFailures: 100, maxSourceFailures: 3 } } });
@@ -107,7 +107,7 @@ describe("login - lockout", () => {
     } finally {
       await other.close();
     }
-  });
+  }, 120_000);
 });
 
 describe("login - browser sessions", () => {

@@ -40,7 +40,7 @@ describe("passwords", () => {
 
   it("passwords - the default parameters are N=2^15, r=8, p=1", async () => {
     expect(await hashPassword("twelve chars!")).toMatch(/^scrypt\$15\$8\$1\$/);
-  });
+  }, 120_000);
 
   it("passwords - malformed hashes, huge and non-string input never match and never throw", async () => {
     expect(await verifyPassword("x", "plaintext")).toBe(false);
@@ -131,5 +131,5 @@ describe("passwords", () => {
     const refused = run("operator", "passwd", "alice", "--password-file", pw, "--data", data);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("OUTPOST_BAD_REQUEST");
-  });
+  }, 120_000);
 });
