@@ -5,6 +5,7 @@ import { GoodbyeReason } from "@outpost/protocol";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
+import { ACCESS_SCHEMA } from "../src/registry/access-schema.js";
 import { SCHEMA_VERSION } from "../src/registry/schema.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import { startServer } from "../src/server.js";
@@ -146,6 +147,8 @@ describe("registry revocation log", () => {
         name: string;
       }[])
         db.exec(`DROP TRIGGER ${name}`);
+      // A version 6 layout: without the revocation log (7) and the access model (8).
+      for (const [, table] of ACCESS_SCHEMA.matchAll(/CREATE TABLE (\w+)/g)) db.exec(`DROP TABLE ${table}`);
       db.exec("DROP TABLE revocations; DELETE FROM schema_version; INSERT INTO schema_version VALUES (6);");
       db.close();
       const server = new SqliteRegistry(path);
