@@ -174,6 +174,36 @@ describe("streams", () => {
     await device.close(new Error("done"));
   });
 
+  it("streams - small writes of one turn are gathered into data frames of at most 64 KiB, in order", async () => {
+    const [ta, tb] = createMemoryTransportPair();
+    const device = new Channel(ta, { clock: new FakeClock() });
+    device.setPeerLimits({ streamWindow: 4 * 1024 * 1024, connectionWindow: 16 * 1024 * 1024 });
+    device.enableStreams({ side: "device" });
+    const s = device.openStream({ type: "bulk" });
+    const data = pattern(1024 * 1024, 3);
+    // 5-byte, 16-byte and odd-sized pieces, as a tunnel record's head, tag and ciphertext arrive.
+    for (let at = 0, i = 0; at < data.byteLength; i++) {
+      const n = [5, 16, 4093][i % 3]!;
+      s.tryWrite(data.subarray(at, at + n));
+      at += n;
+    }
+    const parts: Uint8Array[] = [];
+    let frames = 0;
+    let largest = 0;
+    for await (const frame of tb.frames) {
+      const env = decodeFrame(frame);
+      if (env.body !== "streamData") continue;
+      frames++;
+      largest = Math.max(largest, frame.byteLength);
+      parts.push(env.streamData!.data!);
+      if (parts.reduce((n, p) => n + p.byteLength, 0) >= data.byteLength) break;
+    }
+    expect(largest).toBeLessThanOrEqual(64 * 1024);
+    expect(frames).toBeLessThanOrEqual(Math.ceil(data.byteLength / (64 * 1024 - 64)) + 1);
+    expect(Buffer.concat(parts).equals(Buffer.from(data))).toBe(true);
+    await device.close(new Error("done"));
+  });
+
   it("streams - a reset reaches the peer's reader as StreamResetError with the code", async () => {
     const { device, server, accepted } = pair();
     const s = device.openStream({ type: "bulk" });
