@@ -160,6 +160,8 @@ describe("files - real server, device and CLI processes over TLS", () => {
       direction: "push",
       repositoryPath: "kill.bin",
       devicePath: "data/kill.bin",
+      // Paced, so the push is still running when the kill comes, however fast the link is.
+      maxBytesPerSecond: 8 * MB,
     });
     await waitUntil("the push to be a third done", async () => (await op.getTransfer(t.id)).bytesDone > 20 * MB, {
       intervalMs: 20,
