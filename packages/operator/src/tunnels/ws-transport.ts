@@ -14,11 +14,11 @@ import { connectionError, type Endpoint, errorFromAnswer, readText } from "../ht
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 /**
- * The WebSocket masking key of every frame we send: zero, so `ws` neither copies nor XORs each
+ * The WebSocket masking key of every frame we send over `wss:`: zero, so `ws` neither copies nor XORs each
  * payload (RFC 6455 asks for a random key; see docs/protocol.md §1 for why not here). Masking keeps
  * untrusted script from steering the bytes an intercepting proxy sees on a cleartext connection;
- * these connections are TLS and their payloads are made here, so it would cost a pass over every
- * byte and protect nothing.
+ * over TLS, with payloads made here, it would cost a pass over every byte and protect nothing. A
+ * cleartext `ws:` URL keeps ws's random key.
  */
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
@@ -38,7 +38,7 @@ export function connectTunnelSocket(endpoint: Endpoint, path: string, signal?: A
     maxPayload: 1024 * 1024 + 1024,
     perMessageDeflate: false,
     followRedirects: false,
-    generateMask: zeroMask,
+    ...(url.protocol === "wss:" && { generateMask: zeroMask }),
   } as WebSocket.ClientOptions);
   ws.binaryType = "nodebuffer";
   return new Promise((resolve, reject) => {

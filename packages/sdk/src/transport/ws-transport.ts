@@ -26,11 +26,11 @@ const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 const DEFAULT_RECEIVE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 
 /**
- * The WebSocket masking key of every frame we send: zero, so `ws` neither copies nor XORs each
+ * The WebSocket masking key of every frame we send over `wss:`: zero, so `ws` neither copies nor XORs each
  * payload (RFC 6455 asks for a random key; see docs/protocol.md §1 for why not here). Masking keeps
  * untrusted script from steering the bytes an intercepting proxy sees on a cleartext connection;
- * these connections are TLS and their payloads are made here, so it would cost a pass over every
- * byte and protect nothing.
+ * over TLS, with payloads made here, it would cost a pass over every byte and protect nothing. A
+ * cleartext `ws:` URL keeps ws's random key.
  */
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
@@ -162,7 +162,7 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       maxPayload: options.maxPayload ?? DEFAULT_LIMITS.maxFrameBytes + 1024,
       perMessageDeflate: false,
       followRedirects: false,
-      generateMask: zeroMask,
+      ...(String(url).startsWith("wss:") && { generateMask: zeroMask }),
     } as unknown as WebSocket.ClientOptions);
     ws.binaryType = "nodebuffer";
     return ws;
