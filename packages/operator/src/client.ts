@@ -27,6 +27,40 @@ import type {
   StartTransferBody,
   StartTransferResponse,
 } from "./generated/api.js";
+import type {
+  AddAccessEntryBody,
+  AddAccessEntryResponse,
+  AddGroupBody,
+  AddGroupMemberParams,
+  AddGroupMemberResponse,
+  AddGroupResponse,
+  AddOrganizationBody,
+  AddOrganizationResponse,
+  AddUnitBody,
+  AddUnitMemberParams,
+  AddUnitMemberResponse,
+  AddUnitParams,
+  AddUnitResponse,
+  ExplainAccessQuery,
+  ExplainAccessResponse,
+  GetAccessModelResponse,
+  GrantVisibilityParams,
+  GrantVisibilityResponse,
+  RemoveAccessEntryParams,
+  RemoveAccessEntryResponse,
+  RemoveGroupMemberParams,
+  RemoveGroupMemberResponse,
+  RemoveGroupParams,
+  RemoveGroupResponse,
+  RemoveOrganizationParams,
+  RemoveOrganizationResponse,
+  RemoveUnitMemberParams,
+  RemoveUnitMemberResponse,
+  RemoveUnitParams,
+  RemoveUnitResponse,
+  RevokeVisibilityParams,
+  RevokeVisibilityResponse,
+} from "./generated/api.js";
 import { OPERATIONS } from "./generated/api.js";
 import { type DownloadResult, downloadFile, type FileCopyOptions, type RepositoryFile, uploadFile } from "./files.js";
 import { call, type Endpoint } from "./http.js";
@@ -253,6 +287,88 @@ export class OperatorClient {
   /** POST /api/transfers/{id}/cancel. */
   cancelTransfer(id: string, options: CallOptions = {}): Promise<CancelTransferResponse> {
     return this.#call("cancelTransfer", { id }, undefined, options);
+  }
+
+  /** GET /api/access: the whole access model (groups, entries, organizations, visibility; Administrators only). */
+  getAccessModel(options: CallOptions = {}): Promise<GetAccessModelResponse> {
+    return this.#call("getAccessModel", {}, undefined, options);
+  }
+
+  /** GET /api/access/explain: the decision for a principal, Thing and permission, and every entry that produced it. */
+  explainAccess(query: ExplainAccessQuery = {}, options: CallOptions = {}): Promise<ExplainAccessResponse> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+    return this.#call("explainAccess", {}, undefined, options, q);
+  }
+
+  /** POST /api/access/entries: adds an Allow or Deny entry. */
+  addAccessEntry(body: AddAccessEntryBody, options: CallOptions = {}): Promise<AddAccessEntryResponse> {
+    return this.#call("addAccessEntry", {}, body, options);
+  }
+
+  /** DELETE /api/access/entries/{id}. */
+  removeAccessEntry(params: RemoveAccessEntryParams, options: CallOptions = {}): Promise<RemoveAccessEntryResponse> {
+    return this.#call("removeAccessEntry", { ...params }, undefined, options);
+  }
+
+  /** POST /api/access/groups. */
+  addGroup(body: AddGroupBody, options: CallOptions = {}): Promise<AddGroupResponse> {
+    return this.#call("addGroup", {}, body, options);
+  }
+
+  /** DELETE /api/access/groups/{group} (predefined groups cannot be removed). */
+  removeGroup(params: RemoveGroupParams, options: CallOptions = {}): Promise<RemoveGroupResponse> {
+    return this.#call("removeGroup", { ...params }, undefined, options);
+  }
+
+  /** PUT /api/access/groups/{group}/members/{member} (a device never joins Administrators). */
+  addGroupMember(params: AddGroupMemberParams, options: CallOptions = {}): Promise<AddGroupMemberResponse> {
+    return this.#call("addGroupMember", { ...params }, undefined, options);
+  }
+
+  /** DELETE /api/access/groups/{group}/members/{member}. */
+  removeGroupMember(params: RemoveGroupMemberParams, options: CallOptions = {}): Promise<RemoveGroupMemberResponse> {
+    return this.#call("removeGroupMember", { ...params }, undefined, options);
+  }
+
+  /** POST /api/access/organizations. */
+  addOrganization(body: AddOrganizationBody, options: CallOptions = {}): Promise<AddOrganizationResponse> {
+    return this.#call("addOrganization", {}, body, options);
+  }
+
+  /** DELETE /api/access/organizations/{org}. */
+  removeOrganization(params: RemoveOrganizationParams, options: CallOptions = {}): Promise<RemoveOrganizationResponse> {
+    return this.#call("removeOrganization", { ...params }, undefined, options);
+  }
+
+  /** POST /api/access/organizations/{org}/units. */
+  addUnit(params: AddUnitParams, body: AddUnitBody, options: CallOptions = {}): Promise<AddUnitResponse> {
+    return this.#call("addUnit", { ...params }, body, options);
+  }
+
+  /** DELETE /api/access/organizations/{org}/units/{unit}. */
+  removeUnit(params: RemoveUnitParams, options: CallOptions = {}): Promise<RemoveUnitResponse> {
+    return this.#call("removeUnit", { ...params }, undefined, options);
+  }
+
+  /** PUT /api/access/organizations/{org}/units/{unit}/members/{member}. */
+  addUnitMember(params: AddUnitMemberParams, options: CallOptions = {}): Promise<AddUnitMemberResponse> {
+    return this.#call("addUnitMember", { ...params }, undefined, options);
+  }
+
+  /** DELETE /api/access/organizations/{org}/units/{unit}/members/{member}. */
+  removeUnitMember(params: RemoveUnitMemberParams, options: CallOptions = {}): Promise<RemoveUnitMemberResponse> {
+    return this.#call("removeUnitMember", { ...params }, undefined, options);
+  }
+
+  /** PUT /api/access/organizations/{org}/units/{unit}/visible/{entity}: the entity becomes visible to the unit and the units above it. */
+  grantVisibility(params: GrantVisibilityParams, options: CallOptions = {}): Promise<GrantVisibilityResponse> {
+    return this.#call("grantVisibility", { ...params }, undefined, options);
+  }
+
+  /** DELETE /api/access/organizations/{org}/units/{unit}/visible/{entity}. */
+  revokeVisibility(params: RevokeVisibilityParams, options: CallOptions = {}): Promise<RevokeVisibilityResponse> {
+    return this.#call("revokeVisibility", { ...params }, undefined, options);
   }
 
   #call<T>(

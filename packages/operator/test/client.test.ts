@@ -63,6 +63,14 @@ describe("operator client", () => {
       status: 404,
     });
     await expect(client(ts.viewerToken).listDevices()).rejects.toMatchObject({ code: "OUTPOST_FORBIDDEN" });
+    const explained = await client().explainAccess({
+      principal: "user:alice",
+      thing: "pump-1",
+      permission: "property.read",
+    });
+    expect(explained.allowed).toBe(true);
+    expect(explained.groups).toContain("Administrators");
+    await expect(client(ts.viewerToken).getAccessModel()).rejects.toMatchObject({ code: "OUTPOST_FORBIDDEN" });
     await expect(client("opt_bad").listThings()).rejects.toMatchObject({ code: "OUTPOST_UNAUTHORIZED" });
     expect(() => new OperatorClient({ url: "http://x" })).toThrow(/https/);
   });
