@@ -148,7 +148,8 @@ describe("registry revocation log", () => {
       }[])
         db.exec(`DROP TRIGGER ${name}`);
       // A version 6 layout: without the revocation log (7) and the access model (8).
-      for (const [, table] of ACCESS_SCHEMA.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)) db.exec(`DROP TABLE IF EXISTS ${table}`);
+      for (const [, table] of ACCESS_SCHEMA.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g))
+        db.exec(`DROP TABLE IF EXISTS ${table}`);
       db.exec("DROP TABLE revocations; DELETE FROM schema_version; INSERT INTO schema_version VALUES (6);");
       db.close();
       const server = new SqliteRegistry(path);
