@@ -59,9 +59,11 @@ describe("operator event stream and large batches", () => {
       value: toWireValue(`${i}:${text}`),
       timestampMs: 1_000 + i,
     }));
+    let ack: Promise<unknown> | undefined;
     const got = await countEvents(() => {
-      void device.channel.request({ propertyUpdate: { values } });
+      ack = device.channel.request({ propertyUpdate: { values } });
     }, count);
+    await ack;
     expect(got.frames).toBe(count);
     expect(got.bytes).toBeGreaterThan(1024 * 1024);
     await device.close();

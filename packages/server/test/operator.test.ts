@@ -171,6 +171,7 @@ describe("operator", () => {
       ca: pki.caPem,
       headers: { authorization: `Bearer ${ts.adminToken}` },
     });
+    const acks: Promise<unknown>[] = [];
     const done = new Promise<void>((resolve, reject) => {
       req.on("error", reject);
       req.on("response", (res) => {
@@ -179,10 +180,12 @@ describe("operator", () => {
           buffer += chunk.toString("utf8");
           if (buffer.includes(": connected")) {
             buffer = buffer.replace(": connected\n\n", "");
-            void device.channel.request({
-              propertyUpdate: { values: [{ thing: "pump-1", name: "temp", value: toWireValue(21.5) }] },
-            });
-            void device.channel.request({ event: { thing: "pump-1", name: "alarm", data: { level: toWireValue(2) } } });
+            acks.push(
+              device.channel.request({
+                propertyUpdate: { values: [{ thing: "pump-1", name: "temp", value: toWireValue(21.5) }] },
+              }),
+              device.channel.request({ event: { thing: "pump-1", name: "alarm", data: { level: toWireValue(2) } } }),
+            );
           }
           const frames = buffer.split("\n\n");
           buffer = frames.pop() ?? "";
@@ -196,6 +199,8 @@ describe("operator", () => {
     });
     req.end();
     await done;
+    // The server acknowledges after its commit, which may come after the stream showed the change.
+    await Promise.all(acks);
     expect(received[0]).toContain("event: property");
     expect(JSON.parse(received[0]!.split("data: ")[1]!)).toMatchObject({ thing: "pump-1", name: "temp", value: 21.5 });
     expect(received[1]).toContain("event: event");
