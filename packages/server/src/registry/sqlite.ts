@@ -17,8 +17,19 @@ import {
   isPermission,
 } from "./names.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
-import type { Level, Subject } from "../access/model.js";
 import { SqliteAccess } from "./access-sql.js";
+import {
+  type CertificateRow,
+  type DeviceRow,
+  type KeyRow,
+  type ThingRow,
+  type OperatorRow,
+  deviceFromRow,
+  keyFromRow,
+  thingFromRow,
+  grantSubject,
+  grantLevel,
+} from "./rows.js";
 import { SqliteCredentials } from "./credentials-sql.js";
 import { SqliteRevocationLog } from "./revocation-log.js";
 import { ensureSchema } from "./schema.js";
@@ -552,71 +563,6 @@ const CERT_STATUS_RECHECK_MS = 250;
 
 /** Most certificate statuses kept in memory; the cache starts over beyond it. */
 const CERT_STATUS_CACHE_ENTRIES = 100_000;
-
-interface CertificateRow {
-  serial: string;
-  device_id: string;
-  fingerprint256: string;
-  not_after: number;
-  issued_at: number;
-  revoked_at: number | null;
-}
-
-interface DeviceRow {
-  id: string;
-  description: string;
-  created_at: number;
-  disabled: number;
-}
-interface KeyRow {
-  key_id: string;
-  device_id: string;
-  label: string;
-  created_at: number;
-  expires_at: number | null;
-  revoked_at: number | null;
-  last_used_at: number | null;
-}
-interface ThingRow {
-  name: string;
-  device_id: string;
-  description: string;
-}
-interface OperatorRow {
-  name: string;
-  admin: number;
-  created_at: number;
-}
-
-function deviceFromRow(r: DeviceRow): DeviceRecord {
-  return { id: r.id, description: r.description, createdAt: r.created_at, disabled: r.disabled !== 0 };
-}
-
-function keyFromRow(r: KeyRow): AppKeyRecord {
-  return {
-    keyId: r.key_id,
-    deviceId: r.device_id,
-    label: r.label,
-    createdAt: r.created_at,
-    expiresAt: r.expires_at,
-    revokedAt: r.revoked_at,
-    lastUsedAt: r.last_used_at,
-  };
-}
-
-function thingFromRow(r: ThingRow): ThingRecord {
-  return { name: r.name, deviceId: r.device_id, description: r.description };
-}
-
-function grantSubject(p: Principal): Subject {
-  return p.kind === "device" ? { kind: "device", name: p.id } : { kind: "user", name: p.id };
-}
-
-function grantLevel(thing: string, permission: Permission): Level {
-  const onDevice = DEVICE_PERMISSIONS.includes(permission);
-  if (thing === "*") return { level: "collection", collection: onDevice ? "devices" : "things" };
-  return onDevice ? { level: "device", device: thing } : { level: "thing", thing };
-}
 
 function notFound(kind: string, id: string): OutpostError {
   return new OutpostError(ErrorCode.NotFound, `${kind} ${id} not found`);
