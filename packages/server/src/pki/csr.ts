@@ -3,7 +3,7 @@ import forge from "node-forge";
 import { assertDeviceId } from "../registry/names.js";
 import { type CertificateAuthority, signLeaf, type ValidityOptions } from "./certificates.js";
 import { exportPrivateKey, generateRsaKey, toForgePrivateKey, toForgePublicKey } from "./keys.js";
-import { assertDeviceCertificatePolicy, keyPolicyViolation, signaturePolicyViolation } from "./policy.js";
+import { assertDeviceCertificatePolicy, csrDeviceId, keyPolicyViolation, signaturePolicyViolation } from "./policy.js";
 
 /** Options for {@link createDeviceCsr}. */
 export interface DeviceCsrOptions {
@@ -57,20 +57,7 @@ export function signDeviceCsr(ca: CertificateAuthority, csrPem: string, options:
     valid = false;
   }
   if (!valid) throw new OutpostError(ErrorCode.Tls, "the CSR signature does not verify");
-  const cn = csr.subject.getField("CN")?.value as unknown;
-  try {
-    assertDeviceId(cn);
-  } catch (err) {
-    throw new OutpostError(ErrorCode.Tls, `the CSR common name is not a valid device id: ${JSON.stringify(cn)}`, {
-      cause: err,
-    });
-  }
-  if (options.deviceId !== undefined && cn !== options.deviceId) {
-    throw new OutpostError(
-      ErrorCode.Forbidden,
-      `the CSR is for device ${JSON.stringify(cn)}, expected ${JSON.stringify(options.deviceId)}`,
-    );
-  }
+  const cn = csrDeviceId(csr.subject.getField("CN")?.value as unknown, options.deviceId);
   if (!csr.publicKey) throw new OutpostError(ErrorCode.Tls, "the CSR carries no public key");
   const bits = (csr.publicKey as forge.pki.rsa.PublicKey).n?.bitLength();
   const weak =

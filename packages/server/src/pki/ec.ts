@@ -16,7 +16,7 @@ import {
 } from "./certificates.js";
 import { derChildren, derOid, readDer } from "./der.js";
 import { exportPrivateKey, loadPrivateKey } from "./keys.js";
-import { assertDeviceCertificatePolicy, keyPolicyViolation } from "./policy.js";
+import { assertDeviceCertificatePolicy, csrDeviceId, keyPolicyViolation } from "./policy.js";
 
 /**
  * EC device keys. node-forge (the rest of the PKI tooling) cannot hold an EC public key in a
@@ -114,21 +114,8 @@ export async function signEcDeviceCsr(
   if (hash !== "SHA-256" && hash !== "SHA-384" && hash !== "SHA-512") {
     throw new OutpostError(ErrorCode.Tls, `the CSR breaks the certificate policy: signed with ${hash ?? "no hash"}`);
   }
-  const cn = csr.subjectName.getField("CN")[0];
-  try {
-    assertDeviceId(cn);
-  } catch (err) {
-    throw new OutpostError(ErrorCode.Tls, `the CSR common name is not a valid device id: ${JSON.stringify(cn)}`, {
-      cause: err,
-    });
-  }
-  if (options.deviceId !== undefined && cn !== options.deviceId) {
-    throw new OutpostError(
-      ErrorCode.Forbidden,
-      `the CSR is for device ${JSON.stringify(cn)}, expected ${JSON.stringify(options.deviceId)}`,
-    );
-  }
-  return signLeafForKey(ca, spki, cn!, options);
+  const cn = csrDeviceId(csr.subjectName.getField("CN")[0], options.deviceId);
+  return signLeafForKey(ca, spki, cn, options);
 }
 
 /** Signs a device certificate (CN, clientAuth, the same extensions as the RSA path) for a public key given as SPKI DER. */

@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { derChildren, derOid, readDer } from "./der.js";
+import { assertDeviceId } from "../registry/names.js";
 
 /**
  * The certificate policy for device certificates, enforced when the CA issues one (`device add`,
@@ -143,4 +144,25 @@ export function assertDeviceCertificatePolicy(certPem: string, caPem: string): v
   const violation = deviceCertificateViolation(new X509Certificate(certPem), new X509Certificate(caPem));
   if (violation)
     throw new OutpostError(ErrorCode.Tls, `the certificate would break the certificate policy: ${violation}`);
+}
+
+/**
+ * The device id a CSR's common name gives: a valid device id, and `expected` when one is given
+ * (OUTPOST_TLS for an invalid one, OUTPOST_FORBIDDEN for another device's).
+ */
+export function csrDeviceId(cn: unknown, expected?: string): string {
+  try {
+    assertDeviceId(cn);
+  } catch (err) {
+    throw new OutpostError(ErrorCode.Tls, `the CSR common name is not a valid device id: ${JSON.stringify(cn)}`, {
+      cause: err,
+    });
+  }
+  if (expected !== undefined && cn !== expected) {
+    throw new OutpostError(
+      ErrorCode.Forbidden,
+      `the CSR is for device ${JSON.stringify(cn)}, expected ${JSON.stringify(expected)}`,
+    );
+  }
+  return cn;
 }
