@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CommitGroup } from "../src/edge/handlers/commit-group.js";
+import { CommitGroup } from "../src/registry/commit-group.js";
 
 /** A registry stand-in: nested transactions, and a log of what committed. */
 function fakeRegistry(options: { failCommit?: boolean } = {}) {

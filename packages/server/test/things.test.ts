@@ -8,6 +8,7 @@ import {
 } from "@outpost/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
+import { commitGroupOf } from "../src/registry/commit-group.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import { ChangeHub, type ThingChange } from "../src/things/changes.js";
 import { type DeviceLink, DeviceLinks } from "../src/things/device-links.js";
@@ -99,6 +100,28 @@ describe("things", () => {
         "OUTPOST_UNAVAILABLE",
       ),
     ).toBe(true);
+  });
+
+  it("things - a value the device confirms for a write is kept over an older report still waiting for its commit", async () => {
+    // The device reported speed=1 and then answered the write of 8: its report is queued for this
+    // turn's commit when the confirmation arrives, so the kept value must be the later one.
+    const link = fakeLink("dev-1", ["pump-1"], () => {
+      commitGroupOf(registry).add(
+        () =>
+          registry.setProperties([
+            { thing: "pump-1", name: "speed", value: 1, timestampMs: 1, quality: "good", receivedAt: 1 },
+          ]),
+        () => {},
+      );
+      return wire.Envelope.create({ response: { status: 200, items: [{ key: "pump-1/speed", status: 200 }] } });
+    });
+    links.add(link);
+    const heard: ThingChange[] = [];
+    things.subscribe({}, (c) => void heard.push(c));
+    expect(await things.writeProperty("pump-1", "speed", 8, alice)).toEqual({ state: "applied" });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(registry.getProperties("pump-1").map((p) => [p.name, p.value])).toEqual([["speed", 8]]);
+    expect(heard.map((c) => (c.type === "property" ? c.value : undefined))).toEqual([8]);
   });
 
   it("things - a service call goes to the bound device with its deadline and returns the result", async () => {

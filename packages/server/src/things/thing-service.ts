@@ -10,6 +10,7 @@ import {
   toWireValue,
 } from "@outpost/protocol";
 import type { AuditSink } from "../audit/types.js";
+import { commitInGroup } from "../registry/commit-group.js";
 import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
 import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
 import { checkDesiredTtl, DEFAULT_DESIRED_TTL_MS, type DesiredReading, DesiredState } from "./desired.js";
@@ -329,14 +330,10 @@ export class ThingService {
     const item = reply.response?.items?.[0];
     const status = item?.status ?? 200;
     if (!isSuccess(status)) throw errorFromStatus(status, item?.message || `device refused the write (${status})`);
-    this.registry.setProperty({
-      thing,
-      name,
-      value: toJsonValue(value),
-      timestampMs,
-      quality: "good",
-      receivedAt: Date.now(),
-    });
+    const receivedAt = Date.now();
+    await commitInGroup(this.registry, () =>
+      this.registry.setProperty({ thing, name, value: toJsonValue(value), timestampMs, quality: "good", receivedAt }),
+    );
     this.hub.publish({
       type: "property",
       deviceId: record.deviceId,

@@ -3,7 +3,7 @@ import { markApplied, seqState } from "../../registry/delivery.js";
 import type { Permission } from "../../registry/types.js";
 import type { ThingChange } from "../../things/changes.js";
 import type { HandlerContext } from "../context.js";
-import { commitGroupOf } from "./commit-group.js";
+import { commitGroupOf } from "../../registry/commit-group.js";
 import { admitBatch, refuseItem, startBatch } from "./item-limits.js";
 import { auditDenied, denyItem } from "./permit.js";
 

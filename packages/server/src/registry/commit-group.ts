@@ -1,4 +1,4 @@
-import type { Registry } from "../../registry/types.js";
+import type { Registry } from "./types.js";
 
 /** Called once per work: with no error after the group committed, else with why it was not applied. */
 export type Settle = (err: unknown) => void;
@@ -74,4 +74,15 @@ export function commitGroupOf(registry: Registry, onSettleError?: (err: unknown)
   let group = groups.get(registry);
   if (!group) groups.set(registry, (group = new CommitGroup(registry, onSettleError)));
   return group;
+}
+
+/**
+ * Runs `work` in this turn's commit group of `registry` and resolves after the commit that holds
+ * its writes, so they are ordered after every device batch that arrived before (a value a device
+ * confirmed for an operator's write does not get overwritten by an older report still queued).
+ */
+export function commitInGroup(registry: Registry, work: () => void): Promise<void> {
+  return new Promise((resolve, reject) =>
+    commitGroupOf(registry).add(work, (err) => (err === undefined ? resolve() : reject(err))),
+  );
 }
