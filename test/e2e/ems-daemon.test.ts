@@ -159,6 +159,14 @@ describe("ems - daemon against a real server", () => {
     expect((await localHttp(where, "GET", "/status", undefined, { authorization: `Bearer ${token}` })).status).toBe(
       200,
     );
+    // The uid of the process at the other end of each TCP connection (this one) is logged.
+    const connections = await waitUntil("connections logged", () => {
+      const c = daemon!.logs.filter((l) => l.msg === "local API connection");
+      return c.length >= 1 ? c : undefined;
+    });
+    expect(connections.every((l) => l.via === "tcp" && l.peerUid === process.getuid!())).toBe(true);
+    const tokenRefusal = daemon.logs.find((l) => l.msg === "local API request refused");
+    expect(tokenRefusal).toMatchObject({ via: "tcp", reason: "token", peerUid: process.getuid!() });
     await daemon.kill("SIGTERM");
     ems(["config", "unset", "local.tcp", "--dir", dir]);
   }, 90_000);

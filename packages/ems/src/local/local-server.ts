@@ -4,7 +4,9 @@ import { connect } from "node:net";
 import { dirname } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type { Logger } from "@outpost/sdk";
+import type { Socket } from "node:net";
 import { checkRequest, isLoopback, parseHostPort } from "./guards.js";
+import { tcpPeerUid } from "./peer-uid.js";
 import { sendError } from "./http-util.js";
 import { type LocalApiContext, route } from "./routes.js";
 
@@ -30,6 +32,7 @@ export interface LocalApiCounters {
 export class LocalApiServer {
   readonly counters: LocalApiCounters = { requests: {}, refused: {} };
   private servers: Server[] = [];
+  private readonly peerUids = new WeakMap<Socket, number | undefined>();
   /** The TCP address once listening. */
   tcpAddress: { host: string; port: number } | undefined;
 
@@ -89,8 +92,20 @@ export class LocalApiServer {
     s.maxConnections = 256;
     s.maxRequestsPerSocket = 0;
     s.on("clientError", (_err, socket) => socket.destroy());
-    // Node offers no SO_PEERCRED: on the Unix socket the file's mode and group are the access
-    // control; the peer's uid cannot be read from plain JavaScript and is not logged.
+    // Node offers no SO_PEERCRED, and /proc shows no peer of a Unix socket: there the file's
+    // mode and group are the access control. A TCP peer's uid is in /proc/net/tcp[6].
+    if (via === "tcp") {
+      s.on("connection", (socket: Socket) => {
+        const peerUid = tcpPeerUid(socket);
+        this.peerUids.set(socket, peerUid);
+        this.options.logger.info("local API connection", {
+          via,
+          remote: socket.remoteAddress,
+          remotePort: socket.remotePort,
+          peerUid: peerUid ?? null,
+        });
+      });
+    }
     return s;
   }
 
@@ -109,7 +124,7 @@ export class LocalApiServer {
           method: req.method,
           path: req.url,
           reason,
-          ...(via === "tcp" && { remote: req.socket.remoteAddress }),
+          ...(via === "tcp" && { remote: req.socket.remoteAddress, peerUid: this.peerUids.get(req.socket) ?? null }),
         });
       }
       if (status >= 500 && status !== 503 && status !== 507) {
