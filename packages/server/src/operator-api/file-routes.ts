@@ -201,8 +201,11 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     action: string,
     write: boolean,
   ): FileTransferRecord => {
-    const t = deps().manager.get(req.params.id);
-    if (!t) throw new OutpostError(ErrorCode.NotFound, `no transfer ${req.params.id}`, { status: 404 });
+    const d = deps();
+    const t = d.manager.get(req.params.id);
+    // A transfer of a device invisible to the caller is answered like a transfer that does not exist.
+    if (!t || (d.registry.getDevice(t.deviceId) && !d.registry.visible(who(req).principal, "device", t.deviceId)))
+      throw new OutpostError(ErrorCode.NotFound, `no transfer ${req.params.id}`, { status: 404 });
     allow(req, t.deviceId, write && t.direction === "push" ? "file.write" : "file.read", action);
     return t;
   };

@@ -29,7 +29,8 @@ const MAX_MESSAGE_BYTES = 1024 * 1024 + 1024;
 
 /**
  * Handles the HTTP upgrade of `GET /api/devices/{id}/tunnel` on the operator API's HTTPS server:
- * checks the bearer token (401), the device (404) and the operator's `tunnel.open` on it (403),
+ * checks the bearer token (401), the device (404, also for a device invisible to the operator,
+ * with the same body) and the operator's `tunnel.open` on it (403),
  * each refusal audited and answered before any WebSocket exists, then hands the WebSocket to the
  * relay as a protocol Channel. Any other upgrade path is answered 404.
  */
@@ -58,12 +59,18 @@ export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
       });
       refuse(socket, status, code, message);
     };
+    const groups = check.login?.groups ?? [];
+    const principal = {
+      kind: "operator",
+      id: operator,
+      ...(groups.length > 0 ? { groups: [...groups] } : {}),
+    } as const;
     if (!deps.registry.getDevice(deviceId))
       return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "unknown device");
-    if (
-      !inScope(check.login?.scope, "tunnel.open", deviceId) ||
-      !deps.registry.can({ kind: "operator", id: operator }, deviceId, "tunnel.open")
-    )
+    // An invisible device does not exist for the caller: the same answer, before any permission.
+    if (!deps.registry.visible(principal, "device", deviceId))
+      return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "invisible device");
+    if (!inScope(check.login?.scope, "tunnel.open", deviceId) || !deps.registry.can(principal, deviceId, "tunnel.open"))
       return deny(
         403,
         ErrorCode.Forbidden,
