@@ -3,8 +3,8 @@
 // key and Thing), all connecting from one loopback source address.
 //   node generator.mjs <slice.json>
 // slice.json: { url, caPem, keyPem, localAddress, concurrency, resumeSessions, devices: [{ id, thing, appKey, certPem }] }
-// Prints one JSON line on stdout every 250 ms: { connected, attempts, failures } (failures are
-// attempts that ended without a connection), then connects clients `concurrency` at a time. Reads
+// Prints one JSON line on stdout every 250 ms: { connected, attempts, failures, reasons } (failures
+// are attempts that ended without a connection; reasons counts them by error code and message), then connects clients `concurrency` at a time. Reads
 // "close" on stdin: closes every client and exits.
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -14,10 +14,12 @@ const slice = JSON.parse(readFileSync(process.argv[2], "utf8"));
 let connected = 0;
 let attempts = 0;
 let failures = 0;
+/** Failed attempts by the error's code and first words, to tell refusals from timeouts. */
+const reasons = {};
 const clients = [];
 
 function report() {
-  process.stdout.write(`${JSON.stringify({ connected, attempts, failures })}\n`);
+  process.stdout.write(`${JSON.stringify({ connected, attempts, failures, reasons })}\n`);
 }
 const ticker = setInterval(report, 250);
 
@@ -33,7 +35,11 @@ for (const d of slice.devices) {
   let up = false;
   let trying = false;
   client.on("status", (s) => {
-    if (s.type === "disconnected" && trying) failures += 1;
+    if (s.type === "disconnected" && trying) {
+      failures += 1;
+      const reason = `${s.error?.code ?? s.error?.name ?? "?"}: ${String(s.error?.message ?? "").split(/[:(]/)[0].slice(0, 60)}`;
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    }
     trying = s.type === "connecting";
     if (trying) attempts += 1;
     if (s.type === "connected" && !up) {

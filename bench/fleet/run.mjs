@@ -13,7 +13,8 @@
 // - back after restart in: from the SIGKILL until all N devices are connected to the new process
 //   (it includes the new server's start-up, printed separately).
 // BENCH_FLEET_CONFIG (JSON) is merged into config.json, e.g. '{"edge":{"maxHandshakes":16}}'.
-// BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
+// BENCH_GENERATOR_NODE_ARGS to the load generators.
 // Each generator connects from its own loopback address (127.0.0.2, 127.0.0.3, ...), so the fleet
 // is not limited by one source address's ephemeral ports. The last line is, exactly:
 //   fleet: N devices, connected in X s, back after restart in Y s, Z KB server RSS per device
@@ -119,8 +120,9 @@ async function startServer(dataDir, port, logPath) {
 }
 
 function startGenerator(slicePath) {
-  const child = spawn(process.execPath, [GENERATOR, slicePath], { stdio: ["pipe", "pipe", "inherit"] });
-  const state = { connected: 0, attempts: 0, failures: 0 };
+  const extra = (process.env.BENCH_GENERATOR_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...extra, GENERATOR, slicePath], { stdio: ["pipe", "pipe", "inherit"] });
+  const state = { connected: 0, attempts: 0, failures: 0, reasons: {} };
   createInterface({ input: child.stdout }).on("line", (line) => {
     try {
       Object.assign(state, JSON.parse(line));
@@ -145,6 +147,16 @@ function startGenerator(slicePath) {
 }
 
 const sum = (gens, key) => gens.reduce((n, g) => n + g.state[key], 0);
+
+/** The generators' failed attempts by reason, most frequent first, as "n reason" lines. */
+function reasonLines(gens) {
+  const all = {};
+  for (const g of gens) for (const [r, n] of Object.entries(g.state.reasons)) all[r] = (all[r] ?? 0) + n;
+  return Object.entries(all)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([r, n]) => `    ${n} ${r}`);
+}
 
 /** Waits until all `n` devices are connected; prints progress every 5 s. Returns seconds or undefined on timeout. */
 async function waitAllConnected(gens, n, t0, timeoutS, label) {
@@ -238,6 +250,8 @@ async function main() {
         );
       }
     }
+    const why = reasonLines(gens);
+    if (why.length > 0) console.log(`  failed attempts by reason (whole run):\n${why.join("\n")}`);
     console.log(`  load average ${loadAvg()}`);
     const y = Number.isNaN(backS) ? `>${o.backTimeoutS}` : backS.toFixed(1);
     const line =

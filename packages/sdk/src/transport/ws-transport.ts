@@ -1,6 +1,12 @@
 import type { Agent } from "node:http";
 import { isIP, type Socket } from "node:net";
-import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
+import {
+  type ConnectionOptions,
+  createSecureContext,
+  type SecureContext,
+  type TLSSocket,
+  connect as tlsConnect,
+} from "node:tls";
 import type { Transport } from "@outpost/protocol";
 import {
   AbortError,
@@ -98,6 +104,28 @@ export interface WebSocketTransportOptions {
   logger?: Logger;
 }
 
+const contexts = new WeakMap<TlsOptions, SecureContext>();
+
+/**
+ * One TLS context per set of device credentials, made at the first connection and reused by every
+ * reconnect: parsing the key, the certificate and the CA costs more CPU than the TLS client's part
+ * of a resumed handshake, and a gateway (or a fleet coming back after a server restart) retries often.
+ */
+function secureContextOf(tls: TlsOptions): SecureContext {
+  let context = contexts.get(tls);
+  if (!context) {
+    context = createSecureContext({
+      ca: tls.ca,
+      ...(tls.cert !== undefined && { cert: tls.cert }),
+      ...(tls.key !== undefined && { key: tls.key }),
+      ...(tls.passphrase !== undefined && { passphrase: tls.passphrase }),
+      minVersion: "TLSv1.2",
+    });
+    contexts.set(tls, context);
+  }
+  return context;
+}
+
 /** Opens a WebSocket-over-TLS connection to `url` (wss://) and returns it as a Transport. */
 export function connectWebSocket(url: string, options: WebSocketTransportOptions): Promise<Transport> {
   const logger = options.logger ?? silentLogger;
@@ -132,6 +160,7 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       const session = options.tlsSessions?.get(url);
       const socket = tlsConnect({
         ...opts,
+        secureContext: secureContextOf(tls),
         // SNI and the certificate check use the server's name, also inside a proxy's tunnel (never
         // the proxy's). Without a servername Node sends no SNI at all.
         servername: tls.servername ?? (isIP(host) ? "" : host),
@@ -217,6 +246,7 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
         fail(status >= 500 ? new OutpostError(ErrorCode.Unavailable, text, { status }) : errorFromStatus(status, text));
       });
       ws.on("upgrade", (res) => {
+        if (pins.length === 0) return;
         const socket = res.socket as TLSSocket;
         const pinError = checkPins(socket.getPeerCertificate?.(true), pins);
         if (pinError) fail(pinError);
