@@ -37,7 +37,9 @@ for (const d of slice.devices) {
   client.on("status", (s) => {
     if (s.type === "disconnected" && trying) {
       failures += 1;
-      const reason = `${s.error?.code ?? s.error?.name ?? "?"}: ${String(s.error?.message ?? "").split(/[:(]/)[0].slice(0, 60)}`;
+      const reason = `${s.error?.code ?? s.error?.name ?? "?"}: ${String(s.error?.message ?? "")
+        .split(/[:(]/)[0]
+        .slice(0, 60)}`;
       reasons[reason] = (reasons[reason] ?? 0) + 1;
     }
     trying = s.type === "connecting";
