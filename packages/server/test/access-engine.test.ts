@@ -18,6 +18,7 @@ const base: TestModel = {
   devices: ["dev-1", "dev-2"],
   things: { pump: "dev-1", valve: "dev-2" },
   groups: { Operators: ["user:alice"], Administrators: [], Devices: ["device:dev-1", "device:dev-2"] },
+  templates: { pumps: ["pump"], valves: [] },
 };
 
 function run(m: TestModel, req: AccessRequest, entity?: "thing" | "device") {
@@ -28,15 +29,28 @@ const alice: AccessPrincipal = { kind: "operator", id: "alice" };
 
 const LEVELS: Record<string, Level> = {
   collection: { level: "collection", collection: "things" },
+  instances: { level: "instances", template: "pumps" },
+  "other template's instances": { level: "instances", template: "valves" },
   thing: { level: "thing", thing: "pump" },
   member: { level: "member", thing: "pump", member: "speed" },
 };
 
 // Requests, and which entry levels cover each (the oracle of the matrix, written out by hand).
 const REQUESTS: { name: string; target: string; member?: string; covered: string[] }[] = [
-  { name: "the member pump#speed", target: "pump", member: "speed", covered: ["collection", "thing", "member"] },
-  { name: "the whole Thing pump", target: "pump", covered: ["collection", "thing"] },
-  { name: "another member pump#level", target: "pump", member: "level", covered: ["collection", "thing"] },
+  // pump is made from template pumps; valve from none.
+  {
+    name: "the member pump#speed",
+    target: "pump",
+    member: "speed",
+    covered: ["collection", "instances", "thing", "member"],
+  },
+  { name: "the whole Thing pump", target: "pump", covered: ["collection", "instances", "thing"] },
+  {
+    name: "another member pump#level",
+    target: "pump",
+    member: "level",
+    covered: ["collection", "instances", "thing"],
+  },
   { name: "another Thing valve", target: "valve", covered: ["collection"] },
 ];
 
@@ -188,6 +202,144 @@ describe("access engine", () => {
     ).toBe(true);
   });
 
+  describe("access - templates and design time", () => {
+    const T: Record<string, Level> = {
+      templates: { level: "collection", collection: "templates" },
+      "template:pumps": { level: "template", template: "pumps" },
+      "template:valves": { level: "template", template: "valves" },
+      things: { level: "collection", collection: "things" },
+      "instances:pumps": { level: "instances", template: "pumps" },
+      "thing:pump": { level: "thing", thing: "pump" },
+    };
+    // Design-time requests and the levels that cover each (by hand).
+    const DESIGN: {
+      name: string;
+      req: Omit<AccessRequest, "principal">;
+      entity: "thing" | "template";
+      covered: string[];
+    }[] = [
+      {
+        name: "read template pumps",
+        req: { permission: "read", target: "pumps" },
+        entity: "template",
+        covered: ["templates", "template:pumps"],
+      },
+      {
+        name: "update template pumps",
+        req: { permission: "update", target: "pumps" },
+        entity: "template",
+        covered: ["templates", "template:pumps"],
+      },
+      {
+        name: "delete template valves",
+        req: { permission: "delete", target: "valves" },
+        entity: "template",
+        covered: ["templates", "template:valves"],
+      },
+      {
+        name: "create a template",
+        req: { permission: "create", target: "new" },
+        entity: "template",
+        covered: ["templates"],
+      },
+      {
+        name: "update Thing pump",
+        req: { permission: "update", target: "pump" },
+        entity: "thing",
+        covered: ["things", "instances:pumps", "thing:pump"],
+      },
+      {
+        name: "delete Thing valve",
+        req: { permission: "delete", target: "valve" },
+        entity: "thing",
+        covered: ["things"],
+      },
+      {
+        name: "create a Thing from pumps",
+        req: { permission: "create", target: "p2", template: "pumps" },
+        entity: "thing",
+        covered: ["things", "instances:pumps"],
+      },
+      {
+        name: "create a Thing from none",
+        req: { permission: "create", target: "p2" },
+        entity: "thing",
+        covered: ["things"],
+      },
+    ];
+    for (const [levelName, level] of Object.entries(T)) {
+      for (const effect of ["allow", "deny"] as const) {
+        for (const d of DESIGN) {
+          const covered = d.covered.includes(levelName);
+          const expected = effect === "allow" && covered;
+          it(`access - design time: ${effect} ${d.req.permission}@${levelName}: ${d.name} is ${expected ? "allowed" : "denied"}`, () => {
+            const m = {
+              ...base,
+              entries: [entry(effect, { kind: "group", name: "Operators" }, d.req.permission, level)],
+            };
+            const r = run(m, { principal: alice, ...d.req }, d.entity);
+            expect(r.allowed).toBe(expected);
+            expect(r.reason).toBe(covered ? effect : "default");
+            if (covered) expect(r.entries.map((e) => e.target)).toEqual([level]);
+          });
+        }
+      }
+    }
+
+    it("access - template: a Deny at the instance level beats an Allow on the Thing and on the collection", () => {
+      const m = {
+        ...base,
+        entries: [
+          entry("allow", { kind: "user", name: "alice" }, "property.write", T["thing:pump"]!),
+          entry("allow", { kind: "user", name: "alice" }, "property.write", T.things!),
+          entry("deny", { kind: "group", name: "Operators" }, "property.write", T["instances:pumps"]!),
+        ],
+      };
+      const d = run(m, { principal: alice, permission: "property.write", target: "pump", member: "speed" });
+      expect(d).toMatchObject({ allowed: false, reason: "deny" });
+      expect(d.entries.map((e) => e.target)).toEqual([T["instances:pumps"]]);
+      // valve is made from no template: the instance Deny does not reach it.
+      expect(run(m, { principal: alice, permission: "property.write", target: "valve" }).allowed).toBe(true);
+    });
+
+    it("access - template: an unknown or invisible template is not found / invisible, before any permission", () => {
+      const m: TestModel = {
+        ...base,
+        entries: [entry("allow", { kind: "user", name: "alice" }, "read", T.templates!)],
+        units: { "acme/acme": { parent: null, members: ["user:alice"] }, "other/other": { parent: null, members: [] } },
+        visibility: { "template:pumps": ["acme/acme"], "template:valves": ["other/other"] },
+      };
+      const read = (target: string) => run(m, { principal: alice, permission: "read", target }, "template");
+      expect(read("pumps")).toMatchObject({ allowed: true, reason: "allow" });
+      expect(read("valves")).toMatchObject({ allowed: false, reason: "invisible", entries: [] });
+      expect(read("nope")).toMatchObject({ allowed: false, reason: "not-found" });
+      const create = (template: string) =>
+        run(
+          { ...m, entries: [entry("allow", { kind: "user", name: "alice" }, "create", T.things!)] },
+          { principal: alice, permission: "create", target: "p9", template },
+          "thing",
+        );
+      expect(create("pumps").allowed).toBe(true);
+      expect(create("valves").reason).toBe("invisible");
+      expect(create("nope").reason).toBe("not-found");
+      const engine = new AccessEngine({ load: () => snapshot(m) });
+      expect(engine.visible(alice, "template", "pumps")).toBe(true);
+      expect(engine.visible(alice, "template", "valves")).toBe(false);
+    });
+
+    it("access - template: a device never holds design-time permissions on templates or their instances", () => {
+      const dev: AccessPrincipal = { kind: "device", id: "dev-1" };
+      const m = {
+        ...base,
+        entries: [entry("allow", { kind: "group", name: "Devices" }, "update", T["instances:pumps"]!)],
+      };
+      for (const p of ["create", "read", "update", "delete"] as const) {
+        expect(run(m, { principal: dev, permission: p, target: "pumps" }, "template").reason).toBe("device-excluded");
+        expect(run(m, { principal: dev, permission: p, target: "pump" }, "thing").reason).toBe("device-excluded");
+      }
+    });
+  });
+
   it("access - a disabled device holds nothing", () => {
     const m = { ...base, disabled: ["dev-1"] };
     expect(
@@ -267,6 +419,7 @@ describe("access engine", () => {
     const users = ["u0", "u1", "u2"];
     const groups = ["g0", "g1", "g2"];
     const things = { t0: "d0", t1: "d0", t2: "d1" } as Record<string, string>;
+    const templateOf: Record<string, string> = { t0: "T0", t1: "T0", t2: "T1" };
     const members = ["m0", "m1"];
     const principalArb = fc.oneof(
       fc.record({ kind: fc.constant("operator" as const), id: fc.constantFrom(...users), groups: fc.subarray(groups) }),
@@ -274,6 +427,7 @@ describe("access engine", () => {
     );
     const levelArb: fc.Arbitrary<Level> = fc.oneof(
       fc.constant<Level>({ level: "collection", collection: "things" }),
+      fc.constantFrom("T0", "T1").map((t): Level => ({ level: "instances", template: t })),
       fc.constantFrom(...Object.keys(things)).map((t): Level => ({ level: "thing", thing: t })),
       fc
         .tuple(fc.constantFrom(...Object.keys(things)), fc.constantFrom(...members))
@@ -309,11 +463,19 @@ describe("access engine", () => {
     const toModel = (m: { entries: TestModel["entries"]; memberships: [string, string][] }): TestModel => {
       const g: Record<string, string[]> = { Administrators: [], g0: [], g1: [], g2: [] };
       for (const [group, member] of m.memberships) g[group]!.push(member);
-      return { users, devices: ["d0", "d1"], things, groups: g, entries: m.entries ?? [] };
+      return {
+        users,
+        devices: ["d0", "d1"],
+        things,
+        groups: g,
+        entries: m.entries ?? [],
+        templates: { T0: ["t0", "t1"], T1: ["t2"] },
+      };
     };
     // The oracle of "applies", independent of the engine's index.
     const covers = (l: Level, r: AccessRequest) =>
       l.level === "collection" ||
+      (l.level === "instances" && templateOf[r.target] === l.template) ||
       (l.level === "thing" && l.thing === r.target) ||
       (l.level === "member" && l.thing === r.target && l.member === r.member);
     const holds = (s: Subject, r: AccessRequest, model: TestModel) => {

@@ -13,8 +13,10 @@ export interface TestModel {
   restrictions?: string[];
   /** Units as `org/unit` to parent (`org/unit` or null) and members (subject keys). */
   units?: Record<string, { parent: string | null; members: string[] }>;
-  /** Entity key (`thing:x`, `device:y`) to units (`org/unit`). */
+  /** Entity key (`thing:x`, `device:y`, `template:z`) to units (`org/unit`). */
   visibility?: Record<string, string[]>;
+  /** Template name to the Things made from it. */
+  templates?: Record<string, string[]>;
 }
 
 const unitKey = (u: string) => u.replace("/", "\0");
@@ -36,6 +38,8 @@ export function snapshot(m: TestModel): AccessSnapshot {
     ),
     visibility: new Map(Object.entries(m.visibility ?? {}).map(([k, units]) => [k, units.map(unitKey)])),
     organizations: Object.keys(m.units ?? {}).length > 0,
+    templates: new Set(Object.keys(m.templates ?? {})),
+    templateOf: new Map(Object.entries(m.templates ?? {}).flatMap(([t, things]) => things.map((x) => [x, t] as const))),
   };
 }
 

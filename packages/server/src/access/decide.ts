@@ -28,11 +28,15 @@ export function entityOf(permission: AccessPermission, entity?: EntityKind): Ent
   return entity ?? "thing";
 }
 
-/** Where an entry applies, as an index key: `things`, `devices`, `thing:X`, `device:X`, `member:X#m`. */
+/** Where an entry applies, as an index key: `things`, `instances:T`, `template:T`, `thing:X`, `device:X`, `member:X#m`. */
 function levelKey(l: Level): string {
   switch (l.level) {
     case "collection":
       return l.collection;
+    case "instances":
+      return `instances:${l.template}`;
+    case "template":
+      return `template:${l.template}`;
     case "thing":
       return `thing:${l.thing}`;
     case "device":
@@ -92,6 +96,28 @@ export class CompiledModel {
     return s.disabledDevices.has(p.id) ? "disabled" : "ok";
   }
 
+  /** Whether the Thing, device or template exists. */
+  exists(kind: EntityKind, name: string): boolean {
+    const s = this.snapshot;
+    if (kind === "device") return s.devices.has(name);
+    if (kind === "template") return s.templates?.has(name) ?? false;
+    return s.owners.has(name);
+  }
+
+  /**
+   * The index keys of the levels that cover a request on an existing entity, widest first: a
+   * template is covered by `templates` and itself; a Thing by `things`, the instance level of the
+   * template it was made from, itself, and for a request about one member that member.
+   */
+  levelsOf(kind: EntityKind, target: string, member?: string): string[] {
+    if (kind === "device") return ["devices", `device:${target}`];
+    if (kind === "template") return ["templates", `template:${target}`];
+    const template = this.snapshot.templateOf?.get(target);
+    const keys = ["things", ...(template !== undefined ? [`instances:${template}`] : []), `thing:${target}`];
+    if (member !== undefined) keys.push(`member:${target}#${member}`);
+    return keys;
+  }
+
   /**
    * Why `entity` is visible to `p` (a short text for explain), or undefined when it is not: with
    * no organization every entity is visible; Administrators see everything; a device sees itself
@@ -131,9 +157,10 @@ export class CompiledModel {
  * Before any entry: the principal must exist (a disabled device holds nothing), a device never
  * holds design-time or device permissions, the target must exist and be visible to the principal.
  * An entry applies when it names the permission, the principal or one of its groups, and a level
- * that covers the target: its collection, the Thing (or device) itself, or, for a request about
- * one member of a Thing, that member. A request about the whole Thing is not covered by entries
- * on single members.
+ * that covers the target: its collection, for a Thing the instance level of its template, the
+ * Thing (device, template) itself, or, for a request about one member of a Thing, that member. A
+ * request about the whole Thing is not covered by entries on single members. `create` is decided
+ * on the collection (and, for a Thing made from a template, that template's instance level).
  */
 export function decide(model: CompiledModel, request: AccessRequest, entity?: EntityKind): Decision {
   const { principal: p, permission, target, member } = request;
@@ -146,14 +173,27 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
   }
   const s = model.snapshot;
   const administrator = p.kind === "operator" && groups.includes(ADMINISTRATORS);
-  // Administrators hold every permission on every name, as before the access model existed.
-  const exists = kind === "device" ? s.devices.has(target) : s.owners.has(target);
-  if (!exists && !administrator) return refusal("not-found", groups);
-  const visibility = model.visibility(p, groups, kind, target);
-  if (visibility === undefined) return refusal("invisible", groups);
-
-  const keys = kind === "device" ? ["devices", `device:${target}`] : ["things", `thing:${target}`];
-  if (kind === "thing" && member !== undefined) keys.push(`member:${target}#${member}`);
+  let keys: string[];
+  let visibility: string | undefined;
+  if (permission === "create") {
+    // The new entity does not exist yet: its collection decides, and for a Thing made from a
+    // template that template's instance level, once the template exists for the principal.
+    keys = [collectionOf(kind)];
+    visibility = "a new entity";
+    const template = kind === "thing" ? request.template : undefined;
+    if (template !== undefined) {
+      if (!s.templates?.has(template)) return refusal("not-found", groups);
+      visibility = model.visibility(p, groups, "template", template);
+      if (visibility === undefined) return refusal("invisible", groups);
+      keys.push(`instances:${template}`);
+    }
+  } else {
+    // Administrators hold every permission on every name, as before the access model existed.
+    if (!model.exists(kind, target) && !administrator) return refusal("not-found", groups);
+    visibility = model.visibility(p, groups, kind, target);
+    if (visibility === undefined) return refusal("invisible", groups);
+    keys = model.levelsOf(kind, target, member);
+  }
   const subjects = new Set([subjectKey(principalSubject(p)), ...groups.map((g) => `group:${g}`)]);
   const applicable: AccessEntry[] = [];
   for (const key of keys) {
@@ -165,7 +205,7 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
       effect: "allow",
       subject: { kind: "group", name: ADMINISTRATORS },
       permission,
-      target: { level: "collection", collection: kind === "device" ? "devices" : "things" },
+      target: { level: "collection", collection: collectionOf(kind) },
       origin: "administrators",
     });
   }
@@ -189,6 +229,10 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
   if (denies.length > 0) return { allowed: false, reason: "deny", entries: denies, groups, visibility };
   if (applicable.length > 0) return { allowed: true, reason: "allow", entries: applicable, groups, visibility };
   return { allowed: false, reason: "default", entries: [], groups, visibility };
+}
+
+function collectionOf(kind: EntityKind): "things" | "devices" | "templates" {
+  return kind === "device" ? "devices" : kind === "template" ? "templates" : "things";
 }
 
 function refusal(reason: Decision["reason"], groups: string[]): Decision {

@@ -52,19 +52,20 @@ export class AccessEngine {
   /** Whether the request is allowed, from the cache when it was decided since the last change. */
   allows(request: AccessRequest, entity?: EntityKind): boolean {
     const p = request.principal;
-    const key = `a\0${p.kind}\0${p.id}\0${(p.groups ?? []).join("\0")}\0${request.permission}\0${entity ?? ""}\0${request.target}\0${request.member ?? "\u0001"}`;
+    const key = `a\0${p.kind}\0${p.id}\0${(p.groups ?? []).join("\0")}\0${request.permission}\0${entity ?? ""}\0${request.target}\0${request.member ?? "\u0001"}\0${request.template ?? "\u0001"}`;
     return this.#remember(key, () => decide(this.model(), request, entity).allowed);
   }
 
-  /** Whether `kind` `name` exists for `principal` (exists and is visible to it). */
+  /** Whether the Thing, device or template `name` exists for `principal` (exists and is visible to it). */
   visible(principal: AccessPrincipal, kind: EntityKind, name: string): boolean {
     const key = `v\0${principal.kind}\0${principal.id}\0${(principal.groups ?? []).join("\0")}\0${kind}\0${name}`;
     return this.#remember(key, () => {
       const model = this.model();
       const state = model.principalState(principal);
       if (state !== "ok") return false;
-      const exists = kind === "device" ? model.snapshot.devices.has(name) : model.snapshot.owners.has(name);
-      return exists && model.visibility(principal, model.groupsOf(principal), kind, name) !== undefined;
+      return (
+        model.exists(kind, name) && model.visibility(principal, model.groupsOf(principal), kind, name) !== undefined
+      );
     });
   }
 

@@ -59,18 +59,21 @@ export function isDevicePermission(p: AccessPermission): p is DeviceRuntimePermi
 export type Subject =
   { kind: "user"; name: string } | { kind: "device"; name: string } | { kind: "group"; name: string };
 
-/** A Thing or a device, the entities that visibility and permissions are about. */
-export type EntityKind = "thing" | "device";
+/** A Thing, a device or a Thing template: the entities that visibility and permissions are about. */
+export type EntityKind = "thing" | "device" | "template";
 
 /**
  * Where an entry applies, from the widest level to the narrowest:
- * - `collection`: every Thing (`things`) or every device (`devices`);
+ * - `collection`: every Thing (`things`), every device (`devices`) or every template (`templates`);
+ * - `instances`: every Thing made from one template (the template-instance level);
+ * - `template`: one template itself (design time only);
  * - `thing` / `device`: one Thing, or one device (for the device permissions and design time);
  * - `member`: one property, service or event of a Thing (`member` is its name).
- * A template-instance level (every Thing made from a template) fits between collection and Thing.
  */
 export type Level =
-  | { level: "collection"; collection: "things" | "devices" }
+  | { level: "collection"; collection: "things" | "devices" | "templates" }
+  | { level: "instances"; template: string }
+  | { level: "template"; template: string }
   | { level: "thing"; thing: string }
   | { level: "device"; device: string }
   | { level: "member"; thing: string; member: string };
@@ -149,6 +152,10 @@ export interface AccessSnapshot {
   visibility: ReadonlyMap<string, readonly string[]>;
   /** Whether any organization exists: without one, every entity is visible to every principal. */
   organizations: boolean;
+  /** Thing templates that exist (none when absent). */
+  templates?: ReadonlySet<string>;
+  /** Thing name to the template it was made from (Things made from none are absent). */
+  templateOf?: ReadonlyMap<string, string>;
 }
 
 /** The principal of a request, as the engine sees it. */
@@ -167,6 +174,11 @@ export interface AccessRequest {
   target: string;
   /** One property, service or event name of the Thing; absent: the Thing as a whole. */
   member?: string;
+  /**
+   * For `create` of a Thing (whose name does not exist yet): the template it is to be made from.
+   * Its template-instance entries then apply too, and the template must exist and be visible.
+   */
+  template?: string;
 }
 
 /** The answer, with the entries that produced it. */
@@ -219,11 +231,15 @@ export function parseSubject(text: string): Subject {
   return { kind, name: m[2]! } as Subject;
 }
 
-/** The text form of a level: `things`, `devices`, `thing:NAME`, `device:ID`, `thing:NAME/member:M`. */
+/** The text form of a level: `things`, `devices`, `templates`, `instances:T`, `template:T`, `thing:NAME`, `device:ID`, `thing:NAME#M`. */
 export function levelText(l: Level): string {
   switch (l.level) {
     case "collection":
       return l.collection;
+    case "instances":
+      return `instances:${l.template}`;
+    case "template":
+      return `template:${l.template}`;
     case "thing":
       return `thing:${l.thing}`;
     case "device":
@@ -233,16 +249,19 @@ export function levelText(l: Level): string {
   }
 }
 
-/** Parses the text form of {@link levelText}: `things`, `devices`, `thing:NAME`, `device:ID`, `thing:NAME#MEMBER`. */
+/** Parses the text form of {@link levelText}. */
 export function parseLevel(text: string): Level {
   if (text === "things" || text === "*") return { level: "collection", collection: "things" };
   if (text === "devices") return { level: "collection", collection: "devices" };
+  if (text === "templates") return { level: "collection", collection: "templates" };
+  if (text.startsWith("instances:") && text.length > 10) return { level: "instances", template: text.slice(10) };
+  if (text.startsWith("template:") && text.length > 9) return { level: "template", template: text.slice(9) };
   const member = /^thing:([^#]+)#(.+)$/.exec(text);
   if (member) return { level: "member", thing: member[1]!, member: member[2]! };
   if (text.startsWith("thing:") && text.length > 6) return { level: "thing", thing: text.slice(6) };
   if (text.startsWith("device:") && text.length > 7) return { level: "device", device: text.slice(7) };
   throw new OutpostError(
     ErrorCode.BadRequest,
-    `invalid level ${JSON.stringify(text)}: use things, devices, thing:NAME, device:ID or thing:NAME#MEMBER`,
+    `invalid level ${JSON.stringify(text)}: use things, devices, templates, instances:TEMPLATE, template:TEMPLATE, thing:NAME, device:ID or thing:NAME#MEMBER`,
   );
 }

@@ -25,6 +25,7 @@ import {
   type UnitRecord,
   type VisibilityRecord,
 } from "../access/model.js";
+import { type EntryRow, entryFromRow, readAccessSnapshot } from "./access-snapshot.js";
 import { assertDeviceId, assertOperatorName, assertThingName, isMemberName } from "./names.js";
 
 // Group, organization and unit names: like operator names, with spaces not allowed.
@@ -33,40 +34,13 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/;
 /** How often the model is checked for changes made by another process (the CLI), in ms. */
 const RECHECK_MS = 250;
 
-interface EntryRow {
-  id: number;
-  effect: Effect;
-  subject_kind: Subject["kind"];
-  subject_name: string;
-  permission: AccessPermission;
-  level: Level["level"];
-  target: string;
-  member: string;
-}
-
-function entryFromRow(r: EntryRow): AccessEntry {
-  const target: Level =
-    r.level === "collection"
-      ? { level: "collection", collection: r.target === "devices" ? "devices" : "things" }
-      : r.level === "device"
-        ? { level: "device", device: r.target }
-        : r.level === "member"
-          ? { level: "member", thing: r.target, member: r.member }
-          : { level: "thing", thing: r.target };
-  return {
-    id: r.id,
-    effect: r.effect,
-    subject: { kind: r.subject_kind, name: r.subject_name } as Subject,
-    permission: r.permission,
-    target,
-    origin: "stored",
-  };
-}
-
 function targetColumns(l: Level): [Level["level"], string, string] {
   switch (l.level) {
     case "collection":
       return ["collection", l.collection, ""];
+    case "instances":
+    case "template":
+      return [l.level, l.template, ""];
     case "thing":
       return ["thing", l.thing, ""];
     case "device":
@@ -152,73 +126,7 @@ export class SqliteAccess {
 
   /** The model as stored now. */
   snapshot(): AccessSnapshot {
-    const db = this.#db;
-    const groups = new Map<string, Set<string>>();
-    for (const g of db.prepare("SELECT name FROM access_groups").pluck().all() as string[]) groups.set(g, new Set());
-    for (const r of db.prepare("SELECT * FROM access_group_members").all() as {
-      group_name: string;
-      member_kind: string;
-      member_name: string;
-    }[]) {
-      groups.get(r.group_name)?.add(`${r.member_kind}:${r.member_name}`);
-    }
-    const units = new Map<string, { parent: string | null; members: Set<string> }>();
-    for (const u of db.prepare("SELECT * FROM org_units").all() as {
-      organization: string;
-      name: string;
-      parent: string | null;
-    }[]) {
-      units.set(`${u.organization}\0${u.name}`, {
-        parent: u.parent === null ? null : `${u.organization}\0${u.parent}`,
-        members: new Set(),
-      });
-    }
-    for (const m of db.prepare("SELECT * FROM org_unit_members").all() as {
-      organization: string;
-      unit: string;
-      member_kind: string;
-      member_name: string;
-    }[]) {
-      units.get(`${m.organization}\0${m.unit}`)?.members.add(`${m.member_kind}:${m.member_name}`);
-    }
-    const visibility = new Map<string, string[]>();
-    for (const v of db.prepare("SELECT * FROM visibility").all() as {
-      organization: string;
-      unit: string;
-      entity_kind: string;
-      entity_name: string;
-    }[]) {
-      const key = `${v.entity_kind}:${v.entity_name}`;
-      const list = visibility.get(key) ?? [];
-      list.push(`${v.organization}\0${v.unit}`);
-      visibility.set(key, list);
-    }
-    const devices = db.prepare("SELECT id, disabled FROM devices").all() as { id: string; disabled: number }[];
-    return {
-      entries: (db.prepare("SELECT * FROM access_entries ORDER BY id").all() as EntryRow[]).map(entryFromRow),
-      groups,
-      owners: new Map(
-        (db.prepare("SELECT name, device_id FROM things").all() as { name: string; device_id: string }[]).map((t) => [
-          t.name,
-          t.device_id,
-        ]),
-      ),
-      restrictions: new Set(
-        (
-          db.prepare("SELECT device_id, thing, permission FROM restrictions").all() as {
-            device_id: string;
-            thing: string;
-            permission: string;
-          }[]
-        ).map((r) => `${r.device_id}\0${r.thing}\0${r.permission}`),
-      ),
-      disabledDevices: new Set(devices.filter((d) => d.disabled !== 0).map((d) => d.id)),
-      users: new Set(db.prepare("SELECT name FROM operators").pluck().all() as string[]),
-      devices: new Set(devices.map((d) => d.id)),
-      units,
-      visibility,
-      organizations: (db.prepare("SELECT COUNT(*) FROM organizations").pluck().get() as number) > 0,
-    };
+    return readAccessSnapshot(this.#db);
   }
 
   // --- groups -------------------------------------------------------------------------------
@@ -391,21 +299,32 @@ export class SqliteAccess {
     }
     this.#requireSubject(subject, true);
     const onDevice = isDevicePermission(permission);
+    const design = isDesignPermission(permission);
     const fits =
       target.level === "collection"
         ? onDevice
           ? target.collection === "devices"
-          : isDesignPermission(permission) || target.collection === "things"
+          : design || target.collection === "things"
         : target.level === "device"
-          ? onDevice || isDesignPermission(permission)
-          : target.level === "thing"
+          ? onDevice || design
+          : target.level === "instances"
             ? !onDevice
-            : !onDevice && !isDesignPermission(permission);
+            : target.level === "template"
+              ? design && permission !== "create"
+              : target.level === "thing"
+                ? !onDevice
+                : !onDevice && !design;
     if (!fits) {
       throw new OutpostError(ErrorCode.BadRequest, `${permission} cannot be set at level ${levelText(target)}`);
     }
     if (target.level === "device" && !this.#exists("devices", "id", target.device))
       throw notFound("device", target.device);
+    if (
+      (target.level === "instances" || target.level === "template") &&
+      !this.#exists("thing_templates", "name", target.template)
+    ) {
+      throw notFound("template", target.template);
+    }
     if (target.level === "thing" || target.level === "member") {
       assertThingName(target.thing);
       if (!this.#exists("things", "name", target.thing)) throw notFound("Thing", target.thing);
@@ -545,15 +464,21 @@ export class SqliteAccess {
     return r.changes > 0;
   }
 
-  /** Makes a Thing or device (and, for a device, its Things and repository area) visible to a unit and those above it. */
+  /** Makes a Thing, template or device (and, for a device, its Things and repository area) visible to a unit and those above it. */
   grantVisibility(organization: string, unit: string, kind: EntityKind, name: string): boolean {
     this.#requireUnit(organization, unit);
-    if (kind !== "thing" && kind !== "device") {
-      throw new OutpostError(ErrorCode.BadRequest, `invalid entity kind ${JSON.stringify(kind)}: use thing or device`);
+    const table = {
+      thing: ["things", "name", "Thing"],
+      device: ["devices", "id", "device"],
+      template: ["thing_templates", "name", "template"],
+    }[kind];
+    if (!table) {
+      throw new OutpostError(
+        ErrorCode.BadRequest,
+        `invalid entity kind ${JSON.stringify(kind)}: use thing, device or template`,
+      );
     }
-    if (!this.#exists(kind === "thing" ? "things" : "devices", kind === "thing" ? "name" : "id", name)) {
-      throw notFound(kind === "thing" ? "Thing" : "device", name);
-    }
+    if (!this.#exists(table[0]!, table[1]!, name)) throw notFound(table[2]!, name);
     const r = this.#db
       .prepare("INSERT OR IGNORE INTO visibility (organization, unit, entity_kind, entity_name) VALUES (?, ?, ?, ?)")
       .run(organization, unit, kind, name);

@@ -32,6 +32,7 @@ export interface ThingRow {
   name: string;
   device_id: string;
   description: string;
+  template?: string | null;
 }
 export interface OperatorRow {
   name: string;
@@ -56,7 +57,19 @@ export function keyFromRow(r: KeyRow): AppKeyRecord {
 }
 
 export function thingFromRow(r: ThingRow): ThingRecord {
-  return { name: r.name, deviceId: r.device_id, description: r.description };
+  return {
+    name: r.name,
+    deviceId: r.device_id,
+    description: r.description,
+    ...(typeof r.template === "string" ? { template: r.template } : {}),
+  };
+}
+
+/** A permission granted to a principal on a Thing ("*" for every Thing). */
+export interface GrantRecord {
+  principal: Principal;
+  thing: string;
+  permission: Permission;
 }
 
 export function grantSubject(p: Principal): Subject {

@@ -1,9 +1,10 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type Database from "better-sqlite3";
 import { ACCESS_SCHEMA } from "./access-schema.js";
+import { migrateTemplates } from "./templates-schema.js";
 
 /** Version of the registry schema this code writes. Older databases are migrated on open. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 const V1 = `
 CREATE TABLE devices (
@@ -222,6 +223,8 @@ export function ensureSchema(db: Database.Database): void {
     if (current < 7) db.exec(V7);
     // Version 8: the access model (registry/access-schema.ts).
     if (current < 8) db.exec(ACCESS_SCHEMA);
+    // Version 9: Thing templates (registry/templates-schema.ts).
+    if (current < 9) migrateTemplates(db);
     db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
   })();
 }

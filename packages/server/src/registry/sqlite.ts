@@ -29,8 +29,12 @@ import {
   thingFromRow,
   grantSubject,
   grantLevel,
+  type GrantRecord,
 } from "./rows.js";
 import { SqliteCredentials } from "./credentials-sql.js";
+import { type DataKeyLoader, SecretValues } from "./secret-values.js";
+import { SqliteTemplates } from "./templates-sql.js";
+import type { ThingTemplate } from "../templates/model.js";
 import { SqliteRevocationLog } from "./revocation-log.js";
 import { ensureSchema } from "./schema.js";
 import { TransferStatements } from "./transfers-sql.js";
@@ -63,12 +67,7 @@ import {
   type ThingRecord,
 } from "./types.js";
 
-/** A permission granted to a principal on a Thing ("*" for every Thing). */
-export interface GrantRecord {
-  principal: Principal;
-  thing: string;
-  permission: Permission;
-}
+export type { GrantRecord } from "./rows.js";
 
 /** Options for opening a {@link SqliteRegistry}. */
 export interface SqliteRegistryOptions {
@@ -76,6 +75,11 @@ export interface SqliteRegistryOptions {
   busyTimeoutMs?: number;
   /** Clock used for createdAt/revokedAt/lastUsedAt. Default `Date.now`. */
   now?: () => number;
+  /**
+   * The data key that encrypts secret property values (docs/security.md), or a loader called on
+   * first need. Without it, storing or reading a secret value is OUTPOST_INVALID_CONFIG.
+   */
+  dataKey?: Buffer | DataKeyLoader;
 }
 
 /**
@@ -92,6 +96,10 @@ export class SqliteRegistry implements Registry {
   readonly revocations: SqliteRevocationLog;
   /** The access model (groups, entries, organizations, visibility) and its decisions. */
   readonly access: SqliteAccess;
+  /** Thing templates, and Things created from them or removed. */
+  readonly templates: SqliteTemplates;
+  /** The encrypted values of secret properties and the data key. */
+  readonly secrets: SecretValues;
   readonly #now: () => number;
   // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
   // writes that change it, and when SQLite's data_version says another connection committed.
@@ -124,6 +132,14 @@ export class SqliteRegistry implements Registry {
       this.revocations = new SqliteRevocationLog(this.#db, () => this.#certStatus.clear());
       this.access = new SqliteAccess(this.#db, this.#now);
       const access = this.access;
+      const key = options.dataKey;
+      this.secrets = new SecretValues(this.#db, Buffer.isBuffer(key) ? () => key : key);
+      this.templates = new SqliteTemplates(this.#db, {
+        now: this.#now,
+        secrets: this.secrets,
+        changed: () => access.changed(),
+        setProperties: (states) => this.setProperties(states),
+      });
       this.credentials = new SqliteCredentials(this.#db, this.#now, {
         enrol: (name) => access.enrol({ kind: "user", name }),
         isAdministrator: (id, groups) => access.isAdministrator({ kind: "operator", id, groups }),
@@ -310,6 +326,11 @@ export class SqliteRegistry implements Registry {
     return row && thingFromRow(row);
   }
 
+  thingTemplate(thing: string): ThingTemplate | undefined {
+    const name = this.getThing(thing)?.template;
+    return name === undefined ? undefined : this.templates.get(name);
+  }
+
   listThings(deviceId?: string): ThingRecord[] {
     const rows = deviceId === undefined ? this.#s.listThings.all() : this.#s.listThingsOf.all(deviceId);
     return (rows as ThingRow[]).map(thingFromRow);
@@ -452,7 +473,7 @@ export class SqliteRegistry implements Registry {
   }
 
   setProperty(state: PropertyState): void {
-    const json = propertyToJson(state.value);
+    const json = this.secrets.toStored("property", state.thing, state.name, propertyToJson(state.value));
     this.#s.upsertProperty.run(state.thing, state.name, json, state.timestampMs, state.quality, state.receivedAt);
   }
 
@@ -465,7 +486,9 @@ export class SqliteRegistry implements Registry {
   }
 
   getProperties(thing: string): PropertyState[] {
-    return (this.#s.getProperties.all(thing) as PropertyRow[]).map(propertyFromRow);
+    return (this.#s.getProperties.all(thing) as PropertyRow[]).map((r) =>
+      propertyFromRow({ ...r, value_json: this.secrets.fromStored("property", thing, r.name, r.value_json) }),
+    );
   }
 
   countProperties(thing: string): number {
@@ -477,16 +500,20 @@ export class SqliteRegistry implements Registry {
   }
 
   setDesired(desired: Omit<DesiredProperty, "seq">): DesiredProperty {
-    const json = propertyToJson(desired.value);
+    const json = this.secrets.toStored("desired", desired.thing, desired.name, propertyToJson(desired.value));
     return this.#db.transaction(() => {
       this.#s.upsertDesired.run(desired.thing, desired.name, json, desired.setBy, desired.setAt, desired.expiresAt);
-      return desiredFromRow(this.#s.getDesired.get(desired.thing, desired.name) as DesiredRow);
+      return this.#desired(this.#s.getDesired.get(desired.thing, desired.name) as DesiredRow);
     })();
   }
 
   listDesired(thing?: string): DesiredProperty[] {
     const rows = (thing === undefined ? this.#s.listDesired.all() : this.#s.listDesiredOf.all(thing)) as DesiredRow[];
-    return rows.map(desiredFromRow);
+    return rows.map((r) => this.#desired(r));
+  }
+
+  #desired(r: DesiredRow): DesiredProperty {
+    return desiredFromRow({ ...r, value_json: this.secrets.fromStored("desired", r.thing, r.name, r.value_json) });
   }
 
   deleteDesired(thing: string, name: string, seq?: number): boolean {

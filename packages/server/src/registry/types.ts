@@ -4,6 +4,7 @@
  * implement the same interface when a fleet outgrows one machine. All methods are synchronous
  * because the embedded engine is; a networked implementation would wrap calls in a cache.
  */
+import type { ThingTemplate } from "../templates/model.js";
 import type { DeliveryRecord } from "./delivery.js";
 
 /**
@@ -93,6 +94,8 @@ export interface ThingRecord {
   /** The device allowed to bind this Thing. */
   deviceId: string;
   description: string;
+  /** The template the Thing was made from (docs/templates.md); absent for a Thing made from none. */
+  template?: string;
 }
 
 export interface OperatorRecord {
@@ -222,6 +225,8 @@ export interface Registry {
   /** Assigns a Thing to a device (creating the Thing). A Thing belongs to exactly one device. */
   assignThing(name: string, deviceId: string, description?: string): ThingRecord;
   getThing(name: string): ThingRecord | undefined;
+  /** The template `thing` was made from (docs/templates.md); undefined for none or no such Thing. */
+  thingTemplate(thing: string): ThingTemplate | undefined;
   listThings(deviceId?: string): ThingRecord[];
 
   grant(principal: Principal, thing: string, permission: Permission): void;
