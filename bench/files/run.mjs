@@ -38,6 +38,7 @@ const BYTES = MB * 1024 * 1024;
 const CHUNK = 256 * 1024;
 const root = join(import.meta.dirname, "..", "..");
 const SERVER_CLI = join(root, "packages", "server", "dist", "cli", "main.js");
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 const dir = mkdtempSync(join(tmpdir(), "outpost-bench-files-"));
 const children = [];
 const cleanups = [];
@@ -71,7 +72,7 @@ try {
   ]);
   const server = await start(
     process.execPath,
-    [SERVER_CLI, "serve", "--data", data, "--edge-port", "0", "--operator-port", "0"],
+    [...SERVER_NODE_ARGS, SERVER_CLI, "serve", "--data", data, "--edge-port", "0", "--operator-port", "0"],
     (l) => {
       try {
         const m = JSON.parse(l);

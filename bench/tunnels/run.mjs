@@ -26,6 +26,7 @@ const PINGS = arg("pings", 2000);
 const CALLS = arg("calls", 100);
 const root = join(import.meta.dirname, "..", "..");
 const SERVER_CLI = join(root, "packages", "server", "dist", "cli", "main.js");
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
 const dir = mkdtempSync(join(tmpdir(), "outpost-bench-tunnels-"));
 const children = [];
 const cleanups = [];
@@ -53,7 +54,7 @@ try {
   ]);
   const server = await start(
     process.execPath,
-    [SERVER_CLI, "serve", "--data", data, "--edge-port", "0", "--operator-port", "0"],
+    [...SERVER_NODE_ARGS, SERVER_CLI, "serve", "--data", data, "--edge-port", "0", "--operator-port", "0"],
     (l) => {
       try {
         const m = JSON.parse(l);

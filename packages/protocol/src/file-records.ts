@@ -74,6 +74,11 @@ export class FileRecordReader {
   private readonly parts: Uint8Array[] = [];
   private buffered = 0;
   private ended = false;
+  /**
+   * Whether the record `next()` resolved last was joined into a buffer of its own, which the
+   * caller may then hand over whole (e.g. transfer to a worker thread) once done with the record.
+   */
+  lastOwnsBuffer = false;
 
   constructor(private readonly stream: Stream) {}
 
@@ -101,6 +106,7 @@ export class FileRecordReader {
     if (length > MAX_FILE_RECORD_BYTES)
       throw new ProtocolError(ErrorCode.MalformedFrame, `file record of ${length} bytes is over the limit`);
     if (this.buffered < 4 + length) return undefined;
+    this.lastOwnsBuffer = this.parts[0]!.byteLength < 4 + length;
     const bytes = this.consume(4 + length).subarray(4);
     try {
       const frame = wire.FileFrame.decode(bytes);

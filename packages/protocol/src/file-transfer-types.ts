@@ -1,3 +1,4 @@
+import type { ChunkCrypto } from "./chunk-crypto.js";
 import { type ErrorCode, OutpostError } from "./errors.js";
 import type { Stream } from "./stream.js";
 import type { OpenStreamOptions } from "./stream-mux.js";
@@ -23,7 +24,10 @@ export interface FileSource {
   readonly size: number;
   /** Changes when the file changes (e.g. size and mtime), so a resume against another file restarts. */
   readonly version: string;
-  /** Exactly `length` bytes at `offset`; rejects when the file is shorter now. */
+  /**
+   * Exactly `length` bytes at `offset`; rejects when the file is shorter now. The bytes are handed
+   * over to the transfer: a buffer the returned view spans whole may be transferred to a worker thread.
+   */
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
@@ -106,4 +110,6 @@ export interface OpenerOptions {
   signal?: AbortSignal;
   /** Bandwidth cap of this attempt in bytes/s (a sender paces its chunks, a receiver its acks). Default none. */
   maxBytesPerSecond?: number;
+  /** Where chunks are sealed, opened and hashed. Default: the process's shared worker-thread pool. */
+  crypto?: ChunkCrypto;
 }

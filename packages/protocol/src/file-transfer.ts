@@ -1,4 +1,3 @@
-import { createHash, type Hash } from "node:crypto";
 import { ErrorCode, isOutpostError, OutpostError } from "./errors.js";
 import {
   DEFAULT_CHUNK_BYTES,
@@ -16,15 +15,13 @@ import {
   type TransferHooks,
   type TransferResult,
 } from "./file-transfer-types.js";
-import {
-  decodeFileOpen,
-  encodeFileChunkRecord,
-  encodeFileOpen,
-  encodeFileRecord,
-  FileRecordReader,
-} from "./file-records.js";
+import type { ChunkCrypto } from "./chunk-crypto.js";
+import { defaultChunkCrypto } from "./chunk-workers.js";
+export { chunkAad } from "./file-chunks.js";
+import { receiveChunks, remoteFailure, sendChunks } from "./file-chunks.js";
+import { decodeFileOpen, encodeFileOpen, encodeFileRecord, FileRecordReader } from "./file-records.js";
 import { type FileEntry, type FileFrame, FileOp, type FileOpen } from "./messages.js";
-import { createKeyShare, deriveSessionKeys, open as openSealed, seal, sealParts, type SessionKeys } from "./sealed.js";
+import { createKeyShare, deriveSessionKeys, type SessionKeys } from "./sealed.js";
 import type { Stream } from "./stream.js";
 
 /** Sends `source` to the acceptor, which stores it at `path`. Resolves once the acceptor committed it. */
@@ -48,6 +45,7 @@ export async function putFile(
       resumeChunk: accept.resumeChunk,
       ...(options.hooks && { hooks: options.hooks }),
       pace: pacer(options.maxBytesPerSecond),
+      crypto: options.crypto ?? defaultChunkCrypto(),
     });
   } catch (err) {
     throw failStream(stream, err);
@@ -84,6 +82,7 @@ export async function getFile(open: OpenFileStream, sink: FileSink, options: Get
       resumeChunk: accept.resumeChunk,
       ...(options.hooks && { hooks: options.hooks }),
       pace: pacer(options.maxBytesPerSecond),
+      crypto: options.crypto ?? defaultChunkCrypto(),
     });
   } catch (err) {
     throw failStream(stream, err);
@@ -118,6 +117,8 @@ export interface FileStreamHandlers {
   /** Largest chunk the acceptor takes. Default {@link MAX_CHUNK_BYTES}. */
   maxChunkBytes?: number;
   hooks?: TransferHooks;
+  /** Where chunks are sealed, opened and hashed. Default: the process's shared worker-thread pool. */
+  crypto?: ChunkCrypto;
   /** Called once the attempt ends, with its result or error. */
   done?(open: FileOpen, outcome: { result?: TransferResult; error?: Error }): void;
 }
@@ -172,6 +173,7 @@ export async function serveFileStream(stream: Stream, handlers: FileStreamHandle
         resumeChunk,
         ...(handlers.hooks && { hooks: handlers.hooks }),
         pace: pacer(handlers.maxBytesPerSecond),
+        crypto: handlers.crypto ?? defaultChunkCrypto(),
       });
     } else if (open.op === FileOp.FILE_OP_GET) {
       if (!handlers.get) throw new OutpostError(ErrorCode.NotImplemented, "sending files is not served here");
@@ -203,6 +205,7 @@ export async function serveFileStream(stream: Stream, handlers: FileStreamHandle
           resumeChunk,
           ...(handlers.hooks && { hooks: handlers.hooks }),
           pace: pacer(handlers.maxBytesPerSecond),
+          crypto: handlers.crypto ?? defaultChunkCrypto(),
         });
       } finally {
         await source.close().catch(() => undefined);
@@ -290,193 +293,6 @@ async function openAndAccept(open: OpenFileStream, options: OpenerOptions, init:
   };
 }
 
-interface SendContext {
-  stream: Stream;
-  reader: FileRecordReader;
-  keys: SessionKeys;
-  transferId: string;
-  source: FileSource;
-  chunkBytes: number;
-  windowChunks: number;
-  resumeChunk: number;
-  hooks?: TransferHooks;
-  pace: (bytes: number) => Promise<void>;
-}
-
-async function sendChunks(ctx: SendContext): Promise<TransferResult> {
-  const { stream, reader, keys, transferId, source, chunkBytes } = ctx;
-  const size = source.size;
-  const total = Math.ceil(size / chunkBytes);
-  const resume = Math.min(ctx.resumeChunk, total);
-  const md5 = createHash("md5");
-  const sha = createHash("sha256");
-  for (let i = 0; i < resume; i++)
-    hashBoth(md5, sha, await source.read(i * chunkBytes, chunkLength(i, size, chunkBytes)));
-  let acked = resume;
-  let wake: (() => void) | undefined;
-  let failure: Error | undefined;
-  let rejectFailed!: (e: Error) => void;
-  // Settles when the receiver fails the attempt, so a write blocked on credit does not hide why.
-  const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
-  failed.catch(() => undefined);
-  let commit: { md5: string; sha256: string } | undefined;
-  let bytesOnWire = 0;
-  const readerDone = (async () => {
-    for (;;) {
-      const frame = await reader.next();
-      if (!frame) throw new FileTransferError(ErrorCode.ConnectionClosed, "receiver ended the stream", true);
-      if (frame.ack) {
-        const chunks = frame.ack.chunks ?? 0;
-        if (chunks < acked || chunks > total) throw new OutpostError(ErrorCode.BadRequest, `ack of ${chunks} chunks`);
-        acked = chunks;
-        ctx.hooks?.onProgress?.({ transferId, bytesDone: Math.min(size, acked * chunkBytes), size, bytesOnWire });
-      } else if (frame.commit) {
-        commit = { md5: hex(frame.commit.md5), sha256: hex(frame.commit.sha256) };
-        return;
-      } else if (frame.fail) {
-        throw remoteFailure(frame.fail);
-      } else {
-        throw new OutpostError(ErrorCode.UnexpectedFrame, `unexpected ${frame.body} from the receiver`);
-      }
-      wake?.();
-    }
-  })().catch((err: Error) => {
-    failure = err;
-    rejectFailed(err);
-    wake?.();
-  });
-  const check = () => {
-    if (failure) throw failure;
-  };
-  for (let i = resume; i < total; i++) {
-    while (i - acked >= ctx.windowChunks) {
-      check();
-      await new Promise<void>((r) => (wake = r));
-      wake = undefined;
-    }
-    check();
-    const data = await source.read(i * chunkBytes, chunkLength(i, size, chunkBytes));
-    await ctx.pace(data.byteLength);
-    check();
-    hashBoth(md5, sha, data);
-    const sealed = sealParts(keys.send, i, chunkAad(transferId, i, total), data);
-    ctx.hooks?.onSealedChunk?.(i, sealed[0]!);
-    await raceFailure(writeAll(stream, encodeFileChunkRecord(i, sealed)), failed, () => failure);
-    bytesOnWire += data.byteLength;
-  }
-  const md5Bytes = md5.digest();
-  const shaBytes = sha.digest();
-  const end = seal(keys.send, total, chunkAad(transferId, total, total), Buffer.concat([md5Bytes, shaBytes]));
-  await raceFailure(stream.write(encodeFileRecord({ end: { sealed: end } })), failed, () => failure);
-  await readerDone;
-  check();
-  if (!commit) throw new OutpostError(ErrorCode.Internal, "no commit");
-  const result = { size, md5: md5Bytes.toString("hex"), sha256: shaBytes.toString("hex") };
-  if (commit.md5 !== result.md5 || commit.sha256 !== result.sha256)
-    throw new FileTransferError(ErrorCode.Integrity, "the receiver committed a file with other checksums", false);
-  await stream.end().catch(() => undefined);
-  return { ...result, resumedFromChunk: resume, chunkBytes, bytesOnWire };
-}
-
-interface ReceiveContext {
-  stream: Stream;
-  reader: FileRecordReader;
-  keys: SessionKeys;
-  transferId: string;
-  sink: FileSink;
-  size: number;
-  chunkBytes: number;
-  resumeChunk: number;
-  hooks?: TransferHooks;
-  pace: (bytes: number) => Promise<void>;
-}
-
-async function receiveChunks(ctx: ReceiveContext): Promise<TransferResult> {
-  const { stream, reader, keys, transferId, sink, size, chunkBytes } = ctx;
-  const total = Math.ceil(size / chunkBytes);
-  const resume = Math.min(ctx.resumeChunk, total);
-  const md5 = createHash("md5");
-  const sha = createHash("sha256");
-  await sink.truncate(resume * chunkBytes);
-  for (let i = 0; i < resume; i++)
-    hashBoth(md5, sha, await sink.read(i * chunkBytes, chunkLength(i, size, chunkBytes)));
-  let next = resume;
-  let bytesOnWire = 0;
-  for (;;) {
-    const frame = await reader.next();
-    if (!frame)
-      throw new FileTransferError(ErrorCode.ConnectionClosed, "sender ended the stream before the file", true);
-    if (frame.chunk) {
-      const index = frame.chunk.index ?? 0;
-      if (index !== next)
-        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} arrived where ${next} was due`, true);
-      if (index >= total)
-        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} beyond the file's ${total}`, false);
-      let data: Uint8Array;
-      try {
-        data = openSealed(
-          keys.receive,
-          index,
-          chunkAad(transferId, index, total),
-          frame.chunk.sealed ?? new Uint8Array(0),
-        );
-      } catch (cause) {
-        // A changed chunk: what was verified before it stays staged and a new attempt re-sends it.
-        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} failed authentication`, true, { cause });
-      }
-      if (data.byteLength !== chunkLength(index, size, chunkBytes))
-        throw new FileTransferError(ErrorCode.Integrity, `chunk ${index} has ${data.byteLength} bytes`, false);
-      await sink.write(index * chunkBytes, data);
-      hashBoth(md5, sha, data);
-      next++;
-      bytesOnWire += data.byteLength;
-      await ctx.pace(data.byteLength);
-      stream.tryWrite(encodeFileRecord({ ack: { chunks: next } }));
-      ctx.hooks?.onProgress?.({ transferId, bytesDone: Math.min(size, next * chunkBytes), size, bytesOnWire });
-    } else if (frame.end) {
-      if (next !== total)
-        throw new FileTransferError(ErrorCode.Integrity, `file ended after ${next} of ${total} chunks`, true);
-      const sums = openSealed(
-        keys.receive,
-        total,
-        chunkAad(transferId, total, total),
-        frame.end.sealed ?? new Uint8Array(0),
-      );
-      const md5Bytes = md5.digest();
-      const shaBytes = sha.digest();
-      if (sums.byteLength !== 48 || !sums.subarray(0, 16).equals(md5Bytes) || !sums.subarray(16).equals(shaBytes)) {
-        await sink.discard().catch(() => undefined);
-        throw new FileTransferError(ErrorCode.Integrity, "whole-file MD5/SHA-256 differ from the sender's", false);
-      }
-      await sink.commit();
-      await stream.write(encodeFileRecord({ commit: { md5: md5Bytes, sha256: shaBytes } }));
-      await stream.end().catch(() => undefined);
-      return {
-        size,
-        md5: md5Bytes.toString("hex"),
-        sha256: shaBytes.toString("hex"),
-        resumedFromChunk: resume,
-        chunkBytes,
-        bytesOnWire,
-      };
-    } else if (frame.fail) {
-      throw remoteFailure(frame.fail);
-    } else {
-      throw new OutpostError(ErrorCode.UnexpectedFrame, `unexpected ${frame.body} from the sender`);
-    }
-  }
-}
-
-/** Associated data of chunk `index`: transfer id, index and total, so a chunk cannot be moved. */
-export function chunkAad(transferId: string, index: number, total: number): Uint8Array {
-  const id = Buffer.from(transferId, "utf8");
-  const out = Buffer.alloc(id.length + 16);
-  id.copy(out, 0);
-  out.writeBigUInt64BE(BigInt(index), id.length);
-  out.writeBigUInt64BE(BigInt(total), id.length + 8);
-  return out;
-}
-
 /** Whether a failure may be resumed by a new attempt. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof FileTransferError) return err.retry;
@@ -506,37 +322,6 @@ function failStream(stream: Stream, err: unknown): Error {
   return error;
 }
 
-function remoteFailure(fail: {
-  code?: string | null;
-  message?: string | null;
-  retry?: boolean | null;
-}): FileTransferError {
-  const code = (fail.code?.startsWith("OUTPOST_") ? fail.code : ErrorCode.Internal) as ErrorCode;
-  return new FileTransferError(code, fail.message || code, fail.retry === true);
-}
-
-/** Waits for a write, or for the receiver's failure; the receiver's reason wins over a reset it caused. */
-/** Queues `pieces` in order on `stream` and waits for its drain signal, as one write() of them joined. */
-function writeAll(stream: Stream, pieces: readonly Uint8Array[]): Promise<void> {
-  try {
-    for (const piece of pieces) stream.tryWrite(piece);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  return stream.drained();
-}
-
-async function raceFailure(p: Promise<void>, failed: Promise<never>, failure: () => Error | undefined): Promise<void> {
-  p.catch(() => undefined);
-  try {
-    await Promise.race([p, failed]);
-  } catch (err) {
-    throw failure() ?? err;
-  }
-  const f = failure();
-  if (f) throw f;
-}
-
 /** Paces to `rate` bytes/s from its first call: waits until `bytes` more fit. */
 function pacer(rate: number | undefined): (bytes: number) => Promise<void> {
   if (!rate || rate <= 0) return async () => {};
@@ -549,15 +334,6 @@ function pacer(rate: number | undefined): (bytes: number) => Promise<void> {
     const due = start + (total / rate) * 1000;
     if (due > now) await new Promise((r) => setTimeout(r, due - now));
   };
-}
-
-function hashBoth(a: Hash, b: Hash, data: Uint8Array): void {
-  a.update(data);
-  b.update(data);
-}
-
-function chunkLength(index: number, size: number, chunkBytes: number): number {
-  return Math.min(chunkBytes, size - index * chunkBytes);
 }
 
 function chunkOf(n: number | null | undefined): number {
@@ -577,8 +353,4 @@ function windowOf(n: number | null | undefined): number {
 function checkTransferId(id: string | null | undefined): string {
   if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new OutpostError(ErrorCode.BadRequest, "invalid transfer id");
   return id;
-}
-
-function hex(b: Uint8Array | null | undefined): string {
-  return Buffer.from(b ?? new Uint8Array(0)).toString("hex");
 }

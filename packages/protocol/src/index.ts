@@ -109,6 +109,10 @@ export {
   sealParts,
   SEAL_TAG_BYTES,
 } from "./sealed.js";
+export type { ChunkCrypto, ChunkCryptoSession } from "./chunk-crypto.js";
+export { CRYPTO_IN_FLIGHT_CHUNKS, inlineChunkCrypto } from "./chunk-crypto.js";
+export type { ChunkWorkerPoolOptions } from "./chunk-workers.js";
+export { ChunkWorkerPool, defaultChunkCrypto } from "./chunk-workers.js";
 export type { FileStreamHandlers, GetOptions } from "./file-transfer.js";
 export type {
   FileSink,
