@@ -5,6 +5,7 @@ import { initDataDir } from "../config/init.js";
 import { accessCommand } from "./access-commands.js";
 import { auditCommand } from "./audit-commands.js";
 import { deviceCommand, grantCommand, keyCommand, restrictCommand, thingCommand } from "./admin-commands.js";
+import { exportCommand, importCommand } from "./model-commands.js";
 import { operatorCommand } from "./operator-commands.js";
 import { pkiCommand } from "./pki-commands.js";
 import { serve } from "./serve.js";
@@ -76,6 +77,8 @@ function buildProgram(): Command {
     });
 
   program.addCommand(accessCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(importCommand());
 
   program.addCommand(deviceCommand());
   program.addCommand(keyCommand());

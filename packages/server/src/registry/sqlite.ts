@@ -35,6 +35,7 @@ import { SqliteCredentials } from "./credentials-sql.js";
 import { type DataKeyLoader, SecretValues } from "./secret-values.js";
 import { SqliteTemplates } from "./templates-sql.js";
 import type { ThingTemplate } from "../templates/model.js";
+import { SqliteModelWrites } from "./model-sql.js";
 import { SqliteRevocationLog } from "./revocation-log.js";
 import { ensureSchema } from "./schema.js";
 import { TransferStatements } from "./transfers-sql.js";
@@ -100,6 +101,8 @@ export class SqliteRegistry implements Registry {
   readonly templates: SqliteTemplates;
   /** The encrypted values of secret properties and the data key. */
   readonly secrets: SecretValues;
+  /** The writes of a model import (model/import.ts). */
+  readonly modelWrites: SqliteModelWrites;
   readonly #now: () => number;
   // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
   // writes that change it, and when SQLite's data_version says another connection committed.
@@ -140,6 +143,7 @@ export class SqliteRegistry implements Registry {
         changed: () => access.changed(),
         setProperties: (states) => this.setProperties(states),
       });
+      this.modelWrites = new SqliteModelWrites(this.#db, access, this.#now);
       this.credentials = new SqliteCredentials(this.#db, this.#now, {
         enrol: (name) => access.enrol({ kind: "user", name }),
         isAdministrator: (id, groups) => access.isAdministrator({ kind: "operator", id, groups }),
