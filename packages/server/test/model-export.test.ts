@@ -5,10 +5,11 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AccessPermission, AccessRequest, Decision } from "../src/access/model.js";
 import { hashPassword } from "../src/auth/passwords.js";
-import { exportModel } from "../src/model/export.js";
+import { exportModel, omittedFromModel } from "../src/model/export.js";
 import { formatModel, type ModelDocument, ModelFormatError, parseModel } from "../src/model/format.js";
 import { importModel } from "../src/model/import.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
+import { parseTemplateDefinition } from "../src/templates/model.js";
 
 let root: string;
 let sandbox: SqliteRegistry;
@@ -249,6 +250,39 @@ describe("model - export and import", () => {
       expect(formatModel(exportModel(target))).toBe(before);
     } finally {
       target.close();
+    }
+  });
+
+  it("model - templates are not in outpost-model/1: left out of the export and counted, refused in a file", () => {
+    const reg = fresh();
+    try {
+      reg.createDevice("gw-1");
+      reg.templates.create("pumps", parseTemplateDefinition({ properties: [{ name: "speed", type: "number" }] }));
+      reg.templates.createThing({ name: "p1", deviceId: "gw-1", template: "pumps" });
+      reg.createOperator("olga", false);
+      reg.access.addEntry("allow", { kind: "user", name: "olga" }, "property.read", {
+        level: "instances",
+        template: "pumps",
+      });
+      reg.access.addEntry("allow", { kind: "user", name: "olga" }, "property.read", { level: "thing", thing: "p1" });
+      reg.access.createOrganization("acme");
+      reg.access.grantVisibility("acme", "acme", "template", "pumps");
+      const doc = exportModel(reg);
+      expect(doc.entries.map((e) => e.level)).toEqual(["thing:p1"]);
+      expect(doc.visibility).toEqual([]);
+      expect(doc.things).toEqual([{ name: "p1", device: "gw-1", description: "" }]);
+      expect(omittedFromModel(reg)).toEqual({
+        templates: 1,
+        thingTemplateLinks: 1,
+        templateEntries: 1,
+        templateVisibility: 1,
+      });
+      const text = JSON.stringify({ ...doc, entries: [{ ...doc.entries[0], level: "instances:pumps" }] });
+      expect(() => parseModel(text)).toThrow(
+        /\$\.entries\[0\]\.level: template levels are not part of outpost-model\/1/,
+      );
+    } finally {
+      reg.close();
     }
   });
 

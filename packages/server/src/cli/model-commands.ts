@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from "node:fs";
 import { Command } from "commander";
-import { exportModel, modelCounts } from "../model/export.js";
+import { exportModel, modelCounts, omittedFromModel } from "../model/export.js";
 import { formatModel, ModelFormatError, parseModel } from "../model/format.js";
 import { IMPORT_SECTIONS, importModel, ModelImportError } from "../model/import.js";
 import { readInputFile, withData, withDataDir } from "./util.js";
@@ -36,11 +36,18 @@ imported from it need new credentials (docs/model-export.md).`,
       await withDataDir(o.data, (ctx) => {
         const doc = exportModel(ctx.registry);
         const counts = modelCounts(doc);
+        const omitted = omittedFromModel(ctx.registry);
+        const left = Object.entries(omitted).filter(([, n]) => n > 0);
+        if (left.length > 0) {
+          process.stderr.write(
+            `warning: not in ${doc.format}, left out: ${left.map(([k, n]) => `${n} ${k}`).join(", ")}\n`,
+          );
+        }
         if (typeof o.out !== "string") {
           process.stdout.write(formatModel(doc));
         } else {
           writeAtomically(o.out, formatModel(doc));
-          if (o.json) console.log(JSON.stringify({ out: o.out, format: doc.format, counts }, null, 2));
+          if (o.json) console.log(JSON.stringify({ out: o.out, format: doc.format, counts, omitted }, null, 2));
           else
             console.log(
               `exported ${Object.entries(counts)
@@ -48,7 +55,7 @@ imported from it need new credentials (docs/model-export.md).`,
                 .join(", ")} to ${o.out}`,
             );
         }
-        ctx.record("model", "model.export", { counts, ...(typeof o.out === "string" ? { out: o.out } : {}) });
+        ctx.record("model", "model.export", { counts, omitted, ...(typeof o.out === "string" ? { out: o.out } : {}) });
       });
     });
 }

@@ -1,10 +1,29 @@
 /** Reads the model (docs/model-export.md) out of a registry: everything but secrets, in a stable order. */
-import { levelText, subjectKey } from "../access/model.js";
+import { type AccessEntry, levelText, subjectKey } from "../access/model.js";
 import type { SqliteRegistry } from "../registry/sqlite.js";
 import type { Permission } from "../registry/types.js";
 import { MODEL_FORMAT, type ModelDocument, type ModelEntry, type ModelRestriction } from "./format.js";
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+// Thing templates are not part of outpost-model/1 yet (one more section, `templates`, later).
+const onTemplates = (e: AccessEntry): boolean =>
+  e.target.level === "instances" ||
+  e.target.level === "template" ||
+  (e.target.level === "collection" && e.target.collection === "templates");
+
+/**
+ * What {@link exportModel} leaves out because outpost-model/1 has no templates: templates, the
+ * template links of Things made from one, entries at a template level, visibility of templates.
+ */
+export function omittedFromModel(registry: SqliteRegistry): Record<string, number> {
+  return {
+    templates: registry.templates.list().length,
+    thingTemplateLinks: registry.listThings().filter((t) => t.template !== undefined).length,
+    templateEntries: registry.access.listEntries().filter(onTemplates).length,
+    templateVisibility: registry.access.listVisibility().filter((v) => v.entity.kind === "template").length,
+  };
+}
 
 /**
  * The registry's model as a {@link ModelDocument}: devices (no keys, no certificates), users (no
@@ -25,12 +44,15 @@ export function exportModel(registry: SqliteRegistry): ModelDocument {
   restrictions.sort((a, b) =>
     byText(`${a.device}\0${a.thing}\0${a.permission}`, `${b.device}\0${b.thing}\0${b.permission}`),
   );
-  const entries: ModelEntry[] = access.listEntries().map((e) => ({
-    effect: e.effect,
-    subject: subjectKey(e.subject),
-    permission: e.permission,
-    level: levelText(e.target),
-  }));
+  const entries: ModelEntry[] = access
+    .listEntries()
+    .filter((e) => !onTemplates(e))
+    .map((e) => ({
+      effect: e.effect,
+      subject: subjectKey(e.subject),
+      permission: e.permission,
+      level: levelText(e.target),
+    }));
   entries.sort((a, b) =>
     byText(
       `${a.subject}\0${a.permission}\0${a.level}\0${a.effect}`,
@@ -60,11 +82,14 @@ export function exportModel(registry: SqliteRegistry): ModelDocument {
       units: o.units.map((u) => ({ name: u.name, parent: u.parent, members: u.members.map(subjectKey).sort(byText) })),
     })),
     entries,
-    visibility: access.listVisibility().map((v) => ({
-      organization: v.organization,
-      unit: v.unit,
-      entity: `${v.entity.kind}:${v.entity.name}`,
-    })),
+    visibility: access
+      .listVisibility()
+      .filter((v) => v.entity.kind !== "template")
+      .map((v) => ({
+        organization: v.organization,
+        unit: v.unit,
+        entity: `${v.entity.kind}:${v.entity.name}`,
+      })),
   };
 }
 

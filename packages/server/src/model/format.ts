@@ -382,6 +382,9 @@ export function parseModel(text: string): ModelDocument {
       const level = r.name(o.level, `${p}.level`, (l) => {
         if (typeof l !== "string") throw new Error("must be a string");
         const parsed = parseLevel(l);
+        if (parsed.level === "instances" || parsed.level === "template" || l === "templates") {
+          throw new Error(`template levels are not part of ${MODEL_FORMAT}`);
+        }
         if (parsed.level === "thing" || parsed.level === "member") assertThingName(parsed.thing);
         if (parsed.level === "device") assertDeviceId(parsed.device);
         if (parsed.level === "member" && !isMemberName(parsed.member))
