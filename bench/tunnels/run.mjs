@@ -1,6 +1,9 @@
 // Tunnel benchmark, all in one run on 127.0.0.1 against a real `outpost-server serve` process:
 //   1. iperf3 throughput through an Outpost tunnel vs through `ssh -L` to a local sshd (the
-//      baseline), alternating A B A B; prints each round and the median ratio (goal >= 1.0).
+//      baseline), alternating A B A B; prints each round and the median ratio (goal >= 1.0). A third
+//      path in the same rounds, two plain TLS WebSocket hops through a `ws` relay process with no
+//      protocol on top (bench/lib/raw-wss-relay.mjs), is the ceiling of any tunnel carried over the
+//      device's WebSocket: its ratio to ssh -L bounds what a tunnel can reach on this machine.
 //   2. added round-trip latency of a 1-byte echo through the tunnel vs direct TCP (p50/p99;
 //      goal <= 0.5 ms added at p50).
 //   3. service-call latency on the same device, idle and while iperf3 saturates the tunnel.
@@ -14,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OperatorClient } from "@outpost/operator";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
+import WebSocket, { createWebSocketStream } from "ws";
 import { freePort, quantile, startProcess } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
@@ -153,6 +157,42 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
 
+  // --- the ceiling: iperf3 through two plain TLS WebSocket hops and a relay process
+  const relay = await start(
+    process.execPath,
+    [join(root, "bench", "lib", "raw-wss-relay.mjs"), join(data, "tls", "server.pem"), join(data, "tls", "server.key")],
+    (l) => {
+      try {
+        return JSON.parse(l).port;
+      } catch {
+        return undefined;
+      }
+    },
+  );
+  const zeroMask = (mask) => mask.fill(0);
+  const hop = (side, id) =>
+    createWebSocketStream(
+      new WebSocket(`wss://127.0.0.1:${relay.value}/${side}/${id}`, {
+        ca,
+        perMessageDeflate: false,
+        generateMask: zeroMask,
+        maxPayload: 16 * 1024 * 1024,
+      }),
+    );
+  let pairs = 0;
+  const ceiling = createServer((s) => {
+    const id = String(++pairs);
+    const target = connect(iperfPort, "127.0.0.1");
+    const dev = hop("dev", id);
+    const op = hop("op", id);
+    for (const x of [s, target, dev, op]) x.on("error", () => [s, target, dev, op].forEach((y) => y.destroy()));
+    target.pipe(dev).pipe(target);
+    s.pipe(op).pipe(s);
+  });
+  await new Promise((r) => ceiling.listen(0, "127.0.0.1", r));
+  cleanups.push(() => ceiling.close());
+  const ceilingPort = ceiling.address().port;
+
   // iperf3 serves one test at a time: after a run through the tunnel its server may still be
   // closing the last one, and answers "busy" for a moment.
   const iperf = async (port, seconds = SECONDS) => {
@@ -187,18 +227,28 @@ try {
   // start-up (the tunnel's JavaScript compiling its hot paths, ssh's first channel).
   await iperf(tunnelPort, 1);
   await iperf(sshLocal, 1);
-  console.log(`1. iperf3 -t ${SECONDS}: Outpost tunnel vs ssh -L (same machine, same run, alternating)`);
+  await iperf(ceilingPort, 1);
+  console.log(
+    `1. iperf3 -t ${SECONDS}: Outpost tunnel vs ssh -L, and plain ws relay (ceiling), same machine, same run, alternating`,
+  );
   const ratios = [];
+  const ceilings = [];
   for (let r = 0; r < ROUNDS; r++) {
     const a = await iperf(tunnelPort);
     const b = await iperf(sshLocal);
+    const c = await iperf(ceilingPort);
     ratios.push(a / b);
+    ceilings.push(c / b);
     console.log(
-      `   round ${r + 1}: tunnel ${a.toFixed(0)} Mbit/s, ssh -L ${b.toFixed(0)} Mbit/s, ratio ${(a / b).toFixed(2)}`,
+      `   round ${r + 1}: tunnel ${a.toFixed(0)} Mbit/s, ssh -L ${b.toFixed(0)} Mbit/s, ratio ${(a / b).toFixed(2)}; ` +
+        `plain ws relay ${c.toFixed(0)} Mbit/s, ratio to ssh -L ${(c / b).toFixed(2)}, tunnel ÷ relay ${(a / c).toFixed(2)}`,
     );
   }
   console.log(
     `   median ratio ${median(ratios).toFixed(2)} (range ${Math.min(...ratios).toFixed(2)}..${Math.max(...ratios).toFixed(2)}; goal >= 1.0)`,
+  );
+  console.log(
+    `   ceiling: two plain TLS WebSocket hops reach ${median(ceilings).toFixed(2)}x ssh -L (range ${Math.min(...ceilings).toFixed(2)}..${Math.max(...ceilings).toFixed(2)})`,
   );
 
   // --- 2. round-trip latency of 1 byte: tunnel vs direct TCP
