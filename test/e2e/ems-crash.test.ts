@@ -96,7 +96,9 @@ describe("ems - crash while offline", () => {
     expect(status.queue.overflows).toBeGreaterThanOrEqual(1);
     expect(status.queue.items).toBe(accepted);
     expect(status.queue.bytes).toBeLessThanOrEqual(65536);
-    expect((await daemon.request("GET", "/metrics")).body).toMatch(/^outpost_ems_queue_overflows_total [1-9]/m);
+    expect((await daemon.request("GET", "/metrics")).body).toMatch(
+      /^outpost_ems_queue_overflows_total\{identity="default"\} [1-9]/m,
+    );
     expect(daemon.logs.some((l) => l.msg === "durable queue full: values refused")).toBe(true);
   }, 60_000);
 });

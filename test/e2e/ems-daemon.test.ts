@@ -107,7 +107,7 @@ describe("ems - daemon against a real server", () => {
     expect(call.body, `shell output:\n${out.join("")}`).toEqual({ result: { reset: true } });
     expect(await exitOf(`the shell example (output:\n${out.join("")})`, sh)).toBe(0);
     const events = await daemon!.request("GET", "/metrics");
-    expect(events.body).toMatch(/^outpost_ems_events_total [2-9]/m);
+    expect(events.body).toMatch(/^outpost_ems_events_total\{identity="default"\} [2-9]/m);
   }, 60_000);
 
   it("ems - no secret appears in plain text anywhere in DIR", async () => {

@@ -1,10 +1,16 @@
 import { Command } from "commander";
 import { EmsConfig } from "../config/ems-config.js";
+import { fieldOf, identityKey } from "../config/identity.js";
 import { CONFIG_SCHEMA } from "../config/schema.js";
 import { checkConnection } from "../daemon/check.js";
 import { dirOf, examples, ExitError, EXIT_FAILURE, withDir } from "./util.js";
 
-type DirOpts = { dir?: string };
+type DirOpts = { dir?: string; identity?: string };
+
+const IDENTITY_OPTION = [
+  "--identity <name>",
+  "a field of this device identity (identities.NAME.KEY); default: the default identity",
+] as const;
 
 /** `outpost-ems config get|set|unset|list|check`. */
 export function configCommand(): Command {
@@ -13,6 +19,7 @@ export function configCommand(): Command {
     "outpost-ems config set server.url wss://outpost.example.com:8443/edge",
     "outpost-ems config set proxy.password 's3cret' --secret",
     'outpost-ems config set things \'[{"name":"pump-1","services":["reset"]}]\'',
+    'outpost-ems config set things \'[{"name":"meter-2"}]\' --identity metering',
     "outpost-ems config check",
   ]);
 
@@ -20,7 +27,9 @@ export function configCommand(): Command {
     .description("print one field (secrets print as <encrypted> unless --reveal)")
     .argument("<key>", "dotted field name, e.g. server.url")
     .option("--reveal", "decrypt and print a secret")
-    .action((key: string, o: DirOpts & { reveal?: boolean }) => {
+    .option(...IDENTITY_OPTION)
+    .action((field: string, o: DirOpts & { reveal?: boolean }) => {
+      const key = identityKey(o.identity, field);
       const v = EmsConfig.open(dirOf(o)).get(key, { reveal: o.reveal === true });
       if (v === undefined) throw new ExitError(`${key} is not set`, EXIT_FAILURE);
       console.log(typeof v === "string" ? v : JSON.stringify(v));
@@ -31,14 +40,19 @@ export function configCommand(): Command {
     .argument("<key>", "dotted field name")
     .argument("<value>", "the value; JSON for numbers, booleans, lists and objects")
     .option("--secret", "store the value encrypted")
-    .action((key: string, value: string, o: DirOpts & { secret?: boolean }) => {
-      EmsConfig.open(dirOf(o)).set(key, parseValue(key, value), { secret: o.secret === true });
+    .option(...IDENTITY_OPTION)
+    .action((field: string, value: string, o: DirOpts & { secret?: boolean }) => {
+      const config = EmsConfig.open(dirOf(o));
+      if (o.identity !== undefined) identityOfConfig(config, o.identity);
+      const key = identityKey(o.identity, field);
+      config.set(key, parseValue(key, value), { secret: o.secret === true });
     });
 
   withDir(config.command("unset"))
     .description("remove one field")
     .argument("<key>", "dotted field name")
-    .action((key: string, o: DirOpts) => EmsConfig.open(dirOf(o)).unset(key));
+    .option(...IDENTITY_OPTION)
+    .action((field: string, o: DirOpts) => EmsConfig.open(dirOf(o)).unset(identityKey(o.identity, field)));
 
   withDir(config.command("list"))
     .description("print every field; secrets as <encrypted>")
@@ -53,16 +67,43 @@ export function configCommand(): Command {
   withDir(config.command("check"))
     .description("validate the file and the secrets, then try to connect and say what is wrong")
     .option("--timeout <ms>", "connection attempt limit", "15000")
+    .option("--identity <name>", "check only this identity; default: every identity in turn")
     .action(async (o: DirOpts & { timeout: string }) => {
-      const result = await checkConnection(EmsConfig.open(dirOf(o)), { timeoutMs: Number(o.timeout) });
-      for (const line of result.lines) console.log(line);
-      if (!result.ok) throw new ExitError(result.problem ?? "the check failed", result.exitCode);
+      const config = EmsConfig.open(dirOf(o));
+      const all = config.identities();
+      const chosen = o.identity === undefined ? all : [identityOfConfig(config, o.identity)];
+      let failed: { problem?: string; exitCode: number } | undefined;
+      for (const identity of chosen) {
+        if (all.length > 1) console.log(`identity ${identity.name}`);
+        const result = await checkConnection(config, { timeoutMs: Number(o.timeout), identity });
+        for (const line of result.lines) console.log(line);
+        if (!result.ok && (failed === undefined || result.exitCode > failed.exitCode)) failed = result;
+      }
+      if (failed) {
+        const what = chosen.length > 1 ? "a check failed (see above)" : (failed.problem ?? "the check failed");
+        throw new ExitError(what, failed.exitCode);
+      }
     });
   return config;
 }
 
+function identityOfConfig(config: EmsConfig, name: string) {
+  const found = config.identities().find((i) => i.name === name);
+  if (!found) {
+    throw new ExitError(
+      `no identity ${JSON.stringify(name)} (identities: ${config
+        .identities()
+        .map((i) => i.name)
+        .join(", ")}): add one with outpost-ems init --bundle B --identity ${name}`,
+      2,
+    );
+  }
+  return found;
+}
+
 /** Strings stay strings unless the schema wants another type, then the value is JSON. */
-function parseValue(key: string, value: string): unknown {
+function parseValue(fullKey: string, value: string): unknown {
+  const key = fieldOf(fullKey);
   const top = (CONFIG_SCHEMA as Record<string, { type?: string; properties?: Record<string, { type?: string }> }>)[
     key.split(".")[0]!
   ];

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { Command } from "commander";
 import { verifyDeviceAudit } from "../audit/device-audit.js";
@@ -7,7 +8,7 @@ import { emsPaths } from "../config/paths.js";
 import { EmsDaemon } from "../daemon/daemon.js";
 import { jsonLogger } from "../daemon/json-logger.js";
 import { localRequest } from "./local-client.js";
-import { dirOf, examples, EXIT_FAILURE, ExitError, withDir } from "./util.js";
+import { dirOf, examples, EXIT_FAILURE, EXIT_USAGE, ExitError, withDir } from "./util.js";
 
 type DirOpts = { dir?: string };
 
@@ -34,7 +35,12 @@ export function daemonCommands(): Command[] {
       await daemon.stop().catch(() => {});
       throw err;
     }
-    logger.info("outpost-ems started", { dir: config.paths.dir, deviceId: config.data.device.id, pid: process.pid });
+    logger.info("outpost-ems started", {
+      dir: config.paths.dir,
+      deviceId: config.data.device.id,
+      identities: daemon.identities.map((i) => i.name),
+      pid: process.pid,
+    });
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         logger.info("stopping", { signal });
@@ -71,19 +77,27 @@ export function daemonCommands(): Command[] {
       console.log(r.text);
       return;
     }
-    const s = JSON.parse(r.text) as {
+    type IdentityStatus = {
+      name?: string;
       deviceId?: string;
       connection: { state: string; url?: string; error?: { message: string } };
       queue: { items: number; bytes: number; maxBytes: number; overflows: number; fsync: string };
+    };
+    const s = JSON.parse(r.text) as IdentityStatus & {
+      identities?: IdentityStatus[];
       services: { waiting: number };
     };
-    console.log(`device      ${s.deviceId ?? "?"}`);
-    console.log(
-      `connection  ${s.connection.state}${s.connection.url ? ` ${s.connection.url}` : ""}${s.connection.error ? ` (${s.connection.error.message})` : ""}`,
-    );
-    console.log(
-      `queue       ${s.queue.items} items, ${s.queue.bytes} of ${s.queue.maxBytes} bytes, ${s.queue.overflows} overflows, fsync ${s.queue.fsync}`,
-    );
+    const all = s.identities ?? [s];
+    for (const i of all) {
+      if (all.length > 1) console.log(`identity    ${i.name}`);
+      console.log(`device      ${i.deviceId ?? "?"}`);
+      console.log(
+        `connection  ${i.connection.state}${i.connection.url ? ` ${i.connection.url}` : ""}${i.connection.error ? ` (${i.connection.error.message})` : ""}`,
+      );
+      console.log(
+        `queue       ${i.queue.items} items, ${i.queue.bytes} of ${i.queue.maxBytes} bytes, ${i.queue.overflows} overflows, fsync ${i.queue.fsync}`,
+      );
+    }
     console.log(`services    ${s.services.waiting} calls waiting`);
   });
   return [start, status, csrCommand(), auditCommand()];
@@ -98,33 +112,61 @@ export function csrCommand(): Command {
       )
       .requiredOption("--cn <id>", "the device id")
       .option("--key-type <type>", "rsa (RSA-2048) or p256 (EC P-256)", "rsa")
-      .option("--force", "replace a key already in the configuration"),
+      .option("--force", "replace a key already in the configuration")
+      .option("--identity <name>", "keep the key for this further identity (then init --identity NAME)"),
     [
       "outpost-ems csr --cn pump-1 > pump-1.csr",
       "# on the server: outpost-server device add pump-1 --csr pump-1.csr --out bundle",
       "outpost-ems init --bundle bundle     # takes device.pem from the bundle, the key from here",
     ],
-  ).action((o: DirOpts & { cn: string; force?: boolean; keyType: string }) => {
+  ).action((o: DirOpts & { cn: string; force?: boolean; keyType: string; identity?: string }) => {
     if (o.keyType !== "rsa" && o.keyType !== "p256") {
       throw new OutpostError(ErrorCode.BadRequest, `--key-type ${JSON.stringify(o.keyType)}: use rsa or p256`);
     }
-    process.stdout.write(createDeviceCsr({ dir: dirOf(o), cn: o.cn, force: o.force === true, keyType: o.keyType }));
+    process.stdout.write(
+      createDeviceCsr({
+        dir: dirOf(o),
+        cn: o.cn,
+        force: o.force === true,
+        keyType: o.keyType,
+        ...(o.identity !== undefined && { identity: o.identity }),
+      }),
+    );
   });
 }
 
 /** `audit verify`. */
 export function auditCommand(): Command {
-  const audit = new Command("audit").description("the device's hash-chained audit log (DIR/audit.log)");
+  const audit = new Command("audit").description(
+    "the device's hash-chained audit logs (DIR/audit.log, and DIR/identities/NAME/audit.log for further identities)",
+  );
   examples(
-    withDir(audit.command("verify")).description(
-      "check the chain of DIR/audit.log (same verifier as outpost-server audit verify)",
-    ),
-    ["outpost-ems audit verify --dir /etc/outpost-ems"],
-  ).action((o: DirOpts) => {
-    const path = emsPaths(dirOf(o)).audit;
-    const r = verifyDeviceAudit(path);
-    if (!r.ok) throw new ExitError(`${path}: broken at record ${r.brokenAtSeq}: ${r.reason}`, EXIT_FAILURE);
-    console.log(`${path}: ok, ${r.records} records, chain intact`);
+    withDir(audit.command("verify"))
+      .description("check the chain of each identity's audit log (same verifier as outpost-server audit verify)")
+      .option("--identity <name>", "only this identity's log"),
+    ["outpost-ems audit verify --dir /etc/outpost-ems", "outpost-ems audit verify --identity metering"],
+  ).action((o: DirOpts & { identity?: string }) => {
+    const dir = dirOf(o);
+    const paths = emsPaths(dir);
+    const logs = existsSync(paths.config)
+      ? EmsConfig.open(dir)
+          .identities()
+          .filter((i) => o.identity === undefined || i.name === o.identity)
+          .map((i) => i.audit)
+      : o.identity === undefined
+        ? [paths.audit]
+        : [];
+    if (logs.length === 0) throw new ExitError(`no identity ${JSON.stringify(o.identity)}`, EXIT_USAGE);
+    let broken: string | undefined;
+    for (const path of logs) {
+      const r = verifyDeviceAudit(path);
+      if (r.ok) console.log(`${path}: ok, ${r.records} records, chain intact`);
+      else {
+        broken ??= `${path}: broken at record ${r.brokenAtSeq}: ${r.reason}`;
+        if (logs.length > 1) console.log(`${path}: broken at record ${r.brokenAtSeq}: ${r.reason}`);
+      }
+    }
+    if (broken) throw new ExitError(broken, EXIT_FAILURE);
   });
   return audit;
 }

@@ -4,6 +4,7 @@ import { initEmsDir } from "../config/init.js";
 import { EMS_VERSION } from "../version.js";
 import { configCommand } from "./config-commands.js";
 import { daemonCommands } from "./daemon-commands.js";
+import { identitiesCommand } from "./identity-commands.js";
 import { tunnelsCommand } from "./tunnel-commands.js";
 import { dirOf, examples, EXIT_OK, EXIT_USAGE, ExitError, exitCodeOf, withDir } from "./util.js";
 
@@ -37,11 +38,16 @@ export function buildProgram(): Command {
       .option("--key <file>", "device private key (PEM, possibly encrypted)")
       .option("--passphrase-file <file>", "file holding the device key's passphrase")
       .option("--proxy <url>", "HTTP proxy, http://[user:password@]host:port")
-      .option("--force", "move an existing config.json aside and start over"),
+      .option(
+        "--identity <name>",
+        "add the bundle as a further device identity with its own connection and Things (the directory must be initialised)",
+      )
+      .option("--force", "move an existing config.json aside and start over (with --identity: replace that identity)"),
     [
       "outpost-ems init --dir /etc/outpost-ems --bundle ./bundle-pump-1",
       "outpost-ems init --bundle ./bundle --url wss://outpost.example.com:8443/edge",
       "outpost-ems init --server wss://10.0.0.5:8443/edge --ca ca.pem --cert device.pem --key device.key --app-key-file app-key",
+      "outpost-ems init --dir /etc/outpost-ems --bundle ./bundle-meter-2 --identity metering",
     ],
   ).action((o: Opts) => {
     const str = (k: string): string | undefined => (typeof o[k] === "string" ? (o[k] as string) : undefined);
@@ -56,11 +62,13 @@ export function buildProgram(): Command {
         key: str("key"),
         passphraseFile: str("passphraseFile"),
         proxy: str("proxy"),
+        identity: str("identity"),
       }),
       force: o.force === true,
     });
+    const what = r.identity === "default" ? "" : ` identity ${r.identity}:`;
     process.stderr.write(
-      `initialised ${r.dir} for device ${r.deviceId} (${r.url}), Things: ${r.things.join(", ") || "none"}\n` +
+      `initialised ${r.dir}${what} for device ${r.deviceId} (${r.url}), Things: ${r.things.join(", ") || "none"}\n` +
         (r.dataKeyCreated
           ? `data key written to ${r.dir}/data.key (mode 0600): back it up apart from the directory\n`
           : ""),
@@ -68,6 +76,7 @@ export function buildProgram(): Command {
   });
 
   program.addCommand(configCommand());
+  program.addCommand(identitiesCommand());
 
   examples(
     withDir(program.command("local-token")).description(

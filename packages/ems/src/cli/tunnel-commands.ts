@@ -22,7 +22,9 @@ export function tunnelsCommand(): Command {
       else if (pending.length === 0) console.log("no tunnel requests waiting");
       else
         for (const p of pending)
-          console.log(`${p.id}  ${p.target} (${p.address})  from ${p.initiator}  since ${p.since}`);
+          console.log(
+            `${p.id}  ${p.target} (${p.address})  from ${p.initiator}  since ${p.since}${p.identity && p.identity !== "default" ? `  identity ${p.identity}` : ""}`,
+          );
     });
   for (const verb of ["approve", "deny"] as const) {
     withDir(tunnels.command(verb))

@@ -4,6 +4,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import forge from "node-forge";
 import { createDataKeyFile, DATA_KEY_FILE } from "./data-key.js";
 import { EmsConfig } from "./ems-config.js";
+import { checkIdentityName, DEFAULT_IDENTITY, identityKey } from "./identity.js";
 import { emsPaths } from "./paths.js";
 
 /** Device ids as the server accepts them (see the server's registry names). */
@@ -18,6 +19,8 @@ export interface CsrOptions {
   force?: boolean;
   /** Key type: "rsa" (RSA-2048) or "p256" (EC P-256, the curve secure elements offer). Default "rsa". */
   keyType?: "rsa" | "p256";
+  /** Keep the key for this further identity (`identities.NAME.tls.key`). Default: the default identity. */
+  identity?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -32,8 +35,10 @@ export function createDeviceCsr(o: CsrOptions): string {
   }
   const env = o.env ?? process.env;
   const paths = emsPaths(o.dir);
+  if (o.identity !== undefined && o.identity !== DEFAULT_IDENTITY) checkIdentityName(o.identity);
+  const field = (f: string): string => identityKey(o.identity, f);
   const config = EmsConfig.open(paths.dir, { create: true, env });
-  if (config.data.tls.key !== undefined && !o.force) {
+  if (config.get(field("tls.key")) !== undefined && !o.force) {
     throw new OutpostError(ErrorCode.Conflict, `${paths.config} already holds a device key: use --force to replace it`);
   }
   const external =
@@ -47,7 +52,7 @@ export function createDeviceCsr(o: CsrOptions): string {
       publicKeyEncoding: { type: "spki", format: "pem" },
     });
     const csrPem = ecCsrPem(o.cn, createPrivateKey(privateKey));
-    config.setMany({ "device.id": o.cn, "tls.key": privateKey });
+    config.setMany({ [field("device.id")]: o.cn, [field("tls.key")]: privateKey });
     return csrPem;
   }
   const { privateKey, publicKey } = generateKeyPairSync("rsa", {
@@ -59,7 +64,7 @@ export function createDeviceCsr(o: CsrOptions): string {
   csr.publicKey = forge.pki.publicKeyFromPem(publicKey);
   csr.setSubject([{ name: "commonName", value: o.cn }]);
   csr.sign(forge.pki.privateKeyFromPem(privateKey), forge.md.sha256.create());
-  config.setMany({ "device.id": o.cn, "tls.key": privateKey });
+  config.setMany({ [field("device.id")]: o.cn, [field("tls.key")]: privateKey });
   return forge.pki.certificationRequestToPem(csr);
 }
 

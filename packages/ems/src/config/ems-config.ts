@@ -2,6 +2,14 @@ import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import Conf from "conf";
 import { type DataKey, loadDataKey } from "./data-key.js";
+import {
+  checkIdentities,
+  DEFAULT_IDENTITY,
+  fieldOf,
+  identitiesOf,
+  identityKey,
+  type IdentityView,
+} from "./identity.js";
 import { emsPaths, type EmsPaths } from "./paths.js";
 import { CONFIG_SCHEMA, type EmsConfigData, INTERNAL_FIELDS, SECRET_FIELDS } from "./schema.js";
 import { isEncrypted, openSecret, sealSecret } from "./secret-box.js";
@@ -76,9 +84,14 @@ export class EmsConfig {
     return this.dataKey().source;
   }
 
+  /** Every device identity, the default first. */
+  identities(): IdentityView[] {
+    return identitiesOf(this.conf.store, this.paths);
+  }
+
   /** Whether `key` is a secret field (always encrypted) or holds an encrypted value. */
   isSecret(key: string): boolean {
-    return SECRET_FIELDS.includes(key) || isEncrypted(this.conf.get(key as never));
+    return isSecretField(key) || isEncrypted(this.conf.get(key as never));
   }
 
   /** A stored value; secrets come back as {@link ENCRYPTED_PLACEHOLDER} unless `reveal`. */
@@ -104,11 +117,12 @@ export class EmsConfig {
    */
   set(key: string, value: unknown, options: { secret?: boolean } = {}): void {
     if (INTERNAL_FIELDS.includes(key)) throw new OutpostError(ErrorCode.InvalidConfig, `${key} is set by outpost-ems`);
-    const secret = options.secret === true || SECRET_FIELDS.includes(key);
+    const secret = options.secret === true || isSecretField(key);
     if (secret && typeof value !== "string") {
       throw new OutpostError(ErrorCode.InvalidConfig, `config field ${key}: a secret must be a string`);
     }
     const stored = secret ? this.seal(key, value as string) : value;
+    this.checkNext((next) => setPath(next, key, stored));
     this.write(() => this.conf.set(key as never, stored as never), key);
   }
 
@@ -117,9 +131,10 @@ export class EmsConfig {
     const next = structuredClone(this.conf.store) as unknown as Record<string, unknown>;
     for (const [key, value] of Object.entries(values)) {
       if (value === undefined) continue;
-      const stored = SECRET_FIELDS.includes(key) ? this.seal(key, String(value)) : value;
+      const stored = isSecretField(key) ? this.seal(key, String(value)) : value;
       setPath(next, key, stored);
     }
+    checkIdentities(next as unknown as EmsConfigData);
     this.write(() => {
       this.conf.store = next as unknown as EmsConfigData;
     });
@@ -129,6 +144,17 @@ export class EmsConfig {
   unset(key: string): void {
     if (INTERNAL_FIELDS.includes(key)) throw new OutpostError(ErrorCode.InvalidConfig, `${key} is set by outpost-ems`);
     this.write(() => this.conf.delete(key as never), key);
+  }
+
+  /** Removes a further identity's fields (its queue and audit log stay on disk). */
+  removeIdentity(name: string): void {
+    if (name === DEFAULT_IDENTITY) {
+      throw new OutpostError(ErrorCode.InvalidConfig, "the default identity cannot be removed");
+    }
+    if (this.conf.store.identities?.[name] === undefined) {
+      throw new OutpostError(ErrorCode.InvalidConfig, `no identity ${JSON.stringify(name)}`);
+    }
+    this.write(() => this.conf.delete(`identities.${name}` as never));
   }
 
   /** Every leaf field as `key = value`, secrets as {@link ENCRYPTED_PLACEHOLDER}; internal fields left out. */
@@ -149,7 +175,12 @@ export class EmsConfig {
   /** Encrypts every secret field still in plaintext (written by hand). Returns the fields it encrypted. */
   encryptPlaintextSecrets(): string[] {
     const fixed: string[] = [];
-    for (const key of SECRET_FIELDS) {
+    const keys = this.identities().flatMap((i) =>
+      SECRET_FIELDS.filter((f) => i.name === DEFAULT_IDENTITY || f !== "local.token").map((f) =>
+        identityKey(i.name, f),
+      ),
+    );
+    for (const key of keys) {
       const v = this.conf.get(key as never) as unknown;
       if (typeof v === "string" && !isEncrypted(v)) fixed.push(key);
     }
@@ -182,6 +213,13 @@ export class EmsConfig {
     }
   }
 
+  /** Refuses a change that would leave a Thing claimed twice (see checkIdentities). */
+  private checkNext(change: (next: Record<string, unknown>) => void): void {
+    const next = structuredClone(this.conf.store) as unknown as Record<string, unknown>;
+    change(next);
+    checkIdentities(next as unknown as EmsConfigData);
+  }
+
   private seal(key: string, value: string): string {
     this.checkKey();
     return sealSecret(this.dataKey().key, key, value);
@@ -203,6 +241,12 @@ export class EmsConfig {
       });
     }
   }
+}
+
+/** Whether `key` is always stored encrypted: a secret field, of the default identity or of another. */
+export function isSecretField(key: string): boolean {
+  if (SECRET_FIELDS.includes(key)) return true;
+  return key.startsWith("identities.") && fieldOf(key) !== "local.token" && SECRET_FIELDS.includes(fieldOf(key));
 }
 
 function describeSource(source: DataKey["source"]): string {

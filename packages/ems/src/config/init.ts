@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { createDataKeyFile, DATA_KEY_FILE } from "./data-key.js";
 import { EmsConfig } from "./ems-config.js";
+import { checkIdentityName, DEFAULT_IDENTITY, identityKey } from "./identity.js";
 import { emsPaths } from "./paths.js";
 
 /** Options of {@link initEmsDir}: a bundle, or the same by separate files (given ones override the bundle's). */
@@ -22,12 +23,20 @@ export interface InitOptions {
   proxy?: string;
   /** Move an existing configuration aside (config.json.bak-TIME) instead of refusing. Default false. */
   force?: boolean;
+  /**
+   * Add the bundle as a further device identity of this name in an initialised directory (its
+   * own connection, key, application key and Things) instead of as the default one. With `force`,
+   * an identity of that name is replaced.
+   */
+  identity?: string;
   env?: NodeJS.ProcessEnv;
 }
 
 /** Result of {@link initEmsDir}. */
 export interface InitResult {
   dir: string;
+  /** "default", or the name given as `identity`. */
+  identity: string;
   deviceId: string;
   url: string;
   things: string[];
@@ -50,6 +59,8 @@ interface Manifest {
 export function initEmsDir(o: InitOptions): InitResult {
   const env = o.env ?? process.env;
   const paths = emsPaths(o.dir);
+  const identity = o.identity ?? DEFAULT_IDENTITY;
+  if (identity !== DEFAULT_IDENTITY) checkIdentityName(identity);
   const bundle = o.bundle === undefined ? undefined : resolve(o.bundle);
   const manifest = bundle === undefined ? {} : readManifest(bundle);
   const inBundle = (name: string | null | undefined, fallback: string): string | undefined => {
@@ -69,10 +80,11 @@ export function initEmsDir(o: InitOptions): InitResult {
   const ca = readText(need(caFile, "--ca"), "CA certificate");
   const cert = readText(need(certFile, "--cert"), "device certificate");
   const pending = existsSync(paths.config) ? EmsConfig.open(paths.dir, { env }) : undefined;
+  const field = (f: string): string => identityKey(identity, f);
   // A key made by `outpost-ems csr` waits in the configuration for its certificate.
   const key =
-    keyFile === undefined && pending?.data.tls.key !== undefined
-      ? pending.secret("tls.key")!
+    keyFile === undefined && pending?.get(field("tls.key")) !== undefined
+      ? pending.secret(field("tls.key"))!
       : readText(need(keyFile, "--key"), "device key");
   const appKey = readText(need(appKeyFile, "--app-key-file"), "application key").trim();
   const passphrase = o.passphraseFile === undefined ? undefined : readText(o.passphraseFile, "passphrase").trim();
@@ -90,6 +102,39 @@ export function initEmsDir(o: InitOptions): InitResult {
     new X509Certificate(ca);
   } catch (cause) {
     throw new OutpostError(ErrorCode.InvalidConfig, "the CA file is not a PEM certificate", { cause });
+  }
+
+  const proxy = o.proxy === undefined ? undefined : splitProxy(o.proxy);
+  const things = manifest.things ?? [];
+  if (identity !== DEFAULT_IDENTITY) {
+    if (pending?.data.server.url === undefined) {
+      throw new OutpostError(
+        ErrorCode.InvalidConfig,
+        `${paths.dir} has no default identity yet: run "outpost-ems init --dir ${paths.dir} --bundle <bundle>" first, then add identities with --identity`,
+      );
+    }
+    if (pending.get(field("server.url")) !== undefined && !o.force) {
+      throw new OutpostError(
+        ErrorCode.Conflict,
+        `identity ${identity} exists: use "outpost-ems config set --identity ${identity}" to change it, or --force to replace it`,
+      );
+    }
+    const values: Record<string, unknown> = {
+      [`identities.${identity}`]: {},
+      [field("server.url")]: serverUrl,
+      [field("device.id")]: deviceId,
+      [field("tls.ca")]: ca,
+      [field("tls.cert")]: cert,
+      [field("tls.key")]: key,
+      [field("tls.passphrase")]: passphrase,
+      [field("appKey")]: appKey,
+      [field("proxy.url")]: proxy?.url,
+      [field("proxy.username")]: proxy?.username,
+      [field("proxy.password")]: proxy?.password,
+      [field("things")]: things.map((name) => ({ name })),
+    };
+    pending.setMany(values);
+    return { dir: paths.dir, identity, deviceId, url: serverUrl, things, dataKeyCreated: false };
   }
 
   if (pending?.data.server.url !== undefined) {
@@ -113,8 +158,6 @@ export function initEmsDir(o: InitOptions): InitResult {
     createDataKeyFile(paths.dir);
     dataKeyCreated = true;
   }
-  const proxy = o.proxy === undefined ? undefined : splitProxy(o.proxy);
-  const things = manifest.things ?? [];
   config.setMany({
     "server.url": serverUrl,
     "device.id": deviceId,
@@ -129,7 +172,7 @@ export function initEmsDir(o: InitOptions): InitResult {
     things: things.map((name) => ({ name })),
     "local.token": `oplt_${randomBytes(24).toString("base64url")}`,
   });
-  return { dir: paths.dir, deviceId, url: serverUrl, things, dataKeyCreated };
+  return { dir: paths.dir, identity, deviceId, url: serverUrl, things, dataKeyCreated };
 }
 
 function readManifest(bundle: string): Manifest {

@@ -61,9 +61,27 @@ export interface EmsConfigData {
    * directory (transfer paths are `<name>/<relative path>`, confined to it).
    */
   files: { virtualDirs?: Record<string, string>; maxFileBytes?: number; maxBytesPerSecond?: number };
+  /**
+   * Further device identities, by name: each its own connection (server, certificate, key,
+   * application key, proxy), Things, tunnels and virtual directories. The fields above are the
+   * identity named "default".
+   */
+  identities?: Record<string, IdentityConfigData>;
   /** An encrypted known value: tells a wrong data key apart from a changed field. */
   keyCheck?: string;
 }
+
+/** The fields of one device identity (the default identity keeps them at the top level). */
+export type IdentityConfigData = Pick<
+  EmsConfigData,
+  "server" | "device" | "tls" | "appKey" | "proxy" | "things" | "tunnels" | "files"
+>;
+
+/** Top-level fields that each identity has for itself. */
+export const IDENTITY_FIELDS = ["server", "device", "tls", "appKey", "proxy", "things", "tunnels", "files"] as const;
+
+/** How an identity may be named (it names a directory and a config key). */
+export const IDENTITY_NAME_PATTERN = "^[a-z0-9][a-z0-9_-]{0,62}$";
 
 /** Fields that are always stored encrypted. */
 export const SECRET_FIELDS: readonly string[] = [
@@ -81,9 +99,7 @@ const str = { type: "string" } as const;
 const bool = { type: "boolean" } as const;
 const posInt = { type: "integer", minimum: 1 } as const;
 
-/** JSON schema of each top-level field, for `conf`. */
-export const CONFIG_SCHEMA = {
-  version: { const: 1, default: 1 },
+const BASE_SCHEMA = {
   server: {
     type: "object",
     default: {},
@@ -153,6 +169,36 @@ export const CONFIG_SCHEMA = {
       },
     },
   },
+  tunnels: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      targets: {
+        type: "object",
+        additionalProperties: { type: "string", pattern: "^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$" },
+      },
+      approval: { enum: ["local", "none"] },
+      approvalTimeoutMs: posInt,
+      maxSessions: posInt,
+    },
+  },
+  files: {
+    type: "object",
+    default: {},
+    additionalProperties: false,
+    properties: {
+      virtualDirs: { type: "object", additionalProperties: { type: "string", minLength: 1 } },
+      maxFileBytes: posInt,
+      maxBytesPerSecond: posInt,
+    },
+  },
+} as const;
+
+/** JSON schema of each top-level field, for `conf`. */
+export const CONFIG_SCHEMA = {
+  version: { const: 1, default: 1 },
+  ...BASE_SCHEMA,
   local: {
     type: "object",
     default: {},
@@ -176,28 +222,23 @@ export const CONFIG_SCHEMA = {
       fsyncIntervalMs: posInt,
     },
   },
-  tunnels: {
+  identities: {
     type: "object",
     default: {},
-    additionalProperties: false,
-    properties: {
-      targets: {
-        type: "object",
-        additionalProperties: { type: "string", pattern: "^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$" },
+    propertyNames: { pattern: IDENTITY_NAME_PATTERN, not: { const: "default" } },
+    additionalProperties: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        server: BASE_SCHEMA.server,
+        device: BASE_SCHEMA.device,
+        tls: BASE_SCHEMA.tls,
+        appKey: BASE_SCHEMA.appKey,
+        proxy: BASE_SCHEMA.proxy,
+        things: BASE_SCHEMA.things,
+        tunnels: BASE_SCHEMA.tunnels,
+        files: BASE_SCHEMA.files,
       },
-      approval: { enum: ["local", "none"] },
-      approvalTimeoutMs: posInt,
-      maxSessions: posInt,
-    },
-  },
-  files: {
-    type: "object",
-    default: {},
-    additionalProperties: false,
-    properties: {
-      virtualDirs: { type: "object", additionalProperties: { type: "string", minLength: 1 } },
-      maxFileBytes: posInt,
-      maxBytesPerSecond: posInt,
     },
   },
   keyCheck: str,

@@ -4,6 +4,7 @@ import { connect as tlsConnect } from "node:tls";
 import { ErrorCode, isOutpostError } from "@outpost/protocol";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
 import type { EmsConfig } from "../config/ems-config.js";
+import { checkIdentities, type IdentityView } from "../config/identity.js";
 import { clientOptionsFrom } from "./client-options.js";
 
 /** Result of {@link checkConnection}: one line per step, and the first problem in plain words. */
@@ -19,6 +20,8 @@ export interface CheckResult {
 export interface CheckOptions {
   /** Limit of each network step. Default 15_000 ms. */
   timeoutMs?: number;
+  /** The identity to check. Default: the default identity. */
+  identity?: IdentityView;
 }
 
 /**
@@ -29,13 +32,16 @@ export interface CheckOptions {
 export async function checkConnection(config: EmsConfig, options: CheckOptions = {}): Promise<CheckResult> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const lines: string[] = [];
+  const identity = options.identity ?? config.identities()[0]!;
+  const d = identity.data;
   const fail = (problem: string, exitCode = 1): CheckResult => {
     lines.push(`FAIL ${problem}`);
     return { ok: false, lines, problem, exitCode };
   };
   let opts: ReturnType<typeof clientOptionsFrom>;
   try {
-    opts = clientOptionsFrom(config);
+    checkIdentities(config.data);
+    opts = clientOptionsFrom(config, identity);
     new EdgeClient({ ...opts, logger: silentLogger, reconnect: false });
   } catch (err) {
     return fail(`configuration: ${(err as Error).message}`, 2);
@@ -44,7 +50,7 @@ export async function checkConnection(config: EmsConfig, options: CheckOptions =
   const url = new URL(opts.url);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || 443);
-  if (config.data.proxy.url) lines.push(`note the connection goes through the proxy ${config.data.proxy.url}`);
+  if (d.proxy.url) lines.push(`note the connection goes through the proxy ${d.proxy.url}`);
   else {
     try {
       const a = await lookup(host);
@@ -61,7 +67,7 @@ export async function checkConnection(config: EmsConfig, options: CheckOptions =
     });
     if (tcp) return fail(`TCP: cannot reach ${host}:${port} (${tcp}): is the server up, is a firewall in the way?`);
     lines.push(`ok   TCP ${host}:${port}`);
-    const servername = config.data.server.servername ?? (/^[\d.]+$|:/.test(host) ? undefined : host);
+    const servername = d.server.servername ?? (/^[\d.]+$|:/.test(host) ? undefined : host);
     const tlsErr = await step((done) => {
       const s = tlsConnect(
         {
@@ -77,7 +83,7 @@ export async function checkConnection(config: EmsConfig, options: CheckOptions =
       s.on("timeout", () => done(new Error("timed out"), s));
       s.on("error", (e) => done(e, s));
     });
-    if (tlsErr && !config.data.server.insecureSkipVerify) {
+    if (tlsErr && !d.server.insecureSkipVerify) {
       return fail(
         /certificate|self.signed|altnames|verify/i.test(tlsErr)
           ? `certificate: the server's certificate is not trusted (${tlsErr}): check tls.ca and the host name in server.url`

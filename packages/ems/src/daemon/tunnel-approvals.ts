@@ -8,6 +8,8 @@ export interface PendingTunnel {
   initiator: string;
   /** When it was asked (ISO 8601). */
   since: string;
+  /** The identity whose connection asked. */
+  identity?: string;
 }
 
 /**
@@ -16,6 +18,8 @@ export interface PendingTunnel {
  */
 export class TunnelApprovals {
   private readonly pending = new Map<string, { info: PendingTunnel; decide(ok: boolean): void }>();
+
+  constructor(private readonly identity?: string) {}
 
   /** The SDK's `approve` callback. */
   readonly approve = (req: TunnelApprovalRequest): Promise<boolean> =>
@@ -36,6 +40,7 @@ export class TunnelApprovals {
           address: req.address,
           initiator: req.initiator,
           since: new Date().toISOString(),
+          ...(this.identity !== undefined && { identity: this.identity }),
         },
         decide: done,
       });

@@ -1,15 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { asObject, readJson, sendJson } from "./http-util.js";
-import { type LocalFiles, type LocalTransferRequest, statusOfTransferError } from "./local-files.js";
+import { type LocalFilesApi, type LocalTransferRequest, statusOfTransferError } from "./local-files.js";
 
 /**
- * `POST /files/uploads` and `POST /files/downloads` with `{"from", "to", "maxBytesPerSecond"?}`
+ * `POST /files/uploads` and `POST /files/downloads` with `{"from", "to", "maxBytesPerSecond"?, "identity"?}`
  * (202 with the transfer, or with `?wait=true` its outcome once it ends), `GET /files/transfers`,
  * `GET /files/transfers/{id}`, `DELETE /files/transfers/{id}` (cancel).
  */
 export async function fileRoute(
-  ctx: { files: LocalFiles; maxBodyBytes: number },
+  ctx: { files: LocalFilesApi; maxBodyBytes: number },
   req: IncomingMessage,
   res: ServerResponse,
   method: string,
@@ -46,6 +46,9 @@ function requestOf(direction: "upload" | "download", body: Record<string, unknow
       throw new OutpostError(ErrorCode.BadRequest, `"${k}" must be a non-empty string`);
     }
   }
+  if (body.identity !== undefined && typeof body.identity !== "string") {
+    throw new OutpostError(ErrorCode.BadRequest, '"identity" must be a string');
+  }
   const rate = body.maxBytesPerSecond;
   if (rate !== undefined && !(Number.isSafeInteger(rate) && (rate as number) > 0)) {
     throw new OutpostError(ErrorCode.BadRequest, "maxBytesPerSecond must be a positive integer");
@@ -55,10 +58,11 @@ function requestOf(direction: "upload" | "download", body: Record<string, unknow
     from: body.from as string,
     to: body.to as string,
     ...(rate !== undefined && { maxBytesPerSecond: rate as number }),
+    ...(body.identity !== undefined && { identity: body.identity as string }),
   };
 }
 
-function found(ctx: { files: LocalFiles }, id: string) {
+function found(ctx: { files: LocalFilesApi }, id: string) {
   const t = ctx.files.get(id);
   if (!t) throw new OutpostError(ErrorCode.NotFound, `no transfer ${id}`);
   return t;

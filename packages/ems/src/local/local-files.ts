@@ -1,8 +1,16 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type { DeviceFiles, DeviceTransfer } from "@outpost/sdk";
 
-/** A transfer as the local API shows it. */
-export type LocalTransfer = DeviceTransfer;
+/** A transfer as the local API shows it: with the identity whose connection carries it. */
+export type LocalTransfer = DeviceTransfer & { identity?: string };
+
+/** What the file routes need: transfers of every identity, started on the one a request names. */
+export interface LocalFilesApi {
+  start(req: LocalTransferRequest): { transfer: LocalTransfer; done: Promise<LocalTransfer> };
+  list(): LocalTransfer[];
+  get(id: string): LocalTransfer | undefined;
+  cancel(id: string): Promise<boolean>;
+}
 
 /** What a local process asks for: a vdir path and a repository path, optionally a rate cap. */
 export interface LocalTransferRequest {
@@ -12,6 +20,8 @@ export interface LocalTransferRequest {
   /** `upload`: a repository path; `download`: a vdir path. */
   to: string;
   maxBytesPerSecond?: number;
+  /** The identity whose connection and virtual directories to use. Default "default". */
+  identity?: string;
 }
 
 /**
@@ -19,10 +29,13 @@ export interface LocalTransferRequest {
  * disconnects as the SDK does), can be cancelled, and is listed with its state. Failures stay in
  * the transfer's `error`, never reach the process.
  */
-export class LocalFiles {
-  private readonly running = new Map<string, { controller: AbortController; done: Promise<DeviceTransfer> }>();
+export class LocalFiles implements LocalFilesApi {
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<LocalTransfer> }>();
 
-  constructor(private readonly files: DeviceFiles | undefined) {}
+  constructor(
+    private readonly files: DeviceFiles | undefined,
+    private readonly identity?: string,
+  ) {}
 
   /** Starts a transfer; resolves with its id and its state so far. */
   start(req: LocalTransferRequest): { transfer: LocalTransfer; done: Promise<LocalTransfer> } {
@@ -38,13 +51,22 @@ export class LocalFiles {
       req.direction === "upload" ? files.upload(req.from, req.to, options) : files.download(req.from, req.to, options);
     if (id === undefined) throw new OutpostError(ErrorCode.Internal, "the transfer did not start");
     const transferId = id;
-    const done = started.catch(() => this.get(transferId)!).finally(() => this.running.delete(transferId));
+    const done = started
+      .then(
+        (t) => this.tag(t),
+        () => this.get(transferId)!,
+      )
+      .finally(() => this.running.delete(transferId));
     this.running.set(transferId, { controller, done });
     return { transfer: this.get(transferId)!, done };
   }
 
   list(): LocalTransfer[] {
-    return this.files?.transfers() ?? [];
+    return (this.files?.transfers() ?? []).map((t) => this.tag(t));
+  }
+
+  private tag(t: DeviceTransfer): LocalTransfer {
+    return this.identity === undefined ? t : { ...t, identity: this.identity };
   }
 
   get(id: string): LocalTransfer | undefined {

@@ -2,30 +2,43 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { ErrorCode, type JsonValue, OutpostError, type OutpostValue } from "@outpost/protocol";
 import type { SetOptions, ThingHandle } from "@outpost/sdk";
 import { asObject, readJson, sendJson } from "./http-util.js";
-import type { TunnelApprovals } from "../daemon/tunnel-approvals.js";
+import type { PendingTunnel } from "../daemon/tunnel-approvals.js";
 import { fileRoute } from "./file-routes.js";
-import type { LocalFiles } from "./local-files.js";
+import type { LocalFilesApi } from "./local-files.js";
 import type { ServiceBroker } from "./service-broker.js";
+
+/** One Thing of the configuration, with what the routes need of the identity that owns it. */
+export interface LocalThing {
+  handle: ThingHandle;
+  /** Property names set or declared, for reads. */
+  propertyNames(): string[];
+  /** Notes a property set through the API, so reads list it. */
+  remember(name: string): void;
+  /** Items waiting in its identity's offline queue. */
+  queueSize(): number;
+  /** Resolves once everything queued so far in its identity's queue is on disk (see DurableBarrier). */
+  durable(): Promise<void>;
+  /** Its identity's counters. */
+  counters: { propertySets: number; events: number };
+}
+
+/** Tunnel requests of every identity waiting for a local decision. */
+export interface LocalTunnels {
+  list(): PendingTunnel[];
+  /** False when no request `id` waits. */
+  decide(id: string, ok: boolean): boolean;
+}
 
 /** What the routes need from the daemon. */
 export interface LocalApiContext {
-  /** The Things of the configuration. */
-  things: ReadonlyMap<string, ThingHandle>;
-  /** Property names set or declared per Thing, for reads. */
-  propertyNames(thing: string): string[];
-  /** Notes a property set through the API, so reads list it. */
-  remember(thing: string, name: string): void;
-  /** Items waiting in the offline queue. */
-  queueSize(): number;
-  /** Resolves once everything queued so far is on disk (see DurableBarrier). */
-  durable(): Promise<void>;
+  /** A Thing of the configuration (of whichever identity claims it), or undefined. */
+  thing(name: string): LocalThing | undefined;
   broker: ServiceBroker;
-  tunnels: TunnelApprovals;
-  files: LocalFiles;
+  tunnels: LocalTunnels;
+  files: LocalFilesApi;
   status(): unknown;
   metrics(): string;
   maxBodyBytes: number;
-  counters: { propertySets: number; events: number };
 }
 
 const POLL_DEFAULT_MS = 30_000;
@@ -51,8 +64,8 @@ export async function route(ctx: LocalApiContext, req: IncomingMessage, res: Ser
     if (is("PUT", "things", null, "properties", null)) {
       const body = asObject(await readJson(req, ctx.maxBodyBytes));
       if (!("value" in body)) throw bad('the body must be {"value": ...}');
-      const queued = setOne(ctx, thing, parts[3]!, body.value, options(body));
-      if (queued) await ctx.durable();
+      const queued = setOne(thing, parts[3]!, body.value, options(body));
+      if (queued) await thing.durable();
       return json(res, 200, { queued });
     }
     if (is("PUT", "things", null, "properties")) {
@@ -60,25 +73,25 @@ export async function route(ctx: LocalApiContext, req: IncomingMessage, res: Ser
       const updates = batchOf(body);
       let queued = 0;
       try {
-        for (const u of updates) if (setOne(ctx, thing, u.name, u.value, u.options)) queued += 1;
+        for (const u of updates) if (setOne(thing, u.name, u.value, u.options)) queued += 1;
       } finally {
-        if (queued > 0) await ctx.durable();
+        if (queued > 0) await thing.durable();
       }
       return json(res, 200, { queued });
     }
     if (is("GET", "things", null, "properties")) {
       const out: Record<string, OutpostValue | undefined> = {};
-      for (const name of ctx.propertyNames(thing.name)) out[name] = thing.get(name);
+      for (const name of thing.propertyNames()) out[name] = thing.handle.get(name);
       return json(res, 200, out);
     }
     if (is("POST", "things", null, "events", null)) {
       const body = asObject(await readJson(req, ctx.maxBodyBytes));
       const data = body.data === undefined ? {} : asObject(body.data, '"data"');
-      const before = ctx.queueSize();
-      thing.emit(parts[3]!, data as Record<string, JsonValue>, timestamp(body));
-      ctx.counters.events += 1;
-      const queued = ctx.queueSize() > before;
-      if (queued) await ctx.durable();
+      const before = thing.queueSize();
+      thing.handle.emit(parts[3]!, data as Record<string, JsonValue>, timestamp(body));
+      thing.counters.events += 1;
+      const queued = thing.queueSize() > before;
+      if (queued) await thing.durable();
       return json(res, 200, { queued });
     }
     if (is("GET", "things", null, "services", null, "calls")) {
@@ -86,7 +99,7 @@ export async function route(ctx: LocalApiContext, req: IncomingMessage, res: Ser
       if (!(wait >= 0)) throw bad("timeout must be a number of seconds");
       const gone = new AbortController();
       res.once("close", () => gone.abort());
-      const call = await ctx.broker.next(thing.name, parts[3]!, Math.min(wait, POLL_MAX_MS), gone.signal);
+      const call = await ctx.broker.next(thing.handle.name, parts[3]!, Math.min(wait, POLL_MAX_MS), gone.signal);
       if (!call) {
         res.writeHead(204).end();
         return 204;
@@ -121,13 +134,13 @@ export async function route(ctx: LocalApiContext, req: IncomingMessage, res: Ser
   throw new OutpostError(ErrorCode.NotFound, `no route ${method} ${url.pathname}`);
 }
 
-function setOne(ctx: LocalApiContext, thing: ThingHandle, name: string, value: unknown, opts: SetOptions): boolean {
+function setOne(thing: LocalThing, name: string, value: unknown, opts: SetOptions): boolean {
   if (value === undefined) throw bad(`property ${name}: no value`);
-  const before = ctx.queueSize();
-  thing.set(name, value as JsonValue, opts);
-  ctx.remember(thing.name, name);
-  ctx.counters.propertySets += 1;
-  return ctx.queueSize() > before;
+  const before = thing.queueSize();
+  thing.handle.set(name, value as JsonValue, opts);
+  thing.remember(name);
+  thing.counters.propertySets += 1;
+  return thing.queueSize() > before;
 }
 
 /**
@@ -149,8 +162,8 @@ function batchOf(body: Record<string, unknown>): Array<{ name: string; value: un
   return Object.entries(asObject(body.values, '"values"')).map(([name, value]) => ({ name, value, options: opts }));
 }
 
-function thingOf(ctx: LocalApiContext, name: string): ThingHandle {
-  const t = ctx.things.get(name);
+function thingOf(ctx: LocalApiContext, name: string): LocalThing {
+  const t = ctx.thing(name);
   if (!t)
     throw new OutpostError(ErrorCode.NotFound, `Thing ${JSON.stringify(name)} is not in the configuration (things)`);
   return t;
