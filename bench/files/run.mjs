@@ -8,6 +8,7 @@
 // The device (SDK) and the operator client run in this process; the server is a child process.
 // Needs sshd, ssh, scp (Debian: openssh-server, openssh-client). After `npm run build`:
 //   node bench/files/run.mjs [--mb=1024] [--rounds=1]
+// BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
@@ -26,6 +27,7 @@ import { join } from "node:path";
 import { OperatorClient } from "@outpost/operator";
 import { chunkAad, createKeyShare, deriveSessionKeys, seal } from "@outpost/protocol";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
+import { cpuDelta, cpuOf, threadsOf, threadSplit } from "../lib/cpu.mjs";
 import { freePort, quantile, startProcess } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
@@ -100,7 +102,7 @@ try {
     "PidFile=none",
   ])
     sshdArgs.push("-o", o);
-  await start("/usr/sbin/sshd", sshdArgs, (l) => l.includes("Server listening"));
+  const sshd = await start("/usr/sbin/sshd", sshdArgs, (l) => l.includes("Server listening"));
   const scpBase = [
     "-q",
     "-O",
@@ -155,6 +157,37 @@ try {
 
   console.log(`files bench: ${MB} MiB random file, ${ROUNDS} round(s), chunk 256 KiB, window 16, loopback`);
   const results = { push: [], pull: [], scpTo: [], scpFrom: [] };
+  // CPU seconds of each phase: this process (device + operator client), the server, scp + ssh
+  // (children of this process, counted once waited for) and sshd (its session child, once reaped).
+  const cpuSnap = () => ({
+    self: cpuOf(process.pid),
+    server: cpuOf(server.child.pid),
+    sshd: cpuOf(sshd.child.pid),
+    selfThreads: threadsOf(process.pid),
+    serverThreads: threadsOf(server.child.pid),
+  });
+  const cpuUse = { push: [], pull: [], scpTo: [], scpFrom: [] };
+  const measured = async (name, fn) => {
+    const a = cpuSnap();
+    const ms = await timed(fn);
+    // sshd reaps its session child shortly after scp exits.
+    if (name.startsWith("scp")) await new Promise((r) => setTimeout(r, 300));
+    const b = cpuSnap();
+    const self = cpuDelta(a.self, b.self);
+    const srv = cpuDelta(a.server, b.server);
+    const sshdUse = cpuDelta(a.sshd, b.sshd);
+    cpuUse[name].push(
+      name.startsWith("scp")
+        ? { scp: self.children, sshd: sshdUse.all + sshdUse.children }
+        : {
+            device: self.all,
+            deviceThreads: threadSplit(process.pid, a.selfThreads, b.selfThreads),
+            server: srv.all,
+            serverThreads: threadSplit(server.child.pid, a.serverThreads, b.serverThreads),
+          },
+    );
+    return ms;
+  };
   const latencies = [];
   for (let r = 0; r < ROUNDS; r++) {
     let pushing = true;
@@ -166,7 +199,7 @@ try {
         await new Promise((res) => setTimeout(res, 10));
       }
     })();
-    const push = await timed(async () => {
+    const push = await measured("push", async () => {
       const t = await op.startTransfer("bench-f", {
         direction: "push",
         repositoryPath: "bench/src.bin",
@@ -177,8 +210,8 @@ try {
     pushing = false;
     await calls;
     if (md5sum(join(vdir, `push-${r}.bin`)) !== srcMd5) throw new Error("pushed file differs");
-    const scpTo = await timed(() => scp(src, `127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`));
-    const pull = await timed(async () => {
+    const scpTo = await measured("scpTo", () => scp(src, `127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`));
+    const pull = await measured("pull", async () => {
       const t = await op.startTransfer("bench-f", {
         direction: "pull",
         repositoryPath: `bench/pull-${r}.bin`,
@@ -186,7 +219,9 @@ try {
       });
       await waitDone(t.id);
     });
-    const scpFrom = await timed(() => scp(`127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`, join(dir, `scp-from-${r}.bin`)));
+    const scpFrom = await measured("scpFrom", () =>
+      scp(`127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`, join(dir, `scp-from-${r}.bin`)),
+    );
     Object.entries({ push, pull, scpTo, scpFrom }).forEach(([k, v]) => results[k].push(v));
     console.log(
       `round ${r + 1}: push ${push.toFixed(0)} ms (${rate(push)}), scp to ${scpTo.toFixed(0)} ms (${rate(scpTo)}); ` +
@@ -202,6 +237,21 @@ try {
   console.log(
     `device -> server: ratio scp/outpost ${(med(results.scpFrom) / med(results.pull)).toFixed(2)}x (goal >= 1.0)`,
   );
+  const perGiB = (s) => (s / (MB / 1024)).toFixed(1);
+  const last = (xs) => xs[xs.length - 1];
+  for (const [dir, o, b] of [
+    ["server -> device", "push", "scpTo"],
+    ["device -> server", "pull", "scpFrom"],
+  ]) {
+    const x = last(cpuUse[o]);
+    const y = last(cpuUse[b]);
+    const split = (all, t) =>
+      `main ${perGiB(t.main)} + busiest other thread ${perGiB(t.busiest)} + rest ${perGiB(all - t.main - t.busiest)}`;
+    console.log(
+      `CPU s per GiB, ${dir} (last round): outpost device+operator process ${perGiB(x.device)} (${split(x.device, x.deviceThreads)}), ` +
+        `server ${perGiB(x.server)} (${split(x.server, x.serverThreads)}); scp+ssh ${perGiB(y.scp)}, sshd ${perGiB(y.sshd)}`,
+    );
+  }
   console.log(
     `service calls during push: p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${quantile(latencies, 0.99).toFixed(1)} ms over ${latencies.length} calls`,
   );

@@ -10,6 +10,7 @@
 // The device (SDK) and the operator client run in this process; the server is a child process.
 // Needs iperf3, sshd and ssh (Debian: iperf3, openssh-server, openssh-client). After `npm run build`:
 //   node bench/tunnels/run.mjs [--seconds=4] [--rounds=2] [--pings=2000] [--calls=100]
+// BENCH_SERVER_NODE_ARGS adds node flags to the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
