@@ -86,7 +86,7 @@ async function throughDelay(url, rtt) {
   return { url: u.href.replace(/\/$/, ""), stop: proxy.stop };
 }
 
-async function measureOutpost(fx, directUrl, serverPid, n, o, rtt) {
+export async function measureOutpost(fx, directUrl, serverPid, n, o, rtt) {
   const link = await throughDelay(directUrl, rtt);
   try {
     return await measureOutpostAt(fx, link.url, serverPid, n, o, rtt);
