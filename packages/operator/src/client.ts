@@ -61,6 +61,21 @@ import type {
   RevokeVisibilityParams,
   RevokeVisibilityResponse,
 } from "./generated/api.js";
+import type {
+  CreateTemplateBody,
+  CreateTemplateResponse,
+  CreateThingBody,
+  CreateThingResponse,
+  DeleteTemplateResponse,
+  DeleteThingResponse,
+  GetTemplateResponse,
+  GetThingResponse,
+  ListTemplatesResponse,
+  UpdateTemplateBody,
+  UpdateTemplateResponse,
+  UpdateThingBody,
+  UpdateThingResponse,
+} from "./generated/api.js";
 import { OPERATIONS } from "./generated/api.js";
 import { type DownloadResult, downloadFile, type FileCopyOptions, type RepositoryFile, uploadFile } from "./files.js";
 import { call, type Endpoint } from "./http.js";
@@ -369,6 +384,55 @@ export class OperatorClient {
   /** DELETE /api/access/organizations/{org}/units/{unit}/visible/{entity}. */
   revokeVisibility(params: RevokeVisibilityParams, options: CallOptions = {}): Promise<RevokeVisibilityResponse> {
     return this.#call("revokeVisibility", { ...params }, undefined, options);
+  }
+
+  /** GET /api/templates: the templates visible to the caller on which it holds read. */
+  listTemplates(options: CallOptions = {}): Promise<ListTemplatesResponse> {
+    return this.#call("listTemplates", {}, undefined, options);
+  }
+
+  /** GET /api/templates/{template} (read). An invisible template answers 404 like one that does not exist. */
+  getTemplate(template: string, options: CallOptions = {}): Promise<GetTemplateResponse> {
+    return this.#call("getTemplate", { template }, undefined, options);
+  }
+
+  /** POST /api/templates (create on templates). */
+  createTemplate(body: CreateTemplateBody, options: CallOptions = {}): Promise<CreateTemplateResponse> {
+    return this.#call("createTemplate", {}, body, options);
+  }
+
+  /** PUT /api/templates/{template}: replaces its declaration (update). */
+  updateTemplate(
+    template: string,
+    body: UpdateTemplateBody,
+    options: CallOptions = {},
+  ): Promise<UpdateTemplateResponse> {
+    return this.#call("updateTemplate", { template }, body, options);
+  }
+
+  /** DELETE /api/templates/{template} (delete; refused with 409 while Things are made from it). */
+  deleteTemplate(template: string, options: CallOptions = {}): Promise<DeleteTemplateResponse> {
+    return this.#call("deleteTemplate", { template }, undefined, options);
+  }
+
+  /** POST /api/things: creates a Thing, from a template when `template` is given (create). */
+  createThing(body: CreateThingBody, options: CallOptions = {}): Promise<CreateThingResponse> {
+    return this.#call("createThing", {}, body, options);
+  }
+
+  /** GET /api/things/{thing}: its record with the template it was made from (read). */
+  getThing(thing: string, options: CallOptions = {}): Promise<GetThingResponse> {
+    return this.#call("getThing", { thing }, undefined, options);
+  }
+
+  /** PUT /api/things/{thing}: changes its description (update). */
+  updateThing(thing: string, body: UpdateThingBody, options: CallOptions = {}): Promise<UpdateThingResponse> {
+    return this.#call("updateThing", { thing }, body, options);
+  }
+
+  /** DELETE /api/things/{thing}: removes it with its values, entries and visibility (delete). */
+  deleteThing(thing: string, options: CallOptions = {}): Promise<DeleteThingResponse> {
+    return this.#call("deleteThing", { thing }, undefined, options);
   }
 
   #call<T>(

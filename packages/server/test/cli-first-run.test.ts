@@ -71,7 +71,15 @@ describe("cli - first run", () => {
     const retry = run("init", "--data", target, "--admin", "ops");
     expect(retry.code, retry.stderr).toBe(0);
     expect(readdirSync(parent)).toEqual(["srv"]);
-    expect(readdirSync(target).sort()).toEqual(["audit", "audit.log", "ca", "config.json", "registry.db", "tls"]);
+    expect(readdirSync(target).sort()).toEqual([
+      "audit",
+      "audit.log",
+      "ca",
+      "config.json",
+      "data.key",
+      "registry.db",
+      "tls",
+    ]);
 
     // An existing (empty) directory is initialised in place, a failure leaves it empty.
     const existing = join(parent, "existing");

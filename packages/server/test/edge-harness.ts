@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -123,7 +124,7 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const { operatorMaxBodyBytes, operatorExtra, ...serverOverrides } = overrides;
-  const registry = new SqliteRegistry(":memory:");
+  const registry = new SqliteRegistry(":memory:", { dataKey: randomBytes(32) });
   const audit = new MemoryAuditLog();
   const keys: Record<string, string> = {};
   for (const [id, thing] of [

@@ -293,16 +293,16 @@ export function accessCommand(): Command {
   ] as const) {
     json(org.command(`${verb} <org> <unit> <entity>`))
       .description(
-        `${grant ? "make" : "stop making"} thing:NAME or device:ID visible to a unit (and the units above it)`,
+        `${grant ? "make" : "stop making"} thing:NAME, template:NAME or device:ID visible to a unit (and the units above it)`,
       )
       .action((name: string, unit: string, entity: string, o: Opts) => {
-        const m = /^(thing|device):(.+)$/.exec(entity);
+        const m = /^(thing|template|device):(.+)$/.exec(entity);
         if (!m)
           throw new OutpostError(
             ErrorCode.BadRequest,
-            `invalid entity ${JSON.stringify(entity)}: use thing:NAME or device:ID`,
+            `invalid entity ${JSON.stringify(entity)}: use thing:NAME, template:NAME or device:ID`,
           );
-        const kind = m[1] as "thing" | "device";
+        const kind = m[1] as "thing" | "template" | "device";
         return change(
           o,
           { target: `${kind}:${m[2]}`, action: grant ? "visibility.grant" : "visibility.revoke" },

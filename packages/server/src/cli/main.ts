@@ -9,6 +9,7 @@ import { exportCommand, importCommand } from "./model-commands.js";
 import { operatorCommand } from "./operator-commands.js";
 import { pkiCommand } from "./pki-commands.js";
 import { serve } from "./serve.js";
+import { addThingCommands, secretsCommand, templateCommand } from "./template-commands.js";
 import { cliActor, parsePort, readPassphraseFile, reportError, withData } from "./util.js";
 
 type Opts = Record<string, string | string[] | boolean | undefined> & { data: string };
@@ -82,7 +83,9 @@ function buildProgram(): Command {
 
   program.addCommand(deviceCommand());
   program.addCommand(keyCommand());
-  program.addCommand(thingCommand());
+  program.addCommand(addThingCommands(thingCommand()));
+  program.addCommand(templateCommand());
+  program.addCommand(secretsCommand());
   program.addCommand(grantCommand());
   program.addCommand(restrictCommand());
   program.addCommand(operatorCommand());

@@ -8,6 +8,8 @@ import type { DataPaths } from "../config/layout.js";
 import { loadServerConfig } from "../config/server-config.js";
 import { TicketKeyFile } from "../config/ticket-keys.js";
 import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../logging/logger.js";
+import { loadDataKey } from "../secrets/data-key.js";
+import { dataKeyLoader } from "../secrets/rotate.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { DiskFileRepository } from "../files/repository.js";
 import { startServer } from "../server.js";
@@ -80,7 +82,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const clientCaPem = readInputFile(p.caCert, "CA certificate");
   checkTlsFiles(p, certPem, keyPem, clientCaPem);
   const ticketKeys = new TicketKeyFile(p.ticketKeys, { maxAgeMs: TICKET_KEY_MAX_AGE_MS });
-  const registry = new SqliteRegistry(p.registry);
+  // The data key is made at the first start when init did not make one (a directory from before it).
+  loadDataKey(p.dir, { create: true });
+  const registry = new SqliteRegistry(p.registry, { dataKey: dataKeyLoader(p.dir) });
   let audit: FileAuditLog;
   try {
     audit = openDataAuditLog(p);

@@ -7,6 +7,7 @@ import { openDataAuditLog } from "../audit/open.js";
 import type { AuditEvent } from "../audit/types.js";
 import { loadServerConfig, type ServerConfig } from "../config/server-config.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
+import { dataKeyLoader } from "../secrets/rotate.js";
 
 /** Default data directory: $OUTPOST_DATA or ./outpost-data. */
 export const DEFAULT_DATA_DIR = process.env.OUTPOST_DATA ?? "outpost-data";
@@ -97,7 +98,7 @@ export interface DataContext {
 /** Opens the data directory for an admin command. */
 export function openData(dir: string): DataContext {
   const config = loadServerConfig(dir);
-  const registry = new SqliteRegistry(config.paths.registry);
+  const registry = new SqliteRegistry(config.paths.registry, { dataKey: dataKeyLoader(config.paths.dir) });
   let audit: FileAuditLog;
   try {
     audit = openDataAuditLog(config.paths);

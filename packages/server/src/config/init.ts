@@ -5,6 +5,7 @@ import type { FileAuditLog } from "../audit/audit-log.js";
 import { openDataAuditLog } from "../audit/open.js";
 import { createCertificateAuthority, issueServerCertificate } from "../pki/certificates.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
+import { createDataKeyFile } from "../secrets/data-key.js";
 import { writePublicFile, writeSecretFile } from "./files.js";
 import { assertHosts } from "./hosts.js";
 import { type DataPaths, dataPaths } from "./layout.js";
@@ -37,7 +38,7 @@ export interface InitDataDirResult {
 }
 
 /** Names `init` creates inside a data directory. */
-const LAYOUT_NAMES = ["ca", "tls", "registry.db", "audit.log", "audit", "config.json"];
+const LAYOUT_NAMES = ["ca", "tls", "registry.db", "audit.log", "audit", "config.json", "data.key"];
 const STAGING_PREFIX = ".init-";
 
 /**
@@ -99,6 +100,7 @@ async function build(
   const config = defaultServerConfig(hosts[0]);
   writePublicFile(paths.config, `${JSON.stringify(config, null, 2)}\n`);
 
+  createDataKeyFile(paths.dataKey);
   const registry = new SqliteRegistry(paths.registry);
   let audit: FileAuditLog | undefined;
   try {

@@ -23,6 +23,8 @@ export interface DataPaths {
   auditAnchor: string;
   /** Server configuration (JSON). */
   config: string;
+  /** Data key (mode 0600) that encrypts secret property values (docs/security.md); made by init or the first start. */
+  dataKey: string;
   /** File repository: `store/<device>/<path>` and `staging/` (docs/files.md). */
   files: string;
 }
@@ -42,6 +44,7 @@ export function dataPaths(dir: string): DataPaths {
     auditKey: resolve(d, "audit", "signing.key"),
     auditAnchor: resolve(d, "audit", "anchor.json"),
     config: resolve(d, "config.json"),
+    dataKey: resolve(d, "data.key"),
     files: resolve(d, "files"),
   };
 }

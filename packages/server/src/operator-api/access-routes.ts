@@ -58,9 +58,13 @@ export const ACCESS_ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> 
 type Params = Record<string, string>;
 
 function entityArg(text: string): { kind: EntityKind; name: string } {
-  const m = /^(thing|device):(.+)$/.exec(text);
-  if (!m)
-    throw new OutpostError(ErrorCode.BadRequest, `invalid entity ${JSON.stringify(text)}: use thing:NAME or device:ID`);
+  const m = /^(thing|template|device):(.+)$/.exec(text);
+  if (!m) {
+    throw new OutpostError(
+      ErrorCode.BadRequest,
+      `invalid entity ${JSON.stringify(text)}: use thing:NAME, template:NAME or device:ID`,
+    );
+  }
   return { kind: m[1] as EntityKind, name: m[2]! };
 }
 
@@ -228,7 +232,11 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       effect: { type: "string", enum: ["allow", "deny"] },
       subject: { ...name, description: "user:NAME, device:ID or group:NAME" },
       permission: name,
-      level: { ...name, description: "things, devices, thing:NAME, device:ID or thing:NAME#MEMBER" },
+      level: {
+        ...name,
+        description:
+          "things, devices, templates, instances:TEMPLATE, template:TEMPLATE, thing:NAME, device:ID or thing:NAME#MEMBER",
+      },
     },
   };
   change("post", "/api/access/entries", "addAccessEntry", "Adds an Allow or Deny entry.", entryBody, (a, _p, b) => {

@@ -6,6 +6,7 @@ import { registerTunnelRoutes, type TunnelRouteDeps } from "../tunnels/routes.js
 import { registerLoginRoutes } from "./login-routes.js";
 import { type AccessRouteDeps, registerAccessRoutes } from "./access-routes.js";
 import { registerRoutes, type RouteDeps } from "./routes.js";
+import { registerTemplateRoutes, type TemplateRouteDeps } from "./template-routes.js";
 import { sharedSchemas } from "./schemas.js";
 
 /** Registers the OpenAPI generator, the shared schemas, every route and GET /api/openapi.json. */
@@ -15,6 +16,7 @@ export async function configureRoutes(
     tunnels?: Omit<TunnelRouteDeps, "deny">;
     login?: () => LoginService | undefined;
     access?: Omit<AccessRouteDeps, "deny">;
+    templates?: Omit<TemplateRouteDeps, "deny">;
   },
 ): Promise<void> {
   await app.register(swagger, {
@@ -24,6 +26,7 @@ export async function configureRoutes(
   for (const schema of sharedSchemas) app.addSchema(schema);
   registerRoutes(app, deps);
   registerAccessRoutes(app, { ...deps.access, deny: deps.deny });
+  registerTemplateRoutes(app, { ...deps.templates, deny: deps.deny });
   registerLoginRoutes(app, deps.login ?? (() => undefined), deps.deny);
   registerTunnelRoutes(app, { relay: undefined, canOpen: () => false, ...deps.tunnels, deny: deps.deny });
   app.get("/api/openapi.json", { config: { auth: false }, schema: { hide: true } }, async () => app.swagger());

@@ -16,6 +16,7 @@ import { allows } from "../auth/token-scope.js";
 import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { edgeTlsOptions } from "../edge/tls.js";
 import type { SqliteAccess } from "../registry/access-sql.js";
+import type { SqliteRegistry } from "../registry/sqlite.js";
 import type { Registry } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
 import type { TunnelRelay } from "../tunnels/relay.js";
@@ -209,6 +210,15 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     login: () => options.login,
     access: {
       access: () => (options.registry as { access?: SqliteAccess }).access,
+      audit: options.audit,
+    },
+    templates: {
+      templates: () => {
+        const r = options.registry as Partial<Pick<SqliteRegistry, "access" | "templates" | "secrets">>;
+        return r.access && r.templates && r.secrets
+          ? { access: r.access, templates: r.templates, secrets: r.secrets }
+          : undefined;
+      },
       audit: options.audit,
     },
     tunnels: {

@@ -13,6 +13,7 @@ import { ACCESS_ROUTE_PATHS } from "./access-routes.js";
 import { FILE_ROUTE_PATHS, type FileRouteDeps, registerFileRoutes } from "./file-routes.js";
 import { openEventStream } from "./events-stream.js";
 import { LOGIN_ROUTE_PATHS } from "./login-routes.js";
+import { TEMPLATE_ROUTE_PATHS } from "./template-routes.js";
 import {
   clearDesiredSchema,
   healthSchema,
@@ -70,6 +71,7 @@ export const ROUTE_PATHS: ReadonlyArray<{ method: string; url: string }> = [
   ...ACCESS_ROUTE_PATHS,
   ...FILE_ROUTE_PATHS,
   ...LOGIN_ROUTE_PATHS,
+  ...TEMPLATE_ROUTE_PATHS,
   { method: "GET", url: "/api/health" },
   { method: "GET", url: "/api/openapi.json" },
   { method: "GET", url: "/api/whoami" },

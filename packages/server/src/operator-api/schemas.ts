@@ -51,6 +51,7 @@ export const sharedSchemas = [
       deviceId: { type: "string" },
       description: { type: "string" },
       online: { type: "boolean", description: "The owning device is connected and has bound the Thing." },
+      template: { type: "string", description: "The template the Thing was made from (absent: none)." },
     },
   },
   {

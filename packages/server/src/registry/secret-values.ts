@@ -35,6 +35,7 @@ export class SecretValues {
   readonly #loader: DataKeyLoader | undefined;
   readonly #dataVersion: Database.Statement;
   #key: Buffer | undefined;
+  #keyId: string | undefined;
   #secrets: Map<string, Set<string>> | undefined;
   #seenVersion = -1;
   #checkedAt = 0;
@@ -121,6 +122,7 @@ export class SecretValues {
       return n;
     })();
     this.#key = next;
+    this.#keyId = keyId(next);
     return count;
   }
 
@@ -131,16 +133,19 @@ export class SecretValues {
     return row?.value;
   }
 
-  /** The data key, checked against the registry's on first use. */
+  /**
+   * The data key, checked against the registry's key id at every use (one indexed read): a key
+   * rotated by another process is loaded again rather than used stale.
+   */
   key(): Buffer {
-    if (this.#key) return this.#key;
+    const stored = this.storedKeyId();
+    if (this.#key && (stored === undefined || stored === this.#keyId)) return this.#key;
     if (!this.#loader) {
       throw new OutpostError(
         ErrorCode.InvalidConfig,
         "the registry has no data key: secret property values cannot be stored or read (docs/security.md)",
       );
     }
-    const stored = this.storedKeyId();
     const key = this.#loader(stored);
     const id = keyId(key);
     if (stored === undefined) {
@@ -152,6 +157,7 @@ export class SecretValues {
       );
     }
     this.#key = key;
+    this.#keyId = id;
     return key;
   }
 

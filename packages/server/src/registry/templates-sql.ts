@@ -213,6 +213,14 @@ export class SqliteTemplates {
     return thing;
   }
 
+  /** Changes a Thing's description; returns the record after. */
+  describeThing(name: string, description: string): ThingRecord {
+    if (this.#db.prepare("UPDATE things SET description = ? WHERE name = ?").run(description, name).changes === 0) {
+      throw notFound("Thing", name);
+    }
+    return this.getThing(name)!;
+  }
+
   getThing(name: string): ThingRecord | undefined {
     const row = this.#db.prepare("SELECT * FROM things WHERE name = ?").get(name) as ThingRow | undefined;
     return row && thingFromRow(row);

@@ -159,3 +159,15 @@ export function secretNames(t: Pick<ThingTemplate, "properties">): Set<string> {
 export function maskSecrets(values: Record<string, unknown>, secrets: ReadonlySet<string>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, secrets.has(k) ? SECRET_MASK : v]));
 }
+
+/**
+ * Refuses an operator's write that the Thing's template does not allow: a property declared
+ * read-only (`writable: false`), or a value not of the declared type (OUTPOST_BAD_REQUEST).
+ * Properties the template does not declare, and Things made from no template, are not checked.
+ */
+export function checkWrite(t: ThingTemplate | undefined, thing: string, name: string, value: unknown): void {
+  const declared = t?.properties.find((p) => p.name === name);
+  if (!t || !declared) return;
+  if (!declared.writable) throw bad(`property ${name} of Thing ${thing} is read-only (template ${t.name})`);
+  if (!valueHasType(declared.type, value)) throw bad(`property ${name} must be of type ${declared.type}`);
+}

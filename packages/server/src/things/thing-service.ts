@@ -10,6 +10,7 @@ import {
   toWireValue,
 } from "@outpost/protocol";
 import type { AuditSink } from "../audit/types.js";
+import { checkWrite } from "../templates/model.js";
 import { commitInGroup } from "../registry/commit-group.js";
 import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
 import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
@@ -300,6 +301,7 @@ export class ThingService {
     options: WritePropertyOptions = {},
   ): Promise<WriteResult> {
     const record = this.authorize(by, thing, "property.write", options.source, [name]);
+    checkWrite(this.registry.thingTemplate(thing), thing, name, toJsonValue(value));
     const ttlMs = checkDesiredTtl(options.expiresInMs ?? this.desiredTtlMs);
     const link = this.onlineLink(record);
     if (!link) {
