@@ -281,6 +281,16 @@ describe("registry file", () => {
     b.close();
   });
 
+  it("registry - every commit is synced, also after reopening a database already in WAL mode", () => {
+    const path = join(dir, "registry.db");
+    const first = new SqliteRegistry(path);
+    expect(first.storageSettings()).toEqual({ journalMode: "wal", synchronous: "full" });
+    first.close();
+    const again = new SqliteRegistry(path);
+    expect(again.storageSettings()).toEqual({ journalMode: "wal", synchronous: "full" });
+    again.close();
+  });
+
   it("registry - a version 2 delivery watermark migrates to an epoch 0 record it cannot vouch for", () => {
     const path = join(dir, "v1.db");
     new SqliteRegistry(path).close();

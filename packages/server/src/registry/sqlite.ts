@@ -16,6 +16,7 @@ import {
   assertThingName,
   isPermission,
 } from "./names.js";
+import { configureConnection, type StorageSettings, storageSettings } from "./connection.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
 import { SqliteAccess } from "./access-sql.js";
 import {
@@ -117,18 +118,11 @@ export class SqliteRegistry implements Registry {
     try {
       this.#db = new Database(path);
     } catch (err) {
-      throw new OutpostError(
-        ErrorCode.InvalidConfig,
-        `cannot open registry database ${path}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+      const message = `cannot open registry database ${path}: ${(err as Error).message}`;
+      throw new OutpostError(ErrorCode.InvalidConfig, message, { cause: err });
     }
     try {
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma("foreign_keys = ON");
-      this.#db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+      configureConnection(this.#db, options.busyTimeoutMs ?? 5000);
       ensureSchema(this.#db);
       this.#s = prepareStatements(this.#db);
       this.#transfers = new TransferStatements(this.#db);
@@ -159,6 +153,11 @@ export class SqliteRegistry implements Registry {
         },
       );
     }
+  }
+
+  /** How this connection stores commits (for diagnostics and tests). */
+  storageSettings(): StorageSettings {
+    return storageSettings(this.#db);
   }
 
   createDevice(id: string, description = ""): DeviceRecord {
