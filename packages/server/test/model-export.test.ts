@@ -253,36 +253,75 @@ describe("model - export and import", () => {
     }
   });
 
-  it("model - templates are not in outpost-model/1: left out of the export and counted, refused in a file", () => {
+  it("model - templates, Things made from them, template-level entries and template visibility round-trip; a secret flag goes, never a value", () => {
     const reg = fresh();
+    const target = fresh();
     try {
       reg.createDevice("gw-1");
-      reg.templates.create("pumps", parseTemplateDefinition({ properties: [{ name: "speed", type: "number" }] }));
-      reg.templates.createThing({ name: "p1", deviceId: "gw-1", template: "pumps" });
-      reg.createOperator("olga", false);
-      reg.access.addEntry("allow", { kind: "user", name: "olga" }, "property.read", {
-        level: "instances",
-        template: "pumps",
+      const def = parseTemplateDefinition({
+        properties: [
+          { name: "speed", type: "number" },
+          { name: "password", type: "string", secret: true },
+        ],
+        services: [{ name: "reset" }],
       });
-      reg.access.addEntry("allow", { kind: "user", name: "olga" }, "property.read", { level: "thing", thing: "p1" });
+      reg.templates.create("pumps", def);
+      reg.createOperator("olga", false);
+      const olga = { kind: "user", name: "olga" } as const;
+      reg.access.addEntry("allow", olga, "property.read", { level: "instances", template: "pumps" });
+      reg.access.addEntry("allow", olga, "update", { level: "template", template: "pumps" });
+      reg.access.addEntry("allow", olga, "create", { level: "collection", collection: "templates" });
       reg.access.createOrganization("acme");
       reg.access.grantVisibility("acme", "acme", "template", "pumps");
       const doc = exportModel(reg);
-      expect(doc.entries.map((e) => e.level)).toEqual(["thing:p1"]);
-      expect(doc.visibility).toEqual([]);
-      expect(doc.things).toEqual([{ name: "p1", device: "gw-1", description: "" }]);
-      expect(omittedFromModel(reg)).toEqual({
-        templates: 1,
-        thingTemplateLinks: 1,
-        templateEntries: 1,
-        templateVisibility: 1,
+      expect(doc.templates).toEqual([{ name: "pumps", ...def }]);
+      expect(doc.entries.map((e) => e.level).sort()).toEqual(["instances:pumps", "template:pumps", "templates"]);
+      expect(doc.visibility).toEqual([{ organization: "acme", unit: "acme", entity: "template:pumps" }]);
+      expect(omittedFromModel(reg)).toEqual({});
+      // A Thing made from the template: its link is in the model, its values are not.
+      const keyed = new SqliteRegistry(join(root, `k${++n}.db`), { dataKey: Buffer.alloc(32, 7) });
+      keyed.createDevice("gw-1");
+      keyed.templates.create("pumps", def);
+      keyed.templates.createThing({
+        name: "p1",
+        deviceId: "gw-1",
+        template: "pumps",
+        properties: { password: "pw-1" },
       });
-      const text = JSON.stringify({ ...doc, entries: [{ ...doc.entries[0], level: "instances:pumps" }] });
-      expect(() => parseModel(text)).toThrow(
-        /\$\.entries\[0\]\.level: template levels are not part of outpost-model\/1/,
-      );
+      const withThing = exportModel(keyed);
+      keyed.close();
+      expect(withThing.things).toEqual([{ name: "p1", device: "gw-1", description: "", template: "pumps" }]);
+      expect(formatModel(withThing)).not.toContain("pw-1");
+
+      const text = formatModel({ ...doc, things: withThing.things });
+      const report = importModel(target, parseModel(text));
+      expect(report.conflicts).toEqual([]);
+      expect(report.counts.templates).toEqual({ added: 1, skipped: 0, replaced: 0 });
+      expect(target.getThing("p1")?.template).toBe("pumps");
+      expect(target.thingTemplate("p1")?.properties.find((p) => p.name === "password")?.secret).toBe(true);
+      expect(formatModel(exportModel(target))).toBe(text);
+      // Again: everything skipped. Another declaration is a conflict unless --replace.
+      expect(importModel(target, parseModel(text)).counts.templates).toEqual({ added: 0, skipped: 1, replaced: 0 });
+      const changed = JSON.parse(text) as ModelDocument;
+      changed.templates[0]!.description = "v2";
+      expect(importModel(target, changed).conflicts.map((c) => c.path)).toEqual(["$.templates[0]"]);
+      expect(importModel(target, changed, { replace: true }).applied).toBe(true);
+      expect(target.templates.get("pumps")?.description).toBe("v2");
+      // A Thing's template never changes; an unknown template is an unknown reference.
+      const moved = JSON.parse(text) as ModelDocument;
+      delete moved.things[0]!.template;
+      expect(importModel(target, moved, { replace: true }).conflicts.map((c) => c.path)).toEqual([
+        "$.things[0].template",
+      ]);
+      const dangling = JSON.parse(text) as ModelDocument;
+      dangling.templates = [];
+      dangling.things[0] = { ...dangling.things[0]!, name: "p2", template: "valves" };
+      expect(importModel(target, dangling).conflicts.map((c) => [c.path, c.kind])).toEqual([
+        ["$.things[0].template", "unknown-reference"],
+      ]);
     } finally {
       reg.close();
+      target.close();
     }
   });
 
@@ -306,7 +345,10 @@ describe("model - export and import", () => {
     expect(problems("{not json")).toEqual(["$"]);
     expect(problems("[]")).toEqual(["$"]);
     expect(problems(edit((d) => ((d as { format: string }).format = "outpost-model/2")))).toEqual(["$.format"]);
-    expect(problems(edit((d) => (d.templates = [])))).toEqual(["$.templates"]);
+    expect(problems(edit((d) => (d.widgets = [])))).toEqual(["$.widgets"]);
+    expect(problems(edit((d) => (d.templates = [{ name: "t", properties: [{ name: "x", type: "float" }] }])))).toEqual([
+      "$.templates[0]",
+    ]);
     expect(problems(edit((d) => ((d.entries[3] as { effect: string }).effect = "maybe")))).toEqual([
       "$.entries[3].effect",
     ]);

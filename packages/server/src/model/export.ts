@@ -1,28 +1,17 @@
 /** Reads the model (docs/model-export.md) out of a registry: everything but secrets, in a stable order. */
-import { type AccessEntry, levelText, subjectKey } from "../access/model.js";
+import { levelText, subjectKey } from "../access/model.js";
 import type { SqliteRegistry } from "../registry/sqlite.js";
 import type { Permission } from "../registry/types.js";
 import { MODEL_FORMAT, type ModelDocument, type ModelEntry, type ModelRestriction } from "./format.js";
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-// Thing templates are not part of outpost-model/1 yet (one more section, `templates`, later).
-const onTemplates = (e: AccessEntry): boolean =>
-  e.target.level === "instances" ||
-  e.target.level === "template" ||
-  (e.target.level === "collection" && e.target.collection === "templates");
-
 /**
- * What {@link exportModel} leaves out because outpost-model/1 has no templates: templates, the
- * template links of Things made from one, entries at a template level, visibility of templates.
+ * What {@link exportModel} leaves out of the model, by kind, with how many: nothing today (every
+ * part of the model is in outpost-model/1, templates included); secrets and values are never model.
  */
-export function omittedFromModel(registry: SqliteRegistry): Record<string, number> {
-  return {
-    templates: registry.templates.list().length,
-    thingTemplateLinks: registry.listThings().filter((t) => t.template !== undefined).length,
-    templateEntries: registry.access.listEntries().filter(onTemplates).length,
-    templateVisibility: registry.access.listVisibility().filter((v) => v.entity.kind === "template").length,
-  };
+export function omittedFromModel(_registry: SqliteRegistry): Record<string, number> {
+  return {};
 }
 
 /**
@@ -34,7 +23,19 @@ export function omittedFromModel(registry: SqliteRegistry): Record<string, numbe
 export function exportModel(registry: SqliteRegistry): ModelDocument {
   const access = registry.access;
   const snapshot = access.snapshot();
-  const things = registry.listThings().map((t) => ({ name: t.name, device: t.deviceId, description: t.description }));
+  const things = registry.listThings().map((t) => ({
+    name: t.name,
+    device: t.deviceId,
+    description: t.description,
+    ...(t.template !== undefined ? { template: t.template } : {}),
+  }));
+  const templates = registry.templates.list().map((t) => ({
+    name: t.name,
+    description: t.description,
+    properties: t.properties,
+    services: t.services,
+    events: t.events,
+  }));
   const restrictions: ModelRestriction[] = [];
   for (const key of snapshot.restrictions) {
     const [device, thing, permission] = key.split("\0") as [string, string, Permission];
@@ -44,15 +45,12 @@ export function exportModel(registry: SqliteRegistry): ModelDocument {
   restrictions.sort((a, b) =>
     byText(`${a.device}\0${a.thing}\0${a.permission}`, `${b.device}\0${b.thing}\0${b.permission}`),
   );
-  const entries: ModelEntry[] = access
-    .listEntries()
-    .filter((e) => !onTemplates(e))
-    .map((e) => ({
-      effect: e.effect,
-      subject: subjectKey(e.subject),
-      permission: e.permission,
-      level: levelText(e.target),
-    }));
+  const entries: ModelEntry[] = access.listEntries().map((e) => ({
+    effect: e.effect,
+    subject: subjectKey(e.subject),
+    permission: e.permission,
+    level: levelText(e.target),
+  }));
   entries.sort((a, b) =>
     byText(
       `${a.subject}\0${a.permission}\0${a.level}\0${a.effect}`,
@@ -69,6 +67,7 @@ export function exportModel(registry: SqliteRegistry): ModelDocument {
       .listOperators()
       .map((o) => ({ name: o.name }))
       .sort((a, b) => byText(a.name, b.name)),
+    templates: templates.sort((a, b) => byText(a.name, b.name)),
     things: things.sort((a, b) => byText(a.name, b.name)),
     restrictions,
     groups: access.listGroups().map((g) => ({
@@ -82,14 +81,11 @@ export function exportModel(registry: SqliteRegistry): ModelDocument {
       units: o.units.map((u) => ({ name: u.name, parent: u.parent, members: u.members.map(subjectKey).sort(byText) })),
     })),
     entries,
-    visibility: access
-      .listVisibility()
-      .filter((v) => v.entity.kind !== "template")
-      .map((v) => ({
-        organization: v.organization,
-        unit: v.unit,
-        entity: `${v.entity.kind}:${v.entity.name}`,
-      })),
+    visibility: access.listVisibility().map((v) => ({
+      organization: v.organization,
+      unit: v.unit,
+      entity: `${v.entity.kind}:${v.entity.name}`,
+    })),
   };
 }
 
@@ -98,6 +94,7 @@ export function modelCounts(doc: ModelDocument): Record<string, number> {
   return {
     devices: doc.devices.length,
     users: doc.users.length,
+    templates: doc.templates.length,
     things: doc.things.length,
     restrictions: doc.restrictions.length,
     groups: doc.groups.length,

@@ -1,15 +1,16 @@
 /**
  * The model file (docs/model-export.md): organizations and their unit trees, groups and their
- * members, users, devices, Things, restrictions, access entries and visibility, as JSON with
+ * members, users, devices, Thing templates, Things, restrictions, access entries and visibility, as JSON with
  * `"format": "outpost-model/1"`. No secret is part of it: no password hash, token, application key
  * or private key. Sections are arrays sorted by their key, so that two exports of the same model
- * are byte for byte equal. A section added later (`templates`) is one more array beside these.
+ * are byte for byte equal.
  */
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { type AccessPermission, type Effect, isAccessPermission, parseLevel } from "../access/model.js";
 import { assertModelName } from "../registry/access-sql.js";
 import { assertDeviceId, assertOperatorName, assertThingName, isMemberName, isPermission } from "../registry/names.js";
 import type { Permission } from "../registry/types.js";
+import { assertTemplateName, parseTemplateDefinition, type TemplateDefinition } from "../templates/model.js";
 
 /** The format this server writes and reads. */
 export const MODEL_FORMAT = "outpost-model/1";
@@ -26,11 +27,17 @@ export interface ModelUser {
   name: string;
 }
 
-/** A Thing and the device it is assigned to. */
+/** A Thing template: its name and declaration (docs/templates.md). */
+export interface ModelTemplate extends TemplateDefinition {
+  name: string;
+}
+
+/** A Thing and the device it is assigned to (and the template it is made from, if any). */
 export interface ModelThing {
   name: string;
   device: string;
   description: string;
+  template?: string;
 }
 
 /** A default run-time permission taken from a device on one of its own Things. */
@@ -84,6 +91,7 @@ export interface ModelDocument {
   format: typeof MODEL_FORMAT;
   devices: ModelDevice[];
   users: ModelUser[];
+  templates: ModelTemplate[];
   things: ModelThing[];
   restrictions: ModelRestriction[];
   groups: ModelGroup[];
@@ -96,6 +104,7 @@ export interface ModelDocument {
 export const MODEL_SECTIONS = [
   "devices",
   "users",
+  "templates",
   "things",
   "restrictions",
   "groups",
@@ -305,18 +314,36 @@ export function parseModel(text: string): ModelDocument {
     },
     (u) => u.name,
   );
+  const templates = keyed(
+    r,
+    r.array(root.templates, "$.templates"),
+    "$.templates",
+    (v, p): ModelTemplate | undefined => {
+      const o = r.object(v, p, ["name", "description", "properties", "services", "events"], ["name"]);
+      if (!o) return undefined;
+      const name = r.name(o.name, `${p}.name`, assertTemplateName);
+      try {
+        return name === undefined ? undefined : { name, ...parseTemplateDefinition(o) };
+      } catch (err) {
+        return r.fail(p, (err as Error).message);
+      }
+    },
+    (t) => t.name,
+  );
   const things = keyed(
     r,
     r.array(root.things, "$.things"),
     "$.things",
     (v, p): ModelThing | undefined => {
-      const o = r.object(v, p, ["name", "device", "description"], ["name", "device"]);
+      const o = r.object(v, p, ["name", "device", "description", "template"], ["name", "device"]);
       if (!o) return undefined;
       const name = r.name(o.name, `${p}.name`, thingName);
       const device = r.name(o.device, `${p}.device`, assertDeviceId);
       const description = o.description === undefined ? "" : r.string(o.description, `${p}.description`);
-      if (name === undefined || device === undefined || description === undefined) return undefined;
-      return { name, device, description };
+      const template = o.template === undefined ? "" : r.name(o.template, `${p}.template`, assertTemplateName);
+      if (name === undefined || device === undefined || description === undefined || template === undefined)
+        return undefined;
+      return { name, device, description, ...(template !== "" ? { template } : {}) };
     },
     (t) => t.name,
   );
@@ -382,9 +409,7 @@ export function parseModel(text: string): ModelDocument {
       const level = r.name(o.level, `${p}.level`, (l) => {
         if (typeof l !== "string") throw new Error("must be a string");
         const parsed = parseLevel(l);
-        if (parsed.level === "instances" || parsed.level === "template" || l === "templates") {
-          throw new Error(`template levels are not part of ${MODEL_FORMAT}`);
-        }
+        if (parsed.level === "instances" || parsed.level === "template") assertTemplateName(parsed.template);
         if (parsed.level === "thing" || parsed.level === "member") assertThingName(parsed.thing);
         if (parsed.level === "device") assertDeviceId(parsed.device);
         if (parsed.level === "member" && !isMemberName(parsed.member))
@@ -407,9 +432,10 @@ export function parseModel(text: string): ModelDocument {
       const organization = r.name(o.organization, `${p}.organization`, (n) => assertModelName(n, "organization"));
       const unit = r.name(o.unit, `${p}.unit`, (n) => assertModelName(n, "unit"));
       const entity = r.name(o.entity, `${p}.entity`, (e) => {
-        const m = typeof e === "string" ? /^(thing|device):(.*)$/.exec(e) : null;
-        if (!m) throw new Error(`invalid entity ${JSON.stringify(e)}: use thing:NAME or device:ID`);
+        const m = typeof e === "string" ? /^(thing|template|device):(.*)$/.exec(e) : null;
+        if (!m) throw new Error(`invalid entity ${JSON.stringify(e)}: use thing:NAME, template:NAME or device:ID`);
         if (m[1] === "thing") assertThingName(m[2]);
+        else if (m[1] === "template") assertTemplateName(m[2]);
         else assertDeviceId(m[2]);
       });
       if (organization === undefined || unit === undefined || entity === undefined) return undefined;
@@ -418,7 +444,18 @@ export function parseModel(text: string): ModelDocument {
     (x) => `${x.organization}\0${x.unit}\0${x.entity}`,
   );
   if (r.problems.length > 0) throw new ModelFormatError(r.problems);
-  return { format: MODEL_FORMAT, devices, users, things, restrictions, groups, organizations, entries, visibility };
+  return {
+    format: MODEL_FORMAT,
+    devices,
+    users,
+    templates,
+    things,
+    restrictions,
+    groups,
+    organizations,
+    entries,
+    visibility,
+  };
 }
 
 /** The text of a model file: two-space indented JSON with a final newline. */

@@ -2,7 +2,8 @@
  * Imports a model file into a registry (docs/model-export.md). The merge rule: an item that is
  * missing is added; one that exists with the same content is skipped; one that exists with other
  * content is a conflict, unless `replace` (then the file's content is taken). Nothing is ever
- * removed. A reference to a user, device, group, Thing or unit that is neither in the file nor in
+ * removed (a Thing's template never changes: a different one is a conflict). A reference to a
+ * user, device, group, template, Thing or unit that is neither in the file nor in
  * the registry is a conflict too. With any conflict nothing is changed; otherwise every change is
  * made in one registry transaction, so a change the registry refuses (a device in
  * Administrators, a design-time entry for a device) undoes all of them.
@@ -25,6 +26,7 @@ export interface ImportOptions {
 export const IMPORT_SECTIONS = [
   "devices",
   "users",
+  "templates",
   "things",
   "restrictions",
   "groups",
@@ -157,6 +159,7 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
   const devices = new Set([...cur.devices.map((d) => d.id), ...doc.devices.map((d) => d.id)]);
   const users = new Set([...cur.users.map((u) => u.name), ...doc.users.map((u) => u.name)]);
   const things = new Set([...cur.things.map((t) => t.name), ...doc.things.map((t) => t.name)]);
+  const templates = new Set([...cur.templates.map((t) => t.name), ...doc.templates.map((t) => t.name)]);
   const groups = new Set([...cur.groups.map((g) => g.name), ...doc.groups.map((g) => g.name)]);
   const units = new Set<string>();
   for (const o of [...cur.organizations, ...doc.organizations])
@@ -197,16 +200,44 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
     else add("users", `$.users[${i}]`, () => writes.addUser(u.name));
   });
 
+  const curTemplates = new Map(cur.templates.map((t) => [t.name, t]));
+  doc.templates.forEach((t, i) => {
+    const path = `$.templates[${i}]`;
+    const c = curTemplates.get(t.name);
+    const { name, ...def } = t;
+    if (!c) add("templates", path, () => registry.templates.create(name, def));
+    else if (JSON.stringify(c) === JSON.stringify(t)) skip("templates");
+    else
+      differ("templates", path, `template ${name} exists with another declaration`, () =>
+        registry.templates.update(name, def),
+      );
+  });
+
   const owners = new Map(cur.things.map((t) => [t.name, t.device]));
   const curThings = new Map(cur.things.map((t) => [t.name, t]));
   doc.things.forEach((t, i) => {
     const path = `$.things[${i}]`;
     if (!devices.has(t.device)) return unknown(`${path}.device`, `device:${t.device}`);
+    if (t.template !== undefined && !templates.has(t.template)) {
+      return unknown(`${path}.template`, `template:${t.template}`);
+    }
     const c = curThings.get(t.name);
     const assign = () => registry.assignThing(t.name, t.device, t.description);
     if (!c) {
       owners.set(t.name, t.device);
-      add("things", path, assign);
+      const template = t.template;
+      if (template === undefined) add("things", path, assign);
+      else {
+        add("things", path, () =>
+          registry.templates.createThing({ name: t.name, deviceId: t.device, description: t.description, template }),
+        );
+      }
+    } else if (c.template !== t.template) {
+      conflict(
+        `${path}.template`,
+        "refused",
+        `Thing ${t.name} is made from ${c.template ?? "no template"}: a Thing's template cannot change`,
+      );
     } else if (c.device === t.device && c.description === t.description) skip("things");
     else {
       if (replace) owners.set(t.name, t.device);
@@ -344,6 +375,9 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
     }
     if (level.level === "device" && !devices.has(level.device))
       return unknown(`${path}.level`, `device:${level.device}`);
+    if ((level.level === "instances" || level.level === "template") && !templates.has(level.template)) {
+      return unknown(`${path}.level`, `template:${level.template}`);
+    }
     add("entries", path, () => access.addEntry(e.effect, parseSubject(e.subject), e.permission, level));
   });
 
@@ -353,10 +387,12 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
     if (curVisibility.has(`${v.organization}\0${v.unit}\0${v.entity}`)) return skip("visibility");
     if (!units.has(`${v.organization}\0${v.unit}`)) return unknown(`${path}.unit`, `unit ${v.organization}/${v.unit}`);
     const [kind, name] = [v.entity.slice(0, v.entity.indexOf(":")), v.entity.slice(v.entity.indexOf(":") + 1)] as [
-      "thing" | "device",
+      "thing" | "template" | "device",
       string,
     ];
-    if (!(kind === "thing" ? things : devices).has(name)) return unknown(`${path}.entity`, v.entity);
+    if (!(kind === "thing" ? things : kind === "template" ? templates : devices).has(name)) {
+      return unknown(`${path}.entity`, v.entity);
+    }
     add("visibility", path, () => access.grantVisibility(v.organization, v.unit, kind, name));
   });
   return steps;
