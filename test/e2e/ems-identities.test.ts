@@ -1,6 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { OperatorClient } from "@outpost/operator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { appliedRuns } from "../helpers/delivery-record.js";
 import { ems, EmsProcess, runEms } from "../helpers/ems-process.js";
@@ -21,6 +24,8 @@ describe("ems - several device identities in one daemon", () => {
   let b: DeviceBundle;
   let dir: string;
   let daemon: EmsProcess | undefined;
+  let echo: Server;
+  let data = "";
   const streams: EventStream[] = [];
 
   const op = (method: string, path: string, body?: unknown) =>
@@ -38,6 +43,11 @@ describe("ems - several device identities in one daemon", () => {
     );
 
   beforeAll(async () => {
+    echo = createServer({ allowHalfOpen: true }, (s) => {
+      s.on("error", () => undefined);
+      s.pipe(s);
+    });
+    await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
     server = ServerProcess.init();
     const configPath = join(server.dataDir, "config.json");
     const config = JSON.parse(readFileSync(configPath, "utf8"));
@@ -51,12 +61,20 @@ describe("ems - several device identities in one daemon", () => {
     ems(["init", "--dir", dir, "--bundle", b.dir, "--url", server.edgeUrl, "--identity", "meter"]);
     ems(["config", "set", "things", JSON.stringify(thing("tank-a")), "--dir", dir]);
     ems(["config", "set", "things", JSON.stringify(thing("tank-b")), "--dir", dir, "--identity", "meter"]);
+    const echoPort = (echo.address() as { port: number }).port;
+    const meter = ["--dir", dir, "--identity", "meter"];
+    ems(["config", "set", "tunnels.targets", JSON.stringify({ echo: `127.0.0.1:${echoPort}` }), ...meter]);
+    data = join(server.dataDir, "..", "meter-data");
+    mkdirSync(data);
+    writeFileSync(join(data, "reading.csv"), "t,kwh\n1,42\n");
+    ems(["config", "set", "files.virtualDirs", JSON.stringify({ data }), ...meter]);
   }, 120_000);
 
   afterAll(async () => {
     for (const s of streams) s.close();
     await daemon?.kill();
     await server?.dispose();
+    echo?.close();
   });
 
   it("ems identities - a property set for a Thing of each identity lands on that identity's device", async () => {
@@ -175,6 +193,67 @@ describe("ems - several device identities in one daemon", () => {
       [1, QUEUED + 1],
     ]);
   }, 150_000);
+
+  it("ems identities - tunnel approvals and file transfers go through the identity of the device asked", async () => {
+    await waitUntil("both identities connected", async () => {
+      const s = (await daemon!.request("GET", "/status")).body;
+      return s.identities.every((i: { connection: { state: string } }) => i.connection.state === "connected");
+    });
+    const operator = new OperatorClient({ url: server.operatorUrl, token: server.adminToken, ca: server.caPem });
+    const opening = operator.openTunnel({ device: "ems-id-b", target: "echo", deviceCa: server.caPem });
+    const pending = await waitUntil(
+      "a pending request",
+      async () => (await daemon!.request("GET", "/tunnels/pending")).body.pending[0] as Record<string, string>,
+      { timeoutMs: 60_000 },
+    );
+    expect(pending).toMatchObject({ target: "echo", identity: "meter" });
+    expect(ems(["tunnels", "pending", "--dir", dir])).toContain("identity meter");
+    ems(["tunnels", "approve", pending.id!, "--dir", dir]);
+    const tunnel = await opening;
+    const local = await tunnel.listen(0);
+    const socket = connect({
+      port: (local.address() as { port: number }).port,
+      host: "127.0.0.1",
+      allowHalfOpen: true,
+    });
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.end("through the meter identity");
+    await new Promise((r) => socket.once("close", r));
+    expect(Buffer.concat(chunks).toString()).toBe("through the meter identity");
+    local.close();
+    await tunnel.close();
+    const meterAudit = join(dir, "identities", "meter", "audit.log");
+    await waitUntil("tunnel audited", () => readFileSync(meterAudit, "utf8").includes('"tunnel.session"'));
+    expect(readFileSync(join(dir, "audit.log"), "utf8")).not.toContain('"tunnel.session"');
+
+    // The default identity has no virtual directories; the meter identity's upload lands in its device's area.
+    const none = await daemon!.request("POST", "/files/uploads?wait=true", { from: "data/reading.csv", to: "r.csv" });
+    expect(none.status).toBe(404);
+    const up = await daemon!.request("POST", "/files/uploads?wait=true", {
+      from: "data/reading.csv",
+      to: "r.csv",
+      identity: "meter",
+    });
+    expect(up.status).toBe(200);
+    expect(up.body).toMatchObject({ identity: "meter", state: "completed" });
+    const stored = await new Promise<string>((resolve, reject) => {
+      httpsRequest(
+        `${server.operatorUrl}/api/devices/ems-id-b/repository/r.csv`,
+        { ca: server.caPem, headers: { authorization: `Bearer ${server.adminToken}` } },
+        (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () => resolve(`${res.statusCode} ${text}`));
+        },
+      )
+        .on("error", reject)
+        .end();
+    });
+    expect(stored).toBe("200 t,kwh\n1,42\n");
+    const transfers = (await daemon!.request("GET", "/files/transfers")).body.transfers as Array<{ identity: string }>;
+    expect(transfers.map((t) => t.identity)).toEqual(["meter"]);
+  }, 120_000);
 
   it("ems identities - revoking one identity's key cuts only that identity's connection", async () => {
     await waitUntil("both identities connected", async () => {
