@@ -291,6 +291,25 @@ describe("registry file", () => {
     again.close();
   });
 
+  it("registry - a login writes nothing itself: the key's last use is written behind, and on close", () => {
+    const path = join(dir, "registry.db");
+    const reg = new SqliteRegistry(path, { now: () => 1234 });
+    reg.createDevice("dev-1");
+    const { key, record } = reg.createKey("dev-1");
+    const other = new Database(path);
+    const version = () => other.pragma("data_version", { simple: true });
+    const before = version();
+    expect(reg.checkKey(key).ok).toBe(true);
+    expect(version()).toBe(before);
+    expect(reg.getKey(record.keyId)?.lastUsedAt).toBe(1234);
+    reg.close();
+    expect(version()).not.toBe(before);
+    other.close();
+    const again = new SqliteRegistry(path);
+    expect(again.getKey(record.keyId)?.lastUsedAt).toBe(1234);
+    again.close();
+  });
+
   it("registry - a version 2 delivery watermark migrates to an epoch 0 record it cannot vouch for", () => {
     const path = join(dir, "v1.db");
     new SqliteRegistry(path).close();

@@ -16,6 +16,8 @@ import {
   assertThingName,
   isPermission,
 } from "./names.js";
+import { KeyTouches } from "./key-touches.js";
+import { CertificateStatusCache } from "./certificate-status.js";
 import { configureConnection, type StorageSettings, storageSettings } from "./connection.js";
 import { type DeliveryRecord, emptyRecord } from "./delivery.js";
 import { SqliteAccess } from "./access-sql.js";
@@ -105,13 +107,11 @@ export class SqliteRegistry implements Registry {
   /** The writes of a model import (model/import.ts). */
   readonly modelWrites: SqliteModelWrites;
   readonly #now: () => number;
-  // Certificate status per "deviceId\0serial", asked at every TLS handshake. Cleared on local
-  // writes that change it, and when SQLite's data_version says another connection committed.
-  readonly #certStatus = new Map<string, CertificateStatus>();
-  #dataVersion: Database.Statement | undefined;
-  #seenDataVersion = -1;
-  #dataVersionCheckedAt = 0;
+  readonly #certStatus: CertificateStatusCache;
   #setAll: ((states: readonly PropertyState[]) => void) | undefined;
+  readonly #touches = new KeyTouches((times) =>
+    this.#db.transaction(() => times.forEach((at, keyId) => this.#s.touchKey.run(at, keyId)))(),
+  );
 
   constructor(path: string, options: SqliteRegistryOptions = {}) {
     this.#now = options.now ?? Date.now;
@@ -125,6 +125,7 @@ export class SqliteRegistry implements Registry {
       configureConnection(this.#db, options.busyTimeoutMs ?? 5000);
       ensureSchema(this.#db);
       this.#s = prepareStatements(this.#db);
+      this.#certStatus = new CertificateStatusCache(this.#db, (d, serial) => this.#lookUpCertificate(d, serial));
       this.#transfers = new TransferStatements(this.#db);
       this.revocations = new SqliteRevocationLog(this.#db, () => this.#certStatus.clear());
       this.access = new SqliteAccess(this.#db, this.#now);
@@ -226,26 +227,7 @@ export class SqliteRegistry implements Registry {
   }
 
   certificateStatus(deviceId: string, serialNumber: string): CertificateStatus {
-    // Reading data_version costs about 20 µs (it takes the database's read lock), so it is read at
-    // most every CERT_STATUS_RECHECK_MS: another process's change is seen within that time.
-    const now = Date.now();
-    if (now - this.#dataVersionCheckedAt >= CERT_STATUS_RECHECK_MS || now < this.#dataVersionCheckedAt) {
-      this.#dataVersionCheckedAt = now;
-      this.#dataVersion ??= this.#db.prepare("PRAGMA data_version").pluck();
-      const version = this.#dataVersion.get() as number;
-      if (version !== this.#seenDataVersion) {
-        this.#certStatus.clear();
-        this.#seenDataVersion = version;
-      }
-    }
-    const serial = String(serialNumber).toUpperCase();
-    const cacheKey = `${deviceId}\0${serial}`;
-    const cached = this.#certStatus.get(cacheKey);
-    if (cached !== undefined) return cached;
-    const status = this.#lookUpCertificate(deviceId, serial);
-    if (this.#certStatus.size >= CERT_STATUS_CACHE_ENTRIES) this.#certStatus.clear();
-    this.#certStatus.set(cacheKey, status);
-    return status;
+    return this.#certStatus.get(deviceId, serialNumber);
   }
 
   #lookUpCertificate(deviceId: string, serial: string): CertificateStatus {
@@ -291,7 +273,7 @@ export class SqliteRegistry implements Registry {
     if (row.revoked_at !== null) return { ok: false, reason: "revoked", keyId, deviceId };
     if (row.expires_at !== null && row.expires_at <= now) return { ok: false, reason: "expired", keyId, deviceId };
     if (row.disabled) return { ok: false, reason: "device-disabled", keyId, deviceId };
-    this.#s.touchKey.run(now, keyId);
+    this.#touches.touch(keyId, now);
     return { ok: true, key: { ...keyFromRow(row), lastUsedAt: now } };
   }
 
@@ -304,11 +286,11 @@ export class SqliteRegistry implements Registry {
   /** The key record with this id, or undefined. */
   getKey(keyId: string): AppKeyRecord | undefined {
     const row = this.#s.getKey.get(keyId) as KeyRow | undefined;
-    return row && keyFromRow(row);
+    return row && this.#keyFromRow(row);
   }
 
   listKeys(deviceId: string): AppKeyRecord[] {
-    return (this.#s.listKeys.all(deviceId) as KeyRow[]).map(keyFromRow);
+    return (this.#s.listKeys.all(deviceId) as KeyRow[]).map((r) => this.#keyFromRow(r));
   }
 
   assignThing(name: string, deviceId: string, description?: string): ThingRecord {
@@ -549,7 +531,13 @@ export class SqliteRegistry implements Registry {
   }
 
   close(): void {
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.#touches.flush();
+    this.#db.close();
+  }
+
+  #keyFromRow(row: KeyRow): AppKeyRecord {
+    return { ...keyFromRow(row), lastUsedAt: this.#touches.lastUsed(row.key_id, row.last_used_at) };
   }
 
   #issueOperatorToken(name: string): GeneratedToken {
@@ -587,12 +575,6 @@ export class SqliteRegistry implements Registry {
     if (!exists) throw notFound(principal.kind, principal.id);
   }
 }
-
-/** How often the certificate status cache looks for changes made by other processes, in ms. */
-const CERT_STATUS_RECHECK_MS = 250;
-
-/** Most certificate statuses kept in memory; the cache starts over beyond it. */
-const CERT_STATUS_CACHE_ENTRIES = 100_000;
 
 function notFound(kind: string, id: string): OutpostError {
   return new OutpostError(ErrorCode.NotFound, `${kind} ${id} not found`);
