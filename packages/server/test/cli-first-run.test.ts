@@ -60,7 +60,8 @@ describe("cli - first run", () => {
     expect(readFileSync(join(out, "ca.key"), "utf8")).not.toBe(key);
   });
 
-  it("cli - init that fails part-way leaves nothing behind, and a retry works", () => {
+  // Six init processes, each making a CA and an RSA server key: on a loaded machine over 30 s.
+  it("cli - init that fails part-way leaves nothing behind, and a retry works", { timeout: 120_000 }, () => {
     const parent = join(root, "atomic");
     mkdirSync(parent);
     const target = join(parent, "srv");

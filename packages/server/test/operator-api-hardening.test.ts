@@ -274,6 +274,15 @@ describe("operator API hardening", () => {
         "removeUnitMember",
         "grantVisibility",
         "revokeVisibility",
+        "listTemplates",
+        "getTemplate",
+        "createTemplate",
+        "updateTemplate",
+        "deleteTemplate",
+        "createThing",
+        "getThing",
+        "updateThing",
+        "deleteThing",
       ].sort(),
     );
   });
