@@ -51,7 +51,7 @@ describe("ems config - encrypted secrets", () => {
     EmsConfig.open(dir, { create: true }).set("appKey", "opk_x");
     const file = join(dir, "config.json");
     const data = JSON.parse(readFileSync(file, "utf8")) as { appKey: string };
-    const flipped = data.appKey.slice(0, -3) + (data.appKey.endsWith("A") ? "B" : "A") + data.appKey.slice(-2);
+    const flipped = data.appKey.slice(0, -3) + (data.appKey.at(-3) === "A" ? "B" : "A") + data.appKey.slice(-2);
     writeFileSync(file, JSON.stringify({ ...data, appKey: flipped }));
     expect(() => EmsConfig.open(dir).secret("appKey")).toThrow(
       "config field appKey cannot be decrypted: the data key is wrong or the value was changed",

@@ -109,6 +109,14 @@ export {
   sealParts,
   SEAL_TAG_BYTES,
 } from "./sealed.js";
+export {
+  isSealedText,
+  openText,
+  SEALED_TEXT_PREFIX,
+  SealedTextError,
+  type SealedTextProblem,
+  sealText,
+} from "./sealed-text.js";
 export type { ChunkCrypto, ChunkCryptoSession } from "./chunk-crypto.js";
 export { CRYPTO_IN_FLIGHT_CHUNKS, inlineChunkCrypto } from "./chunk-crypto.js";
 export type { ChunkWorkerPoolOptions } from "./chunk-workers.js";

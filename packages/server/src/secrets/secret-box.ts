@@ -1,15 +1,12 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
-import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { createHmac } from "node:crypto";
+import { ErrorCode, isSealedText, OutpostError, openText, SEALED_TEXT_PREFIX, sealText } from "@outpost/protocol";
 
 /**
- * Prefix of an encrypted value; the digit is the format version. The layout is the EMS
- * configuration's (packages/ems/src/config/secret-box.ts): `outpost-enc:v1:` +
- * base64url(iv(12) | tag(16) | AES-256-GCM ciphertext), with a server-side associated data.
+ * Prefix of an encrypted value; the digit is the format version. The layout is the protocol
+ * package's sealed text (`sealText`), shared with the EMS configuration, with a server-side
+ * associated data.
  */
-export const SECRET_PREFIX = "outpost-enc:v1:";
-
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
+export const SECRET_PREFIX = SEALED_TEXT_PREFIX;
 
 /**
  * A secret value that cannot be decrypted: its ciphertext was changed, moved to another property,
@@ -26,7 +23,7 @@ export class SecretValueError extends OutpostError {
 
 /** Whether a stored text is an encrypted value. */
 export function isSealed(stored: string): boolean {
-  return stored.startsWith(SECRET_PREFIX);
+  return isSealedText(stored);
 }
 
 /**
@@ -34,26 +31,17 @@ export function isSealed(stored: string): boolean {
  * data, so a ciphertext copied to another field does not decrypt.
  */
 export function seal(key: Buffer, field: string, plaintext: string): string {
-  const iv = randomBytes(IV_BYTES);
-  const cipher = createCipheriv("aes-256-gcm", key, iv);
-  cipher.setAAD(aad(field));
-  const ct = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
-  return SECRET_PREFIX + Buffer.concat([iv, cipher.getAuthTag(), ct]).toString("base64url");
+  return sealText(key, aad(field), plaintext);
 }
 
 /** Decrypts a value made by {@link seal}; anything else is a {@link SecretValueError} naming `field`. */
 export function open(key: Buffer, field: string, sealed: string): string {
-  if (!isSealed(sealed)) throw new SecretValueError(field, `secret value ${field} is not in the encrypted format`);
-  const raw = Buffer.from(sealed.slice(SECRET_PREFIX.length), "base64url");
-  if (raw.length < IV_BYTES + TAG_BYTES) {
-    throw new SecretValueError(field, `secret value ${field} is truncated`);
-  }
   try {
-    const decipher = createDecipheriv("aes-256-gcm", key, raw.subarray(0, IV_BYTES));
-    decipher.setAAD(aad(field));
-    decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-    return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString("utf8");
+    return openText(key, aad(field), sealed);
   } catch (cause) {
+    const problem = (cause as { problem?: string }).problem;
+    if (problem === "format") throw new SecretValueError(field, `secret value ${field} is not in the encrypted format`);
+    if (problem === "truncated") throw new SecretValueError(field, `secret value ${field} is truncated`);
     throw new SecretValueError(
       field,
       `secret value ${field} cannot be decrypted: it was changed, or the data key is not the one it was encrypted with`,
@@ -67,6 +55,6 @@ export function keyId(key: Buffer): string {
   return createHmac("sha256", key).update("outpost-server data key id").digest("hex").slice(0, 16);
 }
 
-function aad(field: string): Buffer {
-  return Buffer.from(`outpost-server/v1/${field}`, "utf8");
+function aad(field: string): string {
+  return `outpost-server/v1/${field}`;
 }
