@@ -11,6 +11,7 @@ import {
 import type { AuditSink } from "../audit/types.js";
 import type { SqliteAccess } from "../registry/access-sql.js";
 import type { Caller } from "./routes.js";
+import { bearer, errorResponses } from "./schema-parts.js";
 
 /** What the access routes use; without `access` they answer 503. */
 export interface AccessRouteDeps {
@@ -19,9 +20,7 @@ export interface AccessRouteDeps {
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
 
-const ref = (id: string) => ({ $ref: `${id}#` }) as const;
-const errors = Object.fromEntries([400, 401, 403, 404, 409, 503].map((s) => [s, ref("ErrorBody")]));
-const bearer = [{ bearer: [] }];
+const errors = errorResponses([400, 401, 403, 404, 409, 503]);
 const json = { description: "Any JSON value." } as const;
 const name = { type: "string", minLength: 1, maxLength: 300 } as const;
 

@@ -1,10 +1,8 @@
 /** JSON schemas of the file routes of the operator API (docs/operator-api.md, Files). */
 
-const ref = (id: string) => ({ $ref: `${id}#` }) as const;
-const errors = Object.fromEntries(
-  [400, 401, 403, 404, 409, 413, 429, 500, 503].map((s) => [s, ref("ErrorBody")]),
-) as Record<number, ReturnType<typeof ref>>;
-const bearer = [{ bearer: [] }];
+import { bearer, errorResponses, ref } from "./schema-parts.js";
+
+const errors = errorResponses([400, 401, 403, 404, 409, 413, 429, 500, 503]);
 const deviceParam = { type: "string", minLength: 1, description: "Device id." } as const;
 const pathParam = { type: "string", minLength: 1, description: "Path in the device's repository area." } as const;
 

@@ -1,4 +1,5 @@
 import { repositoryEntrySchema, transferSchema } from "./file-schemas.js";
+import { bearer, errorResponses, ref } from "./schema-parts.js";
 /**
  * JSON schemas of the operator API: fastify validates requests and serializes responses with them,
  * and @fastify/swagger turns them into the OpenAPI document (docs/openapi.json). Shared shapes are
@@ -81,11 +82,7 @@ export const sharedSchemas = [
   },
 ] as const;
 
-const ref = (id: string) => ({ $ref: `${id}#` }) as const;
-
-const errors = Object.fromEntries(
-  [400, 401, 403, 404, 413, 429, 500, 501, 503, 504].map((s) => [s, ref("ErrorBody")]),
-) as Record<number, ReturnType<typeof ref>>;
+const errors = errorResponses([400, 401, 403, 404, 413, 429, 500, 501, 503, 504]);
 
 const thingParam = { type: "string", minLength: 1, description: "Thing name." } as const;
 
@@ -95,8 +92,6 @@ const timeoutQuery = {
   maximum: 600_000,
   description: "How long to wait for the device, in ms. Default: the server's requestTimeoutMs.",
 } as const;
-
-const bearer = [{ bearer: [] }];
 
 export const healthSchema = {
   operationId: "health",

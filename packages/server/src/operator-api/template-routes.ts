@@ -7,6 +7,7 @@ import type { SqliteTemplates } from "../registry/templates-sql.js";
 import type { SecretValues } from "../registry/secret-values.js";
 import { maskSecrets, parseTemplateDefinition } from "../templates/model.js";
 import type { Caller } from "./routes.js";
+import { bearer, errorResponses } from "./schema-parts.js";
 
 /** What the template and Thing design routes use; without them they answer 503. */
 export interface TemplateRouteDeps {
@@ -15,9 +16,7 @@ export interface TemplateRouteDeps {
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
 
-const ref = (id: string) => ({ $ref: `${id}#` }) as const;
-const errors = Object.fromEntries([400, 401, 403, 404, 409, 503].map((s) => [s, ref("ErrorBody")]));
-const bearer = [{ bearer: [] }];
+const errors = errorResponses([400, 401, 403, 404, 409, 503]);
 const json = { description: "Any JSON value." } as const;
 const name = { type: "string", minLength: 1, maxLength: 300 } as const;
 const text = { type: "string", maxLength: 1024 } as const;
