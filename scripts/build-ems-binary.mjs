@@ -29,9 +29,12 @@ const INTEGRITY = {
   arm64: "sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==",
 };
 // A 1 MiB young generation instead of Node's default 16 MiB: the daemon's allocations are short-lived
-// and small; measured by bench/ems-binary. NODE_OPTIONS is ignored (execArgvExtension "none"): a
-// variable in the service's environment must not be able to load code into the daemon.
-const EXEC_ARGV = ["--max-semi-space-size=1"];
+// and small. V8's lite mode (interpreter only, no optimizing compilers, no WebAssembly): the daemon's
+// heavy work (TLS, AES-GCM, hashing, fsync) is native code, and the compilers' own code pages and
+// heap cost about 13 MiB of idle RSS. Both measured by bench/ems-binary. NODE_OPTIONS is ignored
+// (execArgvExtension "none"): a variable in the service's environment must not be able to load
+// code into the daemon.
+const EXEC_ARGV = ["--max-semi-space-size=1", "--lite-mode"];
 const SENTINEL_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 const root = resolve(import.meta.dirname, "..");

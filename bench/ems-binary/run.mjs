@@ -10,6 +10,7 @@
 // Baselines, same run, same EMS directory and server:
 //   node24 bundle  the Node 24 binary that the executable embeds, running the same bundle file
 //                  (what the single-executable packaging itself costs);
+//   ..., JIT       the same without --lite-mode (what V8's optimizing compilers cost and give);
 //   node dist      this machine's node running packages/ems/dist/bin.js unbundled;
 // and, for scale, how long the embedded Node takes to start and exit with nothing to run.
 // Goals (issue 11): cold start <= 1 s, idle RSS <= 60 MB.
@@ -183,6 +184,7 @@ async function main() {
     const variants = [
       ["outpost-ems binary", [exe]],
       [`node ${NODE_VERSION} bundle`, [node24, ...EXEC_ARGV, bundle]],
+      [`node ${NODE_VERSION} bundle, JIT`, [node24, ...EXEC_ARGV.filter((f) => f !== "--lite-mode"), bundle]],
       [`node ${process.versions.node} dist`, [process.execPath, join(root, "packages", "ems", "dist", "bin.js")]],
     ];
     const results = new Map(variants.map(([name]) => [name, []]));
@@ -216,7 +218,7 @@ async function main() {
         name === variants[0][0]
           ? ""
           : `   binary/this: start ${(bin.ms / r.ms).toFixed(2)}x, RSS ${(bin.rss / r.rss).toFixed(2)}x`;
-      console.log(`  ${name.padEnd(22)} cold start to connected ${r.text}${ratio}`);
+      console.log(`  ${name.padEnd(27)} cold start to connected ${r.text}${ratio}`);
     }
     console.log(
       `  for scale: node ${NODE_VERSION} -e 0 (start and exit, nothing loaded) takes ${median(bareStarts).toFixed(0)} ms on this machine now`,

@@ -67,6 +67,19 @@ describe("ems binary - one-file executables without a Node installation", () => 
     expect(plain.stdout).toBe("LOADED ");
   }, 60_000);
 
+  it("ems binary - csr, whose encoder is loaded only when the command runs, makes a signed request", () => {
+    const dir = mkdtempSync(join(tmpdir(), "outpost-ems-bin-csr-"));
+    dirs.push(dir);
+    const r = bare([x64, "csr", "--cn", "bin-csr", "--dir", join(dir, "ems")], [`HOME=${dir}`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----\r?\n[\s\S]+-----END CERTIFICATE REQUEST-----\r?\n$/);
+    const csrFile = join(dir, "bin-csr.csr");
+    writeFileSync(csrFile, r.stdout);
+    const verify = spawnSync("openssl", ["req", "-in", csrFile, "-noout", "-verify", "-subject"], { encoding: "utf8" });
+    expect(`${verify.stdout}${verify.stderr}`).toMatch(/verify OK/i);
+    expect(verify.stdout).toMatch(/CN ?= ?bin-csr/);
+  }, 60_000);
+
   it("ems binary - the x64 executable imports a bundle, connects to a real server and delivers a property", async () => {
     server = ServerProcess.init();
     const srv = server;

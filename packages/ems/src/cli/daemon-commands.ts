@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import { Command } from "commander";
 import { verifyDeviceAudit } from "../audit/device-audit.js";
-import { createDeviceCsr } from "../config/csr.js";
 import { EmsConfig } from "../config/ems-config.js";
 import { emsPaths } from "../config/paths.js";
 import { EmsDaemon } from "../daemon/daemon.js";
@@ -119,10 +118,12 @@ export function csrCommand(): Command {
       "# on the server: outpost-server device add pump-1 --csr pump-1.csr --out bundle",
       "outpost-ems init --bundle bundle     # takes device.pem from the bundle, the key from here",
     ],
-  ).action((o: DirOpts & { cn: string; force?: boolean; keyType: string; identity?: string }) => {
+  ).action(async (o: DirOpts & { cn: string; force?: boolean; keyType: string; identity?: string }) => {
     if (o.keyType !== "rsa" && o.keyType !== "p256") {
       throw new OutpostError(ErrorCode.BadRequest, `--key-type ${JSON.stringify(o.keyType)}: use rsa or p256`);
     }
+    // node-forge (the CSR encoder) is loaded on first use: evaluating it costs the daemon memory it never needs.
+    const { createDeviceCsr } = await import("../config/csr.js");
     process.stdout.write(
       createDeviceCsr({
         dir: dirOf(o),
