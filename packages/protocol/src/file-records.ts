@@ -1,7 +1,7 @@
 import { ErrorCode, OutpostError, ProtocolError } from "./errors.js";
 import { type FileFrame, type FileFrameInit, type FileOpen, wire } from "./messages.js";
 import type { Stream } from "./stream.js";
-import { varintLength, writeVarint } from "./stream-frame.js";
+import { uninitializedBytes, varintLength, writeVarint } from "./stream-frame.js";
 
 /** Largest FileFrame record accepted on a "file" stream (a 1 MiB chunk plus its framing). */
 export const MAX_FILE_RECORD_BYTES = 1024 * 1024 + 4096;
@@ -150,7 +150,7 @@ export class FileRecordReader {
 }
 
 function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
+  const out = uninitializedBytes(n);
   let at = 0;
   for (const p of parts) {
     if (at >= n) break;

@@ -14,6 +14,16 @@ const TAG_DATA = 0x0a;
 /** StreamData field 2 (fin), varint. */
 const TAG_FIN = 0x10;
 
+/**
+ * `n` bytes that are not zeroed first, in an ArrayBuffer of their own (never a shared pool's, so a
+ * view of it may be transferred): only for buffers that are filled whole right away, since the
+ * memory's earlier content is still there. It saves the zero fill of every data frame and joined
+ * record.
+ */
+export function uninitializedBytes(n: number): Uint8Array {
+  return n < 4096 ? new Uint8Array(n) : new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+}
+
 /** Bytes of a protobuf varint of a non-negative safe integer. */
 export function varintLength(n: number): number {
   let len = 1;
@@ -46,7 +56,7 @@ export function encodeStreamDataFrame(
 ): Uint8Array {
   const inner = (byteLength > 0 ? 1 + varintLength(byteLength) + byteLength : 0) + (fin ? 2 : 0);
   const idBytes = streamId !== 0 ? 1 + varintLength(streamId) : 0;
-  const out = new Uint8Array(idBytes + 2 + varintLength(inner) + inner);
+  const out = uninitializedBytes(idBytes + 2 + varintLength(inner) + inner);
   let at = 0;
   if (streamId !== 0) {
     out[at++] = TAG_STREAM_ID;
@@ -67,5 +77,7 @@ export function encodeStreamDataFrame(
     out[at++] = TAG_FIN;
     out[at++] = 1;
   }
+  // The frame is not zeroed first: parts that do not fill it would send what the memory held.
+  if (at !== out.byteLength) throw new RangeError(`stream data parts hold ${at - (out.byteLength - inner)} bytes, not ${byteLength}`);
   return out;
 }

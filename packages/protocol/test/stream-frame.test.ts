@@ -32,6 +32,15 @@ describe("stream frames - hand-encoded data frames", () => {
   });
 });
 
+describe("stream frames - parts that do not add up", () => {
+  it("are refused, so a frame never carries bytes it was not given", () => {
+    const parts = [new Uint8Array(5000).fill(1), new Uint8Array(3000).fill(2)];
+    expect(() => encodeStreamDataFrame(3, parts, 8001, false)).toThrow(RangeError);
+    expect(() => encodeStreamDataFrame(3, parts, 7999, true)).toThrow(RangeError);
+    expect(encodeStreamDataFrame(3, parts, 8000, true).byteLength).toBeGreaterThan(8000);
+  });
+});
+
 describe("file records - hand-encoded chunk records", () => {
   it("are byte for byte encodeFileRecord of the joined sealed chunk", () => {
     fc.assert(
