@@ -78,6 +78,7 @@ export function encodeStreamDataFrame(
     out[at++] = 1;
   }
   // The frame is not zeroed first: parts that do not fill it would send what the memory held.
-  if (at !== out.byteLength) throw new RangeError(`stream data parts hold ${at - (out.byteLength - inner)} bytes, not ${byteLength}`);
+  if (at !== out.byteLength)
+    throw new RangeError(`stream data parts hold ${at - (out.byteLength - inner)} bytes, not ${byteLength}`);
   return out;
 }
