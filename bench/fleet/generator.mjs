@@ -1,9 +1,10 @@
 // One load generator of bench/fleet/run.mjs: a process holding a slice of the fleet as real
 // @outpost/sdk EdgeClients (default reconnect policy, each with its own certificate, application
-// key and Thing), all connecting from one loopback source address.
+// key and Thing), each connecting from its own loopback source address.
 //   node generator.mjs <slice.json>
-// slice.json: { url, caPem, keyPem, localAddress, concurrency, resumeSessions, devices: [{ id, thing, appKey, certPem }] }
-// Prints one JSON line on stdout every 250 ms: { connected, attempts, failures, reasons } (failures
+// slice.json: { url, caPem, keyPem, concurrency, resumeSessions, devices: [{ id, thing, appKey, certPem, localAddress }] }
+// Prints one JSON line on stdout every 250 ms: { connected, attempts, failures, reasons, cpuS } (cpuS:
+// this process's CPU seconds, user + system; failures
 // are attempts that ended without a connection; reasons counts them by error code and message), then connects clients `concurrency` at a time. Reads
 // "close" on stdin: closes every client and exits.
 import { readFileSync } from "node:fs";
@@ -19,7 +20,9 @@ const reasons = {};
 const clients = [];
 
 function report() {
-  process.stdout.write(`${JSON.stringify({ connected, attempts, failures, reasons })}\n`);
+  const { user, system } = process.cpuUsage();
+  const cpuS = (user + system) / 1e6;
+  process.stdout.write(`${JSON.stringify({ connected, attempts, failures, reasons, cpuS })}\n`);
 }
 const ticker = setInterval(report, 250);
 
@@ -28,7 +31,7 @@ for (const d of slice.devices) {
     url: slice.url,
     appKey: d.appKey,
     tls: { ca: slice.caPem, cert: d.certPem, key: slice.keyPem, resumeSessions: slice.resumeSessions },
-    localAddress: slice.localAddress,
+    localAddress: d.localAddress,
     logger: silentLogger,
   });
   client.thing(d.thing).property("value", { type: "number", initial: 1 });

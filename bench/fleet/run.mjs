@@ -19,7 +19,7 @@
 // is not limited by one source address's ephemeral ports. The last line is, exactly:
 //   fleet: N devices, connected in X s, back after restart in Y s, Z KB server RSS per device
 import { spawn } from "node:child_process";
-import { openSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -122,7 +122,7 @@ async function startServer(dataDir, port, logPath) {
 function startGenerator(slicePath) {
   const extra = (process.env.BENCH_GENERATOR_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const child = spawn(process.execPath, [...extra, GENERATOR, slicePath], { stdio: ["pipe", "pipe", "inherit"] });
-  const state = { connected: 0, attempts: 0, failures: 0, reasons: {} };
+  const state = { connected: 0, attempts: 0, failures: 0, reasons: {}, cpuS: 0 };
   createInterface({ input: child.stdout }).on("line", (line) => {
     try {
       Object.assign(state, JSON.parse(line));
@@ -146,6 +146,17 @@ function startGenerator(slicePath) {
   };
 }
 
+/** Loopback source address of device `i`: 127.1.0.1, 127.1.0.2, ... (never 127.0.0.1, the server's). */
+function deviceAddress(i) {
+  const n = i + 1;
+  return `127.1.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+}
+
+/** Copies the server's log to $BENCH_FLEET_LOG, when set, before the data directory is removed. */
+function keepLog(logPath) {
+  if (process.env.BENCH_FLEET_LOG) copyFileSync(logPath, process.env.BENCH_FLEET_LOG);
+}
+
 const sum = (gens, key) => gens.reduce((n, g) => n + g.state[key], 0);
 
 /** The generators' failed attempts by reason, most frequent first, as "n reason" lines. */
@@ -158,18 +169,24 @@ function reasonLines(gens) {
     .map(([r, n]) => `    ${n} ${r}`);
 }
 
-/** Waits until all `n` devices are connected; prints progress every 5 s. Returns seconds or undefined on timeout. */
-async function waitAllConnected(gens, n, t0, timeoutS, label) {
-  let lastPrint = performance.now();
+/**
+ * Waits until all `n` devices are connected; prints progress every 5 s with the CPU share the
+ * server (pid) and the load generators used in that interval. Returns seconds or undefined on timeout.
+ */
+async function waitAllConnected(gens, n, t0, timeoutS, label, pid) {
+  let last = { at: performance.now(), server: await cpuSecondsOf(pid).catch(() => 0), gens: sum(gens, "cpuS") };
   while (sum(gens, "connected") < n) {
     const now = performance.now();
     if ((now - t0) / 1000 > timeoutS) return undefined;
-    if (now - lastPrint >= 5_000) {
-      lastPrint = now;
+    if (now - last.at >= 5_000) {
+      const cur = { at: now, server: await cpuSecondsOf(pid).catch(() => 0), gens: sum(gens, "cpuS") };
+      const share = (a, b) => `${(((a - b) / ((cur.at - last.at) / 1000)) * 100).toFixed(0)} %`;
       const s = ((now - t0) / 1000).toFixed(0);
       console.log(
-        `  ${label} ${s} s: ${sum(gens, "connected")} of ${n} connected, ${sum(gens, "failures")} failed attempts`,
+        `  ${label} ${s} s: ${sum(gens, "connected")} of ${n} connected, ${sum(gens, "failures")} failed attempts; ` +
+          `CPU server ${share(cur.server, last.server)}, load generators ${share(cur.gens, last.gens)}`,
       );
+      last = cur;
     }
     await sleep(100);
   }
@@ -200,16 +217,24 @@ async function main() {
       const devices = fx.devices.slice(g * per, (g + 1) * per);
       if (devices.length === 0) break;
       const slicePath = join(fx.dir, `slice-${g}.json`);
-      const slice = { url, caPem: fx.caPem, keyPem: fx.deviceKeyPem, localAddress: `127.0.0.${2 + g}` };
+      // Every device its own source address, as in a real fleet (127.0.0.0/8 is all loopback):
+      // the server's per-source limits then see one device per address, not a generator's share.
+      const start = g * per;
+      const addressed = devices.map((d, i) => ({ ...d, localAddress: deviceAddress(start + i) }));
+      const slice = { url, caPem: fx.caPem, keyPem: fx.deviceKeyPem };
       const settings = { concurrency: o.concurrency, resumeSessions: o.resumeSessions };
-      writeFileSync(slicePath, JSON.stringify({ ...slice, ...settings, devices }));
+      writeFileSync(slicePath, JSON.stringify({ ...slice, ...settings, devices: addressed }));
       gens.push(startGenerator(slicePath));
     }
     t = performance.now();
-    const connectS = await waitAllConnected(gens, o.devices, t, 1800, "connect");
+    const connectS = await waitAllConnected(gens, o.devices, t, 1800, "connect", server.pid);
     if (connectS === undefined) throw new Error("not every device connected within 1800 s");
     const cpuPerLogin = (await cpuSecondsOf(server.pid)) / o.devices;
-    console.log(`  connected in ${connectS.toFixed(1)} s (${sum(gens, "failures")} failed attempts)`);
+    const genCpuPerLogin = sum(gens, "cpuS") / o.devices;
+    console.log(
+      `  connected in ${connectS.toFixed(1)} s (${sum(gens, "failures")} failed attempts); ` +
+        `load generators ${(genCpuPerLogin * 1000).toFixed(1)} ms CPU per device`,
+    );
     await sleep(2_000);
     const rssAfter = await server.settledRss();
     const rssPerDeviceKb = (rssAfter - rssBefore) / o.devices / 1024;
@@ -225,6 +250,7 @@ async function main() {
     let backS = Number.NaN;
     if (o.restart) {
       const attempts0 = sum(gens, "attempts");
+      const genCpu0 = sum(gens, "cpuS");
       const failures0 = sum(gens, "failures");
       t = performance.now();
       await server.kill();
@@ -236,8 +262,9 @@ async function main() {
       // Wait until the generators have seen the connections drop before counting them back.
       const dropDeadline = performance.now() + 30_000;
       while (sum(gens, "connected") === o.devices && performance.now() < dropDeadline) await sleep(50);
-      const back = await waitAllConnected(gens, o.devices, t, o.backTimeoutS, "restart");
+      const back = await waitAllConnected(gens, o.devices, t, o.backTimeoutS, "restart", server.pid);
       const cpuBack = (await cpuSecondsOf(server.pid)) - cpuStart;
+      const genCpu = sum(gens, "cpuS") - genCpu0;
       const attempts = sum(gens, "attempts") - attempts0;
       const failed = sum(gens, "failures") - failures0;
       if (back === undefined) {
@@ -246,7 +273,9 @@ async function main() {
         backS = back;
         console.log(
           `  back after ${back.toFixed(1)} s: ${attempts} attempts, ${failed} failed; ` +
-            `server CPU ${((cpuBack / o.devices) * 1000).toFixed(1)} ms per device back`,
+            `server CPU ${((cpuBack / o.devices) * 1000).toFixed(1)} ms per device back ` +
+            `(busy ${((cpuBack / back) * 100).toFixed(0)} % of a core), load generators ` +
+            `${((genCpu / o.devices) * 1000).toFixed(1)} ms per device (${((genCpu / back) * 100).toFixed(0)} % of a core)`,
         );
       }
     }
@@ -259,11 +288,13 @@ async function main() {
       `back after restart in ${o.restart ? y : "n/a"} s, ${rssPerDeviceKb.toFixed(0)} KB server RSS per device`;
     await Promise.all(gens.map((g) => g.close()));
     await server.stop();
+    keepLog(logPath);
     fx.remove();
     console.log(line);
   } catch (err) {
     await Promise.all(gens.map((g) => g.close()));
     await server.kill();
+    keepLog(logPath);
     fx.remove();
     throw err;
   }
