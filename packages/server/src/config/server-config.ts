@@ -37,7 +37,7 @@ export interface ServerConfigFile {
     maxUnauthenticatedPerIdentity: number;
     /** Bound on how long a revocation made by another process takes to close open sessions, in ms. Default 5 000. */
     revalidateIntervalMs: number;
-    /** Connections between TCP accept and a successful Auth at most; more wait for a slot. Default 64. */
+    /** Connections between TCP accept and a successful Auth at most; more wait for a slot. Default 512. */
     maxHandshakes: number;
     /** Connections waiting for a handshake slot at most; more are reset at once. Default 2000. */
     maxQueuedConnections: number;
@@ -94,7 +94,7 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
       maxUnauthenticatedPerSource: 100,
       maxUnauthenticatedPerIdentity: 8,
       revalidateIntervalMs: 5_000,
-      maxHandshakes: 64,
+      maxHandshakes: 512,
       maxQueuedConnections: 2000,
       queueTimeoutMs: 5_000,
       maxConnections: 0,

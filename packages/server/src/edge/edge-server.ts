@@ -59,8 +59,9 @@ export interface EdgeEndpointOptions {
    * Connections between TCP accept and a successful Auth (TLS handshake, WebSocket upgrade, Hello,
    * Auth) at most. Further connections wait, unread, for a slot, so a fleet reconnecting at once
    * is served at the rate the CPU allows instead of every handshake timing out. Each slot is held
-   * for about three round trips to the device plus the server's work: raise it for high-latency
-   * fleets. Default 64.
+   * for about three round trips to the device plus the server's work, and a slot that waits for
+   * the device costs no CPU: too few slots let slow devices or links hold them all while the CPU
+   * idles. Default 512.
    */
   maxHandshakes?: number;
   /**
@@ -163,7 +164,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   const sessions = new Map<EdgeSession, Promise<void>>();
   const admission = new Admission({
-    maxInProgress: options.maxHandshakes ?? 64,
+    maxInProgress: options.maxHandshakes ?? 512,
     maxQueued: options.maxQueuedConnections ?? 2000,
     queueTimeoutMs: options.queueTimeoutMs ?? 5_000,
     maxConnections: options.maxConnections ?? defaultMaxConnections(openFileLimit()),
