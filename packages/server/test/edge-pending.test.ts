@@ -1,3 +1,5 @@
+import { Writable } from "node:stream";
+import pino from "pino";
 import { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDevice, makePki, startTestServer, type TestPki } from "./edge-harness.js";
@@ -102,6 +104,43 @@ describe("edge pending connections", () => {
       await good.hello();
       expect((await good.auth(local.keys["dev-1"]!)).authResult?.deviceId).toBe("dev-1");
       await good.close();
+    } finally {
+      await local.close();
+    }
+  });
+
+  it("edge - a flood of refusals from one source is logged and audited a bounded number of times", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString("utf8"));
+        done();
+      },
+    });
+    const local = await startTestServer(pki, {
+      logger: pino({ level: "info" }, sink),
+      authRateLimit: { maxFailures: 2 },
+      edge: {
+        port: 0,
+        certPem: pki.serverCertPem,
+        keyPem: pki.serverKeyPem,
+        clientCaPem: pki.caPem,
+        clientCert: "optional",
+        maxUnauthenticated: 8,
+        maxUnauthenticatedPerSource: 3,
+      },
+    });
+    try {
+      const conns = await flood(local.server.edgeUrl, 10, { localAddress: "127.0.0.3" });
+      closeAll.push(() => conns.forEach((c) => c.ws.terminate()));
+      await settled(conns, 7);
+      expect(conns.filter((c) => c.code === 1013)).toHaveLength(7);
+      const logged = lines.filter((l) => l.includes("too many unauthenticated connections; refusing"));
+      const audited = local.audit.records.filter(
+        (r) => r.type === "login.failure" && (r.details as { stage?: string }).stage === "upgrade",
+      );
+      expect(audited).toHaveLength(2);
+      expect(logged).toHaveLength(2);
     } finally {
       await local.close();
     }

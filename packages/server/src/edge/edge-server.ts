@@ -208,8 +208,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     const token = {};
     const refused = pending.admit(token, source, certDeviceId);
     if (refused) {
-      deps.logger.warn({ source, certDeviceId, limit: refused }, "too many unauthenticated connections; refusing");
-      auditThrottled(deps, `pending:${refused}:${source}`, {
+      const audited = auditThrottled(deps, `pending:${refused}:${source}`, {
         type: "login.failure",
         actor: certDeviceId ? `device:${certDeviceId}` : "unknown",
         outcome: "failure",
@@ -221,6 +220,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
           certDeviceId: certDeviceId ?? null,
         },
       });
+      if (audited) {
+        deps.logger.warn({ source, certDeviceId, limit: refused }, "too many unauthenticated connections; refusing");
+      }
       const message = "too many connections are authenticating; try again later";
       const goodbye = {
         reason: GoodbyeReason.GOODBYE_UNSPECIFIED,

@@ -171,11 +171,13 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
 /**
  * Audits a refusal unless the same kind of refusal from the same source was audited
  * `maxFailures` times within the limiter's window: a flood stays visible without filling the log.
+ * Returns whether it was audited (the caller logs it only then).
  */
-export function auditThrottled(deps: EdgeDeps, key: string, event: AuditEvent): void {
-  if (deps.sourceLimiter.isBlocked(key)) return;
+export function auditThrottled(deps: EdgeDeps, key: string, event: AuditEvent): boolean {
+  if (deps.sourceLimiter.isBlocked(key)) return false;
   deps.sourceLimiter.recordFailure(key);
   deps.audit.append(event);
+  return true;
 }
 
 /**
