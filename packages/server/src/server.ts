@@ -205,11 +205,6 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
           else stream.reset(StreamResetCode.Refused, `stream type ${JSON.stringify(stream.type)} is not served`);
         }
       : undefined;
-  const edge: EdgeServer = await startEdgeServer({
-    ...stripUndefined(options.edge),
-    ...(onStream && { onStream }),
-    deps,
-  });
   const tunnels =
     options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
   const credentials =
@@ -243,9 +238,23 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
       });
     } catch (err) {
       files?.close();
-      await edge.close();
       throw err;
     }
+  }
+  // The operator API is built first: building it blocks the event loop for a while (route
+  // schemas are compiled), and devices that reconnect meanwhile had better be refused than queued
+  // behind a loop that cannot serve them.
+  let edge: EdgeServer;
+  try {
+    edge = await startEdgeServer({
+      ...stripUndefined(options.edge),
+      ...(onStream && { onStream }),
+      deps,
+    });
+  } catch (err) {
+    files?.close();
+    await operator?.close();
+    throw err;
   }
   expireDesired();
   const sweep = setInterval(expireDesired, options.desiredSweepMs ?? 60_000);
