@@ -12,7 +12,12 @@ function fakeRegistry(options: { failCommit?: boolean } = {}) {
     write(entry: string) {
       pending[pending.length - 1]!.push(entry);
     },
-    transaction<T>(work: () => T): T {
+    /** The registry's asynchronous transaction over `syncTransaction` (its works are synchronous). */
+    transaction<T>(work: (tx: { transaction(w: () => unknown): Promise<unknown> }) => T): Promise<T> {
+      const tx = { transaction: (w: () => unknown) => attempt(() => this.syncTransaction(w)) };
+      return attempt(() => this.syncTransaction(() => work(tx)));
+    },
+    syncTransaction<T>(work: () => T): T {
       if (depth === 0) this.outer += 1;
       depth += 1;
       pending.push([]);
@@ -33,6 +38,14 @@ function fakeRegistry(options: { failCommit?: boolean } = {}) {
       }
     },
   };
+}
+
+function attempt<T>(run: () => T): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));

@@ -1,3 +1,5 @@
+import { asyncRegistryOf } from "./async-sqlite.js";
+import type { AsyncRegistry } from "./async-types.js";
 import type { Registry } from "./types.js";
 
 /** Called once per work: with no error after the group committed, else with why it was not applied. */
@@ -11,7 +13,10 @@ interface Pending {
 /**
  * Applies the device batches that arrive in one turn of the event loop in one registry transaction:
  * one commit (one fsync of the write-ahead log, about 4 ms on this kind of disk) for all of them
- * instead of one per batch. Each work runs in its own nested transaction, in the order added.
+ * instead of one per batch. Each work runs in its own nested transaction, in the order added. The
+ * group waits for the registry's queue once per flush (registry/async-sqlite.ts), so no other
+ * registry transaction interleaves with it; the works themselves are synchronous and run in one
+ * stretch between BEGIN and COMMIT.
  *
  * Failure and ordering: a work that throws is rolled back alone and settled with its error; the
  * others still apply. When the commit fails, every work is settled with that error. A work is
@@ -26,7 +31,7 @@ export class CommitGroup {
   #scheduled = false;
 
   constructor(
-    private readonly registry: Pick<Registry, "transaction">,
+    private readonly registry: Pick<AsyncRegistry, "transaction">,
     private readonly onSettleError: (err: unknown) => void = () => {},
   ) {}
 
@@ -35,35 +40,35 @@ export class CommitGroup {
     this.#queue.push({ work, settle });
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    setImmediate(() => void this.#flush());
   }
 
-  #flush(): void {
+  async #flush(): Promise<void> {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    const errors = new Map<Pending, unknown>();
+    let outcomes: Promise<unknown>[] = [];
     let commitError: unknown;
     try {
-      this.registry.transaction(() => {
-        for (const pending of queue) {
-          try {
-            this.registry.transaction(pending.work);
-          } catch (err) {
-            errors.set(pending, err ?? new Error("batch failed"));
-          }
-        }
+      await this.registry.transaction((tx) => {
+        outcomes = queue.map((pending) =>
+          tx.transaction(pending.work).then(
+            () => undefined,
+            (err: unknown) => err ?? new Error("batch failed"),
+          ),
+        );
       });
     } catch (err) {
       commitError = err ?? new Error("commit failed");
     }
-    for (const pending of queue) {
+    const errors = await Promise.all(outcomes);
+    queue.forEach((pending, i) => {
       try {
-        pending.settle(commitError ?? errors.get(pending));
+        pending.settle(commitError ?? errors[i]);
       } catch (err) {
         this.onSettleError(err);
       }
-    }
+    });
   }
 }
 
@@ -72,7 +77,7 @@ const groups = new WeakMap<Registry, CommitGroup>();
 /** The commit group of `registry` (one per registry, shared by every session). */
 export function commitGroupOf(registry: Registry, onSettleError?: (err: unknown) => void): CommitGroup {
   let group = groups.get(registry);
-  if (!group) groups.set(registry, (group = new CommitGroup(registry, onSettleError)));
+  if (!group) groups.set(registry, (group = new CommitGroup(asyncRegistryOf(registry), onSettleError)));
   return group;
 }
 

@@ -41,6 +41,7 @@ import type { ThingTemplate } from "../templates/model.js";
 import { SqliteModelWrites } from "./model-sql.js";
 import { SqliteRevocationLog } from "./revocation-log.js";
 import { ensureSchema } from "./schema.js";
+import { TransactionControl } from "./transaction-control.js";
 import { TransferStatements } from "./transfers-sql.js";
 import {
   type DesiredRow,
@@ -106,6 +107,8 @@ export class SqliteRegistry implements Registry {
   readonly secrets: SecretValues;
   /** The writes of a model import (model/import.ts). */
   readonly modelWrites: SqliteModelWrites;
+  /** Explicit transactions for work that spans awaits (registry/async-sqlite.ts). */
+  readonly control: TransactionControl;
   readonly #now: () => number;
   readonly #certStatus: CertificateStatusCache;
   #setAll: ((states: readonly PropertyState[]) => void) | undefined;
@@ -142,6 +145,10 @@ export class SqliteRegistry implements Registry {
       this.credentials = new SqliteCredentials(this.#db, this.#now, {
         enrol: (name) => access.enrol({ kind: "user", name }),
         isAdministrator: (id, groups) => access.isAdministrator({ kind: "operator", id, groups }),
+      });
+      this.control = new TransactionControl(this.#db, () => {
+        this.#certStatus.clear();
+        access.changed();
       });
     } catch (err) {
       this.#db.close();

@@ -1,0 +1,43 @@
+/**
+ * The asynchronous registry contract (docs/architecture.md, Registry): every method of
+ * {@link Registry} returns a Promise, so that a networked database can implement it; the embedded
+ * SQLite registry implements it in registry/async-sqlite.ts.
+ */
+import type { Registry } from "./types.js";
+
+type Promised<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+
+/** The registry methods of {@link Registry}, each answering with a Promise. */
+export type AsyncRegistryMethods = {
+  [K in keyof Registry as K extends "transaction" | "close" ? never : K]: Promised<Registry[K]>;
+};
+
+/**
+ * The registry as seen inside a transaction: its writes are applied together with the rest of the
+ * transaction's work, or not at all. Valid only until the transaction ends (a later call is
+ * refused). Await each nested transaction before starting the next one.
+ */
+export interface RegistryTransaction extends AsyncRegistryMethods {
+  /**
+   * A nested transaction: when `work` throws (or its Promise rejects) only its writes are undone
+   * and the error is passed on; otherwise its writes commit with the enclosing transaction.
+   */
+  transaction<T>(work: (tx: RegistryTransaction) => Promise<T> | T): Promise<T>;
+}
+
+/**
+ * The asynchronous registry. Calls are applied in the order they are made. A call made while a
+ * transaction is open waits until it has ended and never sees its uncommitted writes.
+ */
+export interface AsyncRegistry extends AsyncRegistryMethods {
+  /**
+   * Runs `work` atomically over a transaction handle: all of its writes are applied, or none when
+   * it throws or its Promise rejects (the error is passed on). No other write of this registry is
+   * applied between its first and its last write. A batch of property values and the delivery
+   * record that covers them are written in one transaction, so a crash cannot leave values applied
+   * without the record that marks them as delivered.
+   */
+  transaction<T>(work: (tx: RegistryTransaction) => Promise<T> | T): Promise<T>;
+  /** Waits for queued calls and open transactions, then closes the registry. */
+  close(): Promise<void>;
+}
