@@ -2,10 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Conf from "conf";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDataKeyFile, loadDataKey } from "../src/config/data-key.js";
 import { EmsConfig, ENCRYPTED_PLACEHOLDER } from "../src/config/ems-config.js";
 import { resolveDir } from "../src/config/paths.js";
+import { CONFIG_SCHEMA } from "../src/config/schema.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -83,6 +85,13 @@ describe("ems config - encrypted secrets", () => {
     const c = EmsConfig.open(freshDir(), { create: true });
     expect(() => c.set("server.url", "http://not-ws")).toThrow(/server.url/);
     expect(() => c.set("queue.maxBytes", "lots")).toThrow(/queue.maxBytes/);
+  });
+
+  it("the schema is valid JSON Schema 2020-12 (EmsConfig.open skips that check at start)", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "ems-schema-"));
+    dirs.push(cwd);
+    // conf's default ajv options check the schema against the meta-schema, as EmsConfig.open no longer does.
+    expect(() => new Conf({ cwd, configName: "config", schema: CONFIG_SCHEMA as never })).not.toThrow();
   });
 
   it("a data key file readable by others is refused", async () => {

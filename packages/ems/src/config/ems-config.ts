@@ -63,6 +63,9 @@ export class EmsConfig {
         cwd: paths.dir,
         configName: "config",
         schema: CONFIG_SCHEMA as never,
+        // CONFIG_SCHEMA is a constant checked against the JSON Schema meta-schema by the tests; doing
+        // that (and optimizing the generated validator) at every open was half the daemon's start-up work.
+        ajvOptions: { validateSchema: false, code: { optimize: false } },
         configFileMode: 0o600,
         watch: false,
         accessPropertiesByDotNotation: true,
