@@ -203,8 +203,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     const socket = req.socket as TLSSocket;
     const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket;
     const source = socket.remoteAddress ?? "unknown";
-    const certDeviceId = socket.authorized ? commonName(socket) : undefined;
-    const certSerial = certDeviceId === undefined ? undefined : socket.getPeerX509Certificate()?.serialNumber;
+    const judged = socket.authorized ? gate.identityOf(socket) : undefined;
+    const certDeviceId = judged ? judged.certDeviceId || undefined : socket.authorized ? commonName(socket) : undefined;
+    const certSerial =
+      judged?.serial ?? (certDeviceId === undefined ? undefined : socket.getPeerX509Certificate()?.serialNumber);
     const token = {};
     const refused = pending.admit(token, source, certDeviceId);
     if (refused) {

@@ -35,6 +35,11 @@ interface Refusal {
 export interface HandshakeGate {
   /** Whether this TLS socket was refused (it gets no HTTP answer and no WebSocket). */
   isRefused(socket: object): boolean;
+  /**
+   * The certificate identity the gate accepted on this TLS socket (its subject's CN and its
+   * serial), read once at the handshake; undefined when it judged none (no valid certificate).
+   */
+  identityOf(socket: object): { certDeviceId: string; serial: string } | undefined;
 }
 
 /** Inputs of {@link installHandshakeGate}. */
@@ -61,6 +66,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
   const secrets = new WeakMap<object, Buffer>();
   // After a TLS 1.3 reset the TLS socket no longer knows its peer; the TCP socket under it does.
   const peers = new WeakMap<object, string>();
+  const identities = new WeakMap<object, { certDeviceId: string; serial: string }>();
 
   https.on("connection", (raw: Socket) => {
     if (raw.remoteAddress) peers.set(raw, raw.remoteAddress);
@@ -132,6 +138,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     const status = deps.registry.certificateStatus(certDeviceId, serial);
     switch (status) {
       case "ok":
+        identities.set(socket, { certDeviceId, serial });
         return undefined;
       case "revoked":
         return { reason: "revoked", detail: "certificate revoked", alert: TlsAlert.certificateRevoked, ...who };
@@ -165,7 +172,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     }
   }
 
-  return { isRefused: (socket) => refused.has(socket) };
+  return { isRefused: (socket) => refused.has(socket), identityOf: (socket) => identities.get(socket) };
 }
 
 /**
