@@ -135,8 +135,9 @@ describe("edge fault logging", () => {
   it("fault logging - a server-side failure a device can trigger again and again is logged at error level once per connection", async () => {
     const device = await readyDevice(ts, pki, "dev-1", ["pump-1"]);
     const mark = logLines.length;
-    const original = ts.registry.transaction.bind(ts.registry);
-    ts.registry.transaction = () => {
+    const control = ts.registry.control;
+    const original = control.begin.bind(control);
+    control.begin = () => {
       throw new Error("SQLITE_IOERR: disk I/O error");
     };
     try {
@@ -146,7 +147,7 @@ describe("edge fault logging", () => {
         ).rejects.toMatchObject({ status: 500 });
       }
     } finally {
-      ts.registry.transaction = original;
+      control.begin = original;
     }
     const lines = logsSince(mark);
     expect(lines.filter((l) => l.level === 50)).toHaveLength(1);
