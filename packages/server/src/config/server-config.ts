@@ -39,9 +39,9 @@ export interface ServerConfigFile {
     revalidateIntervalMs: number;
     /** Connections between TCP accept and a successful Auth at most; more wait for a slot. Default 512. */
     maxHandshakes: number;
-    /** Connections waiting for a handshake slot at most; more are reset at once. Default 2000. */
+    /** Connections waiting for a handshake slot at most; more are reset at once. Default 10 000. */
     maxQueuedConnections: number;
-    /** A connection that waited this long for a handshake slot is reset, in ms. Default 5 000. */
+    /** A connection that waited this long for a handshake slot is reset, in ms. Default 12 000. */
     queueTimeoutMs: number;
     /** Open device connections at most; 0 = the open-file limit less 256. Default 0. */
     maxConnections: number;
@@ -95,8 +95,8 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
       maxUnauthenticatedPerIdentity: 8,
       revalidateIntervalMs: 5_000,
       maxHandshakes: 512,
-      maxQueuedConnections: 2000,
-      queueTimeoutMs: 5_000,
+      maxQueuedConnections: 10_000,
+      queueTimeoutMs: 12_000,
       maxConnections: 0,
       listenBacklog: 1024,
       retryWindowMs: 20_000,

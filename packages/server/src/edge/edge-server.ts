@@ -66,10 +66,14 @@ export interface EdgeEndpointOptions {
   maxHandshakes?: number;
   /**
    * Connections waiting for a handshake slot at most; more are reset at once (the device retries
-   * with its backoff). Default 2000.
+   * with its backoff). A waiting connection costs a file descriptor and no CPU, a reset one costs
+   * the device a new attempt: the queue holds a whole fleet coming back. Default 10 000.
    */
   maxQueuedConnections?: number;
-  /** A connection that waited this long for a handshake slot is reset, in ms. Default 5 000. */
+  /**
+   * A connection that waited this long for a handshake slot is reset, in ms; below the devices'
+   * connect timeout (SDK: 15 s), so the handshake still has time to finish. Default 12 000.
+   */
   queueTimeoutMs?: number;
   /**
    * Open device connections at most; more are reset at accept time. Default: the process's
@@ -165,8 +169,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const sessions = new Map<EdgeSession, Promise<void>>();
   const admission = new Admission({
     maxInProgress: options.maxHandshakes ?? 512,
-    maxQueued: options.maxQueuedConnections ?? 2000,
-    queueTimeoutMs: options.queueTimeoutMs ?? 5_000,
+    maxQueued: options.maxQueuedConnections ?? 10_000,
+    queueTimeoutMs: options.queueTimeoutMs ?? 12_000,
     maxConnections: options.maxConnections ?? defaultMaxConnections(openFileLimit()),
     start: (socket) => https.emit("connection", socket),
     onPressure: (p) =>
