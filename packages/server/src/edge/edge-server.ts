@@ -180,6 +180,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       ),
   });
   const tcp = createTcpServer({ pauseOnConnect: true }, (socket) => {
+    gate.noteAccepted(socket);
     if (closing) socket.destroy();
     else admission.offer(socket);
   });
@@ -206,7 +207,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     }
     const socket = req.socket as TLSSocket;
     const raw = (socket as TLSSocket & { _parent?: Socket })._parent ?? socket;
-    const source = socket.remoteAddress ?? "unknown";
+    // A device that gave up while it waited is already gone: its address is the one from accept,
+    // not "unknown", which would put every such connection under one source's limit.
+    const source = gate.sourceOf(socket);
     const judged = socket.authorized ? gate.identityOf(socket) : undefined;
     const certDeviceId = judged ? judged.certDeviceId || undefined : socket.authorized ? commonName(socket) : undefined;
     const certSerial =

@@ -40,6 +40,13 @@ export interface HandshakeGate {
    * serial), read once at the handshake; undefined when it judged none (no valid certificate).
    */
   identityOf(socket: object): { certDeviceId: string; serial: string } | undefined;
+  /**
+   * The peer's address, also once the peer has gone (a closed socket no longer knows it): taken
+   * from the TCP connection at accept. "unknown" only when it was never known.
+   */
+  sourceOf(socket: TLSSocket): string;
+  /** Records the peer address of a TCP connection at accept, for {@link sourceOf}. */
+  noteAccepted(raw: Socket): void;
 }
 
 /** Inputs of {@link installHandshakeGate}. */
@@ -68,9 +75,10 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
   const peers = new WeakMap<object, string>();
   const identities = new WeakMap<object, { certDeviceId: string; serial: string }>();
 
-  https.on("connection", (raw: Socket) => {
-    if (raw.remoteAddress) peers.set(raw, raw.remoteAddress);
-  });
+  const noteAccepted = (raw: Socket): void => {
+    if (!peers.has(raw) && raw.remoteAddress) peers.set(raw, raw.remoteAddress);
+  };
+  https.on("connection", noteAccepted);
   const sourceOf = (socket: TLSSocket): string => {
     const parent = (socket as TLSSocket & { _parent?: object })._parent;
     return socket.remoteAddress ?? (parent && peers.get(parent)) ?? "unknown";
@@ -172,7 +180,12 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     }
   }
 
-  return { isRefused: (socket) => refused.has(socket), identityOf: (socket) => identities.get(socket) };
+  return {
+    isRefused: (socket) => refused.has(socket),
+    identityOf: (socket) => identities.get(socket),
+    sourceOf,
+    noteAccepted,
+  };
 }
 
 /**
