@@ -95,6 +95,23 @@ describe("edge admission", () => {
     t.admission.close();
   });
 
+  it("admission - a backed-up queue starts its newest connection first; the old ones wait out their time", () => {
+    const t = setup({ maxInProgress: 1, maxQueued: 10, queueTimeoutMs: 1_000 });
+    const first = t.offer();
+    const old = [t.offer(), t.offer()];
+    t.advance(600);
+    const fresh = [t.offer(), t.offer()];
+    t.admission.authenticated(first as unknown as Socket);
+    expect(t.started).toEqual([first, fresh[1]]);
+    t.admission.authenticated(fresh[1] as unknown as Socket);
+    expect(t.started).toEqual([first, fresh[1], fresh[0]]);
+    t.advance(500);
+    t.admission.authenticated(fresh[0] as unknown as Socket);
+    expect(old.every((s) => s.reset)).toBe(true);
+    expect(t.admission.queued).toBe(0);
+    t.admission.close();
+  });
+
   it("admission - open connections beyond maxConnections are reset at accept; a closed one makes room", () => {
     const t = setup({ maxInProgress: 10, maxQueued: 10, maxConnections: 2 });
     const a = t.offer();

@@ -116,12 +116,30 @@ export class Admission {
 
   #release(socket: Socket): void {
     if (!this.#inProgress.delete(socket)) return;
-    while (this.#inProgress.size < this.#o.maxInProgress && this.queued > 0) {
-      const next = this.#take()!;
-      if (next.socket.destroyed) continue;
-      if (this.#now() - next.at > this.#o.queueTimeoutMs) this.#refuse(next.socket, "queue-timeout");
-      else this.#admit(next.socket);
+    while (this.#inProgress.size < this.#o.maxInProgress) {
+      const next = this.#next();
+      if (!next) return;
+      if (!next.socket.destroyed) this.#admit(next.socket);
     }
+  }
+
+  /**
+   * The connection to start next, after resetting those that waited past the timeout: the oldest,
+   * unless the oldest has waited more than half the timeout. Then the queue is backed up and the
+   * newest goes first, because a device that has waited that long has little of its own connect
+   * timeout left and would likely give up during its handshake, wasting it on both sides.
+   */
+  #next(): { socket: Socket; at: number } | undefined {
+    const now = this.#now();
+    while (this.queued > 0) {
+      const oldest = this.#queue[this.#head]!;
+      if (!oldest.socket.destroyed && now - oldest.at <= this.#o.queueTimeoutMs) break;
+      this.#take();
+      if (!oldest.socket.destroyed) this.#refuse(oldest.socket, "queue-timeout");
+    }
+    if (this.queued === 0) return undefined;
+    const backedUp = now - this.#queue[this.#head]!.at > this.#o.queueTimeoutMs / 2;
+    return backedUp ? this.#queue.pop() : this.#take();
   }
 
   #take(): { socket: Socket; at: number } | undefined {
