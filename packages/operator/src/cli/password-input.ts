@@ -29,6 +29,9 @@ function firstLine(text: string, where: string): string {
 /** Reads one line from the terminal in raw mode, echoing nothing. Ctrl-C or Ctrl-D cancels. */
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo goes off before the prompt shows: a password typed ahead or pasted the moment the prompt
+  // appears would otherwise be echoed by the terminal.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = "";
@@ -50,7 +53,6 @@ function promptHidden(prompt: string): Promise<string> {
         else if (ch >= " ") value += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on("data", onData);
   });
