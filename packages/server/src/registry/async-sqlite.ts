@@ -93,7 +93,6 @@ function around<T>(work: () => Promise<T> | T, exit: () => void, undo: () => voi
 export class AsyncSqliteRegistry implements AsyncRegistry {
   #held = false;
   readonly #waiters: (() => void)[] = [];
-  #savepoints = 0;
 
   constructor(readonly sync: SqliteRegistry) {
     Object.assign(
@@ -161,12 +160,11 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
       transaction: <T>(work: Work<T>): Promise<T> => {
         if (!isOpen()) return Promise.reject(new Error("the registry transaction has ended"));
         const control = this.sync.control;
-        const name = `outpost_tx_${++this.#savepoints}`;
-        control.savepoint(name);
+        control.savepoint();
         return around(
           () => work(tx),
-          () => control.release(name),
-          () => control.rollbackTo(name),
+          () => control.release(),
+          () => control.rollbackTo(),
         );
       },
     };
