@@ -47,6 +47,22 @@ async function settled(conns: Opened[], refused: number): Promise<void> {
   }
 }
 
+/** A server with optional client certificates, 8 unauthenticated connections at most, `perSource` per source. */
+function startPerSourceServer(perSource: number, extra: Parameters<typeof startTestServer>[1] = {}) {
+  return startTestServer(pki, {
+    ...extra,
+    edge: {
+      port: 0,
+      certPem: pki.serverCertPem,
+      keyPem: pki.serverKeyPem,
+      clientCaPem: pki.caPem,
+      clientCert: "optional",
+      maxUnauthenticated: 8,
+      maxUnauthenticatedPerSource: perSource,
+    },
+  });
+}
+
 describe("edge pending connections", () => {
   const closeAll: (() => void)[] = [];
   afterAll(() => {
@@ -84,17 +100,7 @@ describe("edge pending connections", () => {
   });
 
   it("edge - many never-Hello connections from one source cannot keep other sources out", async () => {
-    const local = await startTestServer(pki, {
-      edge: {
-        port: 0,
-        certPem: pki.serverCertPem,
-        keyPem: pki.serverKeyPem,
-        clientCaPem: pki.caPem,
-        clientCert: "optional",
-        maxUnauthenticated: 8,
-        maxUnauthenticatedPerSource: 5,
-      },
-    });
+    const local = await startPerSourceServer(5);
     try {
       const conns = await flood(local.server.edgeUrl, 10, { localAddress: "127.0.0.2" });
       closeAll.push(() => conns.forEach((c) => c.ws.terminate()));
@@ -117,18 +123,9 @@ describe("edge pending connections", () => {
         done();
       },
     });
-    const local = await startTestServer(pki, {
+    const local = await startPerSourceServer(3, {
       logger: pino({ level: "info" }, sink),
       authRateLimit: { maxFailures: 2 },
-      edge: {
-        port: 0,
-        certPem: pki.serverCertPem,
-        keyPem: pki.serverKeyPem,
-        clientCaPem: pki.caPem,
-        clientCert: "optional",
-        maxUnauthenticated: 8,
-        maxUnauthenticatedPerSource: 3,
-      },
     });
     try {
       const conns = await flood(local.server.edgeUrl, 10, { localAddress: "127.0.0.3" });

@@ -76,9 +76,8 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
   const identities = new WeakMap<object, { certDeviceId: string; serial: string }>();
 
   const noteAccepted = (raw: Socket): void => {
-    if (!peers.has(raw) && raw.remoteAddress) peers.set(raw, raw.remoteAddress);
+    if (raw.remoteAddress) peers.set(raw, raw.remoteAddress);
   };
-  https.on("connection", noteAccepted);
   const sourceOf = (socket: TLSSocket): string => {
     const parent = (socket as TLSSocket & { _parent?: object })._parent;
     return socket.remoteAddress ?? (parent && peers.get(parent)) ?? "unknown";
