@@ -139,6 +139,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       handshakeTimeout: deps.authDeadlineMs,
       sessionTimeout: options.tlsSessionLifetimeS ?? 86_400,
       ...(options.ticketKeys && { ticketKeys: options.ticketKeys.current() }),
+      // Node's default ALPNProtocols is copied into each socket's options from the small-buffer
+      // pool, and that long-lived slice keeps an 8 KiB pool chunk alive per few connections.
+      ALPNCallback: ({ protocols }) => (protocols.includes("http/1.1") ? "http/1.1" : undefined),
     },
     (req, res) => {
       if (gate.isRefused(req.socket)) return;
