@@ -23,6 +23,7 @@ import type { StreamHandler } from "./edge/session.js";
 import { type FileServiceOptions, TransferManager } from "./files/transfers.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
+import { asyncRegistryOf } from "./registry/async-sqlite.js";
 import type { SqliteCredentials } from "./registry/credentials-sql.js";
 import { SqliteRegistry } from "./registry/sqlite.js";
 import type { Registry } from "./registry/types.js";
@@ -32,6 +33,7 @@ import { DeviceLinks } from "./things/device-links.js";
 import { type ServerServiceHandler, ServerServices } from "./things/server-services.js";
 import { ThingService } from "./things/thing-service.js";
 import { TunnelRelay } from "./tunnels/relay.js";
+import { tunnelUpgradeHandler } from "./tunnels/upgrade.js";
 import type { TunnelRelayOptions } from "./tunnels/types.js";
 
 /** Operator API options. */
@@ -222,17 +224,31 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     });
   let operator: OperatorApi | undefined;
   if (options.operator) {
+    // The operator API's own reads and writes go through the asynchronous view (one queue for all its users).
+    const registry = asyncRegistryOf(options.registry);
+    const sqlite = options.registry instanceof SqliteRegistry ? options.registry : undefined;
+    const limiter = new FailureLimiter(rate);
     try {
       operator = await startOperatorApi({
         ...stripUndefined(options.operator),
-        registry: options.registry,
+        registry,
+        ...(sqlite && { stores: sqlite }),
         audit,
         auditHealth: () => audit.health,
         things,
         logger,
-        limiter: new FailureLimiter(rate),
-        ...(tunnels && { tunnels }),
-        ...(files && { files: { manager: files, registry: options.registry, links, audit } }),
+        limiter,
+        ...(tunnels && {
+          tunnels,
+          tunnelUpgrade: tunnelUpgradeHandler({
+            registry: options.registry,
+            audit,
+            limiter,
+            relay: tunnels,
+            credentials,
+          }),
+        }),
+        ...(files && { files: { manager: files, registry, links, audit } }),
         ...(credentials && { credentials }),
         ...(login && { login }),
       });

@@ -5,11 +5,18 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AccessPermission, AccessRequest, Decision } from "../src/access/model.js";
 import { hashPassword } from "../src/auth/passwords.js";
-import { exportModel, omittedFromModel } from "../src/model/export.js";
+import { exportModel as exportFrom, omittedFromModel } from "../src/model/export.js";
 import { formatModel, type ModelDocument, ModelFormatError, parseModel } from "../src/model/format.js";
-import { importModel } from "../src/model/import.js";
+import { type ImportOptions, importModel as importInto } from "../src/model/import.js";
+import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import { parseTemplateDefinition } from "../src/templates/model.js";
+
+/** The model of `reg`, read through its asynchronous view. */
+const exportModel = (reg: SqliteRegistry) => exportFrom(asyncRegistryOf(reg), reg);
+/** Imports `doc` into `reg` through its asynchronous view (one transaction). */
+const importModel = (reg: SqliteRegistry, doc: ModelDocument, options?: ImportOptions) =>
+  importInto(asyncRegistryOf(reg), reg, doc, options);
 
 let root: string;
 let sandbox: SqliteRegistry;
@@ -141,15 +148,15 @@ afterAll(() => {
 });
 
 describe("model - export and import", () => {
-  it("model - round trip: export, import into a fresh registry, export again gives the same bytes and the same decisions", () => {
-    const text = formatModel(exportModel(sandbox));
+  it("model - round trip: export, import into a fresh registry, export again gives the same bytes and the same decisions", async () => {
+    const text = formatModel(await exportModel(sandbox));
     const target = fresh();
     try {
-      const report = importModel(target, parseModel(text));
+      const report = await importModel(target, parseModel(text));
       expect(report.conflicts).toEqual([]);
       expect(report.applied).toBe(true);
       expect(report.counts.entries.added).toBe(12);
-      expect(formatModel(exportModel(target))).toBe(text);
+      expect(formatModel(await exportModel(target))).toBe(text);
       const before = decisions(sandbox);
       expect(decisions(target)).toEqual(before);
       // The table covers both answers and the reasons that matter.
@@ -158,17 +165,17 @@ describe("model - export and import", () => {
         expect(reasons, r).toContain(r);
       }
       // Importing the same file again changes nothing: every item is skipped.
-      const again = importModel(target, parseModel(text));
+      const again = await importModel(target, parseModel(text));
       expect(again.applied).toBe(true);
       expect(Object.values(again.counts).every((c) => c.added === 0 && c.replaced === 0)).toBe(true);
-      expect(formatModel(exportModel(target))).toBe(text);
+      expect(formatModel(await exportModel(target))).toBe(text);
     } finally {
       target.close();
     }
   });
 
-  it("model - the export holds no secret: no key, token, password hash or their hashes", () => {
-    const text = formatModel(exportModel(sandbox));
+  it("model - the export holds no secret: no key, token, password hash or their hashes", async () => {
+    const text = formatModel(await exportModel(sandbox));
     const db = new Database(join(root, "r1.db"), { readonly: true });
     const hashes = db
       .prepare(
@@ -188,17 +195,17 @@ describe("model - export and import", () => {
     expect(text).not.toMatch(/scrypt|secret_hash|"hash"|password|token/i);
   });
 
-  it("model - conflicts change nothing: different content and unknown references are all reported with their paths", () => {
+  it("model - conflicts change nothing: different content and unknown references are all reported with their paths", async () => {
     const target = fresh();
     try {
       target.createDevice("gw-1", "another description");
       target.createDevice("gw-9");
       target.assignThing("pump", "gw-9");
-      const before = formatModel(exportModel(target));
-      const doc = exportModel(sandbox);
+      const before = formatModel(await exportModel(target));
+      const doc = await exportModel(sandbox);
       doc.entries.push({ effect: "allow", subject: "user:ghost", permission: "property.read", level: "things" });
       doc.visibility.push({ organization: "acme", unit: "nowhere", entity: "thing:pump" });
-      const report = importModel(target, doc);
+      const report = await importModel(target, doc);
       expect(report.applied).toBe(false);
       expect(report.conflicts.map((c) => [c.path, c.kind])).toEqual([
         ["$.devices[0]", "different"],
@@ -209,9 +216,9 @@ describe("model - export and import", () => {
         [`$.visibility[${doc.visibility.length - 1}].unit`, "unknown-reference"],
       ]);
       expect(report.conflicts[0]?.message).toContain("another description");
-      expect(formatModel(exportModel(target))).toBe(before);
+      expect(formatModel(await exportModel(target))).toBe(before);
       // --replace takes the file's content where only content differs.
-      const replaced = importModel(target, exportModel(sandbox), { replace: true });
+      const replaced = await importModel(target, await exportModel(sandbox), { replace: true });
       expect(replaced.conflicts).toEqual([]);
       expect(replaced.counts.things.replaced).toBe(1);
       expect(target.getThing("pump")?.deviceId).toBe("gw-1");
@@ -222,38 +229,38 @@ describe("model - export and import", () => {
     }
   });
 
-  it("model - all or nothing: a change the registry refuses late in the import undoes every earlier one", () => {
+  it("model - all or nothing: a change the registry refuses late in the import undoes every earlier one", async () => {
     const target = fresh();
     try {
-      const before = formatModel(exportModel(target));
-      const doc = exportModel(sandbox);
+      const before = formatModel(await exportModel(target));
+      const doc = await exportModel(sandbox);
       // Passes the file checks; the registry refuses it after devices, users, Things and groups were written.
       doc.entries.push({ effect: "allow", subject: "device:gw-2", permission: "update", level: "things" });
       for (const dryRun of [true, false]) {
-        const report = importModel(target, doc, { dryRun });
+        const report = await importModel(target, doc, { dryRun });
         expect(report.applied).toBe(false);
         expect(report.conflicts).toMatchObject([
           { path: `$.entries[${doc.entries.length - 1}]`, kind: "refused", code: "OUTPOST_FORBIDDEN" },
         ]);
-        expect(formatModel(exportModel(target))).toBe(before);
+        expect(formatModel(await exportModel(target))).toBe(before);
         expect(target.listDevices()).toEqual([]);
       }
-      const admins = exportModel(sandbox);
+      const admins = await exportModel(sandbox);
       admins.groups.find((g) => g.name === "Administrators")!.members.push("device:gw-1");
-      const refused = importModel(target, admins);
+      const refused = await importModel(target, admins);
       expect(refused.conflicts[0]?.message).toMatch(/cannot be a member of Administrators/);
-      expect(formatModel(exportModel(target))).toBe(before);
+      expect(formatModel(await exportModel(target))).toBe(before);
       // A dry run of a good file reports what it would do and keeps nothing.
-      const dry = importModel(target, exportModel(sandbox), { dryRun: true });
+      const dry = await importModel(target, await exportModel(sandbox), { dryRun: true });
       expect(dry).toMatchObject({ applied: false, dryRun: true, conflicts: [] });
       expect(dry.counts.devices.added).toBe(3);
-      expect(formatModel(exportModel(target))).toBe(before);
+      expect(formatModel(await exportModel(target))).toBe(before);
     } finally {
       target.close();
     }
   });
 
-  it("model - templates, Things made from them, template-level entries and template visibility round-trip; a secret flag goes, never a value", () => {
+  it("model - templates, Things made from them, template-level entries and template visibility round-trip; a secret flag goes, never a value", async () => {
     const reg = fresh();
     const target = fresh();
     try {
@@ -273,7 +280,7 @@ describe("model - export and import", () => {
       reg.access.addEntry("allow", olga, "create", { level: "collection", collection: "templates" });
       reg.access.createOrganization("acme");
       reg.access.grantVisibility("acme", "acme", "template", "pumps");
-      const doc = exportModel(reg);
+      const doc = await exportModel(reg);
       expect(doc.templates).toEqual([{ name: "pumps", ...def }]);
       expect(doc.entries.map((e) => e.level).sort()).toEqual(["instances:pumps", "template:pumps", "templates"]);
       expect(doc.visibility).toEqual([{ organization: "acme", unit: "acme", entity: "template:pumps" }]);
@@ -288,35 +295,39 @@ describe("model - export and import", () => {
         template: "pumps",
         properties: { password: "pw-1" },
       });
-      const withThing = exportModel(keyed);
+      const withThing = await exportModel(keyed);
       keyed.close();
       expect(withThing.things).toEqual([{ name: "p1", device: "gw-1", description: "", template: "pumps" }]);
       expect(formatModel(withThing)).not.toContain("pw-1");
 
       const text = formatModel({ ...doc, things: withThing.things });
-      const report = importModel(target, parseModel(text));
+      const report = await importModel(target, parseModel(text));
       expect(report.conflicts).toEqual([]);
       expect(report.counts.templates).toEqual({ added: 1, skipped: 0, replaced: 0 });
       expect(target.getThing("p1")?.template).toBe("pumps");
       expect(target.thingTemplate("p1")?.properties.find((p) => p.name === "password")?.secret).toBe(true);
-      expect(formatModel(exportModel(target))).toBe(text);
+      expect(formatModel(await exportModel(target))).toBe(text);
       // Again: everything skipped. Another declaration is a conflict unless --replace.
-      expect(importModel(target, parseModel(text)).counts.templates).toEqual({ added: 0, skipped: 1, replaced: 0 });
+      expect((await importModel(target, parseModel(text))).counts.templates).toEqual({
+        added: 0,
+        skipped: 1,
+        replaced: 0,
+      });
       const changed = JSON.parse(text) as ModelDocument;
       changed.templates[0]!.description = "v2";
-      expect(importModel(target, changed).conflicts.map((c) => c.path)).toEqual(["$.templates[0]"]);
-      expect(importModel(target, changed, { replace: true }).applied).toBe(true);
+      expect((await importModel(target, changed)).conflicts.map((c) => c.path)).toEqual(["$.templates[0]"]);
+      expect((await importModel(target, changed, { replace: true })).applied).toBe(true);
       expect(target.templates.get("pumps")?.description).toBe("v2");
       // A Thing's template never changes; an unknown template is an unknown reference.
       const moved = JSON.parse(text) as ModelDocument;
       delete moved.things[0]!.template;
-      expect(importModel(target, moved, { replace: true }).conflicts.map((c) => c.path)).toEqual([
+      expect((await importModel(target, moved, { replace: true })).conflicts.map((c) => c.path)).toEqual([
         "$.things[0].template",
       ]);
       const dangling = JSON.parse(text) as ModelDocument;
       dangling.templates = [];
       dangling.things[0] = { ...dangling.things[0]!, name: "p2", template: "valves" };
-      expect(importModel(target, dangling).conflicts.map((c) => [c.path, c.kind])).toEqual([
+      expect((await importModel(target, dangling)).conflicts.map((c) => [c.path, c.kind])).toEqual([
         ["$.things[0].template", "unknown-reference"],
       ]);
     } finally {
@@ -325,8 +336,8 @@ describe("model - export and import", () => {
     }
   });
 
-  it("model - malformed files are refused with the JSON path of each problem", () => {
-    const good = JSON.parse(formatModel(exportModel(sandbox))) as ModelDocument & Record<string, unknown>;
+  it("model - malformed files are refused with the JSON path of each problem", async () => {
+    const good = JSON.parse(formatModel(await exportModel(sandbox))) as ModelDocument & Record<string, unknown>;
     const problems = (text: string): string[] => {
       try {
         parseModel(text);

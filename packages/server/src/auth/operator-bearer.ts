@@ -1,13 +1,14 @@
 import { ErrorCode } from "@outpost/protocol";
 import type { AuditSink } from "../audit/types.js";
 import type { LoginTokenRecord, SqliteCredentials } from "../registry/credentials-sql.js";
-import type { OperatorRecord, Registry } from "../registry/types.js";
+import type { OperatorCheck, OperatorRecord } from "../registry/types.js";
 import { parseOperatorToken } from "./app-keys.js";
 import type { FailureLimiter } from "./rate-limit.js";
 
 /** What {@link checkOperatorBearer} needs. */
 export interface OperatorBearerDeps {
-  registry: Registry;
+  /** Checks the tokens of `operator add`: the asynchronous registry (its answer may also come at once). */
+  registry: { checkOperator(token: string): Promise<OperatorCheck> | OperatorCheck };
   audit: AuditSink;
   limiter: FailureLimiter;
   /** Login sessions and tokens; without it only the tokens of `operator add` are accepted. */
@@ -31,11 +32,11 @@ export type Presentation = "bearer" | "cookie";
  * Checks a token against the login tokens, then the tokens of `operator add`, without counting
  * or auditing (open event streams re-check their token with it).
  */
-export function checkOperatorToken(
+export async function checkOperatorToken(
   deps: Pick<OperatorBearerDeps, "registry" | "credentials">,
   token: string,
   via: Presentation = "bearer",
-): BearerCheck {
+): Promise<BearerCheck> {
   const login = deps.credentials?.check(token);
   if (login && (login.ok || login.reason !== "unknown")) {
     if (!login.ok) return { ok: false, reason: login.reason };
@@ -43,7 +44,7 @@ export function checkOperatorToken(
     return { ok: true, operator: login.operator, login: login.record };
   }
   if (via === "cookie") return { ok: false, reason: "unknown" };
-  const check = deps.registry.checkOperator(token);
+  const check = await deps.registry.checkOperator(token);
   return check.ok ? { ok: true, operator: check.operator } : { ok: false, reason: check.reason };
 }
 
@@ -54,14 +55,14 @@ export function checkOperatorToken(
  * id only, never its secret); a success clears the source's failures. The caller answers 401 on
  * failure and checks the limiter's block first.
  */
-export function checkOperatorBearer(
+export async function checkOperatorBearer(
   deps: OperatorBearerDeps,
   header: string | undefined,
   source: string,
   via: Presentation = "bearer",
-): { check: BearerCheck; token: string } {
+): Promise<{ check: BearerCheck; token: string }> {
   const token = via === "cookie" ? (header ?? "") : (/^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? "");
-  const check = checkOperatorToken(deps, token, via);
+  const check = await checkOperatorToken(deps, token, via);
   if (!check.ok) {
     deps.limiter.recordFailure(source);
     const parsed = parseOperatorToken(token);

@@ -52,7 +52,7 @@ async function change<T>(
   text: (result: T) => string,
 ): Promise<void> {
   await withDataDir(o.data, (ctx) => {
-    const a = ctx.registry.access;
+    const a = ctx.stores.access;
     const before = what.before?.(a) ?? null;
     const result = run(a, ctx);
     const now = after(a, result) ?? null;
@@ -79,8 +79,8 @@ export function accessCommand(): Command {
       const s = parseSubject(principal);
       if (s.kind === "group") throw new OutpostError(ErrorCode.BadRequest, "explain asks about a user or a device");
       const groups = typeof o.group === "string" ? o.group.split(",").filter((g) => g.length > 0) : [];
-      await withDataDir(o.data, ({ registry }) => {
-        const d = registry.access.decide({
+      await withDataDir(o.data, ({ stores }) => {
+        const d = stores.access.decide({
           principal: {
             kind: s.kind === "device" ? "device" : "operator",
             id: s.name,
@@ -98,8 +98,8 @@ export function accessCommand(): Command {
   json(group.command("list"))
     .description("list groups and their members")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        const groups = registry.access.listGroups();
+      await withDataDir(o.data, ({ stores }) => {
+        const groups = stores.access.listGroups();
         out(o, { groups }, () =>
           groups.map(
             (g) => `${g.name}\t${g.predefined ? "predefined" : "-"}\t${g.members.map(subjectKey).join(",") || "-"}`,
@@ -157,10 +157,8 @@ export function accessCommand(): Command {
     .description("list the stored permission entries")
     .option("--subject <subject>", "only those of user:NAME, device:ID or group:NAME")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        const entries = registry.access.listEntries(
-          typeof o.subject === "string" ? parseSubject(o.subject) : undefined,
-        );
+      await withDataDir(o.data, ({ stores }) => {
+        const entries = stores.access.listEntries(typeof o.subject === "string" ? parseSubject(o.subject) : undefined);
         out(o, { entries }, () => entries.map(entryLine));
       });
     });
@@ -204,9 +202,9 @@ export function accessCommand(): Command {
   json(org.command("list"))
     .description("list organizations, their units, unit members and visibility")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        const organizations = registry.access.listOrganizations();
-        const visibility = registry.access.listVisibility();
+      await withDataDir(o.data, ({ stores }) => {
+        const organizations = stores.access.listOrganizations();
+        const visibility = stores.access.listVisibility();
         out(o, { organizations, visibility }, () => [
           ...organizations.flatMap((x) =>
             x.units.map(

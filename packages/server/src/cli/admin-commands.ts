@@ -56,9 +56,9 @@ export function deviceCommand(): Command {
   withData(device.command("list"))
     .description("list devices and their Things")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        for (const d of registry.listDevices()) {
-          const things = registry.listThings(d.id).map((t) => t.name);
+      await withDataDir(o.data, async ({ registry }) => {
+        for (const d of await registry.listDevices()) {
+          const things = (await registry.listThings(d.id)).map((t) => t.name);
           console.log(`${d.id}\t${d.disabled ? "disabled" : "enabled"}\t${things.join(",") || "-"}\t${d.description}`);
         }
       });
@@ -66,10 +66,12 @@ export function deviceCommand(): Command {
   withData(device.command("revoke <deviceId>"))
     .description("revoke every application key and every certificate of a device (refused at the TLS handshake)")
     .action(async (deviceId: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const keys = ctx.registry.listKeys(deviceId).filter((k) => k.revokedAt === null);
-        for (const k of keys) ctx.registry.revokeKey(k.keyId);
-        const certificates = ctx.registry.revokeCertificates(deviceId);
+      await withDataDir(o.data, async (ctx) => {
+        const { keys, certificates } = await ctx.registry.transaction(async (tx) => {
+          const active = (await tx.listKeys(deviceId)).filter((k) => k.revokedAt === null);
+          for (const k of active) await tx.revokeKey(k.keyId);
+          return { keys: active, certificates: await tx.revokeCertificates(deviceId) };
+        });
         ctx.record(`device:${deviceId}`, "device.revoke", { keys: keys.map((k) => k.keyId), certificates });
         console.log(
           `device ${deviceId}: ${keys.length} application key(s) and every certificate revoked; ` +
@@ -80,8 +82,8 @@ export function deviceCommand(): Command {
   withData(device.command("certificates <deviceId>"))
     .description("list the certificates issued to a device")
     .action(async (deviceId: string, o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        for (const c of registry.listCertificates(deviceId)) {
+      await withDataDir(o.data, async ({ registry }) => {
+        for (const c of await registry.listCertificates(deviceId)) {
           const state = c.revokedAt !== null ? "revoked" : c.notAfter <= Date.now() ? "expired" : "valid";
           console.log(`${c.serialNumber}\t${state}\tnot after ${iso(c.notAfter)}\t${c.fingerprint256}`);
         }
@@ -94,8 +96,8 @@ export function deviceCommand(): Command {
     withData(device.command(`${name} <deviceId>`))
       .description(`${name} a device (a disabled device cannot authenticate)`)
       .action(async (deviceId: string, o: Opts) => {
-        await withDataDir(o.data, (ctx) => {
-          ctx.registry.setDeviceDisabled(deviceId, disabled);
+        await withDataDir(o.data, async (ctx) => {
+          await ctx.registry.setDeviceDisabled(deviceId, disabled);
           ctx.record(`device:${deviceId}`, `device.${name}`);
           console.log(`device ${deviceId} ${name}d`);
         });
@@ -112,8 +114,8 @@ export function keyCommand(): Command {
     .option("--ttl <duration>", "lifetime, e.g. 30d (default: no expiry)")
     .option("--label <text>", "label", "")
     .action(async (deviceId: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const { key: secret, record } = ctx.registry.createKey(deviceId, {
+      await withDataDir(o.data, async (ctx) => {
+        const { key: secret, record } = await ctx.registry.createKey(deviceId, {
           label: o.label as string,
           ...(o.ttl === undefined ? {} : { ttlMs: parseDuration(o.ttl as string) }),
         });
@@ -125,9 +127,10 @@ export function keyCommand(): Command {
   withData(key.command("list <deviceId>"))
     .description("list a device's keys (ids only; secrets are never stored)")
     .action(async (deviceId: string, o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        if (!registry.getDevice(deviceId)) throw new OutpostError(ErrorCode.NotFound, `device ${deviceId} not found`);
-        for (const k of registry.listKeys(deviceId)) {
+      await withDataDir(o.data, async ({ registry }) => {
+        if (!(await registry.getDevice(deviceId)))
+          throw new OutpostError(ErrorCode.NotFound, `device ${deviceId} not found`);
+        for (const k of await registry.listKeys(deviceId)) {
           const state =
             k.revokedAt !== null ? "revoked" : k.expiresAt !== null && k.expiresAt <= Date.now() ? "expired" : "active";
           console.log(`${k.keyId}\t${state}\texpires ${iso(k.expiresAt)}\tlast used ${iso(k.lastUsedAt)}\t${k.label}`);
@@ -137,9 +140,9 @@ export function keyCommand(): Command {
   withData(key.command("revoke <keyId>"))
     .description("revoke an application key")
     .action(async (keyId: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const k = ctx.registry.getKey(keyId);
-        if (!ctx.registry.revokeKey(keyId)) {
+      await withDataDir(o.data, async (ctx) => {
+        const k = await ctx.registry.getKey(keyId);
+        if (!(await ctx.registry.revokeKey(keyId))) {
           throw k === undefined
             ? new OutpostError(ErrorCode.NotFound, `key ${keyId} not found`)
             : new OutpostError(ErrorCode.Conflict, `key ${keyId} is already revoked`);
@@ -158,9 +161,9 @@ export function thingCommand(): Command {
     .description("assign a Thing to a device (creating it)")
     .option("--description <text>", "free-text description")
     .action(async (name: string, deviceId: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const before = ctx.registry.getThing(name)?.deviceId;
-        ctx.registry.assignThing(name, deviceId, o.description as string | undefined);
+      await withDataDir(o.data, async (ctx) => {
+        const before = (await ctx.registry.getThing(name))?.deviceId;
+        await ctx.registry.assignThing(name, deviceId, o.description as string | undefined);
         ctx.record(`thing:${name}`, "thing.assign", { deviceId, ...(before ? { previousDeviceId: before } : {}) });
         console.log(`Thing ${name} assigned to ${deviceId}`);
       });
@@ -181,10 +184,10 @@ export function grantCommand(): Command {
     .option("--revoke", "take the permission back")
     .action(async (operator: string, thing: string, permission: string, o: Opts) => {
       assertPermission(permission);
-      await withDataDir(o.data, (ctx) => {
+      await withDataDir(o.data, async (ctx) => {
         const p: Permission = permission;
-        if (o.revoke) ctx.registry.revoke({ kind: "operator", id: operator }, thing, p);
-        else ctx.registry.grant({ kind: "operator", id: operator }, thing, p);
+        if (o.revoke) await ctx.registry.revoke({ kind: "operator", id: operator }, thing, p);
+        else await ctx.registry.grant({ kind: "operator", id: operator }, thing, p);
         ctx.record(`operator:${operator}`, o.revoke ? "permission.revoke" : "permission.grant", { thing, permission });
         console.log(
           `${o.revoke ? "revoked" : "granted"} ${permission} on ${thing} ${o.revoke ? "from" : "to"} ${operator}`,
@@ -203,14 +206,14 @@ export function restrictCommand(): Command {
     .option("--lift", "give the permission back")
     .action(async (deviceId: string, thing: string, permission: string, o: Opts) => {
       assertPermission(permission);
-      await withDataDir(o.data, (ctx) => {
+      await withDataDir(o.data, async (ctx) => {
         if (o.lift) {
-          if (ctx.registry.getThing(thing)?.deviceId !== deviceId) {
+          if ((await ctx.registry.getThing(thing))?.deviceId !== deviceId) {
             throw new OutpostError(ErrorCode.NotFound, `Thing ${thing} is not assigned to device ${deviceId}`);
           }
-          ctx.registry.unrestrict(deviceId, thing, permission);
+          ctx.stores.unrestrict(deviceId, thing, permission);
         } else {
-          ctx.registry.restrict(deviceId, thing, permission);
+          await ctx.registry.restrict(deviceId, thing, permission);
         }
         ctx.record(`device:${deviceId}`, o.lift ? "restriction.lift" : "restriction.add", { thing, permission });
         console.log(

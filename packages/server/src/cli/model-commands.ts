@@ -33,10 +33,10 @@ The file holds no password hash, token, application key or private key: users an
 imported from it need new credentials (docs/model-export.md).`,
     )
     .action(async (o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const doc = exportModel(ctx.registry);
+      await withDataDir(o.data, async (ctx) => {
+        const doc = await exportModel(ctx.registry, ctx.stores);
         const counts = modelCounts(doc);
-        const omitted = omittedFromModel(ctx.registry);
+        const omitted = omittedFromModel(ctx.stores);
         const left = Object.entries(omitted).filter(([, n]) => n > 0);
         if (left.length > 0) {
           process.stderr.write(
@@ -94,8 +94,11 @@ or the import has conflicts (OUTPOST_CONFLICT); the registry is then unchanged.`
         }
         throw err;
       }
-      await withDataDir(o.data, (ctx) => {
-        const report = importModel(ctx.registry, doc, { replace: o.replace === true, dryRun: o.dryRun === true });
+      await withDataDir(o.data, async (ctx) => {
+        const report = await importModel(ctx.registry, ctx.stores, doc, {
+          replace: o.replace === true,
+          dryRun: o.dryRun === true,
+        });
         if (report.applied)
           ctx.record("model", "model.import", { in: o.in, replace: report.replace, counts: report.counts });
         if (o.json) console.log(JSON.stringify(report, null, 2));

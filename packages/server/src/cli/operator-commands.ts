@@ -34,10 +34,11 @@ export function operatorCommand(): Command {
     .action(async (name: string, o: Opts) => {
       const hash =
         o.passwordFile === undefined ? undefined : await hashPassword(readPasswordFile(o.passwordFile as string));
-      await withDataDir(o.data, (ctx) => {
-        const { token } = ctx.registry.transaction(() => {
-          const created = ctx.registry.createOperator(name, o.admin === true);
-          if (hash !== undefined) ctx.registry.credentials.setPassword(name, hash);
+      await withDataDir(o.data, async (ctx) => {
+        // The credentials store joins the transaction: it writes on the registry's connection.
+        const { token } = await ctx.registry.transaction(async (tx) => {
+          const created = await tx.createOperator(name, o.admin === true);
+          if (hash !== undefined) ctx.stores.credentials.setPassword(name, hash);
           return created;
         });
         ctx.record(`operator:${name}`, "operator.add", { admin: o.admin === true, password: hash !== undefined });
@@ -54,10 +55,10 @@ export function operatorCommand(): Command {
         throw new OutpostError(ErrorCode.BadRequest, "give exactly one of --password-file and --clear");
       }
       const hash = o.clear ? undefined : await hashPassword(readPasswordFile(o.passwordFile as string));
-      await withDataDir(o.data, (ctx) => {
-        const creds = ctx.registry.credentials;
+      await withDataDir(o.data, async (ctx) => {
+        const creds = ctx.stores.credentials;
         if (!creds.operator(name)) throw new OutpostError(ErrorCode.NotFound, `operator ${name} not found`);
-        const revoked = ctx.registry.transaction(() => {
+        const revoked = await ctx.registry.transaction(() => {
           if (hash === undefined) creds.clearPassword(name);
           else creds.setPassword(name, hash);
           return creds.revokeAll(name);
@@ -72,7 +73,7 @@ export function operatorCommand(): Command {
     .description("issue another token for an operator (for rotation) and print it once")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const { token, tokenId } = ctx.registry.createOperatorToken(name);
+        const { token, tokenId } = ctx.stores.createOperatorToken(name);
         ctx.record(`operator:${name}`, "operator.token.add", { tokenId });
         console.log(token);
         process.stderr.write(`token ${tokenId} created for ${name}; shown only once\n`);
@@ -82,8 +83,8 @@ export function operatorCommand(): Command {
     .description("revoke an operator token or a login session/token by its id (the 16 characters after opt_)")
     .action(async (tokenId: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const login = ctx.registry.credentials.revoke(tokenId);
-        if (!login && !ctx.registry.revokeOperatorToken(tokenId)) {
+        const login = ctx.stores.credentials.revoke(tokenId);
+        if (!login && !ctx.stores.revokeOperatorToken(tokenId)) {
           throw new OutpostError(ErrorCode.NotFound, `no active operator token ${tokenId}`);
         }
         ctx.record(`operator-token:${tokenId}`, "operator.token.revoke", { login });
@@ -93,8 +94,8 @@ export function operatorCommand(): Command {
   withData(op.command("sessions [name]"))
     .description("list the live login sessions and tokens (of one operator, or all)")
     .action(async (name: string | undefined, o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        for (const t of registry.credentials.listActive(name)) {
+      await withDataDir(o.data, ({ stores }) => {
+        for (const t of stores.credentials.listActive(name)) {
           const scope = t.scope === null ? "full" : JSON.stringify(t.scope);
           console.log(
             `${t.tokenId}\t${t.operator}\t${t.kind}\t${t.authenticator}\tfrom ${t.source}\texpires ${iso(t.expiresAt)}\tscope ${scope}`,
@@ -106,10 +107,10 @@ export function operatorCommand(): Command {
     .description("revoke every login session and token of an operator (its `operator add` tokens stay)")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        if (!ctx.registry.credentials.operator(name)) {
+        if (!ctx.stores.credentials.operator(name)) {
           throw new OutpostError(ErrorCode.NotFound, `operator ${name} not found`);
         }
-        const n = ctx.registry.credentials.revokeAll(name);
+        const n = ctx.stores.credentials.revokeAll(name);
         ctx.record(`operator:${name}`, "operator.logout", { loginTokensRevoked: n });
         console.log(`${n} login session(s) and token(s) of ${name} revoked`);
       });
@@ -117,9 +118,9 @@ export function operatorCommand(): Command {
   withData(op.command("list"))
     .description("list operators")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ registry }) => {
-        for (const x of registry.listOperators()) {
-          const pw = registry.credentials.passwordHash(x.name) === undefined ? "-" : "password";
+      await withDataDir(o.data, async ({ registry, stores }) => {
+        for (const x of await registry.listOperators()) {
+          const pw = stores.credentials.passwordHash(x.name) === undefined ? "-" : "password";
           console.log(`${x.name}\t${x.admin ? "admin" : "-"}\t${pw}`);
         }
       });

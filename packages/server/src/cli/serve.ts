@@ -10,6 +10,7 @@ import { TicketKeyFile } from "../config/ticket-keys.js";
 import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from "../logging/logger.js";
 import { loadDataKey } from "../secrets/data-key.js";
 import { dataKeyLoader } from "../secrets/rotate.js";
+import { asyncRegistryOf } from "../registry/async-sqlite.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { DiskFileRepository } from "../files/repository.js";
 import { startServer } from "../server.js";
@@ -89,7 +90,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   try {
     audit = openDataAuditLog(p);
   } catch (err) {
-    registry.close();
+    await asyncRegistryOf(registry).close();
     throw err;
   }
   let server: Awaited<ReturnType<typeof startServer>>;
@@ -140,7 +141,7 @@ export async function serve(options: ServeOptions): Promise<void> {
         : false,
     });
   } catch (err) {
-    registry.close();
+    await asyncRegistryOf(registry).close();
     await audit.close();
     if (isOutpostError(err)) throw err;
     throw new OutpostError(ErrorCode.Unavailable, `cannot start the server: ${(err as Error).message}`, { cause: err });
@@ -165,7 +166,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   try {
     await server.close();
   } finally {
-    registry.close();
+    // Waits for queued registry calls and an open transaction before the database closes.
+    await asyncRegistryOf(registry).close();
     await audit.close();
   }
 }

@@ -86,7 +86,7 @@ export function templateCommand(): Command {
     .description("list templates")
     .action(async (o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const all = ctx.registry.templates.list();
+        const all = ctx.stores.templates.list();
         out(o, all, () => (all.length === 0 ? ["no templates"] : all.flatMap(templateLines)));
       });
     });
@@ -94,9 +94,9 @@ export function templateCommand(): Command {
     .description("show one template and the Things made from it")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const t = ctx.registry.templates.get(name);
+        const t = ctx.stores.templates.get(name);
         if (!t) throw new OutpostError(ErrorCode.NotFound, `template ${name} not found`);
-        const things = ctx.registry.templates.instances(name);
+        const things = ctx.stores.templates.instances(name);
         out(o, { ...t, things }, () => [...templateLines(t), `  things: ${things.join(", ") || "-"}`]);
       });
     });
@@ -104,7 +104,7 @@ export function templateCommand(): Command {
     .description("create a template")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const after = ctx.registry.templates.create(name, definitionOf(o));
+        const after = ctx.stores.templates.create(name, definitionOf(o));
         ctx.record(`template:${name}`, "template.create", { before: null, after });
         out(o, { action: "template.create", target: `template:${name}`, before: null, after }, () => [
           `template ${name} created`,
@@ -115,7 +115,7 @@ export function templateCommand(): Command {
     .description("replace a template's declaration (its Things' stored values follow its secret flags)")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const { before, after } = ctx.registry.templates.update(name, definitionOf(o));
+        const { before, after } = ctx.stores.templates.update(name, definitionOf(o));
         ctx.record(`template:${name}`, "template.update", { before, after });
         out(o, { action: "template.update", target: `template:${name}`, before, after }, () => [
           `template ${name} updated`,
@@ -126,7 +126,7 @@ export function templateCommand(): Command {
     .description("remove a template no Thing is made from, with its entries and visibility")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const before = ctx.registry.templates.delete(name);
+        const before = ctx.stores.templates.delete(name);
         ctx.record(`template:${name}`, "template.delete", { before, after: null });
         out(o, { action: "template.delete", target: `template:${name}`, before, after: null }, () => [
           `template ${name} removed`,
@@ -158,7 +158,7 @@ export function addThingCommands(thing: Command): Command {
     .action(async (name: string, deviceId: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
         const properties = Object.fromEntries(((o.set as string[] | undefined) ?? []).map(setting));
-        const t = ctx.registry.templates;
+        const t = ctx.stores.templates;
         const record = t.createThing({
           name,
           deviceId,
@@ -166,7 +166,7 @@ export function addThingCommands(thing: Command): Command {
           ...(typeof o.template === "string" ? { template: o.template } : {}),
           ...(typeof o.description === "string" ? { description: o.description } : {}),
         });
-        const after = { ...record, properties: maskSecrets(properties, ctx.registry.secrets.secretsOf(name)) };
+        const after = { ...record, properties: maskSecrets(properties, ctx.stores.secrets.secretsOf(name)) };
         ctx.record(`thing:${name}`, "thing.create", { before: null, after });
         out(o, { action: "thing.create", target: `thing:${name}`, before: null, after }, () => [
           `Thing ${name} created on ${deviceId}${record.template ? ` from template ${record.template}` : ""}`,
@@ -177,7 +177,7 @@ export function addThingCommands(thing: Command): Command {
     .description("remove a Thing with its kept and desired values, its entries and visibility")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const before = ctx.registry.templates.deleteThing(name);
+        const before = ctx.stores.templates.deleteThing(name);
         ctx.record(`thing:${name}`, "thing.delete", { before, after: null });
         out(o, { action: "thing.delete", target: `thing:${name}`, before, after: null }, () => [
           `Thing ${name} removed`,
@@ -199,7 +199,7 @@ export function secretsCommand(): Command {
           source: k.source,
           ...(k.file !== undefined ? { file: k.file } : {}),
           keyId: keyId(k.key),
-          registryKeyId: ctx.registry.secrets.storedKeyId() ?? null,
+          registryKeyId: ctx.stores.secrets.storedKeyId() ?? null,
         };
         out(o, status, () => [
           `data key ${status.keyId} from ${status.source}${k.file ? ` (${k.file})` : ""}`,
@@ -215,7 +215,7 @@ export function secretsCommand(): Command {
     )
     .action(async (o: Opts) => {
       await withDataDir(o.data, (ctx) => {
-        const r = rotateDataKey(ctx.registry.secrets, ctx.config.paths.dir, {
+        const r = rotateDataKey(ctx.stores.secrets, ctx.config.paths.dir, {
           ...(typeof o.newKey === "string" ? { newKeyFile: o.newKey } : {}),
         });
         ctx.record("data-key", "secrets.rotate-key", {

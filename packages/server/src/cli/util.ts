@@ -6,6 +6,8 @@ import type { FileAuditLog } from "../audit/audit-log.js";
 import { openDataAuditLog } from "../audit/open.js";
 import type { AuditEvent } from "../audit/types.js";
 import { loadServerConfig, type ServerConfig } from "../config/server-config.js";
+import { asyncRegistryOf } from "../registry/async-sqlite.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { dataKeyLoader } from "../secrets/rotate.js";
 
@@ -85,10 +87,31 @@ export function cliDetails(): Record<string, unknown> {
   return { via: "cli", user };
 }
 
+/**
+ * The stores of the embedded registry that the asynchronous contract does not cover yet: the
+ * access model, templates, secret values, operator credentials and the writes of a model import.
+ * They answer synchronously on the registry's one connection; a write that must not join another
+ * unit of work runs inside {@link AsyncRegistry.transaction}.
+ */
+export type SqliteStores = Pick<
+  SqliteRegistry,
+  | "access"
+  | "templates"
+  | "secrets"
+  | "credentials"
+  | "modelWrites"
+  | "createOperatorToken"
+  | "revokeOperatorToken"
+  | "unrestrict"
+>;
+
 /** An opened data directory: config, registry and audit log. Close it when done. */
 export interface DataContext {
   config: ServerConfig;
-  registry: SqliteRegistry;
+  /** The registry, through its asynchronous contract. */
+  registry: AsyncRegistry;
+  /** The embedded registry's other stores (see {@link SqliteStores}). */
+  stores: SqliteStores;
   audit: FileAuditLog;
   /** Records an admin change made from the command line. */
   record(target: string, action: string, details?: Record<string, unknown>): void;
@@ -98,17 +121,19 @@ export interface DataContext {
 /** Opens the data directory for an admin command. */
 export function openData(dir: string): DataContext {
   const config = loadServerConfig(dir);
-  const registry = new SqliteRegistry(config.paths.registry, { dataKey: dataKeyLoader(config.paths.dir) });
+  const sqlite = new SqliteRegistry(config.paths.registry, { dataKey: dataKeyLoader(config.paths.dir) });
   let audit: FileAuditLog;
   try {
     audit = openDataAuditLog(config.paths);
   } catch (err) {
-    registry.close();
+    sqlite.close();
     throw err;
   }
+  const registry = asyncRegistryOf(sqlite);
   return {
     config,
     registry,
+    stores: sqlite,
     audit,
     record(target, action, details = {}) {
       const event: AuditEvent = {
@@ -121,8 +146,11 @@ export function openData(dir: string): DataContext {
       audit.append(event);
     },
     async close() {
-      registry.close();
-      await audit.close();
+      try {
+        await registry.close();
+      } finally {
+        await audit.close();
+      }
     },
   };
 }

@@ -4,6 +4,7 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type { FileAuditLog } from "../audit/audit-log.js";
 import { openDataAuditLog } from "../audit/open.js";
 import { createCertificateAuthority, issueServerCertificate } from "../pki/certificates.js";
+import { asyncRegistryOf } from "../registry/async-sqlite.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
 import { createDataKeyFile } from "../secrets/data-key.js";
 import { writePublicFile, writeSecretFile } from "./files.js";
@@ -101,11 +102,11 @@ async function build(
   writePublicFile(paths.config, `${JSON.stringify(config, null, 2)}\n`);
 
   createDataKeyFile(paths.dataKey);
-  const registry = new SqliteRegistry(paths.registry);
+  const registry = asyncRegistryOf(new SqliteRegistry(paths.registry));
   let audit: FileAuditLog | undefined;
   try {
     audit = openDataAuditLog(paths);
-    const { token } = registry.createOperator(adminName, true);
+    const { token } = await registry.createOperator(adminName, true);
     audit.append({
       type: "admin.change",
       actor: options.actor ?? "system",
@@ -115,7 +116,7 @@ async function build(
     });
     return { adminToken: token, config };
   } finally {
-    registry.close();
+    await registry.close();
     await audit?.close();
   }
 }

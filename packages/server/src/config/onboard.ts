@@ -8,15 +8,17 @@ import { signDeviceCsr } from "../pki/csr.js";
 import { type DeviceKeyType, isEcCsr, issueP256DeviceCertificate, signEcDeviceCsr } from "../pki/ec.js";
 import { certificateIdentity } from "../pki/identity.js";
 import { assertDeviceId, assertThingName } from "../registry/names.js";
+import { asyncRegistryOf } from "../registry/async-sqlite.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import { SqliteRegistry } from "../registry/sqlite.js";
-import type { Registry } from "../registry/types.js";
 import { readCaKeyFile } from "./ca-key.js";
 import { writePublicFile, writeSecretFile } from "./files.js";
 import { loadServerConfig } from "./server-config.js";
 
 /** An open registry, CA and audit sink to onboard into (instead of a data directory). */
 export interface OnboardingTarget {
-  registry: Registry;
+  /** The registry; the device, its certificate, Things and key are written in one transaction. */
+  registry: Pick<AsyncRegistry, "getDevice" | "getThing" | "transaction">;
   ca: CertificateAuthority;
   audit?: AuditSink;
   /** URL written into device.json. */
@@ -101,12 +103,12 @@ export async function onboardDevice(
     keyPem: readCaKeyFile(p.caKey, options.caPassphrase),
     ...(options.caPassphrase === undefined ? {} : { passphrase: options.caPassphrase }),
   };
-  const registry = new SqliteRegistry(p.registry);
+  const registry = asyncRegistryOf(new SqliteRegistry(p.registry));
   const audit = openDataAuditLog(p);
   try {
     return await onboardInto({ registry, ca, audit, edgeUrl: config.edge.publicUrl }, options);
   } finally {
-    registry.close();
+    await registry.close();
     await audit.close();
   }
 }
@@ -119,10 +121,10 @@ async function onboardInto(t: OnboardingTarget, o: OnboardDeviceOptions): Promis
   if (existsSync(outDir) && readdirSync(outDir).length > 0) {
     throw new OutpostError(ErrorCode.Conflict, `${outDir} exists and is not empty; choose another --out directory`);
   }
-  if (t.registry.getDevice(o.deviceId))
+  if (await t.registry.getDevice(o.deviceId))
     throw new OutpostError(ErrorCode.Conflict, `device ${o.deviceId} already exists`);
   for (const name of things) {
-    const owner = t.registry.getThing(name)?.deviceId;
+    const owner = (await t.registry.getThing(name))?.deviceId;
     if (owner !== undefined)
       throw new OutpostError(ErrorCode.Conflict, `Thing ${name} already belongs to device ${owner}`);
   }
@@ -146,12 +148,20 @@ async function onboardInto(t: OnboardingTarget, o: OnboardDeviceOptions): Promis
     keyPem = issued.keyPem;
   }
 
-  t.registry.createDevice(o.deviceId, o.description ?? "");
-  t.registry.recordCertificate(o.deviceId, certificateIdentity(certPem));
-  for (const name of things) t.registry.assignThing(name, o.deviceId);
-  const { key, record } = t.registry.createKey(o.deviceId, {
-    label: "onboarding",
-    ...(o.keyTtlMs === undefined ? {} : { ttlMs: o.keyTtlMs }),
+  const { key, record } = await t.registry.transaction(async (tx) => {
+    await tx.createDevice(o.deviceId, o.description ?? "");
+    await tx.recordCertificate(o.deviceId, certificateIdentity(certPem));
+    for (const name of things) {
+      // Checked again inside the transaction: another process may have assigned it meanwhile.
+      const owner = (await tx.getThing(name))?.deviceId;
+      if (owner !== undefined)
+        throw new OutpostError(ErrorCode.Conflict, `Thing ${name} already belongs to device ${owner}`);
+      await tx.assignThing(name, o.deviceId);
+    }
+    return tx.createKey(o.deviceId, {
+      label: "onboarding",
+      ...(o.keyTtlMs === undefined ? {} : { ttlMs: o.keyTtlMs }),
+    });
   });
 
   const files: OnboardingFiles = {

@@ -1,8 +1,15 @@
 /** Reads the model (docs/model-export.md) out of a registry: everything but secrets, in a stable order. */
 import { levelText, subjectKey } from "../access/model.js";
+import type { AsyncRegistryMethods } from "../registry/async-types.js";
 import type { SqliteRegistry } from "../registry/sqlite.js";
 import type { Permission } from "../registry/types.js";
 import { MODEL_FORMAT, type ModelDocument, type ModelEntry, type ModelRestriction } from "./format.js";
+
+/** What an export reads through the registry's asynchronous contract (the registry or a transaction on it). */
+export type ModelReads = Pick<AsyncRegistryMethods, "listDevices" | "listOperators" | "listThings">;
+
+/** The embedded registry's stores that hold the rest of the model. */
+export type ModelStores = Pick<SqliteRegistry, "access" | "templates" | "modelWrites">;
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -10,7 +17,7 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * What {@link exportModel} leaves out of the model, by kind, with how many: nothing today (every
  * part of the model is in outpost-model/1, templates included); secrets and values are never model.
  */
-export function omittedFromModel(_registry: SqliteRegistry): Record<string, number> {
+export function omittedFromModel(_stores: ModelStores): Record<string, number> {
   return {};
 }
 
@@ -20,16 +27,21 @@ export function omittedFromModel(_registry: SqliteRegistry): Record<string, numb
  * visibility. Two exports of the same model are equal; entry ids and timestamps are left out.
  * Throws when the registry cannot be read.
  */
-export function exportModel(registry: SqliteRegistry): ModelDocument {
-  const access = registry.access;
+export async function exportModel(registry: ModelReads, stores: ModelStores): Promise<ModelDocument> {
+  const access = stores.access;
+  const [thingRecords, deviceRecords, operatorRecords] = [
+    await registry.listThings(),
+    await registry.listDevices(),
+    await registry.listOperators(),
+  ];
   const snapshot = access.snapshot();
-  const things = registry.listThings().map((t) => ({
+  const things = thingRecords.map((t) => ({
     name: t.name,
     device: t.deviceId,
     description: t.description,
     ...(t.template !== undefined ? { template: t.template } : {}),
   }));
-  const templates = registry.templates.list().map((t) => ({
+  const templates = stores.templates.list().map((t) => ({
     name: t.name,
     description: t.description,
     properties: t.properties,
@@ -59,14 +71,10 @@ export function exportModel(registry: SqliteRegistry): ModelDocument {
   );
   return {
     format: MODEL_FORMAT,
-    devices: registry
-      .listDevices()
+    devices: deviceRecords
       .map((d) => ({ id: d.id, description: d.description, disabled: d.disabled }))
       .sort((a, b) => byText(a.id, b.id)),
-    users: registry
-      .listOperators()
-      .map((o) => ({ name: o.name }))
-      .sort((a, b) => byText(a.name, b.name)),
+    users: operatorRecords.map((o) => ({ name: o.name })).sort((a, b) => byText(a.name, b.name)),
     templates: templates.sort((a, b) => byText(a.name, b.name)),
     things: things.sort((a, b) => byText(a.name, b.name)),
     restrictions,

@@ -10,8 +10,8 @@
  */
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import { parseLevel, parseSubject, PREDEFINED_GROUPS } from "../access/model.js";
-import type { SqliteRegistry } from "../registry/sqlite.js";
-import { exportModel } from "./export.js";
+import type { AsyncRegistry, RegistryTransaction } from "../registry/async-types.js";
+import { exportModel, type ModelStores } from "./export.js";
 import { MODEL_FORMAT, type ModelDocument } from "./format.js";
 
 /** Options of {@link importModel}. */
@@ -73,7 +73,7 @@ export interface ImportReport {
 
 interface Step {
   path: string;
-  run(): void;
+  run(): unknown;
 }
 
 class StepRefused extends Error {
@@ -89,10 +89,18 @@ const DRY_RUN = Symbol("dry run");
 
 /**
  * Imports `doc` (from {@link parseModel}) into `registry` by the merge rule above and reports what
- * it added, skipped and replaced, or every conflict (then the registry is as it was). Throws only
- * when the registry cannot be read or written (nothing is changed then either).
+ * it added, skipped and replaced, or every conflict (then the registry is as it was). The model is
+ * read, compared and written in one transaction of `registry`, so no other change lands between
+ * the comparison and the writes; `stores` (the embedded registry's access model, templates and
+ * model writes, on the same connection) join it. Throws only when the registry cannot be read or
+ * written (nothing is changed then either).
  */
-export function importModel(registry: SqliteRegistry, doc: ModelDocument, options: ImportOptions = {}): ImportReport {
+export async function importModel(
+  registry: Pick<AsyncRegistry, "transaction">,
+  stores: ModelStores,
+  doc: ModelDocument,
+  options: ImportOptions = {},
+): Promise<ImportReport> {
   const replace = options.replace === true;
   const report: ImportReport = {
     format: MODEL_FORMAT,
@@ -105,20 +113,20 @@ export function importModel(registry: SqliteRegistry, doc: ModelDocument, option
     >,
     conflicts: [],
   };
-  const steps = plan(registry, doc, replace, report);
-  if (report.conflicts.length > 0) return report;
   try {
-    registry.transaction(() => {
+    await registry.transaction(async (tx) => {
+      const steps = plan(tx, stores, await exportModel(tx, stores), doc, replace, report);
+      if (report.conflicts.length > 0) return;
       for (const s of steps) {
         try {
-          s.run();
+          await s.run();
         } catch (err) {
           throw new StepRefused(s.path, err);
         }
       }
       if (report.dryRun) throw DRY_RUN;
+      report.applied = true;
     });
-    report.applied = true;
   } catch (err) {
     if (err instanceof StepRefused && isOutpostError(err.error)) {
       report.conflicts.push({ path: err.path, kind: "refused", message: err.error.message, code: err.error.code });
@@ -129,16 +137,22 @@ export function importModel(registry: SqliteRegistry, doc: ModelDocument, option
     }
   } finally {
     // Decisions cached while the transaction ran may have seen rows it rolled back.
-    registry.access.changed();
+    stores.access.changed();
   }
   return report;
 }
 
 /** The steps that apply `doc`, in dependency order; conflicts go to the report. */
-function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, report: ImportReport): Step[] {
-  const cur = exportModel(registry);
-  const access = registry.access;
-  const writes = registry.modelWrites;
+function plan(
+  registry: RegistryTransaction,
+  stores: ModelStores,
+  cur: ModelDocument,
+  doc: ModelDocument,
+  replace: boolean,
+  report: ImportReport,
+): Step[] {
+  const access = stores.access;
+  const writes = stores.modelWrites;
   const steps: Step[] = [];
   const conflict = (path: string, kind: ImportConflict["kind"], message: string): void => {
     report.conflicts.push({ path, kind, message });
@@ -176,9 +190,9 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
     const path = `$.devices[${i}]`;
     const c = curDevices.get(d.id);
     if (!c) {
-      add("devices", path, () => {
-        registry.createDevice(d.id, d.description);
-        if (d.disabled) registry.setDeviceDisabled(d.id, true);
+      add("devices", path, async () => {
+        await registry.createDevice(d.id, d.description);
+        if (d.disabled) await registry.setDeviceDisabled(d.id, true);
       });
     } else if (c.description === d.description && c.disabled === d.disabled) skip("devices");
     else {
@@ -186,9 +200,9 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
         "devices",
         path,
         `device ${d.id} exists with ${JSON.stringify(c)}, the file has ${JSON.stringify(d)}`,
-        () => {
+        async () => {
           writes.setDeviceDescription(d.id, d.description);
-          registry.setDeviceDisabled(d.id, d.disabled);
+          await registry.setDeviceDisabled(d.id, d.disabled);
         },
       );
     }
@@ -205,11 +219,11 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
     const path = `$.templates[${i}]`;
     const c = curTemplates.get(t.name);
     const { name, ...def } = t;
-    if (!c) add("templates", path, () => registry.templates.create(name, def));
+    if (!c) add("templates", path, () => stores.templates.create(name, def));
     else if (JSON.stringify(c) === JSON.stringify(t)) skip("templates");
     else
       differ("templates", path, `template ${name} exists with another declaration`, () =>
-        registry.templates.update(name, def),
+        stores.templates.update(name, def),
       );
   });
 
@@ -229,7 +243,7 @@ function plan(registry: SqliteRegistry, doc: ModelDocument, replace: boolean, re
       if (template === undefined) add("things", path, assign);
       else {
         add("things", path, () =>
-          registry.templates.createThing({ name: t.name, deviceId: t.device, description: t.description, template }),
+          stores.templates.createThing({ name: t.name, deviceId: t.device, description: t.description, template }),
         );
       }
     } else if (c.template !== t.template) {

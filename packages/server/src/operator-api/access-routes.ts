@@ -10,12 +10,19 @@ import {
 } from "../access/model.js";
 import type { AuditSink } from "../audit/types.js";
 import type { SqliteAccess } from "../registry/access-sql.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import type { Caller } from "./routes.js";
 import { bearer, errorResponses } from "./schema-parts.js";
 
 /** What the access routes use; without `access` they answer 503. */
 export interface AccessRouteDeps {
   access?: () => SqliteAccess | undefined;
+  /**
+   * The registry whose transaction each change (with its before and after) runs in, so that it
+   * waits for and never joins another unit of work on the same connection. Default: none (the
+   * change runs directly).
+   */
+  registry?: Pick<AsyncRegistry, "transaction">;
   audit?: AuditSink;
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
@@ -120,8 +127,12 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       async (req) => {
         const caller = admin(req, operationId);
         const a = store();
-        const r = run(a, req.params, req.body ?? {});
-        const after = r.after() ?? null;
+        const apply = () => {
+          const r = run(a, req.params, req.body ?? {});
+          return { ...r, after: r.after() ?? null };
+        };
+        const r = deps.registry ? await deps.registry.transaction(apply) : apply();
+        const after = r.after;
         deps.audit?.append({
           type: "admin.change",
           actor: `operator:${caller.principal.id}`,

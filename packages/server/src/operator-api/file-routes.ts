@@ -2,7 +2,8 @@ import { ErrorCode, listFiles, OutpostError } from "@outpost/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AuditSink } from "../audit/types.js";
 import type { TransferManager } from "../files/transfers.js";
-import type { FileTransferRecord, Permission, Registry } from "../registry/types.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
+import type { FileTransferRecord, Permission } from "../registry/types.js";
 import type { DeviceLinks } from "../things/device-links.js";
 import {
   cancelTransferSchema,
@@ -19,7 +20,7 @@ import type { Caller } from "./routes.js";
 /** What the file routes use; undefined parts answer 503 (file transfer not configured). */
 export interface FileRouteDeps {
   manager: TransferManager;
-  registry: Registry;
+  registry: Pick<AsyncRegistry, "getDevice" | "visible" | "can">;
   links: DeviceLinks;
   audit: AuditSink;
 }
@@ -55,13 +56,18 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     if (!req.caller) throw new OutpostError(ErrorCode.Internal, "route reached without authentication");
     return req.caller;
   };
-  const allow = (req: FastifyRequest, deviceId: string, permission: Permission, action: string): Caller => {
+  const allow = async (
+    req: FastifyRequest,
+    deviceId: string,
+    permission: Permission,
+    action: string,
+  ): Promise<Caller> => {
     const d = deps();
     const caller = who(req);
     // An invisible device (and its repository area) is answered like one that does not exist.
-    if (!d.registry.getDevice(deviceId) || !d.registry.visible(caller.principal, "device", deviceId))
+    if (!(await d.registry.getDevice(deviceId)) || !(await d.registry.visible(caller.principal, "device", deviceId)))
       throw new OutpostError(ErrorCode.NotFound, `unknown device ${deviceId}`, { status: 404 });
-    if (!d.registry.can(caller.principal, deviceId, permission)) {
+    if (!(await d.registry.can(caller.principal, deviceId, permission))) {
       throw deny(req, `operator ${caller.principal.id} lacks ${permission} on device ${deviceId}`, {
         action,
         device: deviceId,
@@ -90,7 +96,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
       async (req, reply) => {
         const { device } = req.params;
         const path = req.params["*"] ?? "";
-        const caller = allow(req, device, "file.write", "repository.upload");
+        const caller = await allow(req, device, "file.write", "repository.upload");
         const d = deps();
         const body = (req.body as AsyncIterable<Uint8Array> | undefined) ?? req.raw;
         const t0 = Date.now();
@@ -114,7 +120,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     async (req, reply) => {
       const { device } = req.params;
       const path = req.params["*"] ?? "";
-      const caller = allow(req, device, "file.read", "repository.download");
+      const caller = await allow(req, device, "file.read", "repository.download");
       const { entry, body } = await deps().manager.repository.read(device, path);
       record(caller, device, "download", {
         repositoryPath: path,
@@ -133,7 +139,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     "/api/devices/:device/repository",
     { schema: listRepositorySchema },
     async (req) => {
-      allow(req, req.params.device, "file.read", "repository.list");
+      await allow(req, req.params.device, "file.read", "repository.list");
       return { files: await deps().manager.repository.list(req.params.device) };
     },
   );
@@ -143,7 +149,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     { schema: listDeviceFilesSchema },
     async (req) => {
       const { device } = req.params;
-      allow(req, device, "file.read", "files.list");
+      await allow(req, device, "file.read", "files.list");
       const link = deps().links.get(device);
       if (!link?.openStream)
         throw new OutpostError(ErrorCode.Unavailable, `device ${device} is not connected`, { status: 503 });
@@ -167,7 +173,12 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
   }>("/api/devices/:device/transfers", { schema: startTransferSchema }, async (req, reply) => {
     const { device } = req.params;
     const b = req.body;
-    const caller = allow(req, device, b.direction === "push" ? "file.write" : "file.read", `transfer.${b.direction}`);
+    const caller = await allow(
+      req,
+      device,
+      b.direction === "push" ? "file.write" : "file.read",
+      `transfer.${b.direction}`,
+    );
     const t = await deps().manager.create({
       deviceId: device,
       direction: b.direction,
@@ -191,22 +202,26 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
         ...(req.query.device !== undefined && { deviceId: req.query.device }),
         ...(req.query.active !== undefined && { active: req.query.active }),
       });
-      const visible = all.filter((t) => d.registry.can(caller.principal, t.deviceId, "file.read"));
-      return { transfers: visible };
+      const readable = await Promise.all(all.map((t) => d.registry.can(caller.principal, t.deviceId, "file.read")));
+      return { transfers: all.filter((_t, i) => readable[i]) };
     },
   );
 
-  const transferOf = (
+  const transferOf = async (
     req: FastifyRequest<{ Params: { id: string } }>,
     action: string,
     write: boolean,
-  ): FileTransferRecord => {
+  ): Promise<FileTransferRecord> => {
     const d = deps();
     const t = d.manager.get(req.params.id);
     // A transfer of a device invisible to the caller is answered like a transfer that does not exist.
-    if (!t || (d.registry.getDevice(t.deviceId) && !d.registry.visible(who(req).principal, "device", t.deviceId)))
+    if (
+      !t ||
+      ((await d.registry.getDevice(t.deviceId)) &&
+        !(await d.registry.visible(who(req).principal, "device", t.deviceId)))
+    )
       throw new OutpostError(ErrorCode.NotFound, `no transfer ${req.params.id}`, { status: 404 });
-    allow(req, t.deviceId, write && t.direction === "push" ? "file.write" : "file.read", action);
+    await allow(req, t.deviceId, write && t.direction === "push" ? "file.write" : "file.read", action);
     return t;
   };
 
@@ -215,7 +230,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
   );
 
   app.post<{ Params: { id: string } }>("/api/transfers/:id/cancel", { schema: cancelTransferSchema }, async (req) => {
-    const t = transferOf(req, "transfer.cancel", true);
+    const t = await transferOf(req, "transfer.cancel", true);
     const caller = who(req);
     return deps().manager.cancel(t.id, caller.principal.id, caller.source);
   });

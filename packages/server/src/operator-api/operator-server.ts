@@ -15,12 +15,12 @@ import { CSRF_HEADER, csrfMatches, readCookie, SAFE_METHODS, SESSION_COOKIE } fr
 import { allows } from "../auth/token-scope.js";
 import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { edgeTlsOptions } from "../edge/tls.js";
-import type { SqliteAccess } from "../registry/access-sql.js";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import type { SqliteRegistry } from "../registry/sqlite.js";
-import type { Registry } from "../registry/types.js";
 import type { ThingService } from "../things/thing-service.js";
 import type { TunnelRelay } from "../tunnels/relay.js";
-import { tunnelUpgradeHandler } from "../tunnels/upgrade.js";
 import { EventLog } from "./event-log.js";
 import { errorReply, refusalFromFramework, routeNotFound } from "./http-errors.js";
 import { parseJsonBody } from "./json-body.js";
@@ -38,7 +38,13 @@ export interface OperatorApiOptions {
   port?: number;
   certPem: string;
   keyPem: string;
-  registry: Registry;
+  /** The registry: operator tokens, Administrators, `tunnel.open`, and the transactions of design changes. */
+  registry: Pick<AsyncRegistry, "checkOperator" | "isAdministrator" | "can" | "transaction">;
+  /**
+   * The embedded registry's access model, templates and secret values (on the connection of
+   * `registry`); without them the access and design routes answer 503.
+   */
+  stores?: Pick<SqliteRegistry, "access" | "templates" | "secrets">;
   audit: AuditSink;
   /** Whether the audit log can be written, shown by GET /api/health. Default: always "ok". */
   auditHealth?: () => AuditHealth;
@@ -54,8 +60,10 @@ export interface OperatorApiOptions {
   revalidateIntervalMs?: number;
   /** Changes kept for event streams that reconnect with Last-Event-ID. Default 1 000 changes, at most 8 MiB. */
   replay?: { maxEvents?: number; maxBytes?: number };
-  /** The tunnel relay behind GET /api/devices/{id}/tunnel (WebSocket) and /api/tunnels. Default: no tunnels. */
+  /** The tunnel relay behind /api/tunnels. Default: no tunnels. */
   tunnels?: TunnelRelay;
+  /** Handles the WebSocket upgrade of GET /api/devices/{id}/tunnel (tunnels/upgrade.ts). Default: none. */
+  tunnelUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
   /** File transfer; without it the file routes answer 503. */
   files?: FileRouteDeps;
   /** Login sessions and tokens; without them only the tokens of `operator add` are accepted. */
@@ -105,18 +113,14 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       server.on("secureConnection", (socket: TLSSocket) => {
         socket.setTimeout(idleTimeoutMs, () => socket.destroy());
       });
-      const relay = options.tunnels;
-      if (relay) {
-        const upgrade = tunnelUpgradeHandler({
-          registry: options.registry,
-          audit: options.audit,
-          limiter: options.limiter,
-          relay,
-          credentials: options.credentials,
-        });
+      const upgrade = options.tunnelUpgrade;
+      if (upgrade) {
         server.on("upgrade", (req, socket, head) => {
           (socket as TLSSocket).setTimeout(0);
-          upgrade(req, socket, head);
+          upgrade(req, socket, head).catch((err: unknown) => {
+            options.logger.error({ err }, "tunnel upgrade failed");
+            socket.destroy();
+          });
         });
       }
       return server;
@@ -158,7 +162,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
 
   app.addHook("onRequest", async (req) => {
     if (req.routeOptions.config.auth === false || req.is404) return;
-    req.caller = authenticate(req);
+    req.caller = await authenticate(req);
   });
 
   // A narrowed login token reaches only what its scope names (docs/authentication.md).
@@ -209,16 +213,13 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     },
     login: () => options.login,
     access: {
-      access: () => (options.registry as { access?: SqliteAccess }).access,
+      access: () => options.stores?.access,
+      registry: options.registry,
       audit: options.audit,
     },
     templates: {
-      templates: () => {
-        const r = options.registry as Partial<Pick<SqliteRegistry, "access" | "templates" | "secrets">>;
-        return r.access && r.templates && r.secrets
-          ? { access: r.access, templates: r.templates, secrets: r.secrets }
-          : undefined;
-      },
+      templates: () => options.stores,
+      registry: options.registry,
       audit: options.audit,
     },
     tunnels: {
@@ -227,7 +228,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     },
   });
 
-  function authenticate(req: FastifyRequest): Caller {
+  async function authenticate(req: FastifyRequest): Promise<Caller> {
     const source = req.ip;
     if (options.limiter.isBlocked(source)) {
       const refusal = { status: 429, code: ErrorCode.TooManyRequests, message: "too many failed attempts, try later" };
@@ -238,7 +239,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     const header = req.headers.authorization;
     const cookie = header === undefined ? readCookie(req.headers.cookie, SESSION_COOKIE) : undefined;
     const via = cookie === undefined ? "bearer" : "cookie";
-    const { check, token } = checkOperatorBearer(options, cookie ?? header, source, via);
+    const { check, token } = await checkOperatorBearer(options, cookie ?? header, source, via);
     if (!check.ok) {
       req.refusalAudited = true;
       throw new OutpostError(
@@ -270,7 +271,7 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     return {
       principal,
       // Membership of Administrators, stored or from the directory; a narrowed token never carries admin rights.
-      admin: options.registry.isAdministrator(principal) && (login?.scope ?? null) === null,
+      admin: (await options.registry.isAdministrator(principal)) && (login?.scope ?? null) === null,
       source,
       token,
       via,
@@ -290,10 +291,11 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
   }
 
   // A token revoked (by the CLI, in another process) ends the streams opened with it.
-  const revalidation = setInterval(() => {
-    for (const s of streams) {
+  let revalidating = false;
+  const revalidate = async (): Promise<void> => {
+    for (const s of [...streams]) {
       try {
-        const check = checkOperatorToken(options, s.caller.token, s.caller.via);
+        const check = await checkOperatorToken(options, s.caller.token, s.caller.via);
         if (check.ok) continue;
         const parsed = parseOperatorToken(s.caller.token);
         options.audit.append({
@@ -314,6 +316,11 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
         options.logger.error({ err }, "event stream revalidation failed");
       }
     }
+  };
+  const revalidation = setInterval(() => {
+    if (revalidating) return;
+    revalidating = true;
+    void revalidate().finally(() => (revalidating = false));
   }, options.revalidateIntervalMs ?? 5_000);
   revalidation.unref();
 

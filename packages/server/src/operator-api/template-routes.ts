@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DesignPermission, EntityKind } from "../access/model.js";
 import type { AuditSink } from "../audit/types.js";
 import type { SqliteAccess } from "../registry/access-sql.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import type { SqliteTemplates } from "../registry/templates-sql.js";
 import type { SecretValues } from "../registry/secret-values.js";
 import { maskSecrets, parseTemplateDefinition } from "../templates/model.js";
@@ -12,6 +13,11 @@ import { bearer, errorResponses } from "./schema-parts.js";
 /** What the template and Thing design routes use; without them they answer 503. */
 export interface TemplateRouteDeps {
   templates?: () => { templates: SqliteTemplates; access: SqliteAccess; secrets: SecretValues } | undefined;
+  /**
+   * The registry whose transaction each change runs in (the checks with it), so that it waits for
+   * and never joins another unit of work on the same connection. Default: none (run directly).
+   */
+  registry?: Pick<AsyncRegistry, "transaction">;
   audit?: AuditSink;
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
@@ -121,16 +127,25 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     if (d.reason === "not-found" || d.reason === "invisible") {
       throw permission === "create" ? unknown("template", template ?? target) : unknown(kind, target);
     }
-    if (!d.allowed) {
-      throw deps.deny(req, `${c.principal.kind} ${c.principal.id} lacks ${permission} on ${kind} ${target}`, {
-        action: `${kind}.${permission}`,
-        target: `${kind}:${target}`,
-        permission,
-        reason: d.reason,
-      });
-    }
+    if (!d.allowed) throw lacks(req, c, permission, kind, target, d.reason);
     return c;
   };
+  const lacks = (
+    req: FastifyRequest,
+    c: Caller,
+    permission: DesignPermission,
+    kind: "thing" | "template",
+    target: string,
+    reason: string,
+  ): OutpostError =>
+    deps.deny(req, `${c.principal.kind} ${c.principal.id} lacks ${permission} on ${kind} ${target}`, {
+      action: `${kind}.${permission}`,
+      target: `${kind}:${target}`,
+      permission,
+      reason,
+    });
+  /** Runs a change (its checks with it) in one registry transaction, so it never joins another unit of work. */
+  const atomically = async <T>(work: () => T): Promise<T> => (deps.registry ? deps.registry.transaction(work) : work());
   const record = (c: Caller, target: string, action: string, before: unknown, after: unknown) => {
     deps.audit?.append({
       type: "admin.change",
@@ -213,8 +228,11 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = String(req.body.name);
-      const c = check(req, "create", "template", n);
-      const t = store().templates.create(n, parseTemplateDefinition(req.body));
+      const definition = parseTemplateDefinition(req.body);
+      const { c, t } = await atomically(() => {
+        const c = check(req, "create", "template", n);
+        return { c, t: store().templates.create(n, definition) };
+      });
       return record(c, `template:${n}`, "createTemplate", null, t);
     },
   );
@@ -235,11 +253,13 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.template;
-      const c = check(req, "update", "template", n);
-      if (req.body.name !== undefined && req.body.name !== n) {
-        throw new OutpostError(ErrorCode.BadRequest, "a template cannot be renamed");
-      }
-      const { before, after } = store().templates.update(n, parseTemplateDefinition(req.body));
+      const { c, before, after } = await atomically(() => {
+        const c = check(req, "update", "template", n);
+        if (req.body.name !== undefined && req.body.name !== n) {
+          throw new OutpostError(ErrorCode.BadRequest, "a template cannot be renamed");
+        }
+        return { c, ...store().templates.update(n, parseTemplateDefinition(req.body)) };
+      });
       return record(c, `template:${n}`, "updateTemplate", before, after);
     },
   );
@@ -258,8 +278,10 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.template;
-      const c = check(req, "delete", "template", n);
-      const before = store().templates.delete(n);
+      const { c, before } = await atomically(() => {
+        const c = check(req, "delete", "template", n);
+        return { c, before: store().templates.delete(n) };
+      });
       return record(c, `template:${n}`, "deleteTemplate", before, null);
     },
   );
@@ -292,20 +314,22 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
       const b = req.body;
       const n = String(b.name);
       const template = typeof b.template === "string" ? b.template : undefined;
-      const c = check(req, "create", "thing", n, template);
-      const s = store();
       const deviceId = String(b.deviceId);
-      // A device that does not exist for the caller is answered like one that does not exist.
-      if (!s.access.visible(c.principal, "device", deviceId)) throw unknown("device", deviceId);
       const values = (b.properties ?? {}) as Record<string, unknown>;
-      const thing = s.templates.createThing({
-        name: n,
-        deviceId,
-        ...(template !== undefined ? { template } : {}),
-        ...(typeof b.description === "string" ? { description: b.description } : {}),
-        properties: values,
+      const { c, thing, masked } = await atomically(() => {
+        const c = check(req, "create", "thing", n, template);
+        const s = store();
+        // A device that does not exist for the caller is answered like one that does not exist.
+        if (!s.access.visible(c.principal, "device", deviceId)) throw unknown("device", deviceId);
+        const thing = s.templates.createThing({
+          name: n,
+          deviceId,
+          ...(template !== undefined ? { template } : {}),
+          ...(typeof b.description === "string" ? { description: b.description } : {}),
+          properties: values,
+        });
+        return { c, thing, masked: maskSecrets(values, s.secrets.secretsOf(n)) };
       });
-      const masked = maskSecrets(values, s.secrets.secretsOf(n));
       return record(c, `thing:${n}`, "createThing", null, { ...thing, properties: masked });
     },
   );
@@ -351,11 +375,13 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.thing;
-      const c = check(req, "update", "thing", n);
-      const s = store();
-      const before = s.templates.getThing(n);
-      if (!before) throw unknown("thing", n);
-      const after = s.templates.describeThing(n, String(req.body.description));
+      const { c, before, after } = await atomically(() => {
+        const c = check(req, "update", "thing", n);
+        const s = store();
+        const before = s.templates.getThing(n);
+        if (!before) throw unknown("thing", n);
+        return { c, before, after: s.templates.describeThing(n, String(req.body.description)) };
+      });
       return record(c, `thing:${n}`, "updateThing", before, after);
     },
   );
@@ -374,8 +400,10 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.thing;
-      const c = check(req, "delete", "thing", n);
-      const before = store().templates.deleteThing(n);
+      const { c, before } = await atomically(() => {
+        const c = check(req, "delete", "thing", n);
+        return { c, before: store().templates.deleteThing(n) };
+      });
       return record(c, `thing:${n}`, "deleteThing", before, null);
     },
   );

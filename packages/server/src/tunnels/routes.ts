@@ -8,7 +8,7 @@ export interface TunnelRouteDeps {
   /** The relay, or undefined while the API only documents itself (openapi generation). */
   relay: TunnelRelay | undefined;
   /** Whether the caller holds tunnel.open on the device. */
-  canOpen(caller: Caller, deviceId: string): boolean;
+  canOpen(caller: Caller, deviceId: string): boolean | Promise<boolean>;
   /** Refuses (403) and audits; returns the error to throw. */
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
@@ -76,10 +76,9 @@ export function registerTunnelRoutes(app: FastifyInstance, deps: TunnelRouteDeps
     },
     async (req) => {
       const c = caller(req);
-      const tunnels = relayOf(deps)
-        .list(req.query.device)
-        .filter((t) => c.admin || deps.canOpen(c, t.deviceId));
-      return { tunnels };
+      const all = relayOf(deps).list(req.query.device);
+      const open = await Promise.all(all.map((t) => c.admin || deps.canOpen(c, t.deviceId)));
+      return { tunnels: all.filter((_t, i) => open[i]) };
     },
   );
 

@@ -36,7 +36,7 @@ const MAX_MESSAGE_BYTES = 1024 * 1024 + 1024;
  */
 export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
-  return (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  return async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     socket.on("error", () => socket.destroy());
     const match = TUNNEL_PATH.exec(req.url ?? "");
     const source = req.socket.remoteAddress ?? "";
@@ -44,7 +44,7 @@ export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
     const deviceId = decodeURIComponent(match[1]!);
     if (deps.limiter.isBlocked(source))
       return refuse(socket, 429, ErrorCode.TooManyRequests, "too many failed attempts, try later");
-    const { check } = checkOperatorBearer(deps, req.headers.authorization, source);
+    const { check } = await checkOperatorBearer(deps, req.headers.authorization, source);
     if (!check.ok) return refuse(socket, 401, ErrorCode.Unauthorized, "a valid bearer token is required");
     const operator = check.operator.name;
     const deny = (status: number, code: string, message: string, reason: string) => {
