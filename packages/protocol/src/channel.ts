@@ -16,7 +16,7 @@ import { type Envelope, type EnvelopeInit, GoodbyeReason, type Response, type Wi
 import { MultipartAssembler, splitMessage } from "./multipart.js";
 import { Outbox } from "./outbox.js";
 import type { Stream } from "./stream.js";
-import { type OpenStreamOptions, StreamMux } from "./stream-mux.js";
+import { type OpenStreamOptions, StreamMux, type StreamMuxOptions } from "./stream-mux.js";
 import type { StreamSide } from "./flow.js";
 import { errorFromStatus, isSuccess, Status, statusFromError } from "./status.js";
 import type { Transport } from "./transport.js";
@@ -92,6 +92,8 @@ export class Channel {
   private readonly outbox: Outbox;
   private readonly closeFlushMs: number;
   private readonly clock: Clock;
+  /** Set by enableStreams; the mux itself is built at the first stream, so idle connections do not carry one. */
+  private streamOptions: StreamMuxOptions | undefined;
   private streams: StreamMux | undefined;
   private nextMessageId = 1;
   private isClosed = false;
@@ -229,20 +231,24 @@ export class Channel {
    * peer is a ProtocolError. Idempotent.
    */
   enableStreams(options: EnableStreamsOptions): void {
-    if (this.streams || this.isClosed) return;
-    this.streams = new StreamMux({
+    if (this.streamOptions || this.isClosed) return;
+    this.streamOptions = {
       side: options.side,
       local: this.receiveLimits,
       peer: this.peer,
       outbox: this.outbox,
       ...(options.onStream && { onStream: options.onStream }),
       ...(options.writeHighWaterBytes !== undefined && { writeHighWaterBytes: options.writeHighWaterBytes }),
-    });
+    };
+  }
+
+  private mux(options: StreamMuxOptions): StreamMux {
+    return (this.streams ??= new StreamMux(options));
   }
 
   /** True once {@link enableStreams} has been called. */
   get streamsEnabled(): boolean {
-    return this.streams !== undefined;
+    return this.streamOptions !== undefined;
   }
 
   /** Streams open now and stream bytes received but not yet read, over all streams. */
@@ -257,10 +263,10 @@ export class Channel {
    */
   openStream(options: OpenStreamOptions): Stream {
     if (this.isClosed) throw new ConnectionClosedError("channel is closed", causeOf(this.closeError));
-    if (!this.streams) {
+    if (!this.streamOptions) {
       throw new OutpostError(ErrorCode.NotImplemented, "streams are not enabled on this connection");
     }
-    return this.streams.open(options);
+    return this.mux(this.streamOptions).open(options);
   }
 
   /**
@@ -386,8 +392,10 @@ export class Channel {
     const id = envelope.requestId;
     const body = envelope.body!;
     if (STREAM_KINDS.has(body)) {
-      if (!this.streams) throw new ProtocolError(ErrorCode.UnexpectedFrame, `${body} on a connection without streams`);
-      this.streams.receive(envelope);
+      if (!this.streamOptions) {
+        throw new ProtocolError(ErrorCode.UnexpectedFrame, `${body} on a connection without streams`);
+      }
+      this.mux(this.streamOptions).receive(envelope);
       return;
     }
     if (REPLY_KINDS.has(body)) {

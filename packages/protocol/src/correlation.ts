@@ -23,8 +23,11 @@ export interface RegisterOptions {
  * Our outstanding requests, keyed by request id: allocates ids (non-zero uint32, never one in use,
  * wrapping after 2^32-1), owns their timeouts and abort listeners, and settles them exactly once.
  */
+/** Shared by every table until its first request, never written. */
+const NO_REQUESTS = new Map<number, never>();
+
 export class RequestTable<T> {
-  private readonly pending = new Map<number, Pending<T>>();
+  private pending: Map<number, Pending<T>> = NO_REQUESTS;
   private next = 1;
   private wrapped = false;
 
@@ -72,6 +75,7 @@ export class RequestTable<T> {
         entry.onAbort = () => this.reject(id, new AbortError("request aborted", { cause: signal.reason }));
         signal.addEventListener("abort", entry.onAbort, { once: true });
       }
+      if (this.pending === NO_REQUESTS) this.pending = new Map();
       this.pending.set(id, entry);
     });
   }

@@ -60,8 +60,11 @@ interface OpenSet {
  * frame is kept alive by a small part; parts must
  * arrive in order and agree on `count` and `totalBytes`. Any inconsistency throws a ProtocolError.
  */
+/** Shared by every assembler until its first set, never written: most connections never see a multipart message. */
+const NO_SETS: ReadonlyMap<number, OpenSet> = new Map();
+
 export class MultipartAssembler {
-  private readonly sets = new Map<number, OpenSet>();
+  private sets = NO_SETS as Map<number, OpenSet>;
   private reserved = 0;
   private held = 0;
   private maxMessageBytes: number;
@@ -128,6 +131,7 @@ export class MultipartAssembler {
       set = { count, totalBytes, buffer: new Uint8Array(0), parts: 0, received: 0, timer: undefined };
       const id = messageId;
       set.timer = this.clock.setTimeout(() => this.expire(id), this.expiryMs);
+      if (this.sets === NO_SETS) this.sets = new Map();
       this.sets.set(messageId, set);
       this.reserved += totalBytes;
     } else {

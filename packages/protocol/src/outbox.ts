@@ -40,10 +40,13 @@ type Ordered = Uint8Array | Iterator<Uint8Array>;
  *   turn, only while the transport holds less than `highWaterBytes`, and only when the ordered lane
  *   is empty.
  */
+/** Shared by every outbox until its first bulk source, never written. */
+const NO_SOURCES: ReadonlySet<BulkSource> = new Set();
+
 export class Outbox {
   private readonly ordered: Ordered[] = [];
   private readonly ready: BulkSource[] = [];
-  private readonly inRound = new Set<BulkSource>();
+  private inRound = NO_SOURCES as Set<BulkSource>;
   private readonly highWater: number;
   readonly maxBulkFrameBytes: number;
   private pumping = false;
@@ -93,6 +96,7 @@ export class Outbox {
    */
   wake(source: BulkSource): void {
     if (this.closed || this.inRound.has(source)) return;
+    if (this.inRound === NO_SOURCES) this.inRound = new Set();
     this.inRound.add(source);
     this.ready.push(source);
     if (this.pumping || this.scheduled) return;
