@@ -192,6 +192,45 @@ describe("templates over HTTPS", () => {
     }
   });
 
+  it("templates - API: a create under a name taken by an invisible Thing or template answers as a caller without create is answered, never 409", async () => {
+    const access = ts.registry.access;
+    // tess holds only what this test gives her (not a member of Operators).
+    const tess = ts.registry.createOperator("tess", false).token;
+    const who = { kind: "user", name: "tess" } as const;
+    access.removeMember("Operators", who);
+    ts.registry.assignThing("vault", "dev-2");
+    access.createOrganization("north");
+    access.createUnit("north", "crew");
+    access.addUnitMember("north", "crew", who);
+    access.grantVisibility("north", "crew", "device", "dev-1");
+    const cases: [string, Record<string, unknown>, "things" | "templates"][] = [
+      ["/api/things", { name: "vault", deviceId: "dev-1" }, "things"],
+      ["/api/templates", { name: "hidden" }, "templates"],
+    ];
+    try {
+      for (const [path, body, collection] of cases) {
+        const without = await raw("POST", path, tess, body);
+        expect(without.status, `${path} without create`).toBe(403);
+        const e = access.addEntry("allow", who, "create", { level: "collection", collection });
+        const taken = await raw("POST", path, tess, body);
+        access.removeEntry(e.id);
+        expect(taken.status, `${path} taken by an invisible one`).toBe(403);
+        expect(taken.body).toBe(without.body);
+        const denial = ts.audit.records.filter((r) => r.type === "denied" && r.actor === "operator:tess").at(-1)!;
+        expect(denial.details).toMatchObject({ reason: "name taken by an invisible entity" });
+      }
+      // A taken name the caller sees is still a conflict: nothing is hidden from it.
+      const e = access.addEntry("allow", who, "create", { level: "collection", collection: "things" });
+      try {
+        expect((await raw("POST", "/api/things", tess, { name: "pump-1", deviceId: "dev-1" })).status).toBe(409);
+      } finally {
+        access.removeEntry(e.id);
+      }
+    } finally {
+      access.deleteOrganization("north");
+    }
+  });
+
   it("templates - a device can never be given a design-time permission, at any template level", () => {
     for (const p of ["create", "read", "update", "delete"] as const) {
       for (const level of [

@@ -144,6 +144,16 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
       permission,
       reason,
     });
+  /**
+   * Names are unique server-wide, so a create under a name taken by an entity the caller cannot
+   * see must fail; it is answered exactly as a caller without `create` is answered (the same 403
+   * and body), never with the 409 that would tell the caller the entity exists. The audit record
+   * names the real reason.
+   */
+  const claim = (req: FastifyRequest, c: Caller, kind: "thing" | "template", n: string): void => {
+    const seen = store().access.decide({ principal: c.principal, permission: "read", target: n }, kind);
+    if (seen.reason === "invisible") throw lacks(req, c, "create", kind, n, "name taken by an invisible entity");
+  };
   /** Runs a change (its checks with it) in one registry transaction, so it never joins another unit of work. */
   const atomically = async <T>(work: () => T): Promise<T> => (deps.registry ? deps.registry.transaction(work) : work());
   const record = (c: Caller, target: string, action: string, before: unknown, after: unknown) => {
@@ -231,6 +241,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
       const definition = parseTemplateDefinition(req.body);
       const { c, t } = await atomically(() => {
         const c = check(req, "create", "template", n);
+        claim(req, c, "template", n);
         return { c, t: store().templates.create(n, definition) };
       });
       return record(c, `template:${n}`, "createTemplate", null, t);
@@ -321,6 +332,7 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
         const s = store();
         // A device that does not exist for the caller is answered like one that does not exist.
         if (!s.access.visible(c.principal, "device", deviceId)) throw unknown("device", deviceId);
+        claim(req, c, "thing", n);
         const thing = s.templates.createThing({
           name: n,
           deviceId,
