@@ -155,22 +155,22 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   // Every component writes through the guard: a sink that throws (disk full) is contained there.
   const audit = new AuditGuard(options.audit, logger);
   const things = new ThingService({
-    registry: options.registry,
+    registry: asyncRegistryOf(options.registry),
     audit,
     links,
     hub,
     requestTimeoutMs,
     ...(options.desiredTtlMs !== undefined ? { desiredTtlMs: options.desiredTtlMs } : {}),
   });
-  const expireDesired = (): void => {
+  const expireDesired = async (): Promise<void> => {
     try {
-      things.expireDesired();
+      await things.expireDesired();
     } catch (err) {
       logger.error({ err }, "expiring desired values failed");
     }
   };
   const deps: EdgeDeps = {
-    registry: options.registry,
+    registry: asyncRegistryOf(options.registry),
     audit,
     logger,
     links,
@@ -241,7 +241,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
         ...(tunnels && {
           tunnels,
           tunnelUpgrade: tunnelUpgradeHandler({
-            registry: options.registry,
+            registry,
             audit,
             limiter,
             relay: tunnels,
@@ -272,7 +272,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     await operator?.close();
     throw err;
   }
-  expireDesired();
+  await expireDesired();
   const sweep = setInterval(expireDesired, options.desiredSweepMs ?? 60_000);
   sweep.unref();
   let closing: Promise<void> | undefined;

@@ -1,51 +1,44 @@
 import { describe, expect, it } from "vitest";
 import { CommitGroup } from "../src/registry/commit-group.js";
 
-/** A registry stand-in: nested transactions, and a log of what committed. */
+/** A registry stand-in: an asynchronous transaction with nested ones, and a log of what committed. */
 function fakeRegistry(options: { failCommit?: boolean } = {}) {
   const log: string[] = [];
-  let depth = 0;
   let pending: string[][] = [];
+  type Tx = { transaction(w: (tx: Tx) => unknown): Promise<unknown> };
+  const tx: Tx = {
+    async transaction(w) {
+      pending.push([]);
+      try {
+        const result = await w(tx);
+        const done = pending.pop()!;
+        pending[pending.length - 1]!.push(...done);
+        return result;
+      } catch (err) {
+        pending.pop();
+        throw err;
+      }
+    },
+  };
   return {
     log,
     outer: 0,
     write(entry: string) {
       pending[pending.length - 1]!.push(entry);
     },
-    /** The registry's asynchronous transaction over `syncTransaction` (its works are synchronous). */
-    transaction<T>(work: (tx: { transaction(w: () => unknown): Promise<unknown> }) => T): Promise<T> {
-      const tx = { transaction: (w: () => unknown) => attempt(() => this.syncTransaction(w)) };
-      return attempt(() => this.syncTransaction(() => work(tx)));
-    },
-    syncTransaction<T>(work: () => T): T {
-      if (depth === 0) this.outer += 1;
-      depth += 1;
-      pending.push([]);
+    async transaction<T>(work: (tx: Tx) => Promise<T> | T): Promise<T> {
+      this.outer += 1;
+      pending = [[]];
       try {
-        const result = work();
-        const done = pending.pop()!;
-        if (depth === 1) {
-          if (options.failCommit) throw new Error("SQLITE_FULL: database or disk is full");
-          log.push(...done);
-        } else pending[pending.length - 1]!.push(...done);
+        const result = await work(tx);
+        if (options.failCommit) throw new Error("SQLITE_FULL: database or disk is full");
+        log.push(...pending.pop()!);
         return result;
-      } catch (err) {
-        if (pending.length === depth) pending.pop();
-        throw err;
       } finally {
-        depth -= 1;
-        if (depth === 0) pending = [];
+        pending = [];
       }
     },
   };
-}
-
-function attempt<T>(run: () => T): Promise<T> {
-  try {
-    return Promise.resolve(run());
-  } catch (err) {
-    return Promise.reject(err);
-  }
 }
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));

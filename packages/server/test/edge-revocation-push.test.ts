@@ -1,3 +1,4 @@
+import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -101,8 +102,9 @@ describe("edge revocation push", () => {
     it("edge - idle sessions cost no registry reads; a key revoked elsewhere closes only its session", async () => {
       const d3 = await s.ready("rv-3");
       const d4 = await s.ready("rv-4");
-      const getKey = vi.spyOn(s.registry, "getKey");
-      const getDevice = vi.spyOn(s.registry, "getDevice");
+      // The sessions read the registry through its asynchronous view.
+      const getKey = vi.spyOn(asyncRegistryOf(s.registry), "getKey");
+      const getDevice = vi.spyOn(asyncRegistryOf(s.registry), "getDevice");
       try {
         // Several check intervals with two idle sessions.
         await new Promise((r) => setTimeout(r, 600));

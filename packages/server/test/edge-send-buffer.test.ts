@@ -47,12 +47,13 @@ describe("edge memory", () => {
     }
     const lastProcessed = (): boolean =>
       ts.audit.records.some((r) => r.type === "denied" && r.actor === "device:dev-1" && r.target === "thing:pump-2");
-    const disconnected = (): boolean => !ts.server.things.listDevices().find((d) => d.id === "dev-1")?.connected;
-    for (let i = 0; i < 400 && !lastProcessed() && !disconnected(); i++) await sleep(25);
+    const disconnected = async (): Promise<boolean> =>
+      !(await ts.server.things.listDevices()).find((d) => d.id === "dev-1")?.connected;
+    for (let i = 0; i < 400 && !lastProcessed() && !(await disconnected()); i++) await sleep(25);
     socket.resume();
     const answered = (await Promise.all(outcomes)).filter(Boolean).length;
     expect(answered).toBeLessThan(requests);
-    expect(disconnected()).toBe(true);
+    expect(await disconnected()).toBe(true);
     const logout = ts.audit.records.findLast((r) => r.type === "logout" && r.actor === "device:dev-1");
     expect(logout?.code).toBe("OUTPOST_LIMIT_EXCEEDED");
   }, 30_000);

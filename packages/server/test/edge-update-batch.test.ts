@@ -1,5 +1,6 @@
 import { CAPABILITY_DELIVERY_EPOCH, type PropertyValue, Status, toWireValue } from "@outpost/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
 import type { ThingChange } from "../src/things/changes.js";
 import { connectDevice, makePki, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
 
@@ -127,6 +128,34 @@ describe("edge update batch", () => {
       { action: "property.update", count: 2, items: ["valve-1/open", "valve-1/open"] },
     ]);
     sub.stop();
+    await device.close();
+  });
+
+  it("updates - Auth, Bind and an update sent without waiting are handled in order: the update sees the Thing bound", async () => {
+    const device = await connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-2"]);
+    await device.hello({ capabilities: [CAPABILITY_DELIVERY_EPOCH], queueEpoch: 41 });
+    // Auth and Bind wait for the registry (here a slow one, as a networked database would be);
+    // the frames behind them must not overtake them.
+    const view = asyncRegistryOf(ts.registry);
+    const slow = <K extends "checkKey" | "getThing">(name: K) => {
+      const original = view[name].bind(view) as (...args: unknown[]) => Promise<unknown>;
+      return vi.spyOn(view, name).mockImplementation((async (...args: unknown[]) => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return original(...args);
+      }) as never);
+    };
+    const spies = [slow("checkKey"), slow("getThing")];
+    const [auth, bind, update] = await Promise.all([
+      device.auth(ts.keys["dev-2"]!),
+      device.bind(["pump-2"]),
+      device.channel.request({ propertyUpdate: { epoch: 41, values: [value("pump-2", "rate", 1, 5)] } }),
+    ]);
+    expect(auth.authResult?.status).toBe(Status.OK);
+    expect(bind.response?.items?.map((i) => i.status)).toEqual([Status.OK]);
+    expect(update.response?.status).toBe(Status.OK);
+    expect(update.response?.items).toEqual([]);
+    expect(stored("pump-2")).toMatchObject({ rate: [5, 1001] });
+    for (const spy of spies) spy.mockRestore();
     await device.close();
   });
 });

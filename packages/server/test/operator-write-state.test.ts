@@ -87,7 +87,7 @@ describe("operator writes and the server's last value", () => {
     expect(change.timestampMs as number).toBeGreaterThanOrEqual(before);
 
     await device.close();
-    for (let i = 0; i < 200 && ts.server.things.listThings().find((t) => t.name === "pump-1")?.online; i++) {
+    for (let i = 0; i < 200 && (await ts.server.things.listThings()).find((t) => t.name === "pump-1")?.online; i++) {
       await new Promise((r) => setImmediate(r));
     }
     const read = await api("GET", "/api/things/pump-1/properties");

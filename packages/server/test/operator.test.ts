@@ -111,7 +111,7 @@ describe("operator", () => {
       propertyUpdate: { values: [{ thing: "pump-2", name: "level", value: toWireValue(3), timestampMs: 77 }] },
     });
     await device.close();
-    for (let i = 0; i < 200 && ts.server.things.listThings().find((t) => t.name === "pump-2")?.online; i++) {
+    for (let i = 0; i < 200 && (await ts.server.things.listThings()).find((t) => t.name === "pump-2")?.online; i++) {
       await new Promise((r) => setImmediate(r));
     }
     const write = await api("PUT", "/api/things/pump-2/properties/level", {

@@ -8,6 +8,7 @@ import {
 } from "@outpost/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
+import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
 import { commitGroupOf } from "../src/registry/commit-group.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import { ChangeHub, type ThingChange } from "../src/things/changes.js";
@@ -51,7 +52,7 @@ beforeEach(() => {
   audit = new MemoryAuditLog();
   links = new DeviceLinks();
   hub = new ChangeHub();
-  things = new ThingService({ registry, audit, links, hub, requestTimeoutMs: 1000 });
+  things = new ThingService({ registry: asyncRegistryOf(registry), audit, links, hub, requestTimeoutMs: 1000 });
   registry.createDevice("dev-1");
   registry.assignThing("pump-1", "dev-1");
   registry.createOperator("alice", true);
@@ -72,7 +73,7 @@ describe("things", () => {
     });
   });
 
-  it("things - bytes are kept as {$bytes} and come back as bytes", () => {
+  it("things - bytes are kept as {$bytes} and come back as bytes", async () => {
     registry.setProperty({
       thing: "pump-1",
       name: "blob",
@@ -81,7 +82,7 @@ describe("things", () => {
       quality: "good",
       receivedAt: 1,
     });
-    expect(things.latest("pump-1")[0]?.value).toEqual(new Uint8Array([1, 2]));
+    expect((await things.latest("pump-1"))[0]?.value).toEqual(new Uint8Array([1, 2]));
   });
 
   it("things - an operator without the permission is refused with 403 and a denied audit record", async () => {
@@ -106,9 +107,9 @@ describe("things", () => {
     // The device reported speed=1 and then answered the write of 8: its report is queued for this
     // turn's commit when the confirmation arrives, so the kept value must be the later one.
     const link = fakeLink("dev-1", ["pump-1"], () => {
-      commitGroupOf(registry).add(
-        () =>
-          registry.setProperties([
+      commitGroupOf(asyncRegistryOf(registry)).add(
+        (tx) =>
+          tx.setProperties([
             { thing: "pump-1", name: "speed", value: 1, timestampMs: 1, quality: "good", receivedAt: 1 },
           ]),
         () => {},

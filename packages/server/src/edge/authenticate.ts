@@ -47,7 +47,7 @@ const REASON_TEXT: Record<string, string> = {
  * therefore never refuses a device with a valid certificate, so one misbehaving device behind a
  * shared address (NAT) does not lock out the others.
  */
-export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome {
+export async function authenticate(deps: EdgeDeps, attempt: AuthAttempt): Promise<AuthOutcome> {
   const parsed = parseAppKey(attempt.appKey);
   const claimedKeyId = parsed.ok ? parsed.id : undefined;
   const identity = attempt.certDeviceId;
@@ -88,7 +88,7 @@ export function authenticate(deps: EdgeDeps, attempt: AuthAttempt): AuthOutcome 
   if (isBlocked(deps, attempt, claimedKeyId)) {
     return fail(Status.TooManyRequests, ErrorCode.TooManyRequests, "too many failed attempts, try later", claimedKeyId);
   }
-  const check = deps.registry.checkKey(attempt.appKey);
+  const check = await deps.registry.checkKey(attempt.appKey);
   if (!check.ok) {
     const text = REASON_TEXT[check.reason] ?? "invalid application key";
     const revoked = check.reason === "revoked" || check.reason === "expired" || check.reason === "device-disabled";

@@ -2,7 +2,7 @@ import type { Envelope, EnvelopeInit, ProtocolLimits, Response } from "@outpost/
 import type { pino } from "pino";
 import type { AuditSink } from "../audit/types.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
-import type { Registry } from "../registry/types.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import type { ChangeHub } from "../things/changes.js";
 import type { DeviceLimits } from "./device-limits.js";
 import type { DeviceLinks } from "../things/device-links.js";
@@ -10,7 +10,11 @@ import type { ServerServices } from "../things/server-services.js";
 
 /** What every edge session shares: storage, audit, limits and the server-wide tables. */
 export interface EdgeDeps {
-  registry: Registry;
+  /**
+   * The registry: for the embedded SQLite one its asynchronous view (`asyncRegistryOf`), whose
+   * SQLite registry the TLS handshake gate and the revocation watch also read synchronously.
+   */
+  registry: AsyncRegistry;
   audit: AuditSink;
   logger: pino.Logger;
   links: DeviceLinks;

@@ -9,39 +9,39 @@ import { handleServiceInvoke } from "./handlers/service-invoke.js";
 
 /**
  * Routes one inbound envelope of an authenticated session to its handler. Goodbye is handled by
- * the session itself. Throws ProtocolError for a frame that is never valid in this state.
+ * the session itself. Throws ProtocolError for a frame that is never valid in this state. Answers
+ * a Promise when the handler waits for the registry before the next frame may be handled (Bind,
+ * the permission check of ServiceInvoke); the session waits for it.
  */
-export function dispatch(ctx: HandlerContext, envelope: Envelope): void {
+export function dispatch(ctx: HandlerContext, envelope: Envelope): Promise<void> | undefined {
   const body = envelope.body;
   switch (body) {
     case "bind":
-      handleBind(ctx, envelope);
-      return;
+      return handleBind(ctx, envelope);
     case "unbind":
       handleUnbind(ctx, envelope);
-      return;
+      return undefined;
     case "propertyUpdate":
       handlePropertyUpdate(ctx, envelope);
-      return;
+      return undefined;
     case "event":
       handleEvent(ctx, envelope);
-      return;
+      return undefined;
     case "eventBatch":
       handleEventBatch(ctx, envelope);
-      return;
+      return undefined;
     case "serviceInvoke":
-      handleServiceInvoke(ctx, envelope);
-      return;
+      return handleServiceInvoke(ctx, envelope);
     case "keepAlive":
       handleKeepAlive(ctx, envelope);
-      return;
+      return undefined;
     case "propertyRead":
     case "propertyWrite":
       ctx.replyError(
         envelope,
         new OutpostError(ErrorCode.NotImplemented, "the server has no properties to read or write"),
       );
-      return;
+      return undefined;
     case "hello":
     case "auth":
     case "helloAck":
@@ -52,4 +52,5 @@ export function dispatch(ctx: HandlerContext, envelope: Envelope): void {
     case undefined:
       throw new ProtocolError(ErrorCode.UnexpectedFrame, `unexpected ${body ?? "empty"} frame after authentication`);
   }
+  return undefined;
 }

@@ -3,6 +3,7 @@ import { type AddressInfo, createServer as createTcpServer, type Socket } from "
 import type { TLSSocket } from "node:tls";
 import { Channel, encodeFrame, ErrorCode, GoodbyeReason, type ProtocolLimits } from "@outpost/protocol";
 import { WebSocketServer } from "ws";
+import { sqliteUnder } from "../registry/sqlite-under.js";
 import { Admission } from "./admission.js";
 import type { EdgeDeps } from "./context.js";
 import { defaultMaxConnections, openFileLimit } from "./fd-limit.js";
@@ -155,8 +156,13 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   https.on("secureConnection", (socket: TLSSocket) => {
     socket.setTimeout(deps.authDeadlineMs, () => socket.destroy());
   });
+  // The gate decides synchronously (from the cached certificate status) and the watch follows the
+  // revocation log: both read the SQLite registry under the asynchronous view.
+  const sqlite = sqliteUnder(deps.registry);
+  if (!sqlite) throw new TypeError("the edge endpoint needs the asynchronous view of the SQLite registry");
   const gate = installHandshakeGate(https, {
     deps,
+    certificateStatus: (deviceId, serial) => sqlite.certificateStatus(deviceId, serial),
     clientCaPem: options.clientCaPem,
     clientCert: options.clientCert ?? "required",
   });
@@ -293,7 +299,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   deps.logger.info({ host, port }, "edge endpoint listening");
 
   const stopRevocationWatch = startRevocationWatch({
-    registry: deps.registry,
+    source: sqlite.revocations,
     sessions: () => sessions.keys(),
     intervalMs: options.revalidateIntervalMs ?? 5_000,
     logger: deps.logger,

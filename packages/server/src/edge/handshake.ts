@@ -6,6 +6,7 @@ import { ErrorCode } from "@outpost/protocol";
 import type { AuditEvent } from "../audit/types.js";
 import { commonNameOf } from "../pki/identity.js";
 import { deviceCertificateViolation } from "../pki/policy.js";
+import type { CertificateStatus } from "../registry/types.js";
 import type { EdgeDeps } from "./context.js";
 import { TlsAlert, tls13AlertRecord } from "./tls-alert.js";
 
@@ -52,6 +53,11 @@ export interface HandshakeGate {
 /** Inputs of {@link installHandshakeGate}. */
 export interface HandshakeGateOptions {
   deps: EdgeDeps;
+  /**
+   * The status of a device certificate, answered synchronously (the gate decides before the
+   * HTTP layer takes the socket): the embedded registry's cached answer.
+   */
+  certificateStatus: (deviceId: string, serial: string) => CertificateStatus;
   clientCaPem: string;
   clientCert: "required" | "optional";
 }
@@ -142,7 +148,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
       return { reason: "not-yet-valid", detail: "CERT_NOT_YET_VALID", alert: TlsAlert.badCertificate, ...who };
     const violation = deviceCertificateViolation(cert, ca);
     if (violation) return { reason: "policy", detail: violation, alert: TlsAlert.unsupportedCertificate, ...who };
-    const status = deps.registry.certificateStatus(certDeviceId, serial);
+    const status = options.certificateStatus(certDeviceId, serial);
     switch (status) {
       case "ok":
         identities.set(socket, { certDeviceId, serial });

@@ -1,5 +1,4 @@
 import type pino from "pino";
-import type { Registry } from "../registry/types.js";
 import type { RevocationEntry, RevocationSource } from "../registry/revocation-log.js";
 
 /** What the watch needs of a live session. */
@@ -9,12 +8,13 @@ export interface WatchedSession {
   /** When the session's application key expires (ms since epoch), or null. */
   readonly keyExpiresAt: number | null;
   /** Re-reads the session's key, device and certificate; closes it when one no longer holds. */
-  revalidate(now?: number): boolean;
+  revalidate(now?: number): Promise<boolean>;
 }
 
 /** Options of {@link startRevocationWatch}. */
 export interface RevocationWatchOptions {
-  registry: Registry;
+  /** The registry's revocation log (SqliteRegistry keeps one); without it every session is re-read each interval. */
+  source?: RevocationSource;
   /** The live sessions, authenticated or not (only authenticated ones are checked). */
   sessions: () => Iterable<WatchedSession>;
   /** Bound on how long a change made by another process takes to end a session. */
@@ -25,29 +25,19 @@ export interface RevocationWatchOptions {
 /** Entries older than this are deleted when the watch starts. */
 const KEEP_ENTRIES_MS = 7 * 86_400_000;
 
-/** Whether the registry keeps a revocation log (SqliteRegistry does). */
-function revocationSource(registry: Registry): RevocationSource | undefined {
-  const source = (registry as Registry & { revocations?: RevocationSource }).revocations;
-  return source && typeof source.since === "function" ? source : undefined;
-}
-
 /**
  * Ends sessions whose application key was revoked, removed or has expired, whose device was
  * disabled or removed, or whose certificates were revoked. One timer for the whole server instead
  * of reading every session's key and device each interval: a change made through this server's
  * registry is pushed at once; a change made by another process (the CLI) is noticed by one
  * `PRAGMA data_version` per interval, and only the sessions the new log entries name are re-read.
- * Key expiry is compared in memory. A registry without a log (not SqliteRegistry) falls back to
+ * Key expiry is compared in memory. Without a log the watch falls back to
  * re-reading every session each interval. Returns the stop function.
  */
 export function startRevocationWatch(o: RevocationWatchOptions): () => void {
-  const source = revocationSource(o.registry);
+  const source = o.source;
   const revalidate = (session: WatchedSession, now: number): void => {
-    try {
-      session.revalidate(now);
-    } catch (err) {
-      o.logger.error({ err }, "session revalidation failed");
-    }
+    session.revalidate(now).catch((err: unknown) => o.logger.error({ err }, "session revalidation failed"));
   };
   if (!source) {
     const poll = setInterval(() => {

@@ -20,7 +20,8 @@ import {
   type Stream,
 } from "@outpost/protocol";
 import { lastRun } from "../registry/delivery.js";
-import type { CertificateStatus, Registry } from "../registry/types.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
+import type { CertificateStatus } from "../registry/types.js";
 import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js";
 import { authenticate } from "./authenticate.js";
 import type { EdgeDeps, HandlerContext } from "./context.js";
@@ -148,7 +149,10 @@ export class EdgeSession implements DeviceLink {
     try {
       for await (const envelope of this.channel.messages) {
         if (this.stateValue === "closed") break;
-        this.handle(envelope);
+        // A frame whose handler waits for the registry (Auth, Bind) is finished before the next
+        // one is read, so that what follows it sees its outcome; the channel stops reading meanwhile.
+        const pending = this.handle(envelope);
+        if (pending) await pending;
       }
     } catch (err) {
       this.deps.logger.debug({ err, session: this.sessionId }, "session read loop ended with an error");
@@ -185,14 +189,14 @@ export class EdgeSession implements DeviceLink {
    * edge's revocation watch (edge/revocation-watch.ts) for the sessions a change names. Returns
    * true when it closed this one.
    */
-  revalidate(now = Date.now()): boolean {
+  async revalidate(now = Date.now()): Promise<boolean> {
     if (this.stateValue !== "ready") return false;
     const reason =
-      revocationReason(this.deps.registry, this.deviceId, this.keyId, now) ??
+      (await revocationReason(this.deps.registry, this.deviceId, this.keyId, now)) ??
       (this.certSerial !== undefined && this.certDeviceId === this.deviceId
-        ? certificateReason(this.deps.registry.certificateStatus(this.deviceId, this.certSerial))
+        ? certificateReason(await this.deps.registry.certificateStatus(this.deviceId, this.certSerial))
         : undefined);
-    if (!reason) return false;
+    if (!reason || this.stateValue !== "ready") return false;
     this.deps.audit.append({
       type: "denied",
       actor: `device:${this.deviceId}`,
@@ -206,41 +210,51 @@ export class EdgeSession implements DeviceLink {
     return true;
   }
 
-  private handle(envelope: Envelope): void {
+  private handle(envelope: Envelope): Promise<void> | undefined {
     try {
       if (envelope.body === "goodbye") {
         this.stateValue = "closed";
         void this.channel.close();
-        return;
+        return undefined;
       }
       if (envelope.body === "keepAlive") {
         handleKeepAlive(this.replier(), envelope);
-        return;
+        return undefined;
       }
       switch (this.stateValue) {
         case "hello":
           this.onHello(envelope);
-          return;
+          return undefined;
         case "auth":
-          this.onAuth(envelope);
-          return;
-        case "ready":
-          dispatch(this.ctx!, envelope);
-          return;
+          return this.onAuth(envelope).catch((err: unknown) => this.handlerFailed(envelope, err));
+        case "ready": {
+          const pending = dispatch(this.ctx!, envelope);
+          return pending?.catch((err: unknown) => this.handlerFailed(envelope, err));
+        }
         case "closed":
-          return;
+          return undefined;
       }
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        this.fail(err);
-        return;
-      }
-      this.faults.report(err, `handling ${envelope.body ?? "an empty frame"}`);
-      try {
-        this.replier().replyError(envelope, err);
-      } catch {
-        // connection already gone
-      }
+      this.handlerFailed(envelope, err);
+    }
+    return undefined;
+  }
+
+  /** Whether the connection ended meanwhile (read again after each wait for the registry). */
+  private isClosed(): boolean {
+    return this.stateValue === "closed";
+  }
+
+  private handlerFailed(envelope: Envelope, err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.fail(err);
+      return;
+    }
+    this.faults.report(err, `handling ${envelope.body ?? "an empty frame"}`);
+    try {
+      this.replier().replyError(envelope, err);
+    } catch {
+      // connection already gone
     }
   }
 
@@ -276,15 +290,16 @@ export class EdgeSession implements DeviceLink {
     this.stateValue = "auth";
   }
 
-  private onAuth(envelope: Envelope): void {
+  private async onAuth(envelope: Envelope): Promise<void> {
     if (envelope.body !== "auth") throw unexpected(envelope, "Auth");
-    const outcome = authenticate(this.deps, {
+    const outcome = await authenticate(this.deps, {
       appKey: envelope.auth!.appKey ?? "",
       certDeviceId: this.certDeviceId,
       source: this.source,
       sessionId: this.sessionId,
       tlsResumed: this.tlsResumed,
     });
+    if (this.isClosed()) return;
     if (!outcome.ok) {
       this.channel.send({
         requestId: envelope.requestId,
@@ -303,6 +318,8 @@ export class EdgeSession implements DeviceLink {
       void this.close(reason, outcome.message, outcome.retryAfterMs ?? 0, outcome.code);
       return;
     }
+    const delivered = await this.deliveredRun(outcome.deviceId);
+    if (this.isClosed()) return;
     this.channel.setReceiveLimits(this.deps.limits);
     this.deviceId = outcome.deviceId;
     if (this.streamsAgreed) {
@@ -333,7 +350,7 @@ export class EdgeSession implements DeviceLink {
         deviceId: this.deviceId,
         sessionId: this.sessionId,
         ...(previous && { replacedSessionId: previous.sessionId }),
-        ...this.deliveredRun(),
+        ...delivered,
       },
     });
     this.deps.logger.info(
@@ -351,9 +368,11 @@ export class EdgeSession implements DeviceLink {
   }
 
   /** The highest run of the device's queue epoch the server applied, told at connect. */
-  private deliveredRun(): { delivered: { firstSeq: number; lastSeq: number } } | Record<string, never> {
+  private async deliveredRun(
+    deviceId: string,
+  ): Promise<{ delivered: { firstSeq: number; lastSeq: number } } | Record<string, never>> {
     if (this.queueEpoch === undefined) return {};
-    const run = lastRun(this.deps.registry.getDelivery(this.deviceId, this.queueEpoch));
+    const run = lastRun(await this.deps.registry.getDelivery(deviceId, this.queueEpoch));
     return { delivered: { firstSeq: run?.[0] ?? 0, lastSeq: run?.[1] ?? 0 } };
   }
 
@@ -401,12 +420,17 @@ export class EdgeSession implements DeviceLink {
   }
 }
 
-function revocationReason(registry: Registry, deviceId: string, keyId: string, now: number): string | undefined {
-  const key = registry.getKey(keyId);
+async function revocationReason(
+  registry: Pick<AsyncRegistry, "getKey" | "getDevice">,
+  deviceId: string,
+  keyId: string,
+  now: number,
+): Promise<string | undefined> {
+  const key = await registry.getKey(keyId);
   if (!key || key.deviceId !== deviceId) return "application key removed";
   if (key.revokedAt !== null) return "application key revoked";
   if (key.expiresAt !== null && key.expiresAt <= now) return "application key expired";
-  const device = registry.getDevice(deviceId);
+  const device = await registry.getDevice(deviceId);
   if (!device || device.disabled) return "device disabled";
   return undefined;
 }

@@ -153,14 +153,16 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (!caller(req).admin) {
       throw deps.deny(req, "listing devices requires an admin operator", { action: "devices.list" });
     }
-    return { devices: things.listDevices() };
+    return { devices: await things.listDevices() };
   });
 
   app.get("/api/things", { schema: listThingsSchema }, async (req) => {
     const who = caller(req);
     // A token scoped to some Things lists only those.
     const only = who.login?.scope?.things;
-    return { things: things.listThings(who.principal).filter((t) => only === undefined || only.includes(t.name)) };
+    return {
+      things: (await things.listThings(who.principal)).filter((t) => only === undefined || only.includes(t.name)),
+    };
   });
 
   app.get<{ Params: ThingParams; Querystring: TimeoutQuery }>(
@@ -202,7 +204,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     { schema: clearDesiredSchema },
     async (req) => {
       const { thing, name } = req.params as Required<ThingParams>;
-      things.clearDesired(thing, name, caller(req).principal, { source: req.ip });
+      await things.clearDesired(thing, name, caller(req).principal, { source: req.ip });
       return { thing, name, cleared: true };
     },
   );
@@ -238,10 +240,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const who = caller(req);
       const thing = req.query.thing;
       // An invisible Thing is answered exactly like one that does not exist.
-      if (thing && !things.hasThing(thing, who.principal)) {
+      if (thing && !(await things.hasThing(thing, who.principal))) {
         throw new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 });
       }
-      if (thing && !things.canRead(who.principal, thing) && !things.canFollow(who.principal, thing)) {
+      if (thing && !(await things.canRead(who.principal, thing)) && !(await things.canFollow(who.principal, thing))) {
         throw deps.deny(req, `operator ${who.principal.id} lacks property.read on ${thing}`, {
           action: "events.stream",
           thing,

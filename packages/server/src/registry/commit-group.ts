@@ -1,12 +1,16 @@
-import { asyncRegistryOf } from "./async-sqlite.js";
-import type { AsyncRegistry } from "./async-types.js";
-import type { Registry } from "./types.js";
+import type { AsyncRegistry, RegistryTransaction } from "./async-types.js";
 
 /** Called once per work: with no error after the group committed, else with why it was not applied. */
 export type Settle = (err: unknown) => void;
 
+/**
+ * One unit of work in the group's transaction. It may await, but only calls on `tx`: awaiting
+ * anything else would hold the registry's queue (and, on SQLite, its write lock) across I/O.
+ */
+export type GroupWork = (tx: RegistryTransaction) => Promise<void> | void;
+
 interface Pending {
-  work: () => void;
+  work: GroupWork;
   settle: Settle;
 }
 
@@ -15,8 +19,7 @@ interface Pending {
  * one commit (one fsync of the write-ahead log, about 4 ms on this kind of disk) for all of them
  * instead of one per batch. Each work runs in its own nested transaction, in the order added. The
  * group waits for the registry's queue once per flush (registry/async-sqlite.ts), so no other
- * registry transaction interleaves with it; the works themselves are synchronous and run in one
- * stretch between BEGIN and COMMIT.
+ * registry transaction or call interleaves with it; each work is awaited before the next starts.
  *
  * Failure and ordering: a work that throws is rolled back alone and settled with its error; the
  * others still apply. When the commit fails, every work is settled with that error. A work is
@@ -36,7 +39,7 @@ export class CommitGroup {
   ) {}
 
   /** Queues `work` for this turn's transaction. */
-  add(work: () => void, settle: Settle): void {
+  add(work: GroupWork, settle: Settle): void {
     this.#queue.push({ work, settle });
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -47,21 +50,22 @@ export class CommitGroup {
     this.#scheduled = false;
     const queue = this.#queue;
     this.#queue = [];
-    let outcomes: Promise<unknown>[] = [];
+    const errors: unknown[] = [];
     let commitError: unknown;
     try {
-      await this.registry.transaction((tx) => {
-        outcomes = queue.map((pending) =>
-          tx.transaction(pending.work).then(
-            () => undefined,
-            (err: unknown) => err ?? new Error("batch failed"),
-          ),
-        );
+      await this.registry.transaction(async (tx) => {
+        for (const pending of queue) {
+          try {
+            await tx.transaction(pending.work);
+            errors.push(undefined);
+          } catch (err) {
+            errors.push(err ?? new Error("batch failed"));
+          }
+        }
       });
     } catch (err) {
       commitError = err ?? new Error("commit failed");
     }
-    const errors = await Promise.all(outcomes);
     queue.forEach((pending, i) => {
       try {
         pending.settle(commitError ?? errors[i]);
@@ -72,12 +76,17 @@ export class CommitGroup {
   }
 }
 
-const groups = new WeakMap<Registry, CommitGroup>();
+type GroupRegistry = Pick<AsyncRegistry, "transaction">;
 
-/** The commit group of `registry` (one per registry, shared by every session). */
-export function commitGroupOf(registry: Registry, onSettleError?: (err: unknown) => void): CommitGroup {
+const groups = new WeakMap<GroupRegistry, CommitGroup>();
+
+/**
+ * The commit group of `registry` (one per registry, shared by every session; pass the one
+ * asynchronous view of a registry, `asyncRegistryOf`, so that all its users share one group).
+ */
+export function commitGroupOf(registry: GroupRegistry, onSettleError?: (err: unknown) => void): CommitGroup {
   let group = groups.get(registry);
-  if (!group) groups.set(registry, (group = new CommitGroup(asyncRegistryOf(registry), onSettleError)));
+  if (!group) groups.set(registry, (group = new CommitGroup(registry, onSettleError)));
   return group;
 }
 
@@ -86,7 +95,7 @@ export function commitGroupOf(registry: Registry, onSettleError?: (err: unknown)
  * its writes, so they are ordered after every device batch that arrived before (a value a device
  * confirmed for an operator's write does not get overwritten by an older report still queued).
  */
-export function commitInGroup(registry: Registry, work: () => void): Promise<void> {
+export function commitInGroup(registry: GroupRegistry, work: GroupWork): Promise<void> {
   return new Promise((resolve, reject) =>
     commitGroupOf(registry).add(work, (err) => (err === undefined ? resolve() : reject(err))),
   );

@@ -1,6 +1,7 @@
 import { ErrorCode, isOutpostError, OutpostError, type OutpostValue } from "@outpost/protocol";
 import type { AuditSink } from "../audit/types.js";
-import type { DesiredProperty, Registry, ThingRecord } from "../registry/types.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
+import type { DesiredProperty, ThingRecord } from "../registry/types.js";
 import type { ChangeHub, DesiredOutcome } from "./changes.js";
 import { fromJsonValue } from "./values.js";
 
@@ -26,7 +27,7 @@ export type WriteNow = (thing: ThingRecord, desired: DesiredProperty, value: Out
 
 /** What {@link DesiredState} needs. */
 export interface DesiredStateDeps {
-  registry: Registry;
+  registry: Pick<AsyncRegistry, "setDesired" | "listDesired" | "deleteDesired" | "getThing">;
   audit: AuditSink;
   hub: ChangeHub;
   /** Whether the Thing's device is connected and has bound it now. */
@@ -63,16 +64,16 @@ export class DesiredState {
   }
 
   /** Holds `value` for `name` of `thing`, replacing a value held before. */
-  hold(
+  async hold(
     thing: ThingRecord,
     name: string,
     value: unknown,
     setBy: string,
     ttlMs: number,
     source?: string,
-  ): DesiredReading {
+  ): Promise<DesiredReading> {
     const setAt = this.now();
-    const held = this.deps.registry.setDesired({
+    const held = await this.deps.registry.setDesired({
       thing: thing.name,
       name,
       value,
@@ -85,34 +86,31 @@ export class DesiredState {
   }
 
   /** Pending (unexpired) desired values of `thing`, in write order. */
-  pending(thing: string): DesiredReading[] {
+  async pending(thing: string): Promise<DesiredReading[]> {
     const now = this.now();
-    return this.deps.registry
-      .listDesired(thing)
-      .filter((d) => d.expiresAt > now)
-      .map(desiredReading);
+    return (await this.deps.registry.listDesired(thing)).filter((d) => d.expiresAt > now).map(desiredReading);
   }
 
   /** Removes a pending value; false when there was none. */
-  clear(thing: ThingRecord, name: string, by: string, source?: string): boolean {
-    const held = this.deps.registry.listDesired(thing.name).find((d) => d.name === name);
-    if (!held || !this.deps.registry.deleteDesired(thing.name, name, held.seq)) return false;
+  async clear(thing: ThingRecord, name: string, by: string, source?: string): Promise<boolean> {
+    const held = (await this.deps.registry.listDesired(thing.name)).find((d) => d.name === name);
+    if (!held || !(await this.deps.registry.deleteDesired(thing.name, name, held.seq))) return false;
     this.report(thing, held, "cleared", { actor: `operator:${by}`, ...(source !== undefined ? { source } : {}) });
     return true;
   }
 
   /** Forgets the value of a property the device just confirmed directly (it supersedes the held one). */
-  superseded(thing: string, name: string): void {
-    this.deps.registry.deleteDesired(thing, name);
+  async superseded(thing: string, name: string): Promise<void> {
+    await this.deps.registry.deleteDesired(thing, name);
   }
 
   /** Reports and removes every expired value (of every Thing). */
-  expire(): void {
+  async expire(): Promise<void> {
     const now = this.now();
-    for (const d of this.deps.registry.listDesired()) {
+    for (const d of await this.deps.registry.listDesired()) {
       if (d.expiresAt > now) continue;
-      const thing = this.deps.registry.getThing(d.thing);
-      if (this.deps.registry.deleteDesired(d.thing, d.name, d.seq) && thing) this.report(thing, d, "expired");
+      const thing = await this.deps.registry.getThing(d.thing);
+      if ((await this.deps.registry.deleteDesired(d.thing, d.name, d.seq)) && thing) this.report(thing, d, "expired");
     }
   }
 
@@ -134,21 +132,21 @@ export class DesiredState {
   }
 
   private async applyPass(thing: ThingRecord): Promise<void> {
-    for (const d of this.deps.registry.listDesired(thing.name)) {
+    for (const d of await this.deps.registry.listDesired(thing.name)) {
       if (d.expiresAt <= this.now()) {
-        if (this.deps.registry.deleteDesired(d.thing, d.name, d.seq)) this.report(thing, d, "expired");
+        if (await this.deps.registry.deleteDesired(d.thing, d.name, d.seq)) this.report(thing, d, "expired");
         continue;
       }
       if (!this.deps.isOnline(thing)) return;
       try {
         await this.deps.write(thing, d, fromJsonValue(d.value));
-        this.deps.registry.deleteDesired(d.thing, d.name, d.seq);
+        await this.deps.registry.deleteDesired(d.thing, d.name, d.seq);
         this.report(thing, d, "applied");
       } catch (err) {
         if (!this.deps.isOnline(thing)) return;
         const code = isOutpostError(err) ? err.code : ErrorCode.Internal;
         const message = err instanceof Error ? err.message : String(err);
-        if (this.deps.registry.deleteDesired(d.thing, d.name, d.seq))
+        if (await this.deps.registry.deleteDesired(d.thing, d.name, d.seq))
           this.report(thing, d, "refused", { code, message });
       }
     }

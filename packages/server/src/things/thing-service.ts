@@ -12,6 +12,8 @@ import {
 import type { AuditSink } from "../audit/types.js";
 import { checkWrite } from "../templates/model.js";
 import { commitInGroup } from "../registry/commit-group.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
+import { sqliteUnder } from "../registry/sqlite-under.js";
 import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
 import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
 import { checkDesiredTtl, DEFAULT_DESIRED_TTL_MS, type DesiredReading, DesiredState } from "./desired.js";
@@ -27,7 +29,8 @@ export function wasAudited(err: unknown): boolean {
 
 /** Options for {@link ThingService}. */
 export interface ThingServiceOptions {
-  registry: Registry;
+  /** The registry's asynchronous view (`asyncRegistryOf(registry)` for the embedded SQLite one). */
+  registry: AsyncRegistry;
   audit: AuditSink;
   links: DeviceLinks;
   hub: ChangeHub;
@@ -117,7 +120,9 @@ export interface DeviceSummary extends DeviceRecord {
  * a thin HTTP layer over this class; library users call it directly.
  */
 export class ThingService {
-  private readonly registry: Registry;
+  private readonly registry: AsyncRegistry;
+  /** The SQLite registry under `registry`, for the one decision a caller needs synchronously. */
+  private readonly cached: Pick<Registry, "can">;
   private readonly audit: AuditSink;
   private readonly links: DeviceLinks;
   private readonly hub: ChangeHub;
@@ -127,6 +132,10 @@ export class ThingService {
 
   constructor(options: ThingServiceOptions) {
     this.registry = options.registry;
+    const sqlite = sqliteUnder(options.registry);
+    if (!sqlite)
+      throw new TypeError("ThingService needs the asynchronous view of the SQLite registry (asyncRegistryOf)");
+    this.cached = sqlite;
     this.audit = options.audit;
     this.links = options.links;
     this.hub = options.hub;
@@ -139,7 +148,7 @@ export class ThingService {
       isOnline: (record) => this.onlineLink(record) !== undefined,
       write: async (record, desired, value) => {
         const by: Principal = { kind: "operator", id: desired.setBy };
-        this.authorize(by, record.name, "property.write", undefined, [desired.name]);
+        await this.authorize(by, record.name, "property.write", undefined, [desired.name]);
         const target = `thing:${record.name}/property:${desired.name}`;
         await this.audited("property.write", by, target, undefined, () =>
           this.writeNow(record, desired.name, value, this.requireOnline(record), {}),
@@ -152,44 +161,47 @@ export class ThingService {
    * Applies the desired values held for `thing`, in write order, through the normal write path.
    * The edge calls it when a device binds the Thing; outcomes are published and audited.
    */
-  applyDesired(thing: string): Promise<void> {
-    const record = this.registry.getThing(thing);
-    return record ? this.desiredState.apply(record) : Promise.resolve();
+  async applyDesired(thing: string): Promise<void> {
+    const record = await this.registry.getThing(thing);
+    if (record) await this.desiredState.apply(record);
   }
 
   /** Reports and removes the desired values whose time ran out. The server calls it periodically. */
-  expireDesired(): void {
-    this.desiredState.expire();
+  expireDesired(): Promise<void> {
+    return this.desiredState.expire();
   }
 
   /** Desired values held for `thing`, not yet applied nor expired, in write order. */
-  desired(thing: string, by?: Principal): DesiredReading[] {
-    this.authorize(by, thing, "property.read", undefined);
-    return this.desiredState.pending(thing).filter((d) => this.memberAllowed(by, thing, "property.read", d.name));
+  async desired(thing: string, by?: Principal): Promise<DesiredReading[]> {
+    await this.authorize(by, thing, "property.read", undefined);
+    return this.readable(by, thing, await this.desiredState.pending(thing));
   }
 
   /**
    * Removes the desired value of property `name` held for `thing` (needs property.write).
    * Rejects with OUTPOST_NOT_FOUND when none is held.
    */
-  clearDesired(thing: string, name: string, by: Principal, options: { source?: string } = {}): void {
-    const record = this.authorize(by, thing, "property.write", options.source, [name]);
-    if (!this.desiredState.clear(record, name, by.id, options.source)) {
+  async clearDesired(thing: string, name: string, by: Principal, options: { source?: string } = {}): Promise<void> {
+    const record = await this.authorize(by, thing, "property.write", options.source, [name]);
+    if (!(await this.desiredState.clear(record, name, by.id, options.source))) {
       throw new OutpostError(ErrorCode.NotFound, `no desired value of ${name} is held for ${thing}`, { status: 404 });
     }
   }
 
   /** Things that exist for `by` (visible to it) and on which it holds any permission (every Thing when `by` is omitted). */
-  listThings(by?: Principal): ThingSummary[] {
-    return this.registry
-      .listThings()
-      .filter((t) => !by || (this.registry.visible(by, "thing", t.name) && this.canSee(by, t.name)))
-      .map((t) => ({ ...t, online: this.onlineLink(t) !== undefined }));
+  async listThings(by?: Principal): Promise<ThingSummary[]> {
+    const all = await this.registry.listThings();
+    const shown = by
+      ? await Promise.all(
+          all.map(async (t) => (await this.registry.visible(by, "thing", t.name)) && (await this.canSee(by, t.name))),
+        )
+      : undefined;
+    return all.filter((_, i) => !shown || shown[i]).map((t) => ({ ...t, online: this.onlineLink(t) !== undefined }));
   }
 
   /** Every registered device with its connection state. */
-  listDevices(): DeviceSummary[] {
-    return this.registry.listDevices().map((d) => {
+  async listDevices(): Promise<DeviceSummary[]> {
+    return (await this.registry.listDevices()).map((d) => {
       const link = this.links.get(d.id);
       return link
         ? { ...d, connected: true, source: link.source, connectedAt: link.connectedAt }
@@ -198,44 +210,59 @@ export class ThingService {
   }
 
   /** Whether `thing` is a registered Thing and, with `by`, visible to it (an invisible Thing does not exist for it). */
-  hasThing(thing: string, by?: Principal): boolean {
-    return this.registry.getThing(thing) !== undefined && (!by || this.registry.visible(by, "thing", thing));
-  }
-
-  /** Whether `by` holds any run-time permission on `thing` as a whole. */
-  canSee(by: Principal, thing: string): boolean {
-    return (["property.read", "property.write", "service.execute", "event.emit", "event.subscribe"] as const).some(
-      (p) => this.registry.can(by, thing, p),
+  async hasThing(thing: string, by?: Principal): Promise<boolean> {
+    return (
+      (await this.registry.getThing(thing)) !== undefined && (!by || (await this.registry.visible(by, "thing", thing)))
     );
   }
 
+  /** Whether `by` holds any run-time permission on `thing` as a whole. */
+  async canSee(by: Principal, thing: string): Promise<boolean> {
+    const permissions = [
+      "property.read",
+      "property.write",
+      "service.execute",
+      "event.emit",
+      "event.subscribe",
+    ] as const;
+    return (await Promise.all(permissions.map((p) => this.registry.can(by, thing, p)))).some(Boolean);
+  }
+
   /** Whether `by` may follow the events of `thing`: event.subscribe. */
-  canFollow(by: Principal, thing: string): boolean {
+  canFollow(by: Principal, thing: string): Promise<boolean> {
     return this.registry.can(by, thing, "event.subscribe");
   }
 
   /**
    * Whether `by` may receive one change: a property value (or desired value) needs property.read
    * on that property, an event event.subscribe on that event (decided per member, so a Deny on
-   * one property or event holds on the stream too).
+   * one property or event holds on the stream too). Synchronous, for the event stream's
+   * per-change filter: the SQLite registry's cached decision.
    */
   mayReceive(by: Principal, change: { thing: string; type: string; name: string }): boolean {
     const permission = change.type === "event" ? "event.subscribe" : "property.read";
-    return this.registry.can(by, change.thing, permission, change.name);
+    return this.cached.can(by, change.thing, permission, change.name);
   }
 
-  private memberAllowed(by: Principal | undefined, thing: string, permission: Permission, member: string): boolean {
-    return !by || this.registry.can(by, thing, permission, member);
+  /** The entries of `list` whose property `by` may read (all of them without `by`), one wait for all. */
+  private async readable<T extends { name: string }>(
+    by: Principal | undefined,
+    thing: string,
+    list: T[],
+  ): Promise<T[]> {
+    if (!by || list.length === 0) return list;
+    const allowed = await Promise.all(list.map((p) => this.registry.can(by, thing, "property.read", p.name)));
+    return list.filter((_, i) => allowed[i]);
   }
 
   /** Whether `by` may read what `thing` reports (property values and events): property.read. */
-  canRead(by: Principal, thing: string): boolean {
+  canRead(by: Principal, thing: string): Promise<boolean> {
     return this.registry.can(by, thing, "property.read");
   }
 
   /** The last values the server kept for `thing`, without asking the device. */
-  latest(thing: string): PropertyReading[] {
-    return this.registry.getProperties(thing).map((p) => ({
+  async latest(thing: string): Promise<PropertyReading[]> {
+    return (await this.registry.getProperties(thing)).map((p) => ({
       name: p.name,
       value: fromJsonValue(p.value),
       timestampMs: p.timestampMs,
@@ -250,17 +277,22 @@ export class ThingService {
     options: ReadPropertiesOptions = {},
   ): Promise<PropertiesSnapshot> {
     const by = options.by;
-    const record = this.authorize(by, thing, "property.read", options.source, names);
+    const record = await this.authorize(by, thing, "property.read", options.source, names);
     // A read of the whole Thing leaves out the properties a Deny on one property hides.
-    const mayRead = (name: string) => this.memberAllowed(by, thing, "property.read", name);
+    const wanted = names && names.length > 0 ? new Set(names) : undefined;
+    const pick = <T extends { name: string }>(list: T[]) =>
+      this.readable(
+        by,
+        thing,
+        list.filter((p) => !wanted || wanted.has(p.name)),
+      );
     const link = this.onlineLink(record);
     if (!link) {
-      const wanted = names && names.length > 0 ? new Set(names) : undefined;
       return {
         thing,
         live: false,
-        properties: this.latest(thing).filter((p) => (!wanted || wanted.has(p.name)) && mayRead(p.name)),
-        desired: this.desiredState.pending(thing).filter((d) => (!wanted || wanted.has(d.name)) && mayRead(d.name)),
+        properties: await pick(await this.latest(thing)),
+        desired: await pick(await this.desiredState.pending(thing)),
       };
     }
     const reply = await link.request(
@@ -268,20 +300,17 @@ export class ThingService {
       this.requestOptions(options),
     );
     const values = reply.response?.values ?? [];
-    const wanted = names && names.length > 0 ? new Set(names) : undefined;
-    return {
+    const properties = await this.readable(
+      by,
       thing,
-      live: true,
-      desired: this.desiredState.pending(thing).filter((d) => (!wanted || wanted.has(d.name)) && mayRead(d.name)),
-      properties: values
-        .filter((v) => mayRead(v.name ?? ""))
-        .map((v) => ({
-          name: v.name ?? "",
-          value: fromWireValue(v.value),
-          timestampMs: Number(v.timestampMs ?? 0),
-          quality: qualityName(v.quality),
-        })),
-    };
+      values.map((v) => ({
+        name: v.name ?? "",
+        value: fromWireValue(v.value),
+        timestampMs: Number(v.timestampMs ?? 0),
+        quality: qualityName(v.quality),
+      })),
+    );
+    return { thing, live: true, desired: await pick(await this.desiredState.pending(thing)), properties };
   }
 
   /**
@@ -300,19 +329,22 @@ export class ThingService {
     by: Principal,
     options: WritePropertyOptions = {},
   ): Promise<WriteResult> {
-    const record = this.authorize(by, thing, "property.write", options.source, [name]);
-    checkWrite(this.registry.thingTemplate(thing), thing, name, toJsonValue(value));
+    const record = await this.authorize(by, thing, "property.write", options.source, [name]);
+    checkWrite(await this.registry.thingTemplate(thing), thing, name, toJsonValue(value));
     const ttlMs = checkDesiredTtl(options.expiresInMs ?? this.desiredTtlMs);
     const link = this.onlineLink(record);
     if (!link) {
       const json = toJsonValue(value);
-      return { state: "desired", desired: this.desiredState.hold(record, name, json, by.id, ttlMs, options.source) };
+      return {
+        state: "desired",
+        desired: await this.desiredState.hold(record, name, json, by.id, ttlMs, options.source),
+      };
     }
     const target = `thing:${thing}/property:${name}`;
     await this.audited("property.write", by, target, options.source, () =>
       this.writeNow(record, name, value, link, options),
     );
-    this.desiredState.superseded(thing, name);
+    await this.desiredState.superseded(thing, name);
     return { state: "applied" };
   }
 
@@ -333,8 +365,8 @@ export class ThingService {
     const status = item?.status ?? 200;
     if (!isSuccess(status)) throw errorFromStatus(status, item?.message || `device refused the write (${status})`);
     const receivedAt = Date.now();
-    await commitInGroup(this.registry, () =>
-      this.registry.setProperty({ thing, name, value: toJsonValue(value), timestampMs, quality: "good", receivedAt }),
+    await commitInGroup(this.registry, (tx) =>
+      tx.setProperty({ thing, name, value: toJsonValue(value), timestampMs, quality: "good", receivedAt }),
     );
     this.hub.publish({
       type: "property",
@@ -355,7 +387,7 @@ export class ThingService {
     by: Principal,
     options: InvokeServiceOptions = {},
   ): Promise<OutpostValue> {
-    const record = this.authorize(by, thing, "service.execute", options.source, [service]);
+    const record = await this.authorize(by, thing, "service.execute", options.source, [service]);
     const target = `thing:${thing}/service:${service}`;
     return this.audited("service.invoke", by, target, options.source, async () => {
       const link = this.requireOnline(record);
@@ -373,21 +405,23 @@ export class ThingService {
     return this.hub.subscribe(filter, listener);
   }
 
-  private authorize(
+  private async authorize(
     by: Principal | undefined,
     thing: string,
     permission: Permission,
     source: string | undefined,
     members?: readonly string[],
-  ): ThingRecord {
-    const record = this.registry.getThing(thing);
+  ): Promise<ThingRecord> {
+    // One wait for the record, the visibility and every member's decision.
+    const asks = members !== undefined && members.length > 0 ? members : [undefined];
+    const [record, visible, decisions] = await Promise.all([
+      this.registry.getThing(thing),
+      by ? this.registry.visible(by, "thing", thing) : true,
+      by ? Promise.all(asks.map((m) => this.registry.can(by, thing, permission, m))) : [],
+    ]);
     // Visibility before any permission: an invisible Thing gets the answer of a nonexistent one.
-    const exists = record !== undefined && (!by || this.registry.visible(by, "thing", thing));
-    const allowed =
-      !by ||
-      (members !== undefined && members.length > 0
-        ? members.every((m) => this.registry.can(by, thing, permission, m))
-        : this.registry.can(by, thing, permission));
+    const exists = record !== undefined && visible;
+    const allowed = !by || decisions.every(Boolean);
     const refusal = !exists
       ? new OutpostError(ErrorCode.NotFound, `unknown Thing ${thing}`, { status: 404 })
       : !allowed

@@ -8,12 +8,13 @@ import type { FailureLimiter } from "../auth/rate-limit.js";
 import { inScope } from "../auth/token-scope.js";
 import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { WsTransport } from "../edge/ws-transport.js";
-import type { Registry } from "../registry/types.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
 import type { TunnelRelay } from "./relay.js";
 
 /** What the upgrade handler needs. */
 export interface TunnelUpgradeDeps {
-  registry: Registry;
+  /** The registry's asynchronous view (`asyncRegistryOf(registry)` for the embedded SQLite one). */
+  registry: Pick<AsyncRegistry, "checkOperator" | "getDevice" | "visible" | "can">;
   audit: AuditSink;
   limiter: FailureLimiter;
   relay: TunnelRelay;
@@ -65,12 +66,17 @@ export function tunnelUpgradeHandler(deps: TunnelUpgradeDeps) {
       id: operator,
       ...(groups.length > 0 ? { groups: [...groups] } : {}),
     } as const;
-    if (!deps.registry.getDevice(deviceId))
-      return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "unknown device");
+    // One wait for the device, its visibility and the permission.
+    const [device, visible, permitted] = await Promise.all([
+      deps.registry.getDevice(deviceId),
+      deps.registry.visible(principal, "device", deviceId),
+      deps.registry.can(principal, deviceId, "tunnel.open"),
+    ]);
+    if (socket.destroyed) return;
+    if (!device) return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "unknown device");
     // An invisible device does not exist for the caller: the same answer, before any permission.
-    if (!deps.registry.visible(principal, "device", deviceId))
-      return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "invisible device");
-    if (!inScope(check.login?.scope, "tunnel.open", deviceId) || !deps.registry.can(principal, deviceId, "tunnel.open"))
+    if (!visible) return deny(404, ErrorCode.NotFound, `no device ${deviceId}`, "invisible device");
+    if (!inScope(check.login?.scope, "tunnel.open", deviceId) || !permitted)
       return deny(
         403,
         ErrorCode.Forbidden,

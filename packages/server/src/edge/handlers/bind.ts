@@ -1,14 +1,25 @@
 import { type Envelope, ErrorCode, type ItemStatus, Status } from "@outpost/protocol";
 import type { HandlerContext } from "../context.js";
 
-/** Bind: only Things assigned to this device; per Thing 200, 403 (another device's) or 404 (unknown). */
-export function handleBind(ctx: HandlerContext, envelope: Envelope): void {
+/**
+ * Bind: only Things assigned to this device; per Thing 200, 403 (another device's) or 404 (unknown).
+ * The session reads the next frame only once it resolved, so what follows sees the Things bound.
+ */
+export async function handleBind(ctx: HandlerContext, envelope: Envelope): Promise<void> {
   const denied: string[] = [];
   const bound: string[] = [];
-  const items: ItemStatus[] = (envelope.bind?.things ?? []).map((thing) => {
-    const record = ctx.deps.registry.getThing(thing);
+  const things = envelope.bind?.things ?? [];
+  const { registry } = ctx.deps;
+  const device = { kind: "device", id: ctx.deviceId } as const;
+  // One wait for the whole Bind, however many Things it names.
+  const [records, visible] = await Promise.all([
+    Promise.all(things.map((thing) => registry.getThing(thing))),
+    Promise.all(things.map((thing) => registry.visible(device, "thing", thing))),
+  ]);
+  const items: ItemStatus[] = things.map((thing, i) => {
+    const record = records[i];
     // A Thing invisible to this device is answered like one that does not exist.
-    if (!record || !ctx.deps.registry.visible({ kind: "device", id: ctx.deviceId }, "thing", thing)) {
+    if (!record || !visible[i]) {
       return { key: thing, status: Status.NotFound, message: "unknown Thing" };
     }
     if (record.deviceId !== ctx.deviceId) {

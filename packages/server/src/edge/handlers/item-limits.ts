@@ -1,11 +1,9 @@
 import { ErrorCode, type ItemStatus, OutpostError, Status } from "@outpost/protocol";
 import { isMemberName } from "../../registry/names.js";
+import type { AsyncRegistry } from "../../registry/async-types.js";
 import type { Permission } from "../../registry/types.js";
 import type { HandlerContext } from "../context.js";
-
-// Property counts of the Things a batch adds names to, counted once per batch (COUNT(*) costs
-// ~90 us at 1000 properties) and kept exact while the batch's transaction runs.
-const propertyCounts = new WeakMap<HandlerContext, Map<string, number>>();
+import type { PermitAsk } from "./permit.js";
 
 // Which refusals were already audited on a connection: a device that keeps hitting a bound is
 // recorded once per connection and kind, not once per item.
@@ -43,15 +41,46 @@ export function admitBatch(ctx: HandlerContext, permission: Permission, count: n
   );
 }
 
-/** Starts a batch's transaction: property counts are read again from the registry. */
-export function startBatch(ctx: HandlerContext): void {
-  propertyCounts.delete(ctx);
+/**
+ * What the item bounds of one batch read from the registry inside its transaction: which of its
+ * properties exist, and the property count of each Thing it would add one to (counted once per
+ * batch, COUNT(*) costs ~90 us at 1000 properties, and kept exact while the batch is decided).
+ */
+export interface BatchBounds {
+  existing: Map<string, Set<string>>;
+  counts: Map<string, number>;
+}
+
+/** Reads the {@link BatchBounds} of a batch's (Thing, name) pairs: at most two waits per batch. */
+export async function readBounds(
+  tx: Pick<AsyncRegistry, "hasProperty" | "countProperties">,
+  permission: Permission,
+  asks: readonly PermitAsk[],
+): Promise<BatchBounds> {
+  const bounds: BatchBounds = { existing: new Map(), counts: new Map() };
+  if (permission !== "property.write") return bounds;
+  const named = asks.filter((a) => isMemberName(a.member));
+  const has = await Promise.all(named.map((a) => tx.hasProperty(a.thing, a.member)));
+  const growing = new Set<string>();
+  named.forEach((a, i) => {
+    if (!has[i]) growing.add(a.thing);
+    else {
+      let names = bounds.existing.get(a.thing);
+      if (!names) bounds.existing.set(a.thing, (names = new Set()));
+      names.add(a.member);
+    }
+  });
+  if (growing.size === 0) return bounds;
+  const things = [...growing];
+  const counts = await Promise.all(things.map((thing) => tx.countProperties(thing)));
+  things.forEach((thing, i) => bounds.counts.set(thing, counts[i]!));
+  return bounds;
 }
 
 /**
  * Per-item bounds, checked inside the batch's transaction before the item is applied: the name
  * must be a valid property or event name, and a value for a new property must not take its Thing
- * past `maxPropertiesPerThing`. Undefined = within bounds.
+ * past `maxPropertiesPerThing` (`bounds` counts the new ones). Undefined = within bounds.
  */
 export function refuseItem(
   ctx: HandlerContext,
@@ -59,6 +88,7 @@ export function refuseItem(
   thing: string,
   name: string,
   key: string,
+  bounds: BatchBounds,
 ): ItemStatus | undefined {
   if (!isMemberName(name)) {
     auditOnce(ctx, "name.invalid", ErrorCode.BadRequest, { thing, length: name.length });
@@ -70,14 +100,11 @@ export function refuseItem(
     };
   }
   if (permission !== "property.write") return undefined;
-  const { registry, deviceLimits } = ctx.deps;
-  const max = deviceLimits.maxPropertiesPerThing;
-  if (registry.hasProperty(thing, name)) return undefined;
-  let counts = propertyCounts.get(ctx);
-  if (!counts) propertyCounts.set(ctx, (counts = new Map()));
-  const count = counts.get(thing) ?? registry.countProperties(thing);
+  const max = ctx.deps.deviceLimits.maxPropertiesPerThing;
+  if (bounds.existing.get(thing)?.has(name)) return undefined;
+  const count = bounds.counts.get(thing) ?? 0;
   if (count < max) {
-    counts.set(thing, count + 1);
+    bounds.counts.set(thing, count + 1);
     return undefined;
   }
   auditOnce(ctx, `property.limit:${thing}`, ErrorCode.LimitExceeded, { thing, maxPropertiesPerThing: max });

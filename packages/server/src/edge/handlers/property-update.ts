@@ -11,7 +11,6 @@ import { applySequencedBatch, batchAck, replyNotApplied } from "./sequenced-batc
  * same batch would be overwritten in the same transaction anyway).
  */
 export function handlePropertyUpdate(ctx: HandlerContext, envelope: Envelope): void {
-  const { registry } = ctx.deps;
   const receivedAt = Date.now();
   applySequencedBatch(
     ctx,
@@ -29,8 +28,8 @@ export function handlePropertyUpdate(ctx: HandlerContext, envelope: Envelope): v
         timestampMs: Number(v.timestampMs ?? 0) || now,
         quality: qualityName(v.quality),
       }),
-      store: (last) =>
-        registry.setProperties(
+      store: (tx, last) =>
+        tx.setProperties(
           last.map((c): PropertyState => ({
             thing: c.thing,
             name: c.name,

@@ -1,11 +1,12 @@
 import { type Envelope, type ItemStatus, type Response, Status } from "@outpost/protocol";
 import { markApplied, seqState } from "../../registry/delivery.js";
+import type { RegistryTransaction } from "../../registry/async-types.js";
 import type { Permission } from "../../registry/types.js";
 import type { ThingChange } from "../../things/changes.js";
 import type { HandlerContext } from "../context.js";
 import { commitGroupOf } from "../../registry/commit-group.js";
-import { admitBatch, refuseItem, startBatch } from "./item-limits.js";
-import { auditDenied, denyItem } from "./permit.js";
+import { admitBatch, readBounds, refuseItem } from "./item-limits.js";
+import { auditDenied, denyItems } from "./permit.js";
 
 /** What every item of a device batch carries: its Thing, its name and its delivery seq. */
 export interface SequencedItem {
@@ -27,11 +28,13 @@ export interface SequencedBatch<T extends SequencedItem, C extends ThingChange> 
   action: string;
   decode: DecodeItem<T, C>;
   /** Persists the last accepted change of each (Thing, name), inside the transaction. */
-  store?: (lastChanges: C[]) => void;
+  store?: (tx: RegistryTransaction, lastChanges: C[]) => Promise<void>;
 }
 
 /** What a batch decided once for one (Thing, name): the statuses its items share and its last change. */
 interface KeyEntry<C> {
+  thing: string;
+  member: string;
   key: string;
   ok: ItemStatus;
   duplicate: ItemStatus;
@@ -53,8 +56,9 @@ interface KeyEntry<C> {
  *   device reports it failed); seq 0 is not deduplicated;
  * - only applied items enter the record: a refused item never marks its seq delivered;
  * - `permission` (which may be denied for one property or event) and the bound check, and the
- *   item bounds ({@link refuseItem}), are decided once per (Thing, name) (a batch carries few); items of one
- *   (Thing, name) share their status objects;
+ *   item bounds ({@link refuseItem}), are decided once per (Thing, name) (a batch carries few),
+ *   inside the transaction and all with one wait for the registry; items of one (Thing, name)
+ *   share their status objects;
  * - an item `decode` throws for is answered 400 and the others still apply;
  * - the device's bounds apply before anything is stored: {@link admitBatch} at once (it throws
  *   429 for the whole batch), {@link refuseItem} per item;
@@ -84,6 +88,8 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
     if (!entry) {
       const key = `${thing}/${name}`;
       entry = {
+        thing,
+        member: name,
         key,
         ok: { key, status: Status.OK, message: "" },
         duplicate: { key, status: Status.OK, message: "duplicate" },
@@ -94,11 +100,29 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
     }
     return entry;
   };
-  const work = (): void => {
-    startBatch(ctx);
-    const record = registry.getDelivery(ctx.deviceId, epoch);
+  const epochSafe = Number.isSafeInteger(epoch);
+  const work = async (tx: RegistryTransaction): Promise<void> => {
+    const record = await tx.getDelivery(ctx.deviceId, epoch);
+    // Every (Thing, name) an item may be applied under, decided before the items are walked, so
+    // that the batch waits for the registry a fixed number of times whatever it holds.
+    const asks: KeyEntry<C>[] = [];
+    if (epochSafe) {
+      for (const item of batch) {
+        const seq = Number(item.seq ?? 0);
+        if (!Number.isSafeInteger(seq) || (seq > 0 && seqState(record, seq) !== "new")) continue;
+        const entry = entryFor(item.thing ?? "", item.name ?? "");
+        if (entry.refused === null) {
+          entry.refused = undefined;
+          asks.push(entry);
+        }
+      }
+    }
+    const [refusals, bounds] = await Promise.all([
+      denyItems(tx, ctx, permission, asks),
+      readBounds(tx, permission, asks),
+    ]);
+    asks.forEach((entry, i) => (entry.refused = refusals[i]));
     let recorded = false;
-    const epochSafe = Number.isSafeInteger(epoch);
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
       const thing = item.thing ?? "";
@@ -119,7 +143,6 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
         items[i] = { key, status: Status.Conflict, message: `seq ${seq} is older than the delivery record` };
         continue;
       }
-      if (entry.refused === null) entry.refused = denyItem(ctx, thing, "", permission, name);
       const refusal = entry.refused;
       if (refusal) {
         const status = { ...refusal, key };
@@ -128,7 +151,7 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
         continue;
       }
       if (!entry.decided) {
-        entry.limited = refuseItem(ctx, permission, thing, name, key);
+        entry.limited = refuseItem(ctx, permission, thing, name, key, bounds);
         entry.decided = true;
       }
       if (entry.limited) {
@@ -154,9 +177,9 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
       const lastChanges: C[] = [];
       for (const names of entries.values())
         for (const entry of names.values()) if (entry.last) lastChanges.push(entry.last);
-      store(lastChanges);
+      await store(tx, lastChanges);
     }
-    if (recorded) registry.setDelivery(ctx.deviceId, epoch, record);
+    if (recorded) await tx.setDelivery(ctx.deviceId, epoch, record);
   };
   const group = commitGroupOf(registry, (err) => ctx.deps.logger.debug({ err }, "answering a device batch failed"));
   group.add(work, (err) => {

@@ -12,13 +12,14 @@ import type { HandlerContext } from "../context.js";
 /**
  * ServiceInvoke from a device: runs a server-side service registered for the Thing (or "*"). The
  * Thing must be bound here and the device must hold service.execute. Runs without blocking the
- * session's read loop, so a slow service does not hold up property updates.
+ * session's read loop, so a slow service does not hold up property updates: the Promise resolves
+ * once the call is permitted (or refused), not when the service ends.
  */
-export function handleServiceInvoke(ctx: HandlerContext, envelope: Envelope): void {
+export async function handleServiceInvoke(ctx: HandlerContext, envelope: Envelope): Promise<void> {
   const invoke = envelope.serviceInvoke!;
   const call = { thing: invoke.thing ?? "", service: invoke.service ?? "", params: invoke.params };
   const principal = { kind: "device" as const, id: ctx.deviceId };
-  if (!ctx.bound.has(call.thing) || !ctx.deps.registry.can(principal, call.thing, "service.execute")) {
+  if (!ctx.bound.has(call.thing) || !(await ctx.deps.registry.can(principal, call.thing, "service.execute"))) {
     ctx.deps.audit.append({
       type: "denied",
       actor: `device:${ctx.deviceId}`,
