@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
+import { parseTemplateDefinition } from "../src/templates/model.js";
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/cli/main.js");
 
@@ -61,6 +62,32 @@ describe("cli - access", () => {
     const text = run("access", "explain", "user:olga", "pump", "property.read", "--data", data);
     expect(text.stdout).toMatch(/^ALLOWED \(allow\)/);
     expect(text.stdout).toContain("group:night-shift");
+    // A template: the decision at its instance level and the entry that produced it.
+    const reg = new SqliteRegistry(join(data, "registry.db"));
+    reg.templates.create("pumps", parseTemplateDefinition({}));
+    reg.close();
+    expect(run("access", "deny", "group:night-shift", "property.write", "instances:pumps", "--data", data).code).toBe(
+      0,
+    );
+    const tpl = run("access", "explain", "user:olga", "instances:pumps", "property.write", "--data", data);
+    expect(tpl.code, tpl.stderr).toBe(0);
+    const lines = tpl.stdout.trim().split("\n");
+    expect(lines[0]).toBe("DENIED (deny)");
+    expect(lines).toContain("level: instances:pumps (what every Thing made from the template inherits)");
+    expect(lines.at(-1)).toMatch(/^#\d+\tdeny\tgroup:night-shift\tproperty\.write\tinstances:pumps$/);
+    const member = run(
+      "access",
+      "explain",
+      "user:olga",
+      "template:pumps",
+      "property.write",
+      "--member",
+      "x",
+      "--data",
+      data,
+    );
+    expect(member.code).toBe(1);
+    expect(member.stderr).toContain("OUTPOST_BAD_REQUEST");
     const audit = readFileSync(join(data, "audit.log"), "utf8");
     expect(audit).toContain('"group.member.add"');
     expect(audit).toContain('"permission.deny"');

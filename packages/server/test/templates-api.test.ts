@@ -135,6 +135,16 @@ describe("templates over HTTPS", () => {
       reason: "deny",
       entries: [{ target: { level: "instances", template: "pumps" } }],
     });
+    // The same asked of the template: its instance level, with the entry that decided it.
+    const atTemplate = await raw("GET", "/api/access/explain?instances=pumps&permission=property.read", ursula);
+    expect(atTemplate.json).toMatchObject({
+      allowed: false,
+      reason: "deny",
+      level: "instances:pumps",
+      entries: [{ effect: "deny", target: { level: "instances", template: "pumps" } }],
+    });
+    const both = await raw("GET", "/api/access/explain?thing=pump-7&template=pumps&permission=property.read", ursula);
+    expect(both.status).toBe(400);
     ts.registry.access.removeEntry(deny.id);
 
     // The template's declaration holds for writes: read-only and typed.

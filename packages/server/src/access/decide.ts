@@ -194,6 +194,47 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
     if (visibility === undefined) return refusal("invisible", groups);
     keys = model.levelsOf(kind, target, member);
   }
+  return conclude(model, request, kind, groups, keys, visibility);
+}
+
+/**
+ * Decides a request at the template-instance level of template `request.target`: what every Thing
+ * made from it inherits, from the entries at `things` and `instances:T` (for explain; `create`
+ * there is "may make Things from T"). The entries of one Thing or one member, and a device's
+ * owner permissions, belong to single Things and are not part of it. The template must exist;
+ * for `create` it must also be visible to the principal (as creating from it requires), for the
+ * other permissions each Thing's own visibility decides, so it is not asked here.
+ */
+export function decideInstances(model: CompiledModel, request: AccessRequest): Decision {
+  const { principal: p, permission, target: template } = request;
+  const state = model.principalState(p);
+  if (state !== "ok") return refusal(state === "unknown" ? "unknown-principal" : "disabled", []);
+  const groups = model.groupsOf(p);
+  const level = `instances:${template}`;
+  if (p.kind === "device" && isDesignPermission(permission)) return { ...refusal("device-excluded", groups), level };
+  if (!model.exists("template", template)) return { ...refusal("not-found", groups), level };
+  let visibility = "each Thing's own (a template's visibility does not extend to its Things)";
+  if (permission === "create") {
+    const v = model.visibility(p, groups, "template", template);
+    if (v === undefined) return { ...refusal("invisible", groups), level };
+    visibility = v;
+  }
+  return { ...conclude(model, request, "thing", groups, ["things", level], visibility, false), level };
+}
+
+/** The applicable entries at `keys` (and the derived ones) and the decision they make. */
+function conclude(
+  model: CompiledModel,
+  request: AccessRequest,
+  kind: EntityKind,
+  groups: string[],
+  keys: readonly string[],
+  visibility: string,
+  owner = true,
+): Decision {
+  const { principal: p, permission, target } = request;
+  const s = model.snapshot;
+  const administrator = p.kind === "operator" && groups.includes(ADMINISTRATORS);
   const subjects = new Set([subjectKey(principalSubject(p)), ...groups.map((g) => `group:${g}`)]);
   const applicable: AccessEntry[] = [];
   for (const key of keys) {
@@ -210,6 +251,7 @@ export function decide(model: CompiledModel, request: AccessRequest, entity?: En
     });
   }
   if (
+    owner &&
     p.kind === "device" &&
     kind === "thing" &&
     s.owners.get(target) === p.id &&

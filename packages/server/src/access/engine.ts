@@ -1,4 +1,4 @@
-import { CompiledModel, decide } from "./decide.js";
+import { CompiledModel, decide, decideInstances } from "./decide.js";
 import {
   ADMINISTRATORS,
   type AccessPrincipal,
@@ -47,6 +47,11 @@ export class AccessEngine {
   /** The full decision with the entries that produced it (not cached: for explain and audit). */
   decide(request: AccessRequest, entity?: EntityKind): Decision {
     return decide(this.model(), request, entity);
+  }
+
+  /** The decision at the template-instance level of template `request.target` (not cached: for explain). */
+  decideInstances(request: AccessRequest): Decision {
+    return decideInstances(this.model(), request);
   }
 
   /** Whether the request is allowed, from the cache when it was decided since the last change. */

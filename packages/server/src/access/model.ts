@@ -198,6 +198,11 @@ export interface Decision {
   groups: string[];
   /** Why the target is visible to the principal, when it is. */
   visibility?: string;
+  /**
+   * The level decided when it is not a Thing, device or template itself: `instances:T` for the
+   * template-instance level of template T (what every Thing made from it inherits).
+   */
+  level?: string;
 }
 
 /**

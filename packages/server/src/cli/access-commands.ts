@@ -11,6 +11,7 @@ import {
   type Subject,
   subjectKey,
 } from "../access/model.js";
+import { explainAccess, parseExplainTarget } from "../access/explain.js";
 import type { SqliteAccess } from "../registry/access-sql.js";
 import { type DataContext, withData, withDataDir } from "./util.js";
 
@@ -33,6 +34,7 @@ export function decisionLines(d: Decision): string[] {
   return [
     `${d.allowed ? "ALLOWED" : "DENIED"} (${d.reason})`,
     `groups: ${d.groups.join(", ") || "-"}`,
+    ...(d.level !== undefined ? [`level: ${d.level} (what every Thing made from the template inherits)`] : []),
     ...(d.visibility !== undefined ? [`visible: ${d.visibility}`] : []),
     ...d.entries.map(entryLine),
   ];
@@ -71,7 +73,7 @@ export function accessCommand(): Command {
 
   json(access.command("explain <principal> <target> <permission>"))
     .description(
-      "print the decision for user:NAME or device:ID on a Thing (device id for device permissions) and every entry that produced it",
+      "print the decision for user:NAME or device:ID on a Thing (device id for device permissions), on template:NAME or at instances:NAME (what the Things made from it inherit) and every entry that produced it",
     )
     .option("--member <name>", "one property, service or event of the Thing")
     .option("--group <names>", "comma-separated groups from a directory login, counted like stored ones")
@@ -80,16 +82,17 @@ export function accessCommand(): Command {
       if (s.kind === "group") throw new OutpostError(ErrorCode.BadRequest, "explain asks about a user or a device");
       const groups = typeof o.group === "string" ? o.group.split(",").filter((g) => g.length > 0) : [];
       await withDataDir(o.data, ({ stores }) => {
-        const d = stores.access.decide({
-          principal: {
+        const d = explainAccess(
+          stores.access,
+          {
             kind: s.kind === "device" ? "device" : "operator",
             id: s.name,
             ...(groups.length ? { groups } : {}),
           },
-          permission: permissionArg(permission),
-          target,
-          ...(typeof o.member === "string" ? { member: o.member } : {}),
-        });
+          permissionArg(permission),
+          parseExplainTarget(target),
+          typeof o.member === "string" ? o.member : undefined,
+        );
         out(o, d, () => decisionLines(d));
       });
     });

@@ -8,6 +8,7 @@ import {
   parseSubject,
   subjectKey,
 } from "../access/model.js";
+import { type ExplainTarget, explainAccess } from "../access/explain.js";
 import type { AuditSink } from "../audit/types.js";
 import type { SqliteAccess } from "../registry/access-sql.js";
 import type { AsyncRegistry } from "../registry/async-types.js";
@@ -176,21 +177,39 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     },
   );
 
-  app.get<{ Querystring: { principal?: string; thing: string; permission: string; member?: string } }>(
+  app.get<{
+    Querystring: {
+      principal?: string;
+      thing?: string;
+      template?: string;
+      instances?: string;
+      permission: string;
+      member?: string;
+    };
+  }>(
     "/api/access/explain",
     {
       schema: {
         operationId: "explainAccess",
         summary:
-          "The decision for a principal (default: the caller) on a Thing (a device id for the device permissions) and every entry that produced it. Others than the caller: Administrators only.",
+          "The decision for a principal (default: the caller) on a Thing (a device id for the device permissions), on a template itself, or at a template's instance level (what every Thing made from it inherits), and every entry that produced it. Give exactly one of thing, template and instances. Others than the caller: Administrators only.",
         tags: ["access"],
         security: bearer,
         querystring: {
           type: "object",
-          required: ["thing", "permission"],
+          required: ["permission"],
           properties: {
             principal: { ...name, description: "user:NAME or device:ID. Default: the caller." },
             thing: name,
+            template: {
+              ...name,
+              description:
+                "A template: design-time permissions on the template itself, run-time ones at its instance level.",
+            },
+            instances: {
+              ...name,
+              description: "A template: its instance level, inherited by every Thing made from it.",
+            },
             permission: name,
             member: { ...name, description: "One property, service or event of the Thing." },
           },
@@ -205,6 +224,10 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
               entries: json,
               groups: { type: "array", items: { type: "string" } },
               visibility: { type: "string" },
+              level: {
+                type: "string",
+                description: "instances:TEMPLATE when the template-instance level was decided.",
+              },
             },
           },
           ...errors,
@@ -225,12 +248,15 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       const principal = self
         ? c.principal
         : { kind: s!.kind === "device" ? ("device" as const) : ("operator" as const), id: s!.name };
-      return store().decide({
-        principal,
-        permission: permissionArg(q.permission),
-        target: q.thing,
-        ...(q.member !== undefined ? { member: q.member } : {}),
-      });
+      const targets: ExplainTarget[] = [
+        ...(q.thing !== undefined ? [{ kind: "thing" as const, name: q.thing }] : []),
+        ...(q.template !== undefined ? [{ kind: "template" as const, name: q.template }] : []),
+        ...(q.instances !== undefined ? [{ kind: "instances" as const, name: q.instances }] : []),
+      ];
+      if (targets.length !== 1) {
+        throw new OutpostError(ErrorCode.BadRequest, "give exactly one of thing, template and instances");
+      }
+      return explainAccess(store(), principal, permissionArg(q.permission), targets[0]!, q.member);
     },
   );
 

@@ -114,6 +114,11 @@ export class SqliteAccess {
     return this.#fresh().decide(request, entity);
   }
 
+  /** The decision at the template-instance level of template `request.target` (access/decide.ts). */
+  decideInstances(request: AccessRequest): Decision {
+    return this.#fresh().decideInstances(request);
+  }
+
   /** Whether the Thing or device exists for `principal` (exists and is visible to it). */
   visible(principal: AccessPrincipal, kind: EntityKind, name: string): boolean {
     return this.#fresh().visible(principal, kind, name);
