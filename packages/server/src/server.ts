@@ -197,7 +197,8 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     logger.warn("client certificates are optional: devices may authenticate with an application key alone");
   }
   const files =
-    options.files && new TransferManager({ registry: options.registry, audit, links, logger }, options.files);
+    options.files &&
+    new TransferManager({ registry: asyncRegistryOf(options.registry), audit, links, logger }, options.files);
   const userOnStream = options.edge.onStream;
   const onStream: StreamHandler | undefined =
     files || userOnStream

@@ -17,7 +17,8 @@ import {
 } from "@outpost/protocol";
 import type { pino } from "pino";
 import type { AuditSink } from "../audit/types.js";
-import type { FileTransferRecord, Registry } from "../registry/types.js";
+import type { AsyncRegistry } from "../registry/async-types.js";
+import type { FileTransferRecord } from "../registry/types.js";
 import type { DeviceLink, DeviceLinks } from "../things/device-links.js";
 import { checkRepositoryPath, type FileRepository } from "./repository.js";
 
@@ -52,7 +53,8 @@ export interface TransferRequest {
 }
 
 interface Deps {
-  registry: Registry;
+  /** The registry's asynchronous view (`asyncRegistryOf(registry)` for the embedded SQLite one). */
+  registry: Pick<AsyncRegistry, "getTransfer" | "listTransfers" | "putTransfer" | "transaction">;
   audit: AuditSink;
   links: DeviceLinks;
   logger: pino.Logger;
@@ -76,6 +78,10 @@ export class TransferManager {
   private readonly fruitless = new Map<string, number>();
   private readonly expiryTimer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
+  /** Devices whose next transfer is being looked up, and whether another look was asked for meanwhile. */
+  private readonly looking = new Map<string, boolean>();
+  /** Settles once the transfers a stopped server left running are marked interrupted. */
+  private readonly recovered: Promise<void>;
   private closed = false;
 
   constructor(
@@ -84,14 +90,22 @@ export class TransferManager {
   ) {
     this.repository = options.repository;
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE;
-    // A transfer that was running when the server stopped resumes when its device is back.
-    for (const t of deps.registry.listTransfers({ active: true, limit: 100_000 })) {
-      if (t.state === "running") this.save({ ...t, state: "interrupted" });
-    }
+    this.recovered = this.recover();
     this.unsubscribe = deps.links.onAdd((link) => this.kick(link.deviceId));
     this.expiryTimer = setInterval(() => this.expire(), 10_000);
     this.expiryTimer.unref();
     for (const link of deps.links.all()) this.kick(link.deviceId);
+  }
+
+  /** A transfer that was running when the server stopped resumes when its device is back. */
+  private async recover(): Promise<void> {
+    try {
+      for (const t of await this.deps.registry.listTransfers({ active: true, limit: 100_000 })) {
+        if (t.state === "running") this.save({ ...t, state: "interrupted" });
+      }
+    } catch (err) {
+      this.deps.logger.error({ err }, "cannot read the file transfers left running");
+    }
   }
 
   /** Queues a transfer and starts it when the device is connected. */
@@ -150,21 +164,26 @@ export class TransferManager {
     };
   }
 
-  get(id: string): FileTransferRecord | undefined {
+  get(id: string): Promise<FileTransferRecord | undefined> {
     return this.deps.registry.getTransfer(id);
   }
 
-  list(filter: { deviceId?: string; active?: boolean } = {}): FileTransferRecord[] {
+  list(filter: { deviceId?: string; active?: boolean } = {}): Promise<FileTransferRecord[]> {
     return this.deps.registry.listTransfers(filter);
   }
 
   /** Cancels a transfer that has not finished; the device and the repository discard what they staged. */
   async cancel(id: string, by: string, source?: string): Promise<FileTransferRecord> {
-    const t = this.get(id);
-    if (!t) throw new OutpostError(ErrorCode.NotFound, `no transfer ${id}`);
-    if (t.state === "completed" || t.state === "failed" || t.state === "cancelled")
-      throw new OutpostError(ErrorCode.Conflict, `transfer ${id} is already ${t.state}`);
-    const done = this.finish(t, "cancelled", { errorCode: ErrorCode.Aborted, error: `cancelled by ${by}` });
+    // Read and written in one transaction: an attempt that ends meanwhile cannot overwrite the cancel.
+    const outcome = await this.deps.registry.transaction(async (tx) => {
+      const t = await tx.getTransfer(id);
+      if (!t) throw new OutpostError(ErrorCode.NotFound, `no transfer ${id}`);
+      if (isFinal(t.state)) throw new OutpostError(ErrorCode.Conflict, `transfer ${id} is already ${t.state}`);
+      const done = finished(t, "cancelled", { errorCode: ErrorCode.Aborted, error: `cancelled by ${by}` });
+      await tx.putTransfer(done);
+      return { t, done };
+    });
+    const { t, done } = outcome;
     const run = this.running.get(t.deviceId);
     if (run?.id === id) run.abort.abort();
     if (t.direction === "pull") await this.repository.sink(t.deviceId, t.repositoryPath, t.id).discard();
@@ -246,10 +265,29 @@ export class TransferManager {
 
   private kick(deviceId: string): void {
     if (this.closed || this.running.has(deviceId)) return;
+    if (this.looking.has(deviceId)) {
+      this.looking.set(deviceId, true);
+      return;
+    }
+    this.looking.set(deviceId, false);
+    void this.recovered
+      .then(() => this.deps.registry.listTransfers({ deviceId, active: true, limit: 1 }))
+      .then(
+        (found) => found[0],
+        (err: unknown) => void this.deps.logger.error({ err, deviceId }, "cannot read the queued file transfers"),
+      )
+      .then((next) => {
+        const again = this.looking.get(deviceId) === true;
+        this.looking.delete(deviceId);
+        if (next) this.start(deviceId, next);
+        else if (again) this.kick(deviceId);
+      });
+  }
+
+  private start(deviceId: string, next: FileTransferRecord): void {
+    if (this.closed || this.running.has(deviceId)) return;
     const link = this.deps.links.get(deviceId);
     if (!link?.openStream) return;
-    const next = this.deps.registry.listTransfers({ deviceId, active: true, limit: 1 })[0];
-    if (!next) return;
     const abort = new AbortController();
     this.running.set(deviceId, { id: next.id, abort });
     void this.attempt(next, link, abort.signal)
@@ -286,9 +324,7 @@ export class TransferManager {
         const now = Date.now();
         if (now - lastPersist >= PERSIST_EVERY_MS) {
           lastPersist = now;
-          const current = this.get(t.id);
-          if (current?.state === "running")
-            this.save({ ...t, bytesMoved: initial.bytesMoved + attemptBytes, updatedAt: now });
+          void this.settle({ ...t, bytesMoved: initial.bytesMoved + attemptBytes, updatedAt: now });
         }
       },
     };
@@ -337,36 +373,37 @@ export class TransferManager {
       failure = err;
       await sink?.release();
     }
-    const current = this.get(t.id);
-    if (!current || current.state !== "running") return; // cancelled meanwhile
     t = { ...t, bytesMoved: initial.bytesMoved + (result?.bytesOnWire ?? attemptBytes) };
     if (result) {
-      this.fruitless.delete(t.deviceId);
-      const done = this.finish(t, "completed", {
+      const done = finished(t, "completed", {
         md5: result.md5,
         sha256: result.sha256,
         bytesDone: result.size,
         size: result.size,
       });
+      if (!(await this.settle(done))) return; // cancelled meanwhile
+      this.fruitless.delete(t.deviceId);
       this.auditEvent(done, "completed");
       return;
     }
+    if ((await this.get(t.id))?.state !== "running") return; // cancelled meanwhile
     const progressed = t.bytesDone > doneBefore;
     const fruitless = progressed ? 0 : (this.fruitless.get(t.deviceId) ?? 0) + 1;
     this.fruitless.set(t.deviceId, fruitless);
     const code = isOutpostError(failure) ? failure.code : ErrorCode.Internal;
     const message = failure instanceof Error ? failure.message : String(failure);
     if (isRetryable(failure) && fruitless < MAX_FRUITLESS_ATTEMPTS && !this.closed) {
-      this.save({ ...t, state: "interrupted", errorCode: code, error: message, updatedAt: Date.now() });
+      await this.settle({ ...t, state: "interrupted", errorCode: code, error: message, updatedAt: Date.now() });
       return;
     }
     if (this.closed) {
-      this.save({ ...t, state: "interrupted", updatedAt: Date.now() });
+      await this.settle({ ...t, state: "interrupted", updatedAt: Date.now() });
       return;
     }
     this.fruitless.delete(t.deviceId);
+    const done = finished(t, "failed", { errorCode: code, error: message });
+    if (!(await this.settle(done))) return; // cancelled meanwhile
     await sink?.discard();
-    const done = this.finish(t, "failed", { errorCode: code, error: message });
     this.auditEvent(done, "failed");
   }
 
@@ -377,13 +414,19 @@ export class TransferManager {
   }
 
   private expire(): void {
+    void this.expireNow().catch((err: unknown) => this.deps.logger.error({ err }, "cannot expire file transfers"));
+  }
+
+  private async expireNow(): Promise<void> {
     const now = Date.now();
-    for (const t of this.deps.registry.listTransfers({ active: true, limit: 100_000 })) {
+    for (const t of await this.deps.registry.listTransfers({ active: true, limit: 100_000 })) {
       if (t.state === "running" || t.expiresAt > now) continue;
-      const done = this.finish(t, "failed", {
+      const done = finished(t, "failed", {
         errorCode: ErrorCode.Timeout,
         error: "not resumed within the resume expiry",
       });
+      // Only if it was not started or finished since it was listed.
+      if (!(await this.settle(done, (current) => current.state === t.state))) continue;
       if (t.direction === "pull") void this.repository.sink(t.deviceId, t.repositoryPath, t.id).discard();
       this.auditEvent(done, "failed");
     }
@@ -394,17 +437,37 @@ export class TransferManager {
     state: "completed" | "failed" | "cancelled",
     patch: Partial<FileTransferRecord>,
   ): FileTransferRecord {
-    const now = Date.now();
-    const done = { ...t, ...patch, state, updatedAt: now, finishedAt: now };
+    const done = finished(t, state, patch);
     this.save(done);
     return done;
   }
 
+  /** Stores `t` (calls are applied in the order made); a storage failure is logged. */
   private save(t: FileTransferRecord): void {
+    this.deps.registry
+      .putTransfer(t)
+      .catch((err: unknown) => this.deps.logger.error({ err, transfer: t.id }, "cannot store file transfer state"));
+  }
+
+  /**
+   * Stores `next` only while its stored state still passes `when` (default: running), read and
+   * written in one transaction so that a cancel in between is not overwritten. False when it was
+   * not stored for that reason; a storage failure is logged and counts as stored, like {@link save}.
+   */
+  private async settle(
+    next: FileTransferRecord,
+    when: (current: FileTransferRecord) => boolean = (current) => current.state === "running",
+  ): Promise<boolean> {
     try {
-      this.deps.registry.putTransfer(t);
+      return await this.deps.registry.transaction(async (tx) => {
+        const current = await tx.getTransfer(next.id);
+        if (!current || !when(current)) return false;
+        await tx.putTransfer(next);
+        return true;
+      });
     } catch (err) {
-      this.deps.logger.error({ err, transfer: t.id }, "cannot store file transfer state");
+      this.deps.logger.error({ err, transfer: next.id }, "cannot store file transfer state");
+      return true;
     }
   }
 
@@ -433,4 +496,17 @@ export class TransferManager {
       },
     });
   }
+}
+
+function isFinal(state: FileTransferRecord["state"]): boolean {
+  return state === "completed" || state === "failed" || state === "cancelled";
+}
+
+function finished(
+  t: FileTransferRecord,
+  state: "completed" | "failed" | "cancelled",
+  patch: Partial<FileTransferRecord>,
+): FileTransferRecord {
+  const now = Date.now();
+  return { ...t, ...patch, state, updatedAt: now, finishedAt: now };
 }

@@ -198,7 +198,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     async (req) => {
       const caller = who(req);
       const d = deps();
-      const all = d.manager.list({
+      const all = await d.manager.list({
         ...(req.query.device !== undefined && { deviceId: req.query.device }),
         ...(req.query.active !== undefined && { active: req.query.active }),
       });
@@ -213,7 +213,7 @@ export function registerFileRoutes(app: FastifyInstance, getDeps: () => FileRout
     write: boolean,
   ): Promise<FileTransferRecord> => {
     const d = deps();
-    const t = d.manager.get(req.params.id);
+    const t = await d.manager.get(req.params.id);
     // A transfer of a device invisible to the caller is answered like a transfer that does not exist.
     if (
       !t ||
