@@ -78,6 +78,8 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
   private loopStop: AbortController | undefined;
   private link: Link | undefined;
   private everConnected = false;
+  /** The last server's AuthResult.reconnect_window_ms. */
+  private reconnectWindowMs = 0;
   private waiters: { resolve(): void; reject(err: Error): void }[] = [];
   private closing: Promise<void> | undefined;
   private readonly tunnels: DeviceTunnels | undefined;
@@ -292,18 +294,21 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     const urls = [this.#options.url, ...(this.#options.fallbackUrls ?? [])];
     let failures = 0;
     let index = 0;
+    let lost = false;
     while (!signal.aborted) {
       const url = urls[index % urls.length]!;
       this.setStatus({ type: "connecting", attempt: failures + 1, url });
       const result = await this.attempt(url, signal);
       this.link = undefined;
       if (signal.aborted) break;
-      if (result.connected) failures = 0;
-      else {
+      if (result.connected) {
+        failures = 0;
+        lost = result.lost === true;
+      } else {
         failures += 1;
         index += 1;
       }
-      const delay = this.nextDelay(result, failures);
+      const delay = this.nextDelay(result, failures, lost);
       if (delay === undefined) {
         this.setStatus(disconnected(result.error));
         this.settleWaiters(result.error ?? new ConnectionClosedError("connection closed"));
@@ -346,6 +351,7 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
       onConnected: (link) => {
         this.link = link;
         this.everConnected = true;
+        this.reconnectWindowMs = link.session.reconnectWindowMs;
         this.logger.info("connected", {
           url: link.url,
           deviceId: link.session.deviceId,
@@ -390,11 +396,16 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
    * the field it is more often a server-side certificate change, a clock being corrected or a proxy
    * being redeployed than a configuration error, and a device that gives up is lost.
    */
-  private nextDelay(result: AttemptResult, failures: number): number | undefined {
+  private nextDelay(result: AttemptResult, failures: number, lost: boolean): number | undefined {
     if (!this.backoff || result.final) return undefined;
     if (isFinalError(result.error) && !(this.everConnected && isTransient(result.error))) return undefined;
     if (failures >= this.backoff.maxAttempts) return undefined;
-    return Math.max(this.backoff.delay(Math.max(1, failures)), Math.min(result.retryAfterMs, MAX_TIMER_MS));
+    const delay = Math.max(this.backoff.delay(Math.max(1, failures)), Math.min(result.retryAfterMs, MAX_TIMER_MS));
+    // A connection lost without a Goodbye: the first retry is quick (a short network failure), and
+    // once it failed the server is likely down for its whole fleet, which returns over its window.
+    if (!lost || failures < 1 || this.reconnectWindowMs <= 0) return delay;
+    const random = this.#options.random ?? Math.random;
+    return Math.max(delay, Math.floor(random() * Math.min(this.reconnectWindowMs, MAX_TIMER_MS)));
   }
 
   private setStatus(status: ConnectionStatus): void {

@@ -64,6 +64,8 @@ export interface AttemptResult {
   retryAfterMs: number;
   /** The server said this instance must not reconnect on its own (Goodbye REPLACED). */
   final?: boolean;
+  /** The connection had been up and ended without the server's Goodbye (a crash or a network failure). */
+  lost?: boolean;
 }
 
 /** Opens a connection, runs the handshake, then serves it until it closes. Never throws. */
@@ -133,7 +135,7 @@ export async function runAttempt(o: AttemptOptions): Promise<AttemptResult> {
     conn.abort(closeError ?? new ConnectionClosedError("connection closed"));
     o.queue.releaseAll();
     await Promise.all([sending, dispatching]);
-    return { connected: true, ...outcome(closeError, goodbye) };
+    return { connected: true, ...outcome(closeError, goodbye), ...(goodbye === undefined && { lost: true }) };
   } catch (err) {
     const error =
       deadline.aborted && !o.signal.aborted ? new TimeoutError(`connect attempt to ${o.url} timed out`) : err;

@@ -35,6 +35,11 @@ export interface SessionInfo {
    * applied ({from: 0, to: 0} when none). Undefined when the server does not speak it.
    */
   delivered: { from: number; to: number } | undefined;
+  /**
+   * The server's reconnect window from AuthResult (since 1.1), ms: after this connection is lost
+   * without a Goodbye, retries after the first wait at least a random time in [0, window). 0: none.
+   */
+  reconnectWindowMs: number;
 }
 
 /** Options of {@link openSession}. */
@@ -98,6 +103,7 @@ export async function openSession(channel: Channel, options: OpenSessionOptions)
     bound,
     refused,
     delivered,
+    reconnectWindowMs: auth.reconnectWindowMs ?? 0,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Agent } from "node:http";
-import { isIP, type Socket } from "node:net";
+import { connect as tcpConnect, isIP, type Socket } from "node:net";
 import {
   type ConnectionOptions,
   createSecureContext,
@@ -273,8 +273,22 @@ export function connectWebSocket(url: string, options: WebSocketTransportOptions
       });
     };
 
-    if (proxy === undefined) start(undefined);
-    else {
+    if (options.agent !== undefined) start(undefined);
+    else if (proxy === undefined) {
+      // TCP first: a refused or unreachable server then costs this attempt one socket, not a TLS
+      // client, a key share and a WebSocket (a fleet retries often while its server restarts).
+      const tcp = tcpConnect({
+        host,
+        port,
+        ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
+      });
+      tunnelAbort.signal.addEventListener("abort", () => tcp.destroy(), { once: true });
+      tcp.once("error", (err) => fail(mapSocketError(err, url)));
+      tcp.once("connect", () => {
+        tcp.removeAllListeners("error");
+        start(tcp);
+      });
+    } else {
       logger.debug("connecting through an HTTP proxy", { url, proxy: proxy.label });
       openTunnel(proxy, host, port, { signal: tunnelAbort.signal }).then(start, fail);
     }

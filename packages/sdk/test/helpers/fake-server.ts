@@ -57,6 +57,8 @@ export class FakeServer {
   readonly applied = new Map<number, Set<number>>();
   readonly urls: string[] = [];
   authStatus = 200;
+  /** AuthResult.reconnect_window_ms sent at a successful Auth (0: none). */
+  reconnectWindowMs = 0;
   /** Receive limits announced in HelloAck (empty: the defaults). */
   limits: WireLimits = {};
   refusedThings = new Set<string>();
@@ -147,6 +149,7 @@ export class FakeServer {
               deviceId: "dev-1",
               sessionId: `s${this.connections.length}`,
               ...(hello.epoch > 0 && this.authStatus === 200 ? this.lastRun(hello.epoch) : {}),
+              ...(this.authStatus === 200 && { reconnectWindowMs: this.reconnectWindowMs }),
             },
           });
           break;

@@ -129,6 +129,7 @@ export async function serve(options: ServeOptions): Promise<void> {
         maxUnauthenticatedPerIdentity: config.edge.maxUnauthenticatedPerIdentity,
         revalidateIntervalMs: config.edge.revalidateIntervalMs,
         maxHandshakes: config.edge.maxHandshakes,
+        reconnectRatePerSecond: config.edge.reconnectRatePerSecond,
         maxQueuedConnections: config.edge.maxQueuedConnections,
         queueTimeoutMs: config.edge.queueTimeoutMs,
         ...(config.edge.maxConnections > 0 && { maxConnections: config.edge.maxConnections }),

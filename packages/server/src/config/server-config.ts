@@ -39,6 +39,8 @@ export interface ServerConfigFile {
     revalidateIntervalMs: number;
     /** Connections between TCP accept and a successful Auth at most; more wait for a slot. Default 512. */
     maxHandshakes: number;
+    /** Devices per second expected back after a restart; sets the reconnect window told at Auth. Default 200. */
+    reconnectRatePerSecond: number;
     /** Connections waiting for a handshake slot at most; more are reset at once. Default 10 000. */
     maxQueuedConnections: number;
     /** A connection that waited this long for a handshake slot is reset, in ms. Default 12 000. */
@@ -95,6 +97,7 @@ export function defaultServerConfig(publicHost = "localhost"): ServerConfigFile 
       maxUnauthenticatedPerIdentity: 8,
       revalidateIntervalMs: 5_000,
       maxHandshakes: 512,
+      reconnectRatePerSecond: 200,
       maxQueuedConnections: 10_000,
       queueTimeoutMs: 12_000,
       maxConnections: 0,
@@ -237,6 +240,14 @@ export function validateServerConfig(raw: unknown, source = "config.json"): Serv
         3_600_000,
       ),
       maxHandshakes: int(edge, "maxHandshakes", def.edge.maxHandshakes, "edge.maxHandshakes", 1, 100_000),
+      reconnectRatePerSecond: int(
+        edge,
+        "reconnectRatePerSecond",
+        def.edge.reconnectRatePerSecond,
+        "edge.reconnectRatePerSecond",
+        0,
+        1_000_000,
+      ),
       maxQueuedConnections: int(
         edge,
         "maxQueuedConnections",

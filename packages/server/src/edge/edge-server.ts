@@ -9,6 +9,7 @@ import type { EdgeDeps } from "./context.js";
 import { defaultMaxConnections, openFileLimit } from "./fd-limit.js";
 import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
+import { DEFAULT_RECONNECT_RATE, reconnectWindowMs } from "./reconnect-window.js";
 import { EdgeSession, type StreamHandler } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
 import { startRevocationWatch } from "./revocation-watch.js";
@@ -65,6 +66,13 @@ export interface EdgeEndpointOptions {
    * idles. Default 512.
    */
   maxHandshakes?: number;
+  /**
+   * Devices per second the server expects to take back after a restart. Each device is told at
+   * Auth to spread its retries, after losing the connection without a Goodbye, over the time the
+   * devices connected and waiting now need at this rate (`AuthResult.reconnect_window_ms`; none
+   * under 1 s, at most 10 min). 0 asks for no spread. Default 200.
+   */
+  reconnectRatePerSecond?: number;
   /**
    * Connections waiting for a handshake slot at most; more are reset at once (the device retries
    * with its backoff). A waiting connection costs a file descriptor and no CPU, a reset one costs
@@ -176,6 +184,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     },
   });
   const sessions = new Map<EdgeSession, Promise<void>>();
+  const reconnectRate = options.reconnectRatePerSecond ?? DEFAULT_RECONNECT_RATE;
   const admission = new Admission({
     maxInProgress: options.maxHandshakes ?? 512,
     maxQueued: options.maxQueuedConnections ?? 10_000,
@@ -273,6 +282,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         pending.release(token);
         admission.authenticated(raw);
       },
+      // Devices connected or waiting now: after a restart the whole returning fleet is waiting.
+      reconnectWindowMs: () =>
+        reconnectWindowMs(sessions.size + admission.inProgress + admission.queued, reconnectRate),
     });
     sessions.set(
       session,

@@ -65,6 +65,8 @@ export interface EdgeSessionOptions {
   pingIntervalMs?: number;
   /** Called once, when Auth has succeeded (the connection stops counting as unauthenticated). */
   onAuthenticated?: () => void;
+  /** The reconnect window to tell the device at Auth (`AuthResult.reconnect_window_ms`); default none. */
+  reconnectWindowMs?: () => number;
   deps: EdgeDeps;
 }
 
@@ -89,6 +91,7 @@ export class EdgeSession implements DeviceLink {
   private readonly certDeviceId: string | undefined;
   private readonly onStream: StreamHandler | undefined;
   private readonly onAuthenticated: (() => void) | undefined;
+  private readonly reconnectWindowMs: (() => number) | undefined;
   private readonly tlsResumed: boolean;
   private readonly pingIntervalMs: number;
   private streamsAgreed = false;
@@ -104,6 +107,7 @@ export class EdgeSession implements DeviceLink {
     this.deps = options.deps;
     this.onStream = options.onStream;
     this.onAuthenticated = options.onAuthenticated;
+    this.reconnectWindowMs = options.reconnectWindowMs;
     this.tlsResumed = options.tlsResumed === true;
     this.pingIntervalMs = options.pingIntervalMs ?? 0;
     this.certDeviceId = options.certDeviceId;
@@ -350,6 +354,7 @@ export class EdgeSession implements DeviceLink {
         deviceId: this.deviceId,
         sessionId: this.sessionId,
         ...(previous && { replacedSessionId: previous.sessionId }),
+        reconnectWindowMs: this.reconnectWindowMs?.() ?? 0,
         ...delivered,
       },
     });
