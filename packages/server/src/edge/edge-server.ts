@@ -9,7 +9,7 @@ import type { EdgeDeps } from "./context.js";
 import { defaultMaxConnections, openFileLimit } from "./fd-limit.js";
 import { auditThrottled, installHandshakeGate } from "./handshake.js";
 import { PendingConnections } from "./pending.js";
-import { DEFAULT_RECONNECT_RATE, reconnectWindowMs } from "./reconnect-window.js";
+import { DEFAULT_RECONNECT_RATE, FleetSize, reconnectWindowMs } from "./reconnect-window.js";
 import { EdgeSession, type StreamHandler } from "./session.js";
 import { edgeTlsOptions } from "./tls.js";
 import { startRevocationWatch } from "./revocation-watch.js";
@@ -69,8 +69,9 @@ export interface EdgeEndpointOptions {
   /**
    * Devices per second the server expects to take back after a restart. Each device is told at
    * Auth to spread its retries, after losing the connection without a Goodbye, over the time the
-   * devices connected and waiting now need at this rate (`AuthResult.reconnect_window_ms`; none
-   * under 1 s, at most 10 min). 0 asks for no spread. Default 200.
+   * fleet needs at this rate (`AuthResult.reconnect_window_ms`; none under 1 s, at most 10 min):
+   * the registered devices, or the devices connected and waiting when more. 0 asks for no
+   * spread. Default 200.
    */
   reconnectRatePerSecond?: number;
   /**
@@ -185,6 +186,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   const sessions = new Map<EdgeSession, Promise<void>>();
   const reconnectRate = options.reconnectRatePerSecond ?? DEFAULT_RECONNECT_RATE;
+  const fleet = new FleetSize(
+    async () => (await deps.registry.listDevices()).length,
+    (err) => deps.logger.warn({ err }, "could not count the registered devices for the reconnect window"),
+  );
   const admission = new Admission({
     maxInProgress: options.maxHandshakes ?? 512,
     maxQueued: options.maxQueuedConnections ?? 10_000,
@@ -282,9 +287,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         pending.release(token);
         admission.authenticated(raw);
       },
-      // Devices connected or waiting now: after a restart the whole returning fleet is waiting.
       reconnectWindowMs: () =>
-        reconnectWindowMs(sessions.size + admission.inProgress + admission.queued, reconnectRate),
+        reconnectWindowMs(fleet.estimate(sessions.size + admission.inProgress + admission.queued), reconnectRate),
     });
     sessions.set(
       session,

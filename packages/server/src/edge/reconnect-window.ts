@@ -15,3 +15,42 @@ export function reconnectWindowMs(devices: number, ratePerSecond: number): numbe
   const ms = Math.ceil((devices / ratePerSecond) * 1000);
   return ms < 1000 ? 0 : Math.min(ms, MAX_RECONNECT_WINDOW_MS);
 }
+
+/** How often the registered fleet is counted again, in ms. */
+const FLEET_COUNT_INTERVAL_MS = 60_000;
+
+/**
+ * The number of devices expected back after a restart: the larger of the registered fleet
+ * (counted in the background at most once a minute, so a login never waits for it) and the
+ * devices connected and waiting now.
+ */
+export class FleetSize {
+  #registered = 0;
+  #countedAt = Number.NEGATIVE_INFINITY;
+  #counting = false;
+
+  constructor(
+    private readonly count: () => Promise<number>,
+    private readonly onError: (err: unknown) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The estimate now, given the devices connected and waiting; starts a recount when due. */
+  estimate(present: number): number {
+    if (!this.#counting && this.now() - this.#countedAt >= FLEET_COUNT_INTERVAL_MS) {
+      this.#counting = true;
+      this.#countedAt = this.now();
+      this.count().then(
+        (n) => {
+          this.#registered = n;
+          this.#counting = false;
+        },
+        (err: unknown) => {
+          this.#counting = false;
+          this.onError(err);
+        },
+      );
+    }
+    return Math.max(this.#registered, present);
+  }
+}
