@@ -109,6 +109,7 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
   async close(): Promise<void> {
     await this.#acquire();
     try {
+      await this.sync.control.wal?.idle();
       this.sync.close();
     } finally {
       this.#release();
@@ -125,12 +126,15 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
     };
     const tx = this.#handle(() => open);
     try {
-      control.begin();
+      control.begin(true);
     } catch (err) {
       end();
       return Promise.reject(err);
     }
-    return around(
+    // The commit did not sync the log (it would block the event loop for the fsync): the
+    // transaction is not done, and nothing it wrote may be acknowledged, before the sync.
+    const wal = control.wal;
+    const committed = around(
       () => work(tx),
       () => {
         try {
@@ -150,6 +154,7 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
         }
       },
     );
+    return wal ? committed.then(async (value) => (await wal.sync(), value)) : committed;
   }
 
   #handle(isOpen: () => boolean): RegistryTransaction {

@@ -540,6 +540,7 @@ export class SqliteRegistry implements Registry {
   close(): void {
     if (!this.#db.open) return;
     this.#touches.flush();
+    this.control.wal?.close();
     this.#db.close();
   }
 

@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { WalSync } from "./wal-sync.js";
 
 /** The one savepoint name: savepoints nest as a stack, and RELEASE or ROLLBACK TO takes the innermost. */
 const SAVEPOINT = "outpost_tx";
@@ -16,6 +17,12 @@ export class TransactionControl {
   readonly #savepoint: Database.Statement;
   readonly #release: Database.Statement;
   readonly #rollbackTo: Database.Statement;
+  #deferred = false;
+  /**
+   * For a database file in WAL mode: syncs its log off the event loop, for transactions begun
+   * with `deferSync` (undefined in memory, where nothing is synced).
+   */
+  readonly wal: WalSync | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -28,14 +35,38 @@ export class TransactionControl {
     this.#savepoint = db.prepare(`SAVEPOINT ${SAVEPOINT}`);
     this.#release = db.prepare(`RELEASE ${SAVEPOINT}`);
     this.#rollbackTo = db.prepare(`ROLLBACK TO ${SAVEPOINT}`);
+    const wal = !db.memory && String(db.pragma("journal_mode", { simple: true })).toLowerCase() === "wal";
+    this.wal = wal ? new WalSync(`${db.name}-wal`) : undefined;
   }
 
-  begin(): void {
-    this.#begin.run();
+  /**
+   * Opens a transaction. With `deferSync` (and {@link wal}) its COMMIT does not sync the log: the
+   * caller must await `wal.sync()` after the commit before it tells anyone the writes are durable.
+   */
+  begin(deferSync = false): void {
+    this.#deferred = deferSync && this.wal !== undefined;
+    // exec, not a prepared statement: SQLite applies this pragma when it compiles it.
+    if (this.#deferred) this.db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      this.#begin.run();
+    } catch (err) {
+      this.#restoreSync();
+      throw err;
+    }
   }
 
   commit(): void {
-    this.#commit.run();
+    try {
+      this.#commit.run();
+    } finally {
+      if (!this.db.inTransaction) this.#restoreSync();
+    }
+  }
+
+  #restoreSync(): void {
+    if (!this.#deferred) return;
+    this.#deferred = false;
+    this.db.exec("PRAGMA synchronous = FULL");
   }
 
   /** Undoes the open transaction; also when the storage engine already ended it. */
@@ -43,6 +74,7 @@ export class TransactionControl {
     try {
       if (this.db.inTransaction) this.#rollback.run();
     } finally {
+      if (!this.db.inTransaction) this.#restoreSync();
       this.rolledBack();
     }
   }
