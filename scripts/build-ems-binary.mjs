@@ -22,6 +22,7 @@ import {
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { build } from "esbuild";
 
 const NODE_VERSION = "24.22.3";
 const INTEGRITY = {
@@ -35,6 +36,22 @@ const INTEGRITY = {
 // (execArgvExtension "none"): a variable in the service's environment must not be able to load
 // code into the daemon.
 const EXEC_ARGV = ["--max-semi-space-size=1", "--lite-mode"];
+// conf imports ajv at its top, but the EMS gives conf no schema (it checks the file with the
+// validator generated at build time, src/generated/config-validator.js), so conf never constructs
+// ajv: these stand-ins keep ajv's 150 KB of source out of the daemon's memory and fail loudly if
+// that ever changes.
+const AJV_STUB = `const unused = () => { throw new Error("ajv is not part of outpost-ems: the configuration is checked by its generated validator"); };
+class Ajv2020 { constructor() { unused(); } }
+module.exports = { Ajv2020, default: Object.assign(unused, { default: unused }) };`;
+const withoutAjv = {
+  name: "without-ajv",
+  setup(b) {
+    b.onResolve({ filter: /^(ajv\/dist\/2020\.js|ajv-formats)$/ }, (args) =>
+      /[\\/]node_modules[\\/]conf[\\/]/.test(args.importer) ? { path: args.path, namespace: "ajv-stub" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "ajv-stub" }, () => ({ contents: AJV_STUB, loader: "js" }));
+  },
+};
 const SENTINEL_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 const root = resolve(import.meta.dirname, "..");
@@ -89,7 +106,7 @@ function sha256(...parts) {
   return h.digest("hex");
 }
 
-function main() {
+async function main() {
   const { values } = parseArgs({ options: { target: { type: "string", multiple: true } } });
   const targets = values.target ?? ["x64", "arm64"];
   for (const t of targets) if (!(t in INTEGRITY)) throw new Error(`unknown target ${t} (x64 or arm64)`);
@@ -97,25 +114,21 @@ function main() {
   mkdirSync(work, { recursive: true });
 
   const bundle = join(work, "outpost-ems.cjs");
-  // ws loads these optional native accelerators only when present; the binary runs without them.
-  execFileSync(
-    bin("esbuild"),
-    [
-      entry,
-      "--bundle",
-      "--platform=node",
-      "--format=cjs",
-      "--target=node24",
-      "--external:bufferutil",
-      "--external:utf-8-validate",
-      "--minify",
-      "--keep-names",
-      "--legal-comments=none",
-      "--log-level=warning",
-      `--outfile=${bundle}`,
-    ],
-    { stdio: "inherit" },
-  );
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node24",
+    // ws loads these optional native accelerators only when present; the binary runs without them.
+    external: ["bufferutil", "utf-8-validate"],
+    plugins: [withoutAjv],
+    minify: true,
+    keepNames: true,
+    legalComments: "none",
+    logLevel: "warning",
+    outfile: bundle,
+  });
   const inputs = sha256(readFileSync(bundle), NODE_VERSION, readFileSync(import.meta.filename));
 
   const pending = targets.filter((arch) => {
@@ -161,7 +174,7 @@ function main() {
 }
 
 try {
-  main();
+  await main();
 } catch (err) {
   console.error(`build-ems-binary: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);

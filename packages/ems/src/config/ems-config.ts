@@ -1,6 +1,5 @@
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
-import Conf from "conf";
 import { type DataKey, loadDataKey } from "./data-key.js";
 import {
   checkIdentities,
@@ -11,7 +10,8 @@ import {
   type IdentityView,
 } from "./identity.js";
 import { emsPaths, type EmsPaths } from "./paths.js";
-import { CONFIG_SCHEMA, type EmsConfigData, INTERNAL_FIELDS, SECRET_FIELDS } from "./schema.js";
+import { PrecompiledConf } from "./precompiled-conf.js";
+import { type EmsConfigData, INTERNAL_FIELDS, SECRET_FIELDS } from "./schema.js";
 import { isEncrypted, openSecret, sealSecret } from "./secret-box.js";
 
 /** What `config list` shows instead of an encrypted value. */
@@ -36,11 +36,11 @@ export interface OpenConfigOptions {
  */
 export class EmsConfig {
   readonly paths: EmsPaths;
-  private readonly conf: Conf<EmsConfigData>;
+  private readonly conf: PrecompiledConf;
   #dataKey: DataKey | undefined;
   readonly #env: NodeJS.ProcessEnv;
 
-  private constructor(paths: EmsPaths, conf: Conf<EmsConfigData>, options: OpenConfigOptions) {
+  private constructor(paths: EmsPaths, conf: PrecompiledConf, options: OpenConfigOptions) {
     this.paths = paths;
     this.conf = conf;
     this.#dataKey = options.dataKey;
@@ -57,15 +57,12 @@ export class EmsConfig {
       );
     }
     if (options.create) mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-    let conf: Conf<EmsConfigData>;
+    let conf: PrecompiledConf;
     try {
-      conf = new Conf<EmsConfigData>({
+      // Checked against CONFIG_SCHEMA by the validator generated at build time (no ajv at start).
+      conf = new PrecompiledConf({
         cwd: paths.dir,
         configName: "config",
-        schema: CONFIG_SCHEMA as never,
-        // CONFIG_SCHEMA is a constant checked against the JSON Schema meta-schema by the tests; doing
-        // that (and optimizing the generated validator) at every open was half the daemon's start-up work.
-        ajvOptions: { validateSchema: false, code: { optimize: false } },
         configFileMode: 0o600,
         watch: false,
         accessPropertiesByDotNotation: true,
