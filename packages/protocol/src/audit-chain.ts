@@ -1,5 +1,6 @@
 import { createHash, type KeyObject, verify } from "node:crypto";
 import { ErrorCode, OutpostError } from "./errors.js";
+import { isoTime } from "./utc-time.js";
 
 // The hash-chained audit record format shared by the server's audit log and the device's (EMS):
 // one JSON object per line, each carrying the previous line's hash. Pure: no file access; the
@@ -111,7 +112,7 @@ export function sealRecord(event: AuditEvent, seq: number, time: Date, prev: str
   if (event.outcome !== "success" && event.outcome !== "failure") {
     throw new OutpostError(ErrorCode.BadRequest, `audit event outcome must be success or failure`);
   }
-  const body: Record<string, unknown> = { seq, time: time.toISOString(), type: event.type, actor: event.actor };
+  const body: Record<string, unknown> = { seq, time: isoTime(time), type: event.type, actor: event.actor };
   if (event.target !== undefined) body.target = String(event.target);
   body.outcome = event.outcome;
   if (event.source !== undefined) body.source = String(event.source);

@@ -23,6 +23,7 @@ export type { ChannelOptions, EnableStreamsOptions, RequestOptions } from "./cha
 export { Channel } from "./channel.js";
 export type { Clock } from "./clock.js";
 export { MAX_TIMER_MS, systemClock } from "./clock.js";
+export { httpDate, isoTime } from "./utc-time.js";
 export { decodeFrame, encodeFrame, utf8Length } from "./codec.js";
 export type { RegisterOptions } from "./correlation.js";
 export { RequestTable } from "./correlation.js";

@@ -9,7 +9,7 @@ import {
   type ThingHandle,
   type TunnelAuditRecord,
 } from "@outpost/sdk";
-import { type AuditEvent, ErrorCode, isOutpostError, type OutpostError } from "@outpost/protocol";
+import { type AuditEvent, ErrorCode, isOutpostError, isoTime, type OutpostError } from "@outpost/protocol";
 import { DeviceAuditLog } from "../audit/device-audit.js";
 import type { EmsConfig } from "../config/ems-config.js";
 import type { IdentityView } from "../config/identity.js";
@@ -140,7 +140,7 @@ export class DeviceIdentity {
         state: c.type,
         ...("url" in c && { url: c.url }),
         ...(this.connectedSince !== undefined &&
-          c.type === "connected" && { since: new Date(this.connectedSince).toISOString() }),
+          c.type === "connected" && { since: isoTime(this.connectedSince) }),
         ...(c.type === "disconnected" &&
           c.error && { error: { code: (c.error as OutpostError).code, message: c.error.message } }),
         ...(c.type === "disconnected" && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),

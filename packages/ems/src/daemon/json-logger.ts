@@ -1,3 +1,4 @@
+import { isoTime } from "@outpost/protocol";
 import type { Logger } from "@outpost/sdk";
 
 type Level = "debug" | "info" | "warn" | "error";
@@ -9,7 +10,7 @@ export function jsonLogger(write: (line: string) => void, minLevel: Level = "inf
     (level: Level) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (ORDER[level] < ORDER[minLevel]) return;
-      write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, replacer)}\n`);
+      write(`${JSON.stringify({ time: isoTime(), level, msg, ...fields }, replacer)}\n`);
     };
   return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 }

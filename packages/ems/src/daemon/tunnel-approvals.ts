@@ -1,3 +1,4 @@
+import { isoTime } from "@outpost/protocol";
 import type { TunnelApprovalRequest } from "@outpost/sdk";
 
 /** A tunnel session waiting for a local decision. */
@@ -39,7 +40,7 @@ export class TunnelApprovals {
           target: req.target,
           address: req.address,
           initiator: req.initiator,
-          since: new Date().toISOString(),
+          since: isoTime(),
           ...(this.identity !== undefined && { identity: this.identity }),
         },
         decide: done,

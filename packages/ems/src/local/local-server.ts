@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { dirname } from "node:path";
-import { ErrorCode, OutpostError } from "@outpost/protocol";
+import { ErrorCode, httpDate, OutpostError } from "@outpost/protocol";
 import type { Logger } from "@outpost/sdk";
 import type { Socket } from "node:net";
 import { checkRequest, isLoopback, parseHostPort } from "./guards.js";
@@ -110,6 +110,8 @@ export class LocalApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, via: "unix" | "tcp"): Promise<void> {
+    // Node's own Date header comes from Date#toUTCString, which sets up V8's ICU time-zone cache.
+    res.setHeader("Date", httpDate());
     let status: number;
     try {
       checkRequest(req, via, this.options.token);

@@ -7,6 +7,7 @@ import {
   type FileSink,
   type FileSource,
   isOutpostError,
+  isoTime,
   isRetryable,
   type OpenFileStream,
   serveFileStream,
@@ -203,7 +204,7 @@ export class DeviceFiles {
     const sink = this.options.audit;
     if (!sink) return;
     try {
-      sink({ ...event, time: new Date().toISOString() });
+      sink({ ...event, time: isoTime() });
     } catch (err) {
       this.logger.warn("file audit sink failed", { error: String(err) });
     }
