@@ -139,8 +139,7 @@ export class DeviceIdentity {
       connection: {
         state: c.type,
         ...("url" in c && { url: c.url }),
-        ...(this.connectedSince !== undefined &&
-          c.type === "connected" && { since: isoTime(this.connectedSince) }),
+        ...(this.connectedSince !== undefined && c.type === "connected" && { since: isoTime(this.connectedSince) }),
         ...(c.type === "disconnected" &&
           c.error && { error: { code: (c.error as OutpostError).code, message: c.error.message } }),
         ...(c.type === "disconnected" && c.retryInMs !== undefined && { retryInMs: c.retryInMs }),
