@@ -53,11 +53,14 @@ async function change<T>(
   after: (a: SqliteAccess, result: T) => unknown,
   text: (result: T) => string,
 ): Promise<void> {
-  await withDataDir(o.data, (ctx) => {
+  await withDataDir(o.data, async (ctx) => {
     const a = ctx.stores.access;
-    const before = what.before?.(a) ?? null;
-    const result = run(a, ctx);
-    const now = after(a, result) ?? null;
+    // Before, change and after in one transaction: no other process's change lands between them.
+    const { before, result, now } = await ctx.registry.transaction(() => {
+      const before = what.before?.(a) ?? null;
+      const result = run(a, ctx);
+      return { before, result, now: after(a, result) ?? null };
+    });
     ctx.record(what.target, what.action, { before, after: now });
     out(o, { action: what.action, target: what.target, before, after: now }, () => [text(result)]);
   });

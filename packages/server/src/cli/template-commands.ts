@@ -103,8 +103,9 @@ export function templateCommand(): Command {
   withDefinition(json(template.command("add <name>")))
     .description("create a template")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const after = ctx.stores.templates.create(name, definitionOf(o));
+      await withDataDir(o.data, async (ctx) => {
+        const definition = definitionOf(o);
+        const after = await ctx.registry.transaction(() => ctx.stores.templates.create(name, definition));
         ctx.record(`template:${name}`, "template.create", { before: null, after });
         out(o, { action: "template.create", target: `template:${name}`, before: null, after }, () => [
           `template ${name} created`,
@@ -114,8 +115,9 @@ export function templateCommand(): Command {
   withDefinition(json(template.command("update <name>")))
     .description("replace a template's declaration (its Things' stored values follow its secret flags)")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const { before, after } = ctx.stores.templates.update(name, definitionOf(o));
+      await withDataDir(o.data, async (ctx) => {
+        const definition = definitionOf(o);
+        const { before, after } = await ctx.registry.transaction(() => ctx.stores.templates.update(name, definition));
         ctx.record(`template:${name}`, "template.update", { before, after });
         out(o, { action: "template.update", target: `template:${name}`, before, after }, () => [
           `template ${name} updated`,
@@ -125,8 +127,8 @@ export function templateCommand(): Command {
   json(template.command("remove <name>"))
     .description("remove a template no Thing is made from, with its entries and visibility")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const before = ctx.stores.templates.delete(name);
+      await withDataDir(o.data, async (ctx) => {
+        const before = await ctx.registry.transaction(() => ctx.stores.templates.delete(name));
         ctx.record(`template:${name}`, "template.delete", { before, after: null });
         out(o, { action: "template.delete", target: `template:${name}`, before, after: null }, () => [
           `template ${name} removed`,
@@ -156,17 +158,21 @@ export function addThingCommands(thing: Command): Command {
     .option("--description <text>", "free-text description")
     .option("--set <name=value>", "an initial property value, JSON or text (repeatable)", collect)
     .action(async (name: string, deviceId: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
+      await withDataDir(o.data, async (ctx) => {
         const properties = Object.fromEntries(((o.set as string[] | undefined) ?? []).map(setting));
-        const t = ctx.stores.templates;
-        const record = t.createThing({
-          name,
-          deviceId,
-          properties,
-          ...(typeof o.template === "string" ? { template: o.template } : {}),
-          ...(typeof o.description === "string" ? { description: o.description } : {}),
+        const { record, after } = await ctx.registry.transaction(() => {
+          const record = ctx.stores.templates.createThing({
+            name,
+            deviceId,
+            properties,
+            ...(typeof o.template === "string" ? { template: o.template } : {}),
+            ...(typeof o.description === "string" ? { description: o.description } : {}),
+          });
+          return {
+            record,
+            after: { ...record, properties: maskSecrets(properties, ctx.stores.secrets.secretsOf(name)) },
+          };
         });
-        const after = { ...record, properties: maskSecrets(properties, ctx.stores.secrets.secretsOf(name)) };
         ctx.record(`thing:${name}`, "thing.create", { before: null, after });
         out(o, { action: "thing.create", target: `thing:${name}`, before: null, after }, () => [
           `Thing ${name} created on ${deviceId}${record.template ? ` from template ${record.template}` : ""}`,
@@ -176,8 +182,8 @@ export function addThingCommands(thing: Command): Command {
   json(thing.command("remove <thing>"))
     .description("remove a Thing with its kept and desired values, its entries and visibility")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const before = ctx.stores.templates.deleteThing(name);
+      await withDataDir(o.data, async (ctx) => {
+        const before = await ctx.registry.transaction(() => ctx.stores.templates.deleteThing(name));
         ctx.record(`thing:${name}`, "thing.delete", { before, after: null });
         out(o, { action: "thing.delete", target: `thing:${name}`, before, after: null }, () => [
           `Thing ${name} removed`,
