@@ -12,7 +12,8 @@ const instances = { level: "instances", template: "pumps" } as const;
 const MODEL: TestModel = {
   users: ["olga", "ivan", "root"],
   devices: ["gw-1"],
-  things: { pump: "gw-1", fan: "gw-1" },
+  // A Thing may bear its template's name: the instance level still holds no owner permission.
+  things: { pump: "gw-1", fan: "gw-1", pumps: "gw-1" },
   groups: { "night-shift": ["user:olga"], Administrators: ["user:root"] },
   templates: { pumps: ["pump"], valves: [] },
   entries: [
