@@ -81,7 +81,10 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
   const changes: C[] = [];
   const now = Date.now();
   const entries = new Map<string, Map<string, KeyEntry<C>>>();
+  // The items of a batch mostly repeat the (Thing, name) before them: that one is kept at hand.
+  let lastEntry: KeyEntry<C> | undefined;
   const entryFor = (thing: string, name: string): KeyEntry<C> => {
+    if (lastEntry !== undefined && lastEntry.thing === thing && lastEntry.member === name) return lastEntry;
     let names = entries.get(thing);
     if (!names) entries.set(thing, (names = new Map()));
     let entry = names.get(name);
@@ -98,18 +101,16 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
       };
       names.set(name, entry);
     }
-    return entry;
+    return (lastEntry = entry);
   };
   const epochSafe = Number.isSafeInteger(epoch);
   const work = async (tx: RegistryTransaction): Promise<void> => {
-    const record = await tx.getDelivery(ctx.deviceId, epoch);
-    // Every (Thing, name) an item may be applied under, decided before the items are walked, so
-    // that the batch waits for the registry a fixed number of times whatever it holds.
+    // Every (Thing, name) of the batch is decided before the items are walked, so that the batch
+    // waits for the registry a fixed number of times whatever it holds (a decision for a name
+    // whose items all turn out duplicates is not used).
     const asks: KeyEntry<C>[] = [];
     if (epochSafe) {
       for (const item of batch) {
-        const seq = Number(item.seq ?? 0);
-        if (!Number.isSafeInteger(seq) || (seq > 0 && seqState(record, seq) !== "new")) continue;
         const entry = entryFor(item.thing ?? "", item.name ?? "");
         if (entry.refused === null) {
           entry.refused = undefined;
@@ -117,7 +118,8 @@ export function applySequencedBatch<T extends SequencedItem, C extends ThingChan
         }
       }
     }
-    const [refusals, bounds] = await Promise.all([
+    const [record, refusals, bounds] = await Promise.all([
+      tx.getDelivery(ctx.deviceId, epoch),
       denyItems(tx, ctx, permission, asks),
       readBounds(tx, permission, asks),
     ]);
