@@ -37,6 +37,8 @@ export { loadPrivateKey } from "./pki/keys.js";
 export { TicketKeyFile, type TicketKeySource } from "./config/ticket-keys.js";
 export type { DeliveryRecord } from "./registry/delivery.js";
 export { SqliteRegistry, type SqliteRegistryOptions } from "./registry/sqlite.js";
+export { AsyncSqliteRegistry, asyncRegistryOf } from "./registry/async-sqlite.js";
+export type { AsyncRegistry, Registry, RegistryTransaction } from "./registry/async-types.js";
 export type {
   AppKeyRecord,
   DeviceRecord,
@@ -46,7 +48,7 @@ export type {
   Permission,
   Principal,
   PropertyState,
-  Registry,
+  SyncRegistry,
   ThingRecord,
   TransferState,
 } from "./registry/types.js";

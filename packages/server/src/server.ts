@@ -26,7 +26,6 @@ import { type OperatorApi, startOperatorApi } from "./operator-api/operator-serv
 import { asyncRegistryOf } from "./registry/async-sqlite.js";
 import type { SqliteCredentials } from "./registry/credentials-sql.js";
 import { SqliteRegistry } from "./registry/sqlite.js";
-import type { Registry } from "./registry/types.js";
 import { registerBuiltinServices } from "./things/builtin-services.js";
 import { ChangeHub } from "./things/changes.js";
 import { DeviceLinks } from "./things/device-links.js";
@@ -66,7 +65,8 @@ export interface AuthRateLimitOptions {
 
 /** Options for {@link startServer}. */
 export interface ServerOptions {
-  registry: Registry;
+  /** The embedded registry; the server uses its asynchronous view (`asyncRegistryOf`). */
+  registry: SqliteRegistry;
   audit: AuditSink;
   edge: EdgeEndpointOptions;
   /** The HTTPS operator API; false (the default when omitted) disables it. */

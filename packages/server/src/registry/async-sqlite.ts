@@ -1,6 +1,6 @@
 import type { AsyncRegistry, AsyncRegistryMethods, RegistryTransaction } from "./async-types.js";
 import type { SqliteRegistry } from "./sqlite.js";
-import type { Registry } from "./types.js";
+import type { SyncRegistry } from "./types.js";
 
 /** Every method of the registry contract, so that a method added to it cannot be left out here. */
 const METHODS: Record<keyof AsyncRegistryMethods, true> = {
@@ -209,7 +209,7 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
 export interface AsyncSqliteRegistry extends AsyncRegistryMethods {}
 
-function methodsOver(registry: Registry, call: <T>(run: () => T) => Promise<T>): AsyncRegistryMethods {
+function methodsOver(registry: SyncRegistry, call: <T>(run: () => T) => Promise<T>): AsyncRegistryMethods {
   const methods: Record<string, unknown> = {};
   for (const name of Object.keys(METHODS) as (keyof AsyncRegistryMethods)[]) {
     const method = registry[name] as (...args: unknown[]) => unknown;
@@ -218,10 +218,10 @@ function methodsOver(registry: Registry, call: <T>(run: () => T) => Promise<T>):
   return methods as unknown as AsyncRegistryMethods;
 }
 
-const views = new WeakMap<Registry, AsyncSqliteRegistry>();
+const views = new WeakMap<SyncRegistry, AsyncSqliteRegistry>();
 
 /** The asynchronous view of `registry`: one per registry, so all its users share one queue. */
-export function asyncRegistryOf(registry: Registry): AsyncSqliteRegistry {
+export function asyncRegistryOf(registry: SyncRegistry): AsyncSqliteRegistry {
   let view = views.get(registry);
   if (!view) {
     if (!("control" in registry)) throw new TypeError("the asynchronous view needs the SQLite registry");

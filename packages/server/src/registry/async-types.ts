@@ -1,15 +1,15 @@
 /**
- * The asynchronous registry contract (docs/architecture.md, Registry): every method of
- * {@link Registry} returns a Promise, so that a networked database can implement it; the embedded
- * SQLite registry implements it in registry/async-sqlite.ts.
+ * The registry contract (docs/architecture.md, Registry): every method of the embedded
+ * registry's {@link SyncRegistry} returns a Promise here, so that a networked database can
+ * implement it; the embedded SQLite registry implements it in registry/async-sqlite.ts.
  */
-import type { Registry } from "./types.js";
+import type { SyncRegistry } from "./types.js";
 
 type Promised<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 
-/** The registry methods of {@link Registry}, each answering with a Promise. */
+/** The registry methods of {@link SyncRegistry}, each answering with a Promise. */
 export type AsyncRegistryMethods = {
-  [K in keyof Registry as K extends "transaction" | "close" ? never : K]: Promised<Registry[K]>;
+  [K in keyof SyncRegistry as K extends "transaction" | "close" ? never : K]: Promised<SyncRegistry[K]>;
 };
 
 /**
@@ -41,3 +41,6 @@ export interface AsyncRegistry extends AsyncRegistryMethods {
   /** Waits for queued calls and open transactions, then closes the registry. */
   close(): Promise<void>;
 }
+
+/** The registry: devices, keys, Things, permissions, operators, latest values (asynchronous). */
+export type Registry = AsyncRegistry;

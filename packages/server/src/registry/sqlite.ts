@@ -68,7 +68,7 @@ import {
   type Permission,
   type Principal,
   type PropertyState,
-  type Registry,
+  type SyncRegistry,
   type ThingRecord,
 } from "./types.js";
 
@@ -91,7 +91,7 @@ export interface SqliteRegistryOptions {
  * The embedded registry on SQLite (better-sqlite3, WAL mode). Secrets are stored as key id plus
  * SHA-256 of the secret only; property values as JSON text. Open with a file path or ":memory:".
  */
-export class SqliteRegistry implements Registry {
+export class SqliteRegistry implements SyncRegistry {
   readonly #db: Database.Database;
   readonly #s: Statements;
   #transfers!: TransferStatements;

@@ -1,8 +1,8 @@
 /**
- * The device registry: devices, application keys, Things, permissions, operators and the latest
- * property values. SQLite implements it by default (registry/sqlite.ts); a networked database can
- * implement the same interface when a fleet outgrows one machine. All methods are synchronous
- * because the embedded engine is; a networked implementation would wrap calls in a cache.
+ * The registry's records and the synchronous registry of the embedded SQLite engine: devices,
+ * application keys, Things, permissions, operators and the latest property values. The server
+ * and every other caller use the asynchronous contract over it, `Registry`
+ * (registry/async-types.ts), which a networked database implements instead.
  */
 import type { ThingTemplate } from "../templates/model.js";
 import type { DeliveryRecord } from "./delivery.js";
@@ -190,7 +190,11 @@ export interface FileTransferRecord {
   expiresAt: number;
 }
 
-export interface Registry {
+/**
+ * The embedded registry's synchronous methods (registry/sqlite.ts). Not the contract: the
+ * asynchronous `Registry` (registry/async-types.ts) answers each of these with a Promise.
+ */
+export interface SyncRegistry {
   createDevice(id: string, description?: string): DeviceRecord;
   getDevice(id: string): DeviceRecord | undefined;
   listDevices(): DeviceRecord[];

@@ -14,7 +14,7 @@ import { checkWrite } from "../templates/model.js";
 import { commitInGroup } from "../registry/commit-group.js";
 import type { AsyncRegistry } from "../registry/async-types.js";
 import { sqliteUnder } from "../registry/sqlite-under.js";
-import type { DeviceRecord, Permission, Principal, Registry, ThingRecord } from "../registry/types.js";
+import type { DeviceRecord, Permission, Principal, SyncRegistry, ThingRecord } from "../registry/types.js";
 import type { ChangeFilter, ChangeHub, ChangeListener } from "./changes.js";
 import { checkDesiredTtl, DEFAULT_DESIRED_TTL_MS, type DesiredReading, DesiredState } from "./desired.js";
 import type { DeviceLink, DeviceLinks } from "./device-links.js";
@@ -122,7 +122,7 @@ export interface DeviceSummary extends DeviceRecord {
 export class ThingService {
   private readonly registry: AsyncRegistry;
   /** The SQLite registry under `registry`, for the one decision a caller needs synchronously. */
-  private readonly cached: Pick<Registry, "can">;
+  private readonly cached: Pick<SyncRegistry, "can">;
   private readonly audit: AuditSink;
   private readonly links: DeviceLinks;
   private readonly hub: ChangeHub;
