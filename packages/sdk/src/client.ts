@@ -401,9 +401,10 @@ export class EdgeClient extends TypedEmitter<EdgeClientEvents> {
     if (isFinalError(result.error) && !(this.everConnected && isTransient(result.error))) return undefined;
     if (failures >= this.backoff.maxAttempts) return undefined;
     const delay = Math.max(this.backoff.delay(Math.max(1, failures)), Math.min(result.retryAfterMs, MAX_TIMER_MS));
-    // A connection lost without a Goodbye: the first retry is quick (a short network failure), and
-    // once it failed the server is likely down for its whole fleet, which returns over its window.
-    if (!lost || failures < 1 || this.reconnectWindowMs <= 0) return delay;
+    // A connection lost without a Goodbye: the first retry is quick (a short network failure); once
+    // it failed the server is likely down for its whole fleet, which returns over its window, each
+    // device at its own random point; after that point the plain backoff applies again.
+    if (!lost || failures !== 1 || this.reconnectWindowMs <= 0) return delay;
     const random = this.#options.random ?? Math.random;
     return Math.max(delay, Math.floor(random() * Math.min(this.reconnectWindowMs, MAX_TIMER_MS)));
   }

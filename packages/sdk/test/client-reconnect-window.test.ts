@@ -49,6 +49,18 @@ describe("EdgeClient and the server's reconnect window", () => {
     expect(delays[1]).toBe(5_000);
   });
 
+  it("reconnect - after its point in the window a device that still fails returns to the plain backoff", async () => {
+    const server = new FakeServer();
+    server.reconnectWindowMs = 200;
+    client = clientFor(server, { random: () => 0.5 });
+    const delays = retries(client);
+    await loseConnection(server, client, delays, { refusals: 3 });
+    await until(() => delays.length >= 4, 5_000);
+    expect(delays.slice(0, 2)).toEqual([2, 100]);
+    // 5 ms backoff bound doubling, capped at 20: half of 10, then of 20.
+    expect(delays.slice(2, 4)).toEqual([5, 10]);
+  });
+
   it("reconnect - after a Goodbye the window does not apply: the backoff and the Goodbye's hint do", async () => {
     const server = new FakeServer();
     server.reconnectWindowMs = 10_000;
