@@ -49,13 +49,19 @@ async function side(label, dist) {
     deviceLimits: new DeviceLimits(),
   };
   let answered = 0;
+  /** Resolves the turn in progress once its last batch is answered (no polling: it would spin while a build waits for its log sync). */
+  let awaited = { count: Infinity, resolve: () => {} };
+  const answer = () => {
+    answered++;
+    if (answered >= awaited.count) awaited.resolve();
+  };
   const contexts = Array.from({ length: devices }, (_, d) => ({
     deviceId: `dev-${d}`,
     sessionId: `s-${d}`,
     source: "127.0.0.1",
     deps,
     bound: new Set([`thing-${d}`]),
-    reply: () => answered++,
+    reply: answer,
     replyError: (_r, err) => {
       throw err;
     },
@@ -79,12 +85,11 @@ async function side(label, dist) {
     );
   /** One turn: every device sends one batch; resolves when all are answered. */
   const turn = (envelopes) => {
-    const before = answered;
-    contexts.forEach((ctx, d) => handlePropertyUpdate(ctx, envelopes[d]));
-    return new Promise((done) => {
-      const check = () => (answered - before >= devices ? done() : setImmediate(check));
-      setImmediate(check);
+    const done = new Promise((resolve) => {
+      awaited = { count: answered + devices, resolve };
     });
+    contexts.forEach((ctx, d) => handlePropertyUpdate(ctx, envelopes[d]));
+    return done;
   };
   return {
     label,
