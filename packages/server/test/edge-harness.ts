@@ -9,7 +9,13 @@ import { WebSocket } from "ws";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
 import { WsTransport } from "../src/edge/ws-transport.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
-import { type OperatorEndpointOptions, type OutpostServer, type ServerOptions, startServer } from "../src/server.js";
+import {
+  type EdgeEndpointOptions,
+  type OperatorEndpointOptions,
+  type OutpostServer,
+  type ServerOptions,
+  startServer,
+} from "../src/server.js";
 
 /** PEM material made with the openssl CLI: a CA, a server certificate for 127.0.0.1, device certificates. */
 export interface TestPki {
@@ -121,9 +127,11 @@ export async function startTestServer(
   overrides: Partial<ServerOptions> & {
     operatorMaxBodyBytes?: number;
     operatorExtra?: Partial<OperatorEndpointOptions>;
+    /** Edge endpoint options on top of the test certificates and port 0. */
+    edgeExtra?: Partial<EdgeEndpointOptions>;
   } = {},
 ): Promise<TestServer> {
-  const { operatorMaxBodyBytes, operatorExtra, ...serverOverrides } = overrides;
+  const { operatorMaxBodyBytes, operatorExtra, edgeExtra, ...serverOverrides } = overrides;
   const registry = new SqliteRegistry(":memory:", { dataKey: randomBytes(32) });
   const audit = new MemoryAuditLog();
   const keys: Record<string, string> = {};
@@ -140,7 +148,7 @@ export async function startTestServer(
   const server = await startServer({
     registry,
     audit,
-    edge: { port: 0, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, clientCaPem: pki.caPem },
+    edge: { port: 0, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, clientCaPem: pki.caPem, ...edgeExtra },
     operator: {
       port: 0,
       certPem: pki.serverCertPem,

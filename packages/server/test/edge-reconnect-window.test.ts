@@ -66,15 +66,7 @@ describe("edge - AuthResult.reconnect_window_ms", () => {
 
   beforeAll(async () => {
     pki = makePki(["dev-1", "dev-2"]);
-    ts = await startTestServer(pki, {
-      edge: {
-        port: 0,
-        certPem: pki.serverCertPem,
-        keyPem: pki.serverKeyPem,
-        clientCaPem: pki.caPem,
-        reconnectRatePerSecond: 1,
-      },
-    });
+    ts = await startTestServer(pki, { edgeExtra: { reconnectRatePerSecond: 1 } });
   });
   afterAll(async () => {
     await Promise.all(devices.map((d) => d.close()));

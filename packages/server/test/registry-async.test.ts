@@ -1,17 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AsyncSqliteRegistry } from "../src/registry/async-sqlite.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
-import type { PropertyState } from "../src/registry/types.js";
+import { pumpValue } from "./registry-values.js";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-const value = (name: string, v: number): PropertyState => ({
-  thing: "pump",
-  name,
-  value: v,
-  timestampMs: 1,
-  quality: "good",
-  receivedAt: 1,
-});
+const value = pumpValue;
 
 describe("asynchronous registry", () => {
   let reg: AsyncSqliteRegistry;

@@ -5,18 +5,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AsyncSqliteRegistry } from "../src/registry/async-sqlite.js";
 import { CommitGroup } from "../src/registry/commit-group.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
-import type { PropertyState } from "../src/registry/types.js";
+import { pumpValue } from "./registry-values.js";
 import { type Fsync, WalSync } from "../src/registry/wal-sync.js";
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-const value = (name: string, v: number): PropertyState => ({
-  thing: "pump",
-  name,
-  value: v,
-  timestampMs: 1,
-  quality: "good",
-  receivedAt: 1,
-});
+const value = pumpValue;
 
 /** An fsync that completes only when told to; counts the calls. */
 function heldFsync(): { fsync: Fsync; calls: () => number; finish: (err?: Error) => void } {

@@ -187,9 +187,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const sessions = new Map<EdgeSession, Promise<void>>();
   const reconnectRate = options.reconnectRatePerSecond ?? DEFAULT_RECONNECT_RATE;
   const fleet = new FleetSize(
-    async () => (await deps.registry.listDevices()).length,
+    () => deps.registry.countDevices(),
     (err) => deps.logger.warn({ err }, "could not count the registered devices for the reconnect window"),
   );
+  // One function for every session (a closure per connection would cost each its memory).
+  const windowNow = (): number =>
+    reconnectWindowMs(fleet.estimate(sessions.size + admission.inProgress + admission.queued), reconnectRate);
   const admission = new Admission({
     maxInProgress: options.maxHandshakes ?? 512,
     maxQueued: options.maxQueuedConnections ?? 10_000,
@@ -287,8 +290,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         pending.release(token);
         admission.authenticated(raw);
       },
-      reconnectWindowMs: () =>
-        reconnectWindowMs(fleet.estimate(sessions.size + admission.inProgress + admission.queued), reconnectRate),
+      reconnectWindowMs: windowNow,
     });
     sessions.set(
       session,

@@ -7,6 +7,7 @@ const METHODS: Record<keyof AsyncRegistryMethods, true> = {
   createDevice: true,
   getDevice: true,
   listDevices: true,
+  countDevices: true,
   setDeviceDisabled: true,
   createKey: true,
   checkKey: true,

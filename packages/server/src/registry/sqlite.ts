@@ -189,6 +189,10 @@ export class SqliteRegistry implements SyncRegistry {
     return (this.#s.listDevices.all() as DeviceRow[]).map(deviceFromRow);
   }
 
+  countDevices(): number {
+    return (this.#s.countDevices.get() as { n: number }).n;
+  }
+
   setDeviceDisabled(id: string, disabled: boolean): void {
     this.#certStatus.clear();
     if (this.#s.setDeviceDisabled.run(disabled ? 1 : 0, id).changes === 0) throw notFound("device", id);

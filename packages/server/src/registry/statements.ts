@@ -8,6 +8,7 @@ const SQL = {
   insertDevice: p("INSERT OR IGNORE INTO devices (id, description, created_at) VALUES (?, ?, ?)"),
   getDevice: p("SELECT * FROM devices WHERE id = ?"),
   listDevices: p("SELECT * FROM devices ORDER BY id"),
+  countDevices: p("SELECT COUNT(*) AS n FROM devices"),
   setDeviceDisabled: p("UPDATE devices SET disabled = ? WHERE id = ?"),
 
   insertKey: p(

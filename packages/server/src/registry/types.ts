@@ -198,6 +198,8 @@ export interface SyncRegistry {
   createDevice(id: string, description?: string): DeviceRecord;
   getDevice(id: string): DeviceRecord | undefined;
   listDevices(): DeviceRecord[];
+  /** How many devices are registered (disabled ones included). */
+  countDevices(): number;
   setDeviceDisabled(id: string, disabled: boolean): void;
 
   /** Creates a key; the plaintext `key` is returned once and never stored. */
