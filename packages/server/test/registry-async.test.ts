@@ -94,4 +94,41 @@ describe("asynchronous registry", () => {
     await expect(kept!.setProperty(value("a", 1))).rejects.toThrow("has ended");
     expect(await reg.countProperties("pump")).toBe(0);
   });
+
+  it("registry async - a store write in a transaction that rejects is undone, and a store call made meanwhile waits for its end", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const boom = new Error("fails after the group");
+    const tx = reg.transaction(async (t) => {
+      await t.access.createGroup("Field", "line operators");
+      await gate;
+      throw boom;
+    });
+    const seen = reg.access.getGroup("Field");
+    await tick();
+    release();
+    await expect(tx).rejects.toBe(boom);
+    expect(await seen).toBeUndefined();
+    expect(await reg.access.getGroup("Field")).toBeUndefined();
+    expect((await reg.access.listGroups()).map((g) => g.name)).not.toContain("Field");
+  });
+
+  it("registry async - every store method of the contract answers with a Promise, also on an ended transaction's handle", async () => {
+    const kinds = [
+      reg.access.listGroups(),
+      reg.templates.list(),
+      reg.secrets.storedKeyId(),
+      reg.credentials.listActive(),
+      reg.modelWrites.addUser("alice"),
+    ];
+    for (const k of kinds) expect(k).toBeInstanceOf(Promise);
+    await Promise.all(kinds);
+    let kept: Parameters<Parameters<typeof reg.transaction>[0]>[0] | undefined;
+    await reg.transaction((tx) => {
+      kept = tx;
+    });
+    await expect(kept!.templates.list()).rejects.toThrow("has ended");
+    await expect(kept!.access.createGroup("Late")).rejects.toThrow("has ended");
+    expect(await reg.access.getGroup("Late")).toBeUndefined();
+  });
 });

@@ -1,5 +1,6 @@
-import type { AsyncRegistry, AsyncRegistryMethods, RegistryTransaction } from "./async-types.js";
+import type { AsyncRegistry, AsyncRegistryMethods, AsyncStores, RegistryTransaction } from "./async-types.js";
 import type { SqliteRegistry } from "./sqlite.js";
+import { STORE_METHODS, type SyncStores } from "./stores.js";
 import type { SyncRegistry } from "./types.js";
 
 /** Every method of the registry contract, so that a method added to it cannot be left out here. */
@@ -28,8 +29,11 @@ const METHODS: Record<keyof AsyncRegistryMethods, true> = {
   visible: true,
   isAdministrator: true,
   restrict: true,
+  unrestrict: true,
   createOperator: true,
   checkOperator: true,
+  createOperatorToken: true,
+  revokeOperatorToken: true,
   listOperators: true,
   setProperty: true,
   setProperties: true,
@@ -96,10 +100,8 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
   readonly #waiters: (() => void)[] = [];
 
   constructor(readonly sync: SqliteRegistry) {
-    Object.assign(
-      this,
-      methodsOver(sync, (run) => this.#call(run)),
-    );
+    const call = <T>(run: () => T) => this.#call(run);
+    Object.assign(this, methodsOver(sync, call), storesOver(sync, call));
   }
 
   transaction<T>(work: Work<T>): Promise<T> {
@@ -163,6 +165,7 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
       isOpen() ? settled(run) : Promise.reject(new Error("the registry transaction has ended"));
     const tx: RegistryTransaction = {
       ...methodsOver(this.sync, inside),
+      ...storesOver(this.sync, inside),
       transaction: <T>(work: Work<T>): Promise<T> => {
         if (!isOpen()) return Promise.reject(new Error("the registry transaction has ended"));
         const control = this.sync.control;
@@ -208,7 +211,7 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
-export interface AsyncSqliteRegistry extends AsyncRegistryMethods {}
+export interface AsyncSqliteRegistry extends AsyncRegistryMethods, AsyncStores {}
 
 function methodsOver(registry: SyncRegistry, call: <T>(run: () => T) => Promise<T>): AsyncRegistryMethods {
   const methods: Record<string, unknown> = {};
@@ -217,6 +220,20 @@ function methodsOver(registry: SyncRegistry, call: <T>(run: () => T) => Promise<
     methods[name] = (...args: unknown[]) => call(() => method.apply(registry, args));
   }
   return methods as unknown as AsyncRegistryMethods;
+}
+
+function storesOver(stores: SyncStores, call: <T>(run: () => T) => Promise<T>): AsyncStores {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [storeName, names] of Object.entries(STORE_METHODS)) {
+    const store = stores[storeName as keyof SyncStores] as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const methods: Record<string, unknown> = {};
+    for (const name of Object.keys(names)) {
+      const method = store[name]!;
+      methods[name] = (...args: unknown[]) => call(() => method.apply(store, args));
+    }
+    out[storeName] = Object.freeze(methods);
+  }
+  return out as unknown as AsyncStores;
 }
 
 const views = new WeakMap<SyncRegistry, AsyncSqliteRegistry>();

@@ -3,9 +3,19 @@
  * registry's {@link SyncRegistry} returns a Promise here, so that a networked database can
  * implement it; the embedded SQLite registry implements it in registry/async-sqlite.ts.
  */
+import type { SyncStores } from "./stores.js";
 import type { SyncRegistry } from "./types.js";
 
 type Promised<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+
+/** A store whose every method answers with a Promise. */
+export type AsyncStore<S> = { readonly [K in keyof S]: Promised<S[K]> };
+
+/**
+ * The registry's stores beside its core methods (registry/stores.ts), each method answering with
+ * a Promise: the access model, templates, secret values, operator credentials, model writes.
+ */
+export type AsyncStores = { readonly [K in keyof SyncStores]: AsyncStore<SyncStores[K]> };
 
 /** The registry methods of {@link SyncRegistry}, each answering with a Promise. */
 export type AsyncRegistryMethods = {
@@ -17,7 +27,7 @@ export type AsyncRegistryMethods = {
  * transaction's work, or not at all. Valid only until the transaction ends (a later call is
  * refused). Await each nested transaction before starting the next one.
  */
-export interface RegistryTransaction extends AsyncRegistryMethods {
+export interface RegistryTransaction extends AsyncRegistryMethods, AsyncStores {
   /**
    * A nested transaction: when `work` throws (or its Promise rejects) only its writes are undone
    * and the error is passed on; otherwise its writes commit with the enclosing transaction.
@@ -29,7 +39,7 @@ export interface RegistryTransaction extends AsyncRegistryMethods {
  * The asynchronous registry. Calls are applied in the order they are made. A call made while a
  * transaction is open waits until it has ended and never sees its uncommitted writes.
  */
-export interface AsyncRegistry extends AsyncRegistryMethods {
+export interface AsyncRegistry extends AsyncRegistryMethods, AsyncStores {
   /**
    * Runs `work` atomically over a transaction handle: all of its writes are applied, or none when
    * it throws or its Promise rejects (the error is passed on). No other write of this registry is

@@ -256,9 +256,15 @@ export interface SyncRegistry {
   isAdministrator(principal: Principal): boolean;
   /** Removes a device's default permission on one of its own Things (least privilege). */
   restrict(deviceId: string, thing: string, permission: Permission): void;
+  /** Gives a device back a default permission on one of its own Things that {@link restrict} removed. */
+  unrestrict(deviceId: string, thing: string, permission: Permission): void;
 
   createOperator(name: string, admin: boolean): { token: string; record: OperatorRecord };
   checkOperator(token: string): OperatorCheck;
+  /** Issues another bearer token for an existing operator; the plaintext `token` is returned once. */
+  createOperatorToken(name: string): { token: string; tokenId: string };
+  /** Revokes one operator token by its id; false when no such live token exists. */
+  revokeOperatorToken(tokenId: string): boolean;
   listOperators(): OperatorRecord[];
 
   setProperty(state: PropertyState): void;
