@@ -210,7 +210,7 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface AsyncSqliteRegistry extends AsyncRegistryMethods, AsyncStores {}
 
 function methodsOver(registry: SyncRegistry, call: <T>(run: () => T) => Promise<T>): AsyncRegistryMethods {
