@@ -24,8 +24,8 @@ import { type FileServiceOptions, TransferManager } from "./files/transfers.js";
 import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
 import { asyncRegistryOf } from "./registry/async-sqlite.js";
-import type { SqliteCredentials } from "./registry/credentials-sql.js";
-import { SqliteRegistry } from "./registry/sqlite.js";
+import type { AsyncCredentialStore, Registry } from "./registry/async-types.js";
+import type { SqliteRegistry } from "./registry/sqlite.js";
 import { registerBuiltinServices } from "./things/builtin-services.js";
 import { ChangeHub } from "./things/changes.js";
 import { DeviceLinks } from "./things/device-links.js";
@@ -90,11 +90,8 @@ export interface ServerOptions {
   builtinServices?: boolean;
   /** File repository and transfers (docs/files.md). Default: none (file routes answer 503). */
   files?: FileServiceOptions;
-  /**
-   * Operator passwords and login tokens. Default: those of `registry` when it is a SqliteRegistry;
-   * without any, POST /api/login answers 503 (docs/authentication.md).
-   */
-  credentials?: SqliteCredentials;
+  /** Operator passwords and login tokens (docs/authentication.md). Default: those of `registry`. */
+  credentials?: AsyncCredentialStore;
   /** Password login lifetimes and lockout (config.json `login`). */
   login?: LoginOptions & { lockout?: LockoutOptions };
   /** Authenticators asked after the local passwords, in order (e.g. LDAP). Closed with the server. */
@@ -154,6 +151,8 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   if (options.builtinServices !== false) registerBuiltinServices(services);
   // Every component writes through the guard: a sink that throws (disk full) is contained there.
   const audit = new AuditGuard(options.audit, logger);
+  // One asynchronous view (one queue) for all the registry's users.
+  const registry: Registry = asyncRegistryOf(options.registry);
   const things = new ThingService({
     registry: asyncRegistryOf(options.registry),
     audit,
@@ -196,9 +195,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   if (deps.clientCert === "optional") {
     logger.warn("client certificates are optional: devices may authenticate with an application key alone");
   }
-  const files =
-    options.files &&
-    new TransferManager({ registry: asyncRegistryOf(options.registry), audit, links, logger }, options.files);
+  const files = options.files && new TransferManager({ registry, audit, links, logger }, options.files);
   const userOnStream = options.edge.onStream;
   const onStream: StreamHandler | undefined =
     files || userOnStream
@@ -210,30 +207,24 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
       : undefined;
   const tunnels =
     options.tunnels === false ? undefined : new TunnelRelay(options.tunnels ?? {}, { links, audit, logger });
-  const credentials =
-    options.credentials ?? (options.registry instanceof SqliteRegistry ? options.registry.credentials : undefined);
+  const credentials = options.credentials ?? registry.credentials;
   const extraAuthenticators = options.authenticators ?? [];
-  const login =
-    credentials &&
-    new LoginService({
-      credentials,
-      authenticators: [new LocalAuthenticator(credentials), ...extraAuthenticators],
-      lockout: new LoginLockout(options.login?.lockout),
-      audit,
-      ...(options.login && { options: options.login }),
-      onUnavailable: (by, detail) => logger.error({ authenticator: by, detail }, "login directory unavailable"),
-    });
+  const login = new LoginService({
+    credentials,
+    authenticators: [new LocalAuthenticator(credentials), ...extraAuthenticators],
+    lockout: new LoginLockout(options.login?.lockout),
+    audit,
+    ...(options.login && { options: options.login }),
+    onUnavailable: (by, detail) => logger.error({ authenticator: by, detail }, "login directory unavailable"),
+  });
   let operator: OperatorApi | undefined;
   if (options.operator) {
-    // The operator API's own reads and writes go through the asynchronous view (one queue for all its users).
-    const registry = asyncRegistryOf(options.registry);
-    const sqlite = options.registry instanceof SqliteRegistry ? options.registry : undefined;
     const limiter = new FailureLimiter(rate);
     try {
       operator = await startOperatorApi({
         ...stripUndefined(options.operator),
         registry,
-        ...(sqlite && { stores: sqlite }),
+        stores: options.registry,
         audit,
         auditHealth: () => audit.health,
         things,
@@ -250,8 +241,8 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
           }),
         }),
         ...(files && { files: { manager: files, registry, links, audit } }),
-        ...(credentials && { credentials }),
-        ...(login && { login }),
+        credentials,
+        login,
       });
     } catch (err) {
       files?.close();

@@ -1,5 +1,5 @@
 import { assertOperatorName } from "../registry/names.js";
-import type { SqliteCredentials } from "../registry/credentials-sql.js";
+import type { AsyncCredentialStore } from "../registry/async-types.js";
 import { verifyNothing, verifyPassword } from "./passwords.js";
 
 /** A username and password to check, and where they came from. */
@@ -48,9 +48,9 @@ export interface Authenticator {
 /** Operators with a password set by `outpost-server operator add --password-file` or `operator passwd`. */
 export class LocalAuthenticator implements Authenticator {
   readonly name = "local";
-  readonly #credentials: SqliteCredentials;
+  readonly #credentials: Pick<AsyncCredentialStore, "passwordHash">;
 
-  constructor(credentials: SqliteCredentials) {
+  constructor(credentials: Pick<AsyncCredentialStore, "passwordHash">) {
     this.#credentials = credentials;
   }
 
@@ -58,7 +58,7 @@ export class LocalAuthenticator implements Authenticator {
     let hash: string | undefined;
     try {
       assertOperatorName(attempt.username);
-      hash = this.#credentials.passwordHash(attempt.username);
+      hash = await this.#credentials.passwordHash(attempt.username);
     } catch (err) {
       if ((err as { code?: string }).code !== "OUTPOST_BAD_REQUEST") {
         await verifyNothing(attempt.password);

@@ -1,6 +1,7 @@
 import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type { AuditEvent, AuditSink } from "../audit/types.js";
-import type { LoginKind, LoginTokenRecord, SqliteCredentials, TokenScope } from "../registry/credentials-sql.js";
+import type { AsyncCredentialStore } from "../registry/async-types.js";
+import type { LoginKind, LoginTokenRecord, TokenScope } from "../registry/credentials-sql.js";
 import { assertDeviceId, assertOperatorName, assertThingName, isPermission } from "../registry/names.js";
 import type { OperatorRecord } from "../registry/types.js";
 import type { Authenticator, AuthResult } from "./authenticator.js";
@@ -44,7 +45,8 @@ export const MAX_SCOPE_ENTRIES = 256;
 
 /** What {@link LoginService} needs. */
 export interface LoginDeps {
-  credentials: SqliteCredentials;
+  /** The operators, their login tokens, and the directory users made operators at their first login. */
+  credentials: Pick<AsyncCredentialStore, "issue" | "revoke" | "operator" | "ensureOperator">;
   /** Asked in order; the next one only when a user is unknown to the previous. */
   authenticators: Authenticator[];
   lockout: LoginLockout;
@@ -103,7 +105,7 @@ export class LoginService {
     let operator: OperatorRecord | undefined;
     let reason: string | undefined = result.ok ? undefined : result.reason;
     if (result.ok) {
-      operator = this.#operatorFor(result.username, by, req.source);
+      operator = await this.#operatorFor(result.username, by, req.source);
       if (!operator) reason = "no-operator";
     } else if (result.reason === "unavailable") {
       this.#d.onUnavailable?.(by, result.detail ?? "");
@@ -133,7 +135,7 @@ export class LoginService {
     }
     this.#d.lockout.success(req.username);
     const groups = result.groups;
-    const issued = this.#d.credentials.issue({
+    const issued = await this.#d.credentials.issue({
       operator: operator.name,
       kind: req.kind,
       authenticator: by,
@@ -170,7 +172,7 @@ export class LoginService {
       });
     if (!created) {
       // A login that cannot be recorded does not happen (as for devices: docs/security.md).
-      this.#d.credentials.revoke(issued.record.tokenId);
+      await this.#d.credentials.revoke(issued.record.tokenId);
       throw new OutpostError(ErrorCode.Unavailable, "the audit log cannot be written; try again later", {
         status: 503,
       });
@@ -178,13 +180,13 @@ export class LoginService {
     return {
       token: issued.token,
       record: issued.record,
-      operator: this.#d.credentials.operator(operator.name, groups) ?? operator,
+      operator: (await this.#d.credentials.operator(operator.name, groups)) ?? operator,
     };
   }
 
   /** Revokes a login token (logout); records who did it. Returns false when it was not live. */
-  revoke(tokenId: string, actor: string, source: string, via: string): boolean {
-    const done = this.#d.credentials.revoke(tokenId);
+  async revoke(tokenId: string, actor: string, source: string, via: string): Promise<boolean> {
+    const done = await this.#d.credentials.revoke(tokenId);
     if (done) {
       this.#audit({
         type: "operator.token.revoke",
@@ -212,11 +214,11 @@ export class LoginService {
     return req.ttlMs;
   }
 
-  #operatorFor(username: string, by: string, source: string): OperatorRecord | undefined {
-    const existing = this.#d.credentials.operator(username);
+  async #operatorFor(username: string, by: string, source: string): Promise<OperatorRecord | undefined> {
+    const existing = await this.#d.credentials.operator(username);
     if (existing || by === "local" || this.#d.options?.createDirectoryOperators === false) return existing;
     try {
-      if (this.#d.credentials.ensureOperator(username)) {
+      if (await this.#d.credentials.ensureOperator(username)) {
         this.#audit({
           type: "admin.change",
           actor: "system",
@@ -229,7 +231,7 @@ export class LoginService {
     } catch {
       return undefined;
     }
-    return this.#d.credentials.operator(username);
+    return await this.#d.credentials.operator(username);
   }
 
   #audit(event: AuditEvent): void {

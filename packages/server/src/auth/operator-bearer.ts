@@ -1,6 +1,7 @@
 import { ErrorCode } from "@outpost/protocol";
 import type { AuditSink } from "../audit/types.js";
-import type { LoginTokenRecord, SqliteCredentials } from "../registry/credentials-sql.js";
+import type { AsyncCredentialStore } from "../registry/async-types.js";
+import type { LoginTokenRecord } from "../registry/credentials-sql.js";
 import type { OperatorCheck, OperatorRecord } from "../registry/types.js";
 import { parseOperatorToken } from "./app-keys.js";
 import type { FailureLimiter } from "./rate-limit.js";
@@ -12,7 +13,7 @@ export interface OperatorBearerDeps {
   audit: AuditSink;
   limiter: FailureLimiter;
   /** Login sessions and tokens; without it only the tokens of `operator add` are accepted. */
-  credentials?: SqliteCredentials | undefined;
+  credentials?: Pick<AsyncCredentialStore, "check"> | undefined;
 }
 
 /** Result of checking a presented operator token of either kind. */
@@ -37,7 +38,7 @@ export async function checkOperatorToken(
   token: string,
   via: Presentation = "bearer",
 ): Promise<BearerCheck> {
-  const login = deps.credentials?.check(token);
+  const login = await deps.credentials?.check(token);
   if (login && (login.ok || login.reason !== "unknown")) {
     if (!login.ok) return { ok: false, reason: login.reason };
     if ((login.record.kind === "session") !== (via === "cookie")) return { ok: false, reason: "wrong-kind" };

@@ -171,7 +171,7 @@ export function registerLoginRoutes(
         { status: 400 },
       );
     }
-    const revoked = service().revoke(who.login.tokenId, `operator:${who.principal.id}`, who.source, "logout");
+    const revoked = await service().revoke(who.login.tokenId, `operator:${who.principal.id}`, who.source, "logout");
     if (who.via === "cookie") void reply.header("set-cookie", clearedCookies());
     return { revoked, tokenId: who.login.tokenId };
   });

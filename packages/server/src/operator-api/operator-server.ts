@@ -13,11 +13,10 @@ import { checkOperatorBearer, checkOperatorToken } from "../auth/operator-bearer
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import { CSRF_HEADER, csrfMatches, readCookie, SAFE_METHODS, SESSION_COOKIE } from "../auth/sessions.js";
 import { allows } from "../auth/token-scope.js";
-import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { edgeTlsOptions } from "../edge/tls.js";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { AsyncRegistry } from "../registry/async-types.js";
+import type { AsyncCredentialStore, AsyncRegistry } from "../registry/async-types.js";
 import type { SqliteRegistry } from "../registry/sqlite.js";
 import type { ThingService } from "../things/thing-service.js";
 import type { TunnelRelay } from "../tunnels/relay.js";
@@ -38,13 +37,19 @@ export interface OperatorApiOptions {
   port?: number;
   certPem: string;
   keyPem: string;
-  /** The registry: operator tokens, Administrators, `tunnel.open`, and the transactions of design changes. */
-  registry: Pick<AsyncRegistry, "checkOperator" | "isAdministrator" | "can" | "transaction">;
   /**
-   * The embedded registry's access model, templates and secret values (on the connection of
-   * `registry`); without them the access and design routes answer 503.
+   * The registry: operator tokens, Administrators, `tunnel.open`, the templates, Things and secret
+   * flags of the design routes with their access decisions, and the transactions of design changes.
    */
-  stores?: Pick<SqliteRegistry, "access" | "templates" | "secrets">;
+  registry: Pick<
+    AsyncRegistry,
+    "checkOperator" | "isAdministrator" | "can" | "transaction" | "access" | "templates" | "secrets"
+  >;
+  /**
+   * The embedded registry's access model (on the connection of `registry`); without it the access
+   * routes answer 503.
+   */
+  stores?: Pick<SqliteRegistry, "access">;
   audit: AuditSink;
   /** Whether the audit log can be written, shown by GET /api/health. Default: always "ok". */
   auditHealth?: () => AuditHealth;
@@ -67,7 +72,7 @@ export interface OperatorApiOptions {
   /** File transfer; without it the file routes answer 503. */
   files?: FileRouteDeps;
   /** Login sessions and tokens; without them only the tokens of `operator add` are accepted. */
-  credentials?: SqliteCredentials;
+  credentials?: Pick<AsyncCredentialStore, "check"> | undefined;
   /** Password logins (POST /api/login); without it the route answers 503. */
   login?: LoginService;
 }
@@ -218,7 +223,6 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
       audit: options.audit,
     },
     templates: {
-      templates: () => options.stores,
       registry: options.registry,
       audit: options.audit,
     },

@@ -2,22 +2,19 @@ import { ErrorCode, OutpostError } from "@outpost/protocol";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DesignPermission, EntityKind } from "../access/model.js";
 import type { AuditSink } from "../audit/types.js";
-import type { SqliteAccess } from "../registry/access-sql.js";
-import type { AsyncRegistry } from "../registry/async-types.js";
-import type { SqliteTemplates } from "../registry/templates-sql.js";
-import type { SecretValues } from "../registry/secret-values.js";
+import type { AsyncRegistry, RegistryTransaction } from "../registry/async-types.js";
 import { maskSecrets, parseTemplateDefinition } from "../templates/model.js";
 import type { Caller } from "./routes.js";
 import { bearer, errorResponses } from "./schema-parts.js";
 
 /** What the template and Thing design routes use; without them they answer 503. */
 export interface TemplateRouteDeps {
-  templates?: () => { templates: SqliteTemplates; access: SqliteAccess; secrets: SecretValues } | undefined;
   /**
-   * The registry whose transaction each change runs in (the checks with it), so that it waits for
-   * and never joins another unit of work on the same connection. Default: none (run directly).
+   * The registry: templates, Things, secret flags and the access model's decisions. Each change
+   * runs in one of its transactions with its checks and the state it records before and after,
+   * so that no other write joins it.
    */
-  registry?: Pick<AsyncRegistry, "transaction">;
+  registry?: Pick<AsyncRegistry, "access" | "templates" | "secrets" | "transaction">;
   audit?: AuditSink;
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
@@ -101,26 +98,27 @@ const unknown = (kind: EntityKind, n: string) =>
  * state before and after; secret property values appear there as `<secret>`.
  */
 export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRouteDeps): void {
-  const store = () => {
-    const s = deps.templates?.();
-    if (!s) throw new OutpostError(ErrorCode.Unavailable, "templates are not available", { status: 503 });
-    return s;
+  type Reads = Pick<RegistryTransaction, "access" | "templates" | "secrets">;
+  const store = (): NonNullable<TemplateRouteDeps["registry"]> => {
+    const r = deps.registry;
+    if (!r) throw new OutpostError(ErrorCode.Unavailable, "templates are not available", { status: 503 });
+    return r;
   };
   const who = (req: FastifyRequest): Caller => {
     if (!req.caller) throw new OutpostError(ErrorCode.Internal, "route reached without authentication");
     return req.caller;
   };
   /** Visibility, then the design-time permission; throws the 404 or the (audited) 403. */
-  const check = (
+  const check = async (
+    r: Reads,
     req: FastifyRequest,
     permission: DesignPermission,
     kind: "thing" | "template",
     target: string,
     template?: string,
-  ): Caller => {
+  ): Promise<Caller> => {
     const c = who(req);
-    const { access } = store();
-    const d = access.decide(
+    const d = await r.access.decide(
       { principal: c.principal, permission, target, ...(template !== undefined ? { template } : {}) },
       kind,
     );
@@ -150,12 +148,12 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
    * and body), never with the 409 that would tell the caller the entity exists. The audit record
    * names the real reason.
    */
-  const claim = (req: FastifyRequest, c: Caller, kind: "thing" | "template", n: string): void => {
-    const seen = store().access.decide({ principal: c.principal, permission: "read", target: n }, kind);
+  const claim = async (r: Reads, req: FastifyRequest, c: Caller, kind: "thing" | "template", n: string) => {
+    const seen = await r.access.decide({ principal: c.principal, permission: "read", target: n }, kind);
     if (seen.reason === "invisible") throw lacks(req, c, "create", kind, n, "name taken by an invisible entity");
   };
   /** Runs a change (its checks with it) in one registry transaction, so it never joins another unit of work. */
-  const atomically = async <T>(work: () => T): Promise<T> => (deps.registry ? deps.registry.transaction(work) : work());
+  const atomically = <T>(work: (tx: RegistryTransaction) => Promise<T>): Promise<T> => store().transaction(work);
   const record = (c: Caller, target: string, action: string, before: unknown, after: unknown) => {
     deps.audit?.append({
       type: "admin.change",
@@ -189,10 +187,12 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     async (req) => {
       const c = who(req);
       const { templates, access } = store();
-      const may = (t: string) =>
-        access.visible(c.principal, "template", t) &&
-        access.allows({ principal: c.principal, permission: "read", target: t }, "template");
-      return { templates: templates.list().filter((t) => may(t.name)) };
+      const may = async (t: string) =>
+        (await access.visible(c.principal, "template", t)) &&
+        (await access.allows({ principal: c.principal, permission: "read", target: t }, "template"));
+      const all = await templates.list();
+      const allowed = await Promise.all(all.map((t) => may(t.name)));
+      return { templates: all.filter((_t, i) => allowed[i]) };
     },
   );
 
@@ -210,8 +210,9 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.template;
-      check(req, "read", "template", n);
-      const t = store().templates.get(n);
+      const r = store();
+      await check(r, req, "read", "template", n);
+      const t = await r.templates.get(n);
       if (!t) throw unknown("template", n);
       return t;
     },
@@ -239,10 +240,10 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     async (req) => {
       const n = String(req.body.name);
       const definition = parseTemplateDefinition(req.body);
-      const { c, t } = await atomically(() => {
-        const c = check(req, "create", "template", n);
-        claim(req, c, "template", n);
-        return { c, t: store().templates.create(n, definition) };
+      const { c, t } = await atomically(async (tx) => {
+        const c = await check(tx, req, "create", "template", n);
+        await claim(tx, req, c, "template", n);
+        return { c, t: await tx.templates.create(n, definition) };
       });
       return record(c, `template:${n}`, "createTemplate", null, t);
     },
@@ -264,12 +265,12 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.template;
-      const { c, before, after } = await atomically(() => {
-        const c = check(req, "update", "template", n);
+      const { c, before, after } = await atomically(async (tx) => {
+        const c = await check(tx, req, "update", "template", n);
         if (req.body.name !== undefined && req.body.name !== n) {
           throw new OutpostError(ErrorCode.BadRequest, "a template cannot be renamed");
         }
-        return { c, ...store().templates.update(n, parseTemplateDefinition(req.body)) };
+        return { c, ...(await tx.templates.update(n, parseTemplateDefinition(req.body))) };
       });
       return record(c, `template:${n}`, "updateTemplate", before, after);
     },
@@ -289,9 +290,9 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.template;
-      const { c, before } = await atomically(() => {
-        const c = check(req, "delete", "template", n);
-        return { c, before: store().templates.delete(n) };
+      const { c, before } = await atomically(async (tx) => {
+        const c = await check(tx, req, "delete", "template", n);
+        return { c, before: await tx.templates.delete(n) };
       });
       return record(c, `template:${n}`, "deleteTemplate", before, null);
     },
@@ -327,20 +328,19 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
       const template = typeof b.template === "string" ? b.template : undefined;
       const deviceId = String(b.deviceId);
       const values = (b.properties ?? {}) as Record<string, unknown>;
-      const { c, thing, masked } = await atomically(() => {
-        const c = check(req, "create", "thing", n, template);
-        const s = store();
+      const { c, thing, masked } = await atomically(async (tx) => {
+        const c = await check(tx, req, "create", "thing", n, template);
         // A device that does not exist for the caller is answered like one that does not exist.
-        if (!s.access.visible(c.principal, "device", deviceId)) throw unknown("device", deviceId);
-        claim(req, c, "thing", n);
-        const thing = s.templates.createThing({
+        if (!(await tx.access.visible(c.principal, "device", deviceId))) throw unknown("device", deviceId);
+        await claim(tx, req, c, "thing", n);
+        const thing = await tx.templates.createThing({
           name: n,
           deviceId,
           ...(template !== undefined ? { template } : {}),
           ...(typeof b.description === "string" ? { description: b.description } : {}),
           properties: values,
         });
-        return { c, thing, masked: maskSecrets(values, s.secrets.secretsOf(n)) };
+        return { c, thing, masked: maskSecrets(values, await tx.secrets.secretsOf(n)) };
       });
       return record(c, `thing:${n}`, "createThing", null, { ...thing, properties: masked });
     },
@@ -360,8 +360,9 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.thing;
-      check(req, "read", "thing", n);
-      const t = store().templates.getThing(n);
+      const r = store();
+      await check(r, req, "read", "thing", n);
+      const t = await r.templates.getThing(n);
       if (!t) throw unknown("thing", n);
       return t;
     },
@@ -387,12 +388,11 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.thing;
-      const { c, before, after } = await atomically(() => {
-        const c = check(req, "update", "thing", n);
-        const s = store();
-        const before = s.templates.getThing(n);
+      const { c, before, after } = await atomically(async (tx) => {
+        const c = await check(tx, req, "update", "thing", n);
+        const before = await tx.templates.getThing(n);
         if (!before) throw unknown("thing", n);
-        return { c, before, after: s.templates.describeThing(n, String(req.body.description)) };
+        return { c, before, after: await tx.templates.describeThing(n, String(req.body.description)) };
       });
       return record(c, `thing:${n}`, "updateThing", before, after);
     },
@@ -412,9 +412,9 @@ export function registerTemplateRoutes(app: FastifyInstance, deps: TemplateRoute
     },
     async (req) => {
       const n = req.params.thing;
-      const { c, before } = await atomically(() => {
-        const c = check(req, "delete", "thing", n);
-        return { c, before: store().templates.deleteThing(n) };
+      const { c, before } = await atomically(async (tx) => {
+        const c = await check(tx, req, "delete", "thing", n);
+        return { c, before: await tx.templates.deleteThing(n) };
       });
       return record(c, `thing:${n}`, "deleteThing", before, null);
     },

@@ -54,3 +54,10 @@ export interface AsyncRegistry extends AsyncRegistryMethods, AsyncStores {
 
 /** The registry: devices, keys, Things, permissions, operators, latest values (asynchronous). */
 export type Registry = AsyncRegistry;
+
+/** Thing templates, and Things created from them or removed (asynchronous). */
+export type AsyncTemplateStore = AsyncStores["templates"];
+/** Which template properties are secret, and the data key their values are sealed with (asynchronous). */
+export type AsyncSecretStore = AsyncStores["secrets"];
+/** Operator passwords and login tokens (asynchronous). */
+export type AsyncCredentialStore = AsyncStores["credentials"];

@@ -6,9 +6,8 @@ import type { AuditSink } from "../audit/types.js";
 import { checkOperatorBearer } from "../auth/operator-bearer.js";
 import type { FailureLimiter } from "../auth/rate-limit.js";
 import { inScope } from "../auth/token-scope.js";
-import type { SqliteCredentials } from "../registry/credentials-sql.js";
 import { WsTransport } from "../edge/ws-transport.js";
-import type { AsyncRegistry } from "../registry/async-types.js";
+import type { AsyncCredentialStore, AsyncRegistry } from "../registry/async-types.js";
 import type { TunnelRelay } from "./relay.js";
 
 /** What the upgrade handler needs. */
@@ -19,7 +18,7 @@ export interface TunnelUpgradeDeps {
   limiter: FailureLimiter;
   relay: TunnelRelay;
   /** Login tokens (a session, which lives in a cookie, is not accepted here). */
-  credentials?: SqliteCredentials | undefined;
+  credentials?: Pick<AsyncCredentialStore, "check"> | undefined;
 }
 
 /** The path of the operator tunnel WebSocket: /api/devices/{id}/tunnel. */
