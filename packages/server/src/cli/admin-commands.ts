@@ -211,7 +211,7 @@ export function restrictCommand(): Command {
           if ((await ctx.registry.getThing(thing))?.deviceId !== deviceId) {
             throw new OutpostError(ErrorCode.NotFound, `Thing ${thing} is not assigned to device ${deviceId}`);
           }
-          ctx.stores.unrestrict(deviceId, thing, permission);
+          await ctx.registry.unrestrict(deviceId, thing, permission);
         } else {
           await ctx.registry.restrict(deviceId, thing, permission);
         }

@@ -35,10 +35,9 @@ export function operatorCommand(): Command {
       const hash =
         o.passwordFile === undefined ? undefined : await hashPassword(readPasswordFile(o.passwordFile as string));
       await withDataDir(o.data, async (ctx) => {
-        // The credentials store joins the transaction: it writes on the registry's connection.
         const { token } = await ctx.registry.transaction(async (tx) => {
           const created = await tx.createOperator(name, o.admin === true);
-          if (hash !== undefined) ctx.stores.credentials.setPassword(name, hash);
+          if (hash !== undefined) await tx.credentials.setPassword(name, hash);
           return created;
         });
         ctx.record(`operator:${name}`, "operator.add", { admin: o.admin === true, password: hash !== undefined });
@@ -56,12 +55,13 @@ export function operatorCommand(): Command {
       }
       const hash = o.clear ? undefined : await hashPassword(readPasswordFile(o.passwordFile as string));
       await withDataDir(o.data, async (ctx) => {
-        const creds = ctx.stores.credentials;
-        if (!creds.operator(name)) throw new OutpostError(ErrorCode.NotFound, `operator ${name} not found`);
-        const revoked = await ctx.registry.transaction(() => {
-          if (hash === undefined) creds.clearPassword(name);
-          else creds.setPassword(name, hash);
-          return creds.revokeAll(name);
+        if (!(await ctx.registry.credentials.operator(name))) {
+          throw new OutpostError(ErrorCode.NotFound, `operator ${name} not found`);
+        }
+        const revoked = await ctx.registry.transaction(async (tx) => {
+          if (hash === undefined) await tx.credentials.clearPassword(name);
+          else await tx.credentials.setPassword(name, hash);
+          return tx.credentials.revokeAll(name);
         });
         ctx.record(`operator:${name}`, hash === undefined ? "operator.password.clear" : "operator.password.set", {
           loginTokensRevoked: revoked,
@@ -72,8 +72,8 @@ export function operatorCommand(): Command {
   withData(op.command("token <name>"))
     .description("issue another token for an operator (for rotation) and print it once")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const { token, tokenId } = ctx.stores.createOperatorToken(name);
+      await withDataDir(o.data, async (ctx) => {
+        const { token, tokenId } = await ctx.registry.createOperatorToken(name);
         ctx.record(`operator:${name}`, "operator.token.add", { tokenId });
         console.log(token);
         process.stderr.write(`token ${tokenId} created for ${name}; shown only once\n`);
@@ -82,9 +82,9 @@ export function operatorCommand(): Command {
   withData(op.command("revoke-token <tokenId>"))
     .description("revoke an operator token or a login session/token by its id (the 16 characters after opt_)")
     .action(async (tokenId: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const login = ctx.stores.credentials.revoke(tokenId);
-        if (!login && !ctx.stores.revokeOperatorToken(tokenId)) {
+      await withDataDir(o.data, async (ctx) => {
+        const login = await ctx.registry.credentials.revoke(tokenId);
+        if (!login && !(await ctx.registry.revokeOperatorToken(tokenId))) {
           throw new OutpostError(ErrorCode.NotFound, `no active operator token ${tokenId}`);
         }
         ctx.record(`operator-token:${tokenId}`, "operator.token.revoke", { login });
@@ -94,8 +94,8 @@ export function operatorCommand(): Command {
   withData(op.command("sessions [name]"))
     .description("list the live login sessions and tokens (of one operator, or all)")
     .action(async (name: string | undefined, o: Opts) => {
-      await withDataDir(o.data, ({ stores }) => {
-        for (const t of stores.credentials.listActive(name)) {
+      await withDataDir(o.data, async ({ registry }) => {
+        for (const t of await registry.credentials.listActive(name)) {
           const scope = t.scope === null ? "full" : JSON.stringify(t.scope);
           console.log(
             `${t.tokenId}\t${t.operator}\t${t.kind}\t${t.authenticator}\tfrom ${t.source}\texpires ${iso(t.expiresAt)}\tscope ${scope}`,
@@ -106,11 +106,11 @@ export function operatorCommand(): Command {
   withData(op.command("logout <name>"))
     .description("revoke every login session and token of an operator (its `operator add` tokens stay)")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        if (!ctx.stores.credentials.operator(name)) {
+      await withDataDir(o.data, async (ctx) => {
+        if (!(await ctx.registry.credentials.operator(name))) {
           throw new OutpostError(ErrorCode.NotFound, `operator ${name} not found`);
         }
-        const n = ctx.stores.credentials.revokeAll(name);
+        const n = await ctx.registry.credentials.revokeAll(name);
         ctx.record(`operator:${name}`, "operator.logout", { loginTokensRevoked: n });
         console.log(`${n} login session(s) and token(s) of ${name} revoked`);
       });
@@ -118,9 +118,9 @@ export function operatorCommand(): Command {
   withData(op.command("list"))
     .description("list operators")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, async ({ registry, stores }) => {
+      await withDataDir(o.data, async ({ registry }) => {
         for (const x of await registry.listOperators()) {
-          const pw = stores.credentials.passwordHash(x.name) === undefined ? "-" : "password";
+          const pw = (await registry.credentials.passwordHash(x.name)) === undefined ? "-" : "password";
           console.log(`${x.name}\t${x.admin ? "admin" : "-"}\t${pw}`);
         }
       });

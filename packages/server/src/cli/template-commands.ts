@@ -85,18 +85,18 @@ export function templateCommand(): Command {
   json(template.command("list"))
     .description("list templates")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const all = ctx.stores.templates.list();
+      await withDataDir(o.data, async (ctx) => {
+        const all = await ctx.registry.templates.list();
         out(o, all, () => (all.length === 0 ? ["no templates"] : all.flatMap(templateLines)));
       });
     });
   json(template.command("show <name>"))
     .description("show one template and the Things made from it")
     .action(async (name: string, o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const t = ctx.stores.templates.get(name);
+      await withDataDir(o.data, async (ctx) => {
+        const t = await ctx.registry.templates.get(name);
         if (!t) throw new OutpostError(ErrorCode.NotFound, `template ${name} not found`);
-        const things = ctx.stores.templates.instances(name);
+        const things = await ctx.registry.templates.instances(name);
         out(o, { ...t, things }, () => [...templateLines(t), `  things: ${things.join(", ") || "-"}`]);
       });
     });
@@ -105,7 +105,7 @@ export function templateCommand(): Command {
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, async (ctx) => {
         const definition = definitionOf(o);
-        const after = await ctx.registry.transaction(() => ctx.stores.templates.create(name, definition));
+        const after = await ctx.registry.transaction((tx) => tx.templates.create(name, definition));
         ctx.record(`template:${name}`, "template.create", { before: null, after });
         out(o, { action: "template.create", target: `template:${name}`, before: null, after }, () => [
           `template ${name} created`,
@@ -117,7 +117,7 @@ export function templateCommand(): Command {
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, async (ctx) => {
         const definition = definitionOf(o);
-        const { before, after } = await ctx.registry.transaction(() => ctx.stores.templates.update(name, definition));
+        const { before, after } = await ctx.registry.transaction((tx) => tx.templates.update(name, definition));
         ctx.record(`template:${name}`, "template.update", { before, after });
         out(o, { action: "template.update", target: `template:${name}`, before, after }, () => [
           `template ${name} updated`,
@@ -128,7 +128,7 @@ export function templateCommand(): Command {
     .description("remove a template no Thing is made from, with its entries and visibility")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, async (ctx) => {
-        const before = await ctx.registry.transaction(() => ctx.stores.templates.delete(name));
+        const before = await ctx.registry.transaction((tx) => tx.templates.delete(name));
         ctx.record(`template:${name}`, "template.delete", { before, after: null });
         out(o, { action: "template.delete", target: `template:${name}`, before, after: null }, () => [
           `template ${name} removed`,
@@ -160,8 +160,8 @@ export function addThingCommands(thing: Command): Command {
     .action(async (name: string, deviceId: string, o: Opts) => {
       await withDataDir(o.data, async (ctx) => {
         const properties = Object.fromEntries(((o.set as string[] | undefined) ?? []).map(setting));
-        const { record, after } = await ctx.registry.transaction(() => {
-          const record = ctx.stores.templates.createThing({
+        const { record, after } = await ctx.registry.transaction(async (tx) => {
+          const record = await tx.templates.createThing({
             name,
             deviceId,
             properties,
@@ -170,7 +170,7 @@ export function addThingCommands(thing: Command): Command {
           });
           return {
             record,
-            after: { ...record, properties: maskSecrets(properties, ctx.stores.secrets.secretsOf(name)) },
+            after: { ...record, properties: maskSecrets(properties, await tx.secrets.secretsOf(name)) },
           };
         });
         ctx.record(`thing:${name}`, "thing.create", { before: null, after });
@@ -183,7 +183,7 @@ export function addThingCommands(thing: Command): Command {
     .description("remove a Thing with its kept and desired values, its entries and visibility")
     .action(async (name: string, o: Opts) => {
       await withDataDir(o.data, async (ctx) => {
-        const before = await ctx.registry.transaction(() => ctx.stores.templates.deleteThing(name));
+        const before = await ctx.registry.transaction((tx) => tx.templates.deleteThing(name));
         ctx.record(`thing:${name}`, "thing.delete", { before, after: null });
         out(o, { action: "thing.delete", target: `thing:${name}`, before, after: null }, () => [
           `Thing ${name} removed`,
@@ -199,13 +199,13 @@ export function secretsCommand(): Command {
   json(secrets.command("status"))
     .description("where the data key comes from and its id (never the key)")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
+      await withDataDir(o.data, async (ctx) => {
         const k = loadDataKey(ctx.config.paths.dir);
         const status = {
           source: k.source,
           ...(k.file !== undefined ? { file: k.file } : {}),
           keyId: keyId(k.key),
-          registryKeyId: ctx.stores.secrets.storedKeyId() ?? null,
+          registryKeyId: (await ctx.registry.secrets.storedKeyId()) ?? null,
         };
         out(o, status, () => [
           `data key ${status.keyId} from ${status.source}${k.file ? ` (${k.file})` : ""}`,
@@ -220,8 +220,8 @@ export function secretsCommand(): Command {
       "the new key (32 bytes, raw or base64); required when the key comes from the environment or a credential",
     )
     .action(async (o: Opts) => {
-      await withDataDir(o.data, (ctx) => {
-        const r = rotateDataKey(ctx.stores.secrets, ctx.config.paths.dir, {
+      await withDataDir(o.data, async (ctx) => {
+        const r = await rotateDataKey(ctx.registry.secrets, ctx.config.paths.dir, {
           ...(typeof o.newKey === "string" ? { newKeyFile: o.newKey } : {}),
         });
         ctx.record("data-key", "secrets.rotate-key", {

@@ -88,22 +88,12 @@ export function cliDetails(): Record<string, unknown> {
 }
 
 /**
- * The stores of the embedded registry that the asynchronous contract does not cover yet: the
- * access model, templates, secret values, operator credentials and the writes of a model import.
- * They answer synchronously on the registry's one connection; a write that must not join another
- * unit of work runs inside {@link AsyncRegistry.transaction}.
+ * The stores of the embedded registry still reached synchronously by the access and model
+ * commands: the access model, the templates of a model export or import, and its other writes.
+ * They answer on the registry's one connection; a write that must not join another unit of work
+ * runs inside {@link AsyncRegistry.transaction}.
  */
-export type SqliteStores = Pick<
-  SqliteRegistry,
-  | "access"
-  | "templates"
-  | "secrets"
-  | "credentials"
-  | "modelWrites"
-  | "createOperatorToken"
-  | "revokeOperatorToken"
-  | "unrestrict"
->;
+export type SqliteStores = Pick<SqliteRegistry, "access" | "templates" | "modelWrites">;
 
 /** An opened data directory: config, registry and audit log. Close it when done. */
 export interface DataContext {

@@ -134,6 +134,15 @@ export class SecretValues {
   }
 
   /**
+   * The id of the data key in use (never the key): loaded, checked and recorded as
+   * {@link SecretValues.key} does, so that it is loaded before anything beside it changes.
+   */
+  keyId(): string {
+    this.key();
+    return this.#keyId!;
+  }
+
+  /**
    * The data key, checked against the registry's key id at every use (one indexed read): a key
    * rotated by another process is loaded again rather than used stale.
    */

@@ -77,6 +77,7 @@ export const TEMPLATE_METHODS = {
 export const SECRET_METHODS = {
   secretsOf: true,
   storedKeyId: true,
+  keyId: true,
   rotate: true,
 } as const satisfies Partial<Record<keyof SecretValues, true>>;
 

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, OutpostError } from "@outpost/protocol";
-import type { DataKeyLoader, SecretValues } from "../registry/secret-values.js";
+import type { AsyncSecretStore } from "../registry/async-types.js";
+import type { DataKeyLoader } from "../registry/secret-values.js";
 import { createDataKeyFile, DATA_KEY_FILE, loadDataKey, readKeyFile } from "./data-key.js";
 import { keyId } from "./secret-box.js";
 
@@ -48,14 +49,15 @@ export interface RotationResult {
  * systemd credential, the new key is read from `newKeyFile`; put it in place of the old one
  * before the next start.
  */
-export function rotateDataKey(
-  secrets: SecretValues,
+export async function rotateDataKey(
+  secrets: Pick<AsyncSecretStore, "keyId" | "rotate">,
   dir: string,
   options: { newKeyFile?: string; env?: NodeJS.ProcessEnv } = {},
-): RotationResult {
+): Promise<RotationResult> {
   const env = options.env ?? process.env;
   const current = loadDataKey(dir, { env });
-  const previousKeyId = keyId(secrets.key());
+  // Loading the registry's key finishes or drops an earlier rotation: before this one begins.
+  const previousKeyId = await secrets.keyId();
   if (current.source !== "file") {
     if (options.newKeyFile === undefined) {
       throw new OutpostError(
@@ -64,7 +66,7 @@ export function rotateDataKey(
       );
     }
     const next = readKeyFile(options.newKeyFile);
-    const values = secrets.rotate(next);
+    const values = await secrets.rotate(next);
     return { values, previousKeyId, keyId: keyId(next), keyFile: options.newKeyFile };
   }
   const nextFile = join(dir, NEXT_KEY_FILE);
@@ -73,7 +75,7 @@ export function rotateDataKey(
   createDataKeyFile(nextFile, next);
   let values: number;
   try {
-    values = secrets.rotate(next);
+    values = await secrets.rotate(next);
   } catch (err) {
     rmSync(nextFile, { force: true });
     throw err;
