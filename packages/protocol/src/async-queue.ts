@@ -1,4 +1,17 @@
-/** An unbounded single-consumer queue with an async iterator. Items pushed after end() are dropped. */
+/**
+ * A push-style consumer of an {@link AsyncQueue}: `take` gets each item in order; when it returns a
+ * promise, the next item waits until that promise settles. `end` is called once, after the last
+ * item, when the queue has ended. Neither may throw.
+ */
+export interface QueueConsumer<T> {
+  take(item: T): PromiseLike<unknown> | undefined | void;
+  end(): void;
+}
+
+/**
+ * An unbounded single-consumer queue, read either with an async iterator or by a push-style
+ * {@link QueueConsumer} (no suspended reader per queue). Items pushed after end() are dropped.
+ */
 export class AsyncQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private head = 0;
@@ -6,16 +19,29 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private ended = false;
   private iterated = false;
   private below: { length: number; resolve: () => void } | undefined;
+  private consumer: QueueConsumer<T> | undefined;
+  /** The consumer is running or waits for the promise of its last item. */
+  private busy = false;
 
   /** `onTake` is called with each item as the consumer takes it (for byte accounting). */
   constructor(private readonly onTake?: (item: T) => void) {}
 
+  /** Called with each item as the consumer takes it; by default calls `onTake`. */
+  protected taken(item: T): void {
+    this.onTake?.(item);
+  }
+
   push(item: T): void {
     if (this.ended) return;
+    if (this.consumer) {
+      this.items.push(item);
+      if (!this.busy) this.deliver();
+      return;
+    }
     const w = this.waiter;
     if (w) {
       this.waiter = undefined;
-      this.onTake?.(item);
+      this.taken(item);
       w({ value: item, done: false });
     } else {
       this.items.push(item);
@@ -30,6 +56,40 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.waiter = undefined;
     w?.({ value: undefined, done: true });
     this.checkBelow();
+    if (this.consumer && !this.busy) this.deliver();
+  }
+
+  /**
+   * Hands every item, in order, to `consumer` instead of an iterator; items already queued are
+   * handed over at once. Use it or the iterator, once.
+   */
+  consume(consumer: QueueConsumer<T>): void {
+    if (this.iterated) throw new TypeError("this queue can be iterated only once");
+    this.iterated = true;
+    this.consumer = consumer;
+    this.deliver();
+  }
+
+  /** Runs the consumer over what waits until it returns a promise; ends it once the queue is empty and ended. */
+  private deliver(): void {
+    const consumer = this.consumer!;
+    this.busy = true;
+    while (this.length > 0) {
+      const pending = consumer.take(this.shift() as T);
+      if (pending) {
+        // A closure per wait, not per queue: an idle queue holds none.
+        const resume = (): void => {
+          if (this.consumer) this.deliver();
+        };
+        pending.then(resume, resume);
+        return;
+      }
+    }
+    this.busy = false;
+    if (this.ended) {
+      this.consumer = undefined;
+      consumer.end();
+    }
   }
 
   get length(): number {
@@ -56,13 +116,16 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     if (this.head >= this.items.length) return undefined;
     const item = this.items[this.head] as T;
     this.head++;
-    // Compact now and then so a long-lived queue does not keep consumed items alive.
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    // Compact so that a long-lived queue does not keep consumed items alive.
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items.splice(0, this.head);
       this.head = 0;
     }
     this.checkBelow();
-    this.onTake?.(item);
+    this.taken(item);
     return item;
   }
 

@@ -66,28 +66,40 @@ export class OutboundBytes {
   }
 }
 
-/** Options of {@link InboundFrames}. */
-export interface InboundFramesOptions {
-  /** Unread bytes at which `pause` is called. */
-  highWaterBytes: number;
+/** What {@link InboundFrames} stops and restarts: a socket's reading. */
+export interface Pausable {
   /** Stops the socket from reading (the kernel's buffers then push back on the peer). */
   pause(): void;
   /** Lets the socket read again; called once unread bytes are at or below half the high water. */
   resume(): void;
 }
 
+/** Options of {@link InboundFrames}: `pause` and `resume`, or the `socket` that has them. */
+export interface InboundFramesOptions extends Partial<Pausable> {
+  /** Unread bytes at which the socket is paused. */
+  highWaterBytes: number;
+  /** The socket to pause and resume, instead of `pause` and `resume` (nothing to allocate per connection). */
+  socket?: Pausable;
+}
+
 /**
  * Received frames waiting for the reader of a socket transport, with backpressure by bytes: the
  * socket is paused while more than `highWaterBytes` wait, so a reader that falls behind makes the
- * peer's sends wait instead of this buffer growing.
+ * peer's sends wait instead of this buffer growing. Read it with an iterator or with
+ * {@link AsyncQueue.consume}.
  */
-export class InboundFrames implements AsyncIterable<Uint8Array> {
-  private readonly queue: AsyncQueue<Uint8Array>;
+export class InboundFrames extends AsyncQueue<Uint8Array> {
   private unread = 0;
   private paused = false;
+  private readonly highWater: number;
+  private readonly flow: Pausable;
 
-  constructor(private readonly options: InboundFramesOptions) {
-    this.queue = new AsyncQueue<Uint8Array>((frame) => this.taken(frame.byteLength));
+  constructor(options: InboundFramesOptions) {
+    super();
+    this.highWater = options.highWaterBytes;
+    if (options.socket) this.flow = options.socket;
+    else if (options.pause && options.resume) this.flow = options as Pausable;
+    else throw new TypeError("InboundFrames needs a socket, or pause and resume");
   }
 
   /** Bytes received and not yet taken by the reader. */
@@ -95,28 +107,20 @@ export class InboundFrames implements AsyncIterable<Uint8Array> {
     return this.unread;
   }
 
-  push(frame: Uint8Array): void {
+  override push(frame: Uint8Array): void {
     this.unread += frame.byteLength;
-    this.queue.push(frame);
-    if (!this.paused && this.unread > this.options.highWaterBytes) {
+    super.push(frame);
+    if (!this.paused && this.unread > this.highWater) {
       this.paused = true;
-      this.options.pause();
+      this.flow.pause();
     }
   }
 
-  end(): void {
-    this.queue.end();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.queue[Symbol.asyncIterator]();
-  }
-
-  private taken(n: number): void {
-    this.unread -= n;
-    if (this.paused && this.unread <= this.options.highWaterBytes / 2) {
+  protected override taken(frame: Uint8Array): void {
+    this.unread -= frame.byteLength;
+    if (this.paused && this.unread <= this.highWater / 2) {
       this.paused = false;
-      this.options.resume();
+      this.flow.resume();
     }
   }
 }

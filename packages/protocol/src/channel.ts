@@ -1,4 +1,4 @@
-import { AsyncQueue } from "./async-queue.js";
+import { AsyncQueue, type QueueConsumer } from "./async-queue.js";
 import { type Clock, systemClock } from "./clock.js";
 import { decodeFrame, encodeFrame } from "./codec.js";
 import { RequestTable } from "./correlation.js";
@@ -127,7 +127,22 @@ export class Channel {
     this.done = new Promise((r) => {
       this.resolveDone = r;
     });
-    void this.readLoop();
+    const frames = transport.frames;
+    if (frames instanceof AsyncQueue) {
+      // Push-style: no suspended reader per connection while it is idle.
+      frames.consume({ take: (frame) => this.readFrame(frame), end: () => this.framesEnded() });
+    } else {
+      void this.readLoop();
+    }
+  }
+
+  /**
+   * Hands the inbound envelopes of {@link messages} to `consumer` instead of an iterator: in order,
+   * each once the promise `take` returned for the one before has settled, then `end()` once the
+   * channel has closed. The same bound of `maxQueuedMessages` applies while `take` waits.
+   */
+  consumeMessages(consumer: QueueConsumer<Envelope>): void {
+    this.queue.consume(consumer);
   }
 
   /**
@@ -369,6 +384,22 @@ export class Channel {
       const err = await this.transport.closed().catch((e: unknown) => asError(e));
       void this.close(err);
     }
+  }
+
+  /** One frame of a push-style transport; a promise while too many messages wait for their consumer. */
+  private readFrame(frame: Uint8Array): Promise<unknown> | undefined {
+    if (this.isClosed) return undefined;
+    this.receive(frame);
+    if (this.queue.length < this.maxQueued) return undefined;
+    return Promise.race([this.queue.whenBelow(Math.ceil(this.maxQueued / 2)), this.transport.closed()]);
+  }
+
+  private framesEnded(): void {
+    if (this.isClosed) return;
+    this.transport.closed().then(
+      (err) => void this.close(err),
+      (e: unknown) => void this.close(asError(e)),
+    );
   }
 
   private receive(frame: Uint8Array): void {

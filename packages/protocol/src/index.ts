@@ -16,8 +16,8 @@ export {
   sealRecord,
   verifyAuditChain,
 } from "./audit-chain.js";
-export { AsyncQueue } from "./async-queue.js";
-export type { InboundFramesOptions } from "./backpressure.js";
+export { AsyncQueue, type QueueConsumer } from "./async-queue.js";
+export type { InboundFramesOptions, Pausable } from "./backpressure.js";
 export { DrainWaiters, InboundFrames, OutboundBytes } from "./backpressure.js";
 export type { ChannelOptions, EnableStreamsOptions, RequestOptions } from "./channel.js";
 export { Channel } from "./channel.js";
