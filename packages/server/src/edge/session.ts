@@ -26,6 +26,7 @@ import type { DeviceLink, DeviceRequestOptions } from "../things/device-links.js
 import { authenticate } from "./authenticate.js";
 import type { EdgeDeps, HandlerContext } from "./context.js";
 import { dispatch } from "./dispatcher.js";
+import { DeadlineQueues } from "./deadlines.js";
 import { ConnectionFaultLog } from "./fault-log.js";
 import { handleKeepAlive } from "./handlers/keep-alive.js";
 
@@ -35,6 +36,9 @@ const SERVER_CAPABILITIES: readonly string[] = [
   CAPABILITY_EVENT_BATCH,
   CAPABILITY_DELIVERY_EPOCH,
 ];
+
+/** Sessions not yet authenticated, by auth deadline: one timer for all of them. */
+const authDeadlines = new DeadlineQueues<EdgeSession>((session) => session.authDeadlinePassed());
 
 /** Who opened a stream: the authenticated device and its session. */
 export interface StreamDevice {
@@ -137,37 +141,34 @@ export class EdgeSession implements DeviceLink {
     return this.channel.openStream(options);
   }
 
-  /** Reads frames until the connection ends. Never rejects. */
-  async run(): Promise<void> {
-    const deadline = setTimeout(() => {
-      if (this.stateValue !== "ready") {
-        void this.close(
-          GoodbyeReason.IDLE,
-          `not authenticated within ${this.deps.authDeadlineMs} ms`,
-          0,
-          ErrorCode.Timeout,
-        );
-      }
-    }, this.deps.authDeadlineMs);
-    deadline.unref();
+  /** Handles the connection's messages until it ends. Never rejects. */
+  run(): Promise<void> {
+    authDeadlines.of(this.deps.authDeadlineMs).add(this);
+    return new Promise((resolve) => {
+      // Push-style: an idle session holds no suspended reader. A frame whose handler waits for the
+      // registry (Auth, Bind) is finished before the next one is handled, so that what follows it
+      // sees its outcome; the channel stops reading meanwhile.
+      this.channel.consumeMessages({
+        take: (envelope) => (this.stateValue === "closed" ? undefined : this.handle(envelope)),
+        end: () => void this.ended().then(resolve),
+      });
+    });
+  }
+
+  /** The auth deadline passed (edge/deadlines.ts). */
+  authDeadlinePassed(): void {
+    if (this.stateValue !== "ready") {
+      void this.close(GoodbyeReason.IDLE, `not authenticated within ${this.deps.authDeadlineMs} ms`, 0, ErrorCode.Timeout);
+    }
+  }
+
+  private async ended(): Promise<void> {
+    authDeadlines.of(this.deps.authDeadlineMs).delete(this);
+    const err = await this.channel.closed();
     try {
-      for await (const envelope of this.channel.messages) {
-        if (this.stateValue === "closed") break;
-        // A frame whose handler waits for the registry (Auth, Bind) is finished before the next
-        // one is read, so that what follows it sees its outcome; the channel stops reading meanwhile.
-        const pending = this.handle(envelope);
-        if (pending) await pending;
-      }
-    } catch (err) {
-      this.deps.logger.debug({ err, session: this.sessionId }, "session read loop ended with an error");
-    } finally {
-      clearTimeout(deadline);
-      const err = await this.channel.closed();
-      try {
-        this.finish(err);
-      } catch (finishErr) {
-        this.faults.report(finishErr, "closing the session");
-      }
+      this.finish(err);
+    } catch (finishErr) {
+      this.faults.report(finishErr, "closing the session");
     }
   }
 
@@ -335,6 +336,7 @@ export class EdgeSession implements DeviceLink {
     this.keyExpiresAt = outcome.keyExpiresAt;
     this.connectedAt = Date.now();
     this.stateValue = "ready";
+    authDeadlines.of(this.deps.authDeadlineMs).delete(this);
     this.onAuthenticated?.();
     this.ctx = {
       ...this.replier(),

@@ -9,7 +9,8 @@ import {
   ProtocolError,
   type Transport,
 } from "@outpost/protocol";
-import type { RawData, WebSocket } from "ws";
+import { type RawData, WebSocket } from "ws";
+import { DeadlineQueues } from "./deadlines.js";
 
 /** The edge's WebSocket ping interval unless configured (edge.pingIntervalMs). */
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
@@ -43,9 +44,10 @@ export class WsTransport implements Transport {
   private readonly outbound = new OutboundBytes();
   private ended = false;
   private error: Error | undefined;
-  private readonly done: Promise<Error | undefined>;
-  private resolveDone!: (e: Error | undefined) => void;
-  private readonly pingTimer: NodeJS.Timeout | undefined;
+  /** Made at the first closed() before the end, so that an open connection holds no promise. */
+  private done: Promise<Error | undefined> | undefined;
+  private resolveDone: ((e: Error | undefined) => void) | undefined;
+  private readonly pingIntervalMs: number;
   private alive = true;
   private readonly closeTimeoutMs: number;
   private readonly maxBufferedBytes: number;
@@ -57,39 +59,20 @@ export class WsTransport implements Transport {
     private readonly ws: WebSocket,
     options: WsTransportOptions = {},
   ) {
-    this.frames = new InboundFrames({
-      highWaterBytes: options.receiveHighWaterBytes ?? 4 * 1024 * 1024,
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
-    });
+    this.frames = new InboundFrames({ highWaterBytes: options.receiveHighWaterBytes ?? 4 * 1024 * 1024, socket: ws });
     this.closeTimeoutMs = options.closeTimeoutMs ?? 2_000;
     this.maxBufferedBytes = options.maxBufferedBytes ?? 32 * 1024 * 1024;
-    this.done = new Promise((r) => {
-      this.resolveDone = r;
-    });
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on("pong", () => {
-      this.alive = true;
-    });
-    ws.on("error", (err) => {
-      this.error ??= err;
-    });
-    ws.on("close", () => this.onClose());
+    // Listeners and the close hook are shared by every connection; each finds its transport on the socket.
+    const tagged = ws as TaggedSocket;
+    tagged[TRANSPORT] = this;
+    ws.on("message", onMessage);
+    ws.on("pong", onPong);
+    ws.on("error", onError);
+    ws.on("close", onClose);
     // ws closes with 1009 by itself, before any message event, when a frame exceeds maxPayload.
-    const wsClose = ws.close.bind(ws);
-    ws.close = (code?: number, reason?: string | Buffer) => {
-      if (code === 1009) {
-        const err = new LimitError(ErrorCode.FrameTooLarge, "a frame exceeds maxFrameBytes");
-        this.error ??= err;
-        this.sayGoodbye(err);
-      }
-      wsClose(code, reason);
-    };
-    const interval = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    if (interval > 0) {
-      this.pingTimer = setInterval(() => this.ping(), interval);
-      this.pingTimer.unref();
-    }
+    tagged.close = closeSaying1009Goodbye;
+    this.pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    if (this.pingIntervalMs > 0) pings.of(this.pingIntervalMs).add(this);
   }
 
   /** Bytes given to send() whose write the socket has not yet completed. */
@@ -129,15 +112,19 @@ export class WsTransport implements Transport {
     } catch {
       this.ws.terminate();
     }
-    await this.done;
+    await this.closed();
     clearTimeout(timer);
   }
 
   closed(): Promise<Error | undefined> {
-    return this.done;
+    if (this.ended) return Promise.resolve(this.error);
+    return (this.done ??= new Promise((r) => {
+      this.resolveDone = r;
+    }));
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  /** @internal The socket's message event. */
+  onMessage(data: RawData, isBinary: boolean): void {
     this.alive = true;
     if (this.ended) return;
     if (!isBinary) {
@@ -154,12 +141,30 @@ export class WsTransport implements Transport {
     this.frames.push(frame);
   }
 
-  private onClose(): void {
-    if (this.pingTimer) clearInterval(this.pingTimer);
+  /** @internal The socket's close event. */
+  onClose(): void {
+    if (this.pingIntervalMs > 0) pings.of(this.pingIntervalMs).delete(this);
     this.ended = true;
     this.frames.end();
     this.outbound.close();
-    this.resolveDone(this.error);
+    this.resolveDone?.(this.error);
+  }
+
+  /** @internal The socket's pong event. */
+  onPong(): void {
+    this.alive = true;
+  }
+
+  /** @internal The socket's error event. */
+  onError(err: Error): void {
+    this.error ??= err;
+  }
+
+  /** @internal ws refuses a frame over maxPayload: the Goodbye goes out before its close frame. */
+  onFrameTooLarge(): void {
+    const err = new LimitError(ErrorCode.FrameTooLarge, "a frame exceeds maxFrameBytes");
+    this.error ??= err;
+    this.sayGoodbye(err);
   }
 
   /** Goodbye for what is refused here, below the Channel (which says Goodbye for everything else). */
@@ -173,17 +178,53 @@ export class WsTransport implements Transport {
     }
   }
 
-  private ping(): void {
+  /** @internal One ping interval has passed (the shared schedule below). */
+  ping(): void {
     if (!this.alive) {
       this.error ??= new ConnectionClosedError("peer did not answer the WebSocket ping");
       this.ws.terminate();
       return;
     }
     this.alive = false;
+    pings.of(this.pingIntervalMs).add(this);
     try {
       this.ws.ping();
     } catch {
       // the close event follows
     }
   }
+}
+
+const TRANSPORT = Symbol("outpost.transport");
+
+type TaggedSocket = WebSocket & { [TRANSPORT]: WsTransport };
+
+/** Every transport's ping deadline, one timer per interval. */
+const pings = new DeadlineQueues<WsTransport>((transport) => transport.ping());
+
+const wsClose = WebSocket.prototype.close;
+
+function transportOf(ws: WebSocket): WsTransport {
+  return (ws as TaggedSocket)[TRANSPORT];
+}
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  transportOf(this).onMessage(data, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  transportOf(this).onPong();
+}
+
+function onError(this: WebSocket, err: Error): void {
+  transportOf(this).onError(err);
+}
+
+function onClose(this: WebSocket): void {
+  transportOf(this).onClose();
+}
+
+function closeSaying1009Goodbye(this: WebSocket, code?: number, reason?: string | Buffer): void {
+  if (code === 1009) transportOf(this).onFrameTooLarge();
+  wsClose.call(this, code, reason);
 }
