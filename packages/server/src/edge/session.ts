@@ -158,7 +158,12 @@ export class EdgeSession implements DeviceLink {
   /** The auth deadline passed (edge/deadlines.ts). */
   authDeadlinePassed(): void {
     if (this.stateValue !== "ready") {
-      void this.close(GoodbyeReason.IDLE, `not authenticated within ${this.deps.authDeadlineMs} ms`, 0, ErrorCode.Timeout);
+      void this.close(
+        GoodbyeReason.IDLE,
+        `not authenticated within ${this.deps.authDeadlineMs} ms`,
+        0,
+        ErrorCode.Timeout,
+      );
     }
   }
 
