@@ -224,7 +224,6 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
       operator = await startOperatorApi({
         ...stripUndefined(options.operator),
         registry,
-        stores: options.registry,
         audit,
         auditHealth: () => audit.health,
         things,

@@ -25,10 +25,13 @@ export interface ExplainTarget {
   name: string;
 }
 
-/** What explain decides with (the registry's access model). */
-export interface ExplainDecider {
-  decide(request: AccessRequest, entity?: EntityKind): Decision;
-  decideInstances(request: AccessRequest): Decision;
+/**
+ * What explain decides with: the registry's access model, answering a {@link Decision} (`R`) or,
+ * through the asynchronous registry, a Promise of one.
+ */
+export interface ExplainDecider<R = Decision> {
+  decide(request: AccessRequest, entity?: EntityKind): R;
+  decideInstances(request: AccessRequest): R;
 }
 
 /** Parses the CLI form: `template:NAME`, `instances:NAME`, else a Thing (or device id). */
@@ -42,15 +45,15 @@ export function parseExplainTarget(text: string): ExplainTarget {
  * The decision for `principal` holding `permission` at `target` (one `member` of a Thing when
  * given) with every entry that produced it. Throws OUTPOST_BAD_REQUEST for a device permission or
  * a member on a template: device permissions are decided on devices, member entries belong to one
- * Thing (`thing:N#M`).
+ * Thing (`thing:N#M`); it throws before asking `access`.
  */
-export function explainAccess(
-  access: ExplainDecider,
+export function explainAccess<R = Decision>(
+  access: ExplainDecider<R>,
   principal: AccessPrincipal,
   permission: AccessPermission,
   target: ExplainTarget,
   member?: string,
-): Decision {
+): R {
   if (target.kind === "thing") {
     return access.decide({ principal, permission, target: target.name, ...(member !== undefined ? { member } : {}) });
   }

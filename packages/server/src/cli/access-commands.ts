@@ -12,10 +12,13 @@ import {
   subjectKey,
 } from "../access/model.js";
 import { explainAccess, parseExplainTarget } from "../access/explain.js";
-import type { SqliteAccess } from "../registry/access-sql.js";
+import type { AsyncStores } from "../registry/async-types.js";
 import { type DataContext, withData, withDataDir } from "./util.js";
 
 type Opts = Record<string, string | boolean | undefined> & { data: string };
+/** The access model through the registry's asynchronous contract (the registry or a transaction). */
+type Access = AsyncStores["access"];
+type Answer<T> = T | Promise<T>;
 
 /** Prints `value` as JSON with --json, else the text lines. */
 function out(o: Opts, value: unknown, text: () => string[]): void {
@@ -48,26 +51,27 @@ function permissionArg(p: string): AccessPermission {
 /** Runs one change of the access model and records it (who, what, before and after) in the audit log. */
 async function change<T>(
   o: Opts,
-  what: { target: string; action: string; before?: (a: SqliteAccess) => unknown },
-  run: (a: SqliteAccess, ctx: DataContext) => T,
-  after: (a: SqliteAccess, result: T) => unknown,
+  what: { target: string; action: string; before?: (a: Access) => Answer<unknown> },
+  run: (a: Access, ctx: DataContext) => Answer<T>,
+  after: (a: Access, result: T) => Answer<unknown>,
   text: (result: T) => string,
 ): Promise<void> {
   await withDataDir(o.data, async (ctx) => {
-    const a = ctx.stores.access;
     // Before, change and after in one transaction: no other process's change lands between them.
-    const { before, result, now } = await ctx.registry.transaction(() => {
-      const before = what.before?.(a) ?? null;
-      const result = run(a, ctx);
-      return { before, result, now: after(a, result) ?? null };
+    const { before, result, now } = await ctx.registry.transaction(async (tx) => {
+      const a = tx.access;
+      const before = (await what.before?.(a)) ?? null;
+      const result = await run(a, ctx);
+      return { before, result, now: (await after(a, result)) ?? null };
     });
     ctx.record(what.target, what.action, { before, after: now });
     out(o, { action: what.action, target: what.target, before, after: now }, () => [text(result)]);
   });
 }
 
-const groupOf = (a: SqliteAccess, name: string) => a.getGroup(name) ?? null;
-const unitOf = (a: SqliteAccess, org: string, unit: string) => a.listUnits(org).find((u) => u.name === unit) ?? null;
+const groupOf = async (a: Access, name: string) => (await a.getGroup(name)) ?? null;
+const unitOf = async (a: Access, org: string, unit: string) =>
+  (await a.listUnits(org)).find((u) => u.name === unit) ?? null;
 
 /** `access ...`: groups, memberships, permission entries, organizations, units, visibility, explain. */
 export function accessCommand(): Command {
@@ -84,9 +88,9 @@ export function accessCommand(): Command {
       const s = parseSubject(principal);
       if (s.kind === "group") throw new OutpostError(ErrorCode.BadRequest, "explain asks about a user or a device");
       const groups = typeof o.group === "string" ? o.group.split(",").filter((g) => g.length > 0) : [];
-      await withDataDir(o.data, ({ stores }) => {
-        const d = explainAccess(
-          stores.access,
+      await withDataDir(o.data, async ({ registry }) => {
+        const d = await explainAccess(
+          registry.access,
           {
             kind: s.kind === "device" ? "device" : "operator",
             id: s.name,
@@ -104,8 +108,8 @@ export function accessCommand(): Command {
   json(group.command("list"))
     .description("list groups and their members")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ stores }) => {
-        const groups = stores.access.listGroups();
+      await withDataDir(o.data, async ({ registry }) => {
+        const groups = await registry.access.listGroups();
         out(o, { groups }, () =>
           groups.map(
             (g) => `${g.name}\t${g.predefined ? "predefined" : "-"}\t${g.members.map(subjectKey).join(",") || "-"}`,
@@ -163,8 +167,10 @@ export function accessCommand(): Command {
     .description("list the stored permission entries")
     .option("--subject <subject>", "only those of user:NAME, device:ID or group:NAME")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ stores }) => {
-        const entries = stores.access.listEntries(typeof o.subject === "string" ? parseSubject(o.subject) : undefined);
+      await withDataDir(o.data, async ({ registry }) => {
+        const entries = await registry.access.listEntries(
+          typeof o.subject === "string" ? parseSubject(o.subject) : undefined,
+        );
         out(o, { entries }, () => entries.map(entryLine));
       });
     });
@@ -192,10 +198,10 @@ export function accessCommand(): Command {
         {
           target: `entry:${id}`,
           action: "permission.remove",
-          before: (a) => a.listEntries().find((e) => e.id === Number(id)),
+          before: async (a) => (await a.listEntries()).find((e) => e.id === Number(id)),
         },
-        (a) => {
-          const removed = a.removeEntry(Number(id));
+        async (a) => {
+          const removed = await a.removeEntry(Number(id));
           if (!removed) throw new OutpostError(ErrorCode.NotFound, `entry ${id} not found`);
           return removed;
         },
@@ -208,9 +214,11 @@ export function accessCommand(): Command {
   json(org.command("list"))
     .description("list organizations, their units, unit members and visibility")
     .action(async (o: Opts) => {
-      await withDataDir(o.data, ({ stores }) => {
-        const organizations = stores.access.listOrganizations();
-        const visibility = stores.access.listVisibility();
+      await withDataDir(o.data, async ({ registry }) => {
+        const [organizations, visibility] = await Promise.all([
+          registry.access.listOrganizations(),
+          registry.access.listVisibility(),
+        ]);
         out(o, { organizations, visibility }, () => [
           ...organizations.flatMap((x) =>
             x.units.map(
@@ -228,7 +236,7 @@ export function accessCommand(): Command {
         o,
         { target: `organization:${name}`, action: "organization.add" },
         (a) => a.createOrganization(name),
-        (a) => a.listOrganizations().find((x) => x.name === name),
+        async (a) => (await a.listOrganizations()).find((x) => x.name === name),
         () => `organization ${name} created`,
       ),
     );
@@ -240,7 +248,7 @@ export function accessCommand(): Command {
         {
           target: `organization:${name}`,
           action: "organization.remove",
-          before: (a) => a.listOrganizations().find((x) => x.name === name),
+          before: async (a) => (await a.listOrganizations()).find((x) => x.name === name),
         },
         (a) => a.deleteOrganization(name),
         () => null,

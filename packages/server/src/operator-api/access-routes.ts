@@ -10,20 +10,20 @@ import {
 } from "../access/model.js";
 import { type ExplainTarget, explainAccess } from "../access/explain.js";
 import type { AuditSink } from "../audit/types.js";
-import type { SqliteAccess } from "../registry/access-sql.js";
-import type { AsyncRegistry } from "../registry/async-types.js";
+import type { AsyncRegistry, AsyncStores } from "../registry/async-types.js";
 import type { Caller } from "./routes.js";
 import { bearer, errorResponses } from "./schema-parts.js";
 
-/** What the access routes use; without `access` they answer 503. */
+/** The access model through the registry's asynchronous contract (the registry or a transaction). */
+type Access = AsyncStores["access"];
+
+/** What the access routes use; without `registry` they answer 503. */
 export interface AccessRouteDeps {
-  access?: () => SqliteAccess | undefined;
   /**
-   * The registry whose transaction each change (with its before and after) runs in, so that it
-   * waits for and never joins another unit of work on the same connection. Default: none (the
-   * change runs directly).
+   * The registry whose access model the routes read and change. Each change runs with its before
+   * and after in one transaction, so that no other unit of work lands between them.
    */
-  registry?: Pick<AsyncRegistry, "transaction">;
+  registry?: Pick<AsyncRegistry, "access" | "transaction">;
   audit?: AuditSink;
   deny(req: FastifyRequest, message: string, details: Record<string, unknown>): OutpostError;
 }
@@ -82,10 +82,10 @@ function permissionArg(p: unknown): AccessPermission {
 
 /** Registers the access model routes (docs/operator-api.md, Access). Changes need a member of Administrators. */
 export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps): void {
-  const store = (): SqliteAccess => {
-    const a = deps.access?.();
-    if (!a) throw new OutpostError(ErrorCode.Unavailable, "the access model is not available", { status: 503 });
-    return a;
+  const registry = (): Pick<AsyncRegistry, "access" | "transaction"> => {
+    const r = deps.registry;
+    if (!r) throw new OutpostError(ErrorCode.Unavailable, "the access model is not available", { status: 503 });
+    return r;
   };
   const who = (req: FastifyRequest): Caller => {
     if (!req.caller) throw new OutpostError(ErrorCode.Internal, "route reached without authentication");
@@ -106,10 +106,10 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     summary: string,
     body: Record<string, unknown> | undefined,
     run: (
-      a: SqliteAccess,
+      a: Access,
       p: Params,
       b: Record<string, unknown>,
-    ) => { target: string; before?: unknown; after: () => unknown },
+    ) => Promise<{ target: string; before?: unknown; after: () => Promise<unknown> | unknown }>,
   ) => {
     const params = Object.fromEntries([...url.matchAll(/:(\w+)/g)].map((m) => [m[1]!, name]));
     app[method]<{ Params: Params; Body: Record<string, unknown> }>(
@@ -127,12 +127,10 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       },
       async (req) => {
         const caller = admin(req, operationId);
-        const a = store();
-        const apply = () => {
-          const r = run(a, req.params, req.body ?? {});
-          return { ...r, after: r.after() ?? null };
-        };
-        const r = deps.registry ? await deps.registry.transaction(apply) : apply();
+        const r = await registry().transaction(async (tx) => {
+          const r = await run(tx.access, req.params, req.body ?? {});
+          return { ...r, after: (await r.after()) ?? null };
+        });
         const after = r.after;
         deps.audit?.append({
           type: "admin.change",
@@ -167,13 +165,15 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     },
     async (req) => {
       admin(req, "getAccessModel");
-      const a = store();
-      return {
-        groups: a.listGroups(),
-        entries: a.listEntries(),
-        organizations: a.listOrganizations(),
-        visibility: a.listVisibility(),
-      };
+      const a = registry().access;
+      // Asked together, so that they are answered one after the other with no write between them.
+      const [groups, entries, organizations, visibility] = await Promise.all([
+        a.listGroups(),
+        a.listEntries(),
+        a.listOrganizations(),
+        a.listVisibility(),
+      ]);
+      return { groups, entries, organizations, visibility };
     },
   );
 
@@ -256,7 +256,7 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       if (targets.length !== 1) {
         throw new OutpostError(ErrorCode.BadRequest, "give exactly one of thing, template and instances");
       }
-      return explainAccess(store(), principal, permissionArg(q.permission), targets[0]!, q.member);
+      return explainAccess(registry().access, principal, permissionArg(q.permission), targets[0]!, q.member);
     },
   );
 
@@ -275,24 +275,43 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       },
     },
   };
-  change("post", "/api/access/entries", "addAccessEntry", "Adds an Allow or Deny entry.", entryBody, (a, _p, b) => {
-    const s = parseSubject(String(b.subject));
-    const e = a.addEntry(b.effect as "allow" | "deny", s, permissionArg(b.permission), parseLevel(String(b.level)));
-    return { target: subjectKey(s), after: () => e };
-  });
-  change("delete", "/api/access/entries/:id", "removeAccessEntry", "Removes one entry by id.", undefined, (a, p) => {
-    const removed = a.removeEntry(Number(p.id));
-    if (!removed) throw new OutpostError(ErrorCode.NotFound, `entry ${p.id} not found`, { status: 404 });
-    return { target: `entry:${p.id}`, before: removed, after: () => null };
-  });
+  change(
+    "post",
+    "/api/access/entries",
+    "addAccessEntry",
+    "Adds an Allow or Deny entry.",
+    entryBody,
+    async (a, _p, b) => {
+      const s = parseSubject(String(b.subject));
+      const e = await a.addEntry(
+        b.effect as "allow" | "deny",
+        s,
+        permissionArg(b.permission),
+        parseLevel(String(b.level)),
+      );
+      return { target: subjectKey(s), after: () => e };
+    },
+  );
+  change(
+    "delete",
+    "/api/access/entries/:id",
+    "removeAccessEntry",
+    "Removes one entry by id.",
+    undefined,
+    async (a, p) => {
+      const removed = await a.removeEntry(Number(p.id));
+      if (!removed) throw new OutpostError(ErrorCode.NotFound, `entry ${p.id} not found`, { status: 404 });
+      return { target: `entry:${p.id}`, before: removed, after: () => null };
+    },
+  );
   const groupBody = {
     type: "object",
     required: ["name"],
     additionalProperties: false,
     properties: { name, description: { type: "string", maxLength: 1000 } },
   };
-  change("post", "/api/access/groups", "addGroup", "Creates a group.", groupBody, (a, _p, b) => {
-    const g = a.createGroup(String(b.name), typeof b.description === "string" ? b.description : "");
+  change("post", "/api/access/groups", "addGroup", "Creates a group.", groupBody, async (a, _p, b) => {
+    const g = await a.createGroup(String(b.name), typeof b.description === "string" ? b.description : "");
     return { target: `group:${g.name}`, after: () => a.getGroup(g.name) };
   });
   change(
@@ -301,8 +320,8 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     "removeGroup",
     "Removes a group (not a predefined one).",
     undefined,
-    (a, p) => {
-      const before = a.deleteGroup(p.group!);
+    async (a, p) => {
+      const before = await a.deleteGroup(p.group!);
       return { target: `group:${p.group}`, before, after: () => null };
     },
   );
@@ -318,11 +337,11 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
         ? "Adds user:NAME or device:ID to a group (never a device to Administrators)."
         : "Removes a member from a group.",
       undefined,
-      (a, p) => {
-        const before = a.getGroup(p.group!);
+      async (a, p) => {
+        const before = await a.getGroup(p.group!);
         const m = parseSubject(p.member!);
-        if (add) a.addMember(p.group!, m);
-        else a.removeMember(p.group!, m);
+        if (add) await a.addMember(p.group!, m);
+        else await a.removeMember(p.group!, m);
         return { target: `group:${p.group}`, before, after: () => a.getGroup(p.group!) };
       },
     );
@@ -333,11 +352,11 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     "addOrganization",
     "Creates an organization and its root unit.",
     groupBody,
-    (a, _p, b) => {
-      a.createOrganization(String(b.name), typeof b.description === "string" ? b.description : "");
+    async (a, _p, b) => {
+      await a.createOrganization(String(b.name), typeof b.description === "string" ? b.description : "");
       return {
         target: `organization:${String(b.name)}`,
-        after: () => a.listOrganizations().find((o) => o.name === b.name),
+        after: async () => (await a.listOrganizations()).find((o) => o.name === b.name),
       };
     },
   );
@@ -347,9 +366,9 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     "removeOrganization",
     "Removes an organization with its units.",
     undefined,
-    (a, p) => {
-      const before = a.listOrganizations().find((o) => o.name === p.org);
-      a.deleteOrganization(p.org!);
+    async (a, p) => {
+      const before = (await a.listOrganizations()).find((o) => o.name === p.org);
+      await a.deleteOrganization(p.org!);
       return { target: `organization:${p.org}`, before, after: () => null };
     },
   );
@@ -359,15 +378,16 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     additionalProperties: false,
     properties: { name, parent: { ...name, description: "Parent unit. Default: the root unit." } },
   };
-  const unitOf = (a: SqliteAccess, org: string, unit: string) => a.listUnits(org).find((u) => u.name === unit) ?? null;
+  const unitOf = async (a: Access, org: string, unit: string) =>
+    (await a.listUnits(org)).find((u) => u.name === unit) ?? null;
   change(
     "post",
     "/api/access/organizations/:org/units",
     "addUnit",
     "Adds a unit below a parent unit.",
     unitBody,
-    (a, p, b) => {
-      a.createUnit(p.org!, String(b.name), typeof b.parent === "string" ? b.parent : p.org!);
+    async (a, p, b) => {
+      await a.createUnit(p.org!, String(b.name), typeof b.parent === "string" ? b.parent : p.org!);
       return { target: `unit:${p.org}/${String(b.name)}`, after: () => unitOf(a, p.org!, String(b.name)) };
     },
   );
@@ -377,9 +397,9 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
     "removeUnit",
     "Removes a unit with no units below it.",
     undefined,
-    (a, p) => {
-      const before = unitOf(a, p.org!, p.unit!);
-      a.deleteUnit(p.org!, p.unit!);
+    async (a, p) => {
+      const before = await unitOf(a, p.org!, p.unit!);
+      await a.deleteUnit(p.org!, p.unit!);
       return { target: `unit:${p.org}/${p.unit}`, before, after: () => null };
     },
   );
@@ -393,11 +413,11 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
       add ? "addUnitMember" : "removeUnitMember",
       add ? "Makes user:NAME, device:ID or group:NAME a member of a unit." : "Removes a member from a unit.",
       undefined,
-      (a, p) => {
-        const before = unitOf(a, p.org!, p.unit!);
+      async (a, p) => {
+        const before = await unitOf(a, p.org!, p.unit!);
         const m = parseSubject(p.member!);
-        if (add) a.addUnitMember(p.org!, p.unit!, m);
-        else a.removeUnitMember(p.org!, p.unit!, m);
+        if (add) await a.addUnitMember(p.org!, p.unit!, m);
+        else await a.removeUnitMember(p.org!, p.unit!, m);
         return { target: `unit:${p.org}/${p.unit}`, before, after: () => unitOf(a, p.org!, p.unit!) };
       },
     );
@@ -409,16 +429,13 @@ export function registerAccessRoutes(app: FastifyInstance, deps: AccessRouteDeps
         ? "Makes thing:NAME or device:ID visible to a unit and the units above it."
         : "Takes a unit's visibility of thing:NAME or device:ID away.",
       undefined,
-      (a, p) => {
+      async (a, p) => {
         const e = entityArg(p.entity!);
-        const was = a
-          .listVisibility()
-          .some(
-            (v) =>
-              v.organization === p.org && v.unit === p.unit && v.entity.kind === e.kind && v.entity.name === e.name,
-          );
-        if (add) a.grantVisibility(p.org!, p.unit!, e.kind, e.name);
-        else a.revokeVisibility(p.org!, p.unit!, e.kind, e.name);
+        const was = (await a.listVisibility()).some(
+          (v) => v.organization === p.org && v.unit === p.unit && v.entity.kind === e.kind && v.entity.name === e.name,
+        );
+        if (add) await a.grantVisibility(p.org!, p.unit!, e.kind, e.name);
+        else await a.revokeVisibility(p.org!, p.unit!, e.kind, e.name);
         return { target: `${e.kind}:${e.name}`, before: { visible: was }, after: () => ({ visible: add }) };
       },
     );

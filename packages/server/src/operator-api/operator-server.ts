@@ -17,7 +17,6 @@ import { edgeTlsOptions } from "../edge/tls.js";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AsyncCredentialStore, AsyncRegistry } from "../registry/async-types.js";
-import type { SqliteRegistry } from "../registry/sqlite.js";
 import type { ThingService } from "../things/thing-service.js";
 import type { TunnelRelay } from "../tunnels/relay.js";
 import { EventLog } from "./event-log.js";
@@ -45,11 +44,6 @@ export interface OperatorApiOptions {
     AsyncRegistry,
     "checkOperator" | "isAdministrator" | "can" | "transaction" | "access" | "templates" | "secrets"
   >;
-  /**
-   * The embedded registry's access model (on the connection of `registry`); without it the access
-   * routes answer 503.
-   */
-  stores?: Pick<SqliteRegistry, "access">;
   audit: AuditSink;
   /** Whether the audit log can be written, shown by GET /api/health. Default: always "ok". */
   auditHealth?: () => AuditHealth;
@@ -218,7 +212,6 @@ export async function startOperatorApi(options: OperatorApiOptions): Promise<Ope
     },
     login: () => options.login,
     access: {
-      access: () => options.stores?.access,
       registry: options.registry,
       audit: options.audit,
     },
