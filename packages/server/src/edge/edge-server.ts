@@ -165,8 +165,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   https.on("secureConnection", (socket: TLSSocket) => {
     socket.setTimeout(deps.authDeadlineMs, () => socket.destroy());
   });
-  // The gate decides synchronously (from the cached certificate status) and the watch follows the
-  // revocation log: both read the SQLite registry under the asynchronous view.
+  // The gate decides synchronously, from the SQLite registry's cached certificate status.
   const sqlite = sqliteUnder(deps.registry);
   if (!sqlite) throw new TypeError("the edge endpoint needs the asynchronous view of the SQLite registry");
   const gate = installHandshakeGate(https, {
@@ -317,7 +316,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   deps.logger.info({ host, port }, "edge endpoint listening");
 
   const stopRevocationWatch = startRevocationWatch({
-    source: sqlite.revocations,
+    source: deps.registry.revocations,
     sessions: () => sessions.keys(),
     intervalMs: options.revalidateIntervalMs ?? 5_000,
     logger: deps.logger,

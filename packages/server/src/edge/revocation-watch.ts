@@ -1,5 +1,5 @@
 import type pino from "pino";
-import type { RevocationEntry, RevocationSource } from "../registry/revocation-log.js";
+import type { RevocationEntry, RevocationFeed } from "../registry/revocation-log.js";
 
 /** What the watch needs of a live session. */
 export interface WatchedSession {
@@ -13,8 +13,8 @@ export interface WatchedSession {
 
 /** Options of {@link startRevocationWatch}. */
 export interface RevocationWatchOptions {
-  /** The registry's revocation log (SqliteRegistry keeps one); without it every session is re-read each interval. */
-  source?: RevocationSource;
+  /** The registry's revocation feed (`registry.revocations`); without it every session is re-read each interval. */
+  source?: RevocationFeed;
   /** The live sessions, authenticated or not (only authenticated ones are checked). */
   sessions: () => Iterable<WatchedSession>;
   /** Bound on how long a change made by another process takes to end a session. */
@@ -49,13 +49,13 @@ export function startRevocationWatch(o: RevocationWatchOptions): () => void {
   }
 
   let cursor: number | undefined;
-  const start = (): void => {
+  const start = async (): Promise<void> => {
     try {
-      source.prune(Date.now() - KEEP_ENTRIES_MS);
+      await source.prune(Date.now() - KEEP_ENTRIES_MS);
     } catch (err) {
       o.logger.warn({ err }, "old revocation log entries could not be deleted");
     }
-    cursor = source.cursor();
+    cursor = await source.cursor();
   };
   const apply = (entries: RevocationEntry[], now: number): void => {
     const keys = new Set<string>();
@@ -67,27 +67,47 @@ export function startRevocationWatch(o: RevocationWatchOptions): () => void {
       }
     }
   };
-  const check = (force: boolean): void => {
-    try {
-      if (cursor === undefined) start();
-      else if (source.mayHaveChanged() || force) {
-        for (;;) {
-          const entries = source.since(cursor);
-          if (entries.length === 0) break;
-          cursor = entries[entries.length - 1]!.seq;
-          apply(entries, Date.now());
-        }
-      }
-    } catch (err) {
-      // The cursor stays where it was: the entries are read again at the next check.
-      o.logger.error({ err }, "the revocation log could not be read");
+  const read = async (from: number, force: boolean): Promise<void> => {
+    if (!(await source.mayHaveChanged()) && !force) return;
+    let at = from;
+    for (;;) {
+      const entries = await source.since(at);
+      if (entries.length === 0) break;
+      at = entries[entries.length - 1]!.seq;
+      cursor = at;
+      apply(entries, Date.now());
     }
+  };
+  // One check at a time: a check asked for while one runs is made once after it, so two never
+  // read from the same cursor and none is lost.
+  let running = false;
+  let again: boolean | undefined;
+  const check = (force: boolean): void => {
+    if (stopped) return;
+    if (running) {
+      again = (again ?? false) || force;
+      return;
+    }
+    running = true;
+    const work = cursor === undefined ? start() : read(cursor, force);
+    work
+      .catch((err: unknown) => {
+        // The cursor stays at the last entry applied: the rest is read again at the next check.
+        o.logger.error({ err }, "the revocation log could not be read");
+      })
+      .finally(() => {
+        running = false;
+        const next = again;
+        again = undefined;
+        if (next !== undefined) check(next);
+      });
   };
   const expire = (now: number): void => {
     for (const session of o.sessions()) {
       if (session.keyExpiresAt !== null && session.keyExpiresAt <= now) revalidate(session, now);
     }
   };
+  let stopped = false;
   check(false);
   let pushed = false;
   const unsubscribe = source.subscribe(() => {
@@ -105,6 +125,7 @@ export function startRevocationWatch(o: RevocationWatchOptions): () => void {
   }, o.intervalMs);
   timer.unref();
   return () => {
+    stopped = true;
     clearInterval(timer);
     unsubscribe();
   };

@@ -1,4 +1,5 @@
 import type { AsyncRegistry, AsyncRegistryMethods, AsyncStores, RegistryTransaction } from "./async-types.js";
+import type { RevocationFeed, RevocationSource } from "./revocation-log.js";
 import type { SqliteRegistry } from "./sqlite.js";
 import { STORE_METHODS, type SyncStores } from "./stores.js";
 import type { SyncRegistry } from "./types.js";
@@ -98,10 +99,12 @@ function around<T>(work: () => Promise<T> | T, exit: () => void, undo: () => voi
 export class AsyncSqliteRegistry implements AsyncRegistry {
   #held = false;
   readonly #waiters: (() => void)[] = [];
+  readonly revocations: RevocationFeed;
 
   constructor(readonly sync: SqliteRegistry) {
     const call = <T>(run: () => T) => this.#call(run);
     Object.assign(this, methodsOver(sync, call), storesOver(sync, call));
+    this.revocations = feedOver(sync.revocations, call);
   }
 
   transaction<T>(work: Work<T>): Promise<T> {
@@ -234,6 +237,16 @@ function storesOver(stores: SyncStores, call: <T>(run: () => T) => Promise<T>): 
     out[storeName] = Object.freeze(methods);
   }
   return out as unknown as AsyncStores;
+}
+
+function feedOver(log: RevocationSource, call: <T>(run: () => T) => Promise<T>): RevocationFeed {
+  return Object.freeze({
+    cursor: () => call(() => log.cursor()),
+    mayHaveChanged: () => call(() => log.mayHaveChanged()),
+    since: (cursor: number, limit?: number) => call(() => log.since(cursor, limit)),
+    prune: (beforeMs: number) => call(() => log.prune(beforeMs)),
+    subscribe: (listener: () => void) => log.subscribe(listener),
+  });
 }
 
 const views = new WeakMap<SyncRegistry, AsyncSqliteRegistry>();

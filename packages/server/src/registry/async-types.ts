@@ -3,6 +3,7 @@
  * registry's {@link SyncRegistry} returns a Promise here, so that a networked database can
  * implement it; the embedded SQLite registry implements it in registry/async-sqlite.ts.
  */
+import type { RevocationFeed } from "./revocation-log.js";
 import type { SyncStores } from "./stores.js";
 import type { SyncRegistry } from "./types.js";
 
@@ -48,6 +49,8 @@ export interface AsyncRegistry extends AsyncRegistryMethods, AsyncStores {
    * without the record that marks them as delivered.
    */
   transaction<T>(work: (tx: RegistryTransaction) => Promise<T> | T): Promise<T>;
+  /** Changes that may end live sessions (keys, devices, certificates revoked), in the order made. */
+  readonly revocations: RevocationFeed;
   /** Waits for queued calls and open transactions, then closes the registry. */
   close(): Promise<void>;
 }

@@ -36,6 +36,25 @@ export interface RevocationSource {
   prune(beforeMs: number): number;
 }
 
+/**
+ * The revocation feed of the asynchronous registry contract: {@link RevocationSource} with every
+ * read answering with a Promise, so that a networked database can keep the log. `subscribe` stays
+ * synchronous: it only registers the listener. A rejected read leaves the caller's cursor where it
+ * was; it asks again later, so nothing is skipped.
+ */
+export interface RevocationFeed {
+  /** The seq of the last entry, 0 when none. */
+  cursor(): Promise<number>;
+  /** Whether the log may hold entries after the cursor last read (a cheap check, once per interval). */
+  mayHaveChanged(): Promise<boolean>;
+  /** Entries after `cursor`, oldest first, at most `limit` (default 1000). */
+  since(cursor: number, limit?: number): Promise<RevocationEntry[]>;
+  /** Calls `listener` after each revocation made through this registry object. Returns the unsubscribe. */
+  subscribe(listener: () => void): () => void;
+  /** Deletes entries older than `beforeMs` (ms since epoch); resolves with how many. */
+  prune(beforeMs: number): Promise<number>;
+}
+
 /** {@link RevocationSource} on the registry's SQLite database. */
 export class SqliteRevocationLog implements RevocationSource {
   readonly #db: Database.Database;
