@@ -67,8 +67,11 @@ export function startRevocationWatch(o: RevocationWatchOptions): () => void {
       }
     }
   };
+  // After a failed read the change it saw is not signalled again: the next check reads anyway.
+  let unread = false;
   const read = async (from: number, force: boolean): Promise<void> => {
-    if (!(await source.mayHaveChanged()) && !force) return;
+    if (!(await source.mayHaveChanged()) && !force && !unread) return;
+    unread = true;
     let at = from;
     for (;;) {
       const entries = await source.since(at);
@@ -77,6 +80,7 @@ export function startRevocationWatch(o: RevocationWatchOptions): () => void {
       cursor = at;
       apply(entries, Date.now());
     }
+    unread = false;
   };
   // One check at a time: a check asked for while one runs is made once after it, so two never
   // read from the same cursor and none is lost.
