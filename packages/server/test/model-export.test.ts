@@ -11,12 +11,13 @@ import { type ImportOptions, importModel as importInto } from "../src/model/impo
 import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import { parseTemplateDefinition } from "../src/templates/model.js";
+import { deferredRegistry } from "./deferred-registry.js";
 
 /** The model of `reg`, read through its asynchronous view. */
-const exportModel = (reg: SqliteRegistry) => exportFrom(asyncRegistryOf(reg), reg);
+const exportModel = (reg: SqliteRegistry) => exportFrom(asyncRegistryOf(reg));
 /** Imports `doc` into `reg` through its asynchronous view (one transaction). */
 const importModel = (reg: SqliteRegistry, doc: ModelDocument, options?: ImportOptions) =>
-  importInto(asyncRegistryOf(reg), reg, doc, options);
+  importInto(asyncRegistryOf(reg), doc, options);
 
 let root: string;
 let sandbox: SqliteRegistry;
@@ -260,6 +261,32 @@ describe("model - export and import", () => {
     }
   });
 
+  it("model - export and import run over a registry that is not the SQLite view: same bytes, and a late refusal keeps nothing", async () => {
+    const text = formatModel(await exportModel(sandbox));
+    const target = fresh();
+    const remote = deferredRegistry(asyncRegistryOf(target));
+    try {
+      const report = await importInto(remote, parseModel(text));
+      expect(report).toMatchObject({ applied: true, conflicts: [] });
+      expect(formatModel(await remote.transaction((tx) => exportFrom(tx)))).toBe(text);
+      expect(decisions(target)).toEqual(decisions(sandbox));
+      const empty = fresh();
+      try {
+        const before = formatModel(await exportModel(empty));
+        const doc = parseModel(text);
+        doc.entries.push({ effect: "allow", subject: "device:gw-2", permission: "update", level: "things" });
+        const refused = await importInto(deferredRegistry(asyncRegistryOf(empty)), doc);
+        expect(refused.applied).toBe(false);
+        expect(refused.conflicts).toMatchObject([{ kind: "refused", code: "OUTPOST_FORBIDDEN" }]);
+        expect(formatModel(await exportModel(empty))).toBe(before);
+      } finally {
+        empty.close();
+      }
+    } finally {
+      target.close();
+    }
+  });
+
   it("model - templates, Things made from them, template-level entries and template visibility round-trip; a secret flag goes, never a value", async () => {
     const reg = fresh();
     const target = fresh();
@@ -284,7 +311,7 @@ describe("model - export and import", () => {
       expect(doc.templates).toEqual([{ name: "pumps", ...def }]);
       expect(doc.entries.map((e) => e.level).sort()).toEqual(["instances:pumps", "template:pumps", "templates"]);
       expect(doc.visibility).toEqual([{ organization: "acme", unit: "acme", entity: "template:pumps" }]);
-      expect(omittedFromModel(reg)).toEqual({});
+      expect(omittedFromModel()).toEqual({});
       // A Thing made from the template: its link is in the model, its values are not.
       const keyed = new SqliteRegistry(join(root, `k${++n}.db`), { dataKey: Buffer.alloc(32, 7) });
       keyed.createDevice("gw-1");

@@ -10,64 +10,15 @@ import { FailureLimiter } from "../src/auth/rate-limit.js";
 import { silentLogger } from "../src/logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "../src/operator-api/operator-server.js";
 import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
-import type { AsyncRegistry, Registry, RegistryTransaction } from "../src/registry/async-types.js";
 import { sqliteUnder } from "../src/registry/sqlite-under.js";
+import type { Registry } from "../src/registry/async-types.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import { ChangeHub } from "../src/things/changes.js";
 import { DeviceLinks } from "../src/things/device-links.js";
 import { ThingService } from "../src/things/thing-service.js";
+import { calls, deferredRegistry } from "./deferred-registry.js";
 import { makePki, type TestPki } from "./edge-harness.js";
 import { TEST_SCRYPT } from "./login-harness.js";
-
-/** Every call of the registry contract made through a {@link deferredRegistry}, by name ("credentials.check"). */
-const calls: string[] = [];
-
-const later = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** The methods and stores of `inner` (own properties), each call answered only after a turn of the event loop. */
-function deferred<T extends object>(inner: T, prefix = ""): T {
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(inner)) {
-    if (name === "sync" || name === "transaction") continue;
-    if (typeof value === "function") {
-      out[name] = async (...args: unknown[]) => {
-        calls.push(`${prefix}${name}`);
-        await later();
-        return (value as (...a: unknown[]) => unknown).apply(inner, args);
-      };
-    } else if (value !== null && typeof value === "object") {
-      out[name] = deferred(value as object, `${prefix}${name}.`);
-    }
-  }
-  return out as T;
-}
-
-/**
- * A registry that is not the SQLite view: a plain object whose every call (and every call on a
- * transaction's handle) reaches the asynchronous SQLite registry only after `setImmediate`, so a
- * caller that needs the SQLite class, or answers it expects at once, fails here.
- */
-function deferredRegistry(inner: AsyncRegistry): Registry {
-  const handle = (tx: RegistryTransaction): RegistryTransaction => ({
-    ...deferred(tx),
-    transaction: async (work) => {
-      await later();
-      return tx.transaction((nested) => work(handle(nested)));
-    },
-  });
-  return {
-    ...deferred(inner),
-    transaction: async (work) => {
-      calls.push("transaction");
-      await later();
-      return inner.transaction((tx) => work(handle(tx)));
-    },
-    close: async () => {
-      await later();
-      return inner.close();
-    },
-  };
-}
 
 const PASSWORD = "contract-Pa55word-41ab";
 

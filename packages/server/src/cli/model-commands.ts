@@ -34,9 +34,9 @@ imported from it need new credentials (docs/model-export.md).`,
     )
     .action(async (o: Opts) => {
       await withDataDir(o.data, async (ctx) => {
-        const doc = await exportModel(ctx.registry, ctx.stores);
+        const doc = await ctx.registry.transaction((tx) => exportModel(tx));
         const counts = modelCounts(doc);
-        const omitted = omittedFromModel(ctx.stores);
+        const omitted = omittedFromModel();
         const left = Object.entries(omitted).filter(([, n]) => n > 0);
         if (left.length > 0) {
           process.stderr.write(
@@ -95,7 +95,7 @@ or the import has conflicts (OUTPOST_CONFLICT); the registry is then unchanged.`
         throw err;
       }
       await withDataDir(o.data, async (ctx) => {
-        const report = await importModel(ctx.registry, ctx.stores, doc, {
+        const report = await importModel(ctx.registry, doc, {
           replace: o.replace === true,
           dryRun: o.dryRun === true,
         });

@@ -87,21 +87,11 @@ export function cliDetails(): Record<string, unknown> {
   return { via: "cli", user };
 }
 
-/**
- * The stores of the embedded registry still reached synchronously by the access and model
- * commands: the access model, the templates of a model export or import, and its other writes.
- * They answer on the registry's one connection; a write that must not join another unit of work
- * runs inside {@link AsyncRegistry.transaction}.
- */
-export type SqliteStores = Pick<SqliteRegistry, "access" | "templates" | "modelWrites">;
-
 /** An opened data directory: config, registry and audit log. Close it when done. */
 export interface DataContext {
   config: ServerConfig;
   /** The registry, through its asynchronous contract. */
   registry: AsyncRegistry;
-  /** The embedded registry's other stores (see {@link SqliteStores}). */
-  stores: SqliteStores;
   audit: FileAuditLog;
   /** Records an admin change made from the command line. */
   record(target: string, action: string, details?: Record<string, unknown>): void;
@@ -123,7 +113,6 @@ export function openData(dir: string): DataContext {
   return {
     config,
     registry,
-    stores: sqlite,
     audit,
     record(target, action, details = {}) {
       const event: AuditEvent = {

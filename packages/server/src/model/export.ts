@@ -1,15 +1,12 @@
 /** Reads the model (docs/model-export.md) out of a registry: everything but secrets, in a stable order. */
 import { levelText, subjectKey } from "../access/model.js";
-import type { AsyncRegistryMethods } from "../registry/async-types.js";
-import type { SqliteRegistry } from "../registry/sqlite.js";
+import type { AsyncRegistryMethods, AsyncStores } from "../registry/async-types.js";
 import type { Permission } from "../registry/types.js";
 import { MODEL_FORMAT, type ModelDocument, type ModelEntry, type ModelRestriction } from "./format.js";
 
 /** What an export reads through the registry's asynchronous contract (the registry or a transaction on it). */
-export type ModelReads = Pick<AsyncRegistryMethods, "listDevices" | "listOperators" | "listThings">;
-
-/** The embedded registry's stores that hold the rest of the model. */
-export type ModelStores = Pick<SqliteRegistry, "access" | "templates" | "modelWrites">;
+export type ModelReads = Pick<AsyncRegistryMethods, "listDevices" | "listOperators" | "listThings"> &
+  Pick<AsyncStores, "access" | "templates">;
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -17,7 +14,7 @@ const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * What {@link exportModel} leaves out of the model, by kind, with how many: nothing today (every
  * part of the model is in outpost-model/1, templates included); secrets and values are never model.
  */
-export function omittedFromModel(_stores: ModelStores): Record<string, number> {
+export function omittedFromModel(): Record<string, number> {
   return {};
 }
 
@@ -27,21 +24,27 @@ export function omittedFromModel(_stores: ModelStores): Record<string, number> {
  * visibility. Two exports of the same model are equal; entry ids and timestamps are left out.
  * Throws when the registry cannot be read.
  */
-export async function exportModel(registry: ModelReads, stores: ModelStores): Promise<ModelDocument> {
-  const access = stores.access;
-  const [thingRecords, deviceRecords, operatorRecords] = [
-    await registry.listThings(),
-    await registry.listDevices(),
-    await registry.listOperators(),
-  ];
-  const snapshot = access.snapshot();
+export async function exportModel(registry: ModelReads): Promise<ModelDocument> {
+  const access = registry.access;
+  const [thingRecords, deviceRecords, operatorRecords, snapshot, templateRecords, entryRecords, groups, orgs, visible] =
+    await Promise.all([
+      registry.listThings(),
+      registry.listDevices(),
+      registry.listOperators(),
+      access.snapshot(),
+      registry.templates.list(),
+      access.listEntries(),
+      access.listGroups(),
+      access.listOrganizations(),
+      access.listVisibility(),
+    ]);
   const things = thingRecords.map((t) => ({
     name: t.name,
     device: t.deviceId,
     description: t.description,
     ...(t.template !== undefined ? { template: t.template } : {}),
   }));
-  const templates = stores.templates.list().map((t) => ({
+  const templates = templateRecords.map((t) => ({
     name: t.name,
     description: t.description,
     properties: t.properties,
@@ -57,7 +60,7 @@ export async function exportModel(registry: ModelReads, stores: ModelStores): Pr
   restrictions.sort((a, b) =>
     byText(`${a.device}\0${a.thing}\0${a.permission}`, `${b.device}\0${b.thing}\0${b.permission}`),
   );
-  const entries: ModelEntry[] = access.listEntries().map((e) => ({
+  const entries: ModelEntry[] = entryRecords.map((e) => ({
     effect: e.effect,
     subject: subjectKey(e.subject),
     permission: e.permission,
@@ -78,18 +81,18 @@ export async function exportModel(registry: ModelReads, stores: ModelStores): Pr
     templates: templates.sort((a, b) => byText(a.name, b.name)),
     things: things.sort((a, b) => byText(a.name, b.name)),
     restrictions,
-    groups: access.listGroups().map((g) => ({
+    groups: groups.map((g) => ({
       name: g.name,
       description: g.description,
       members: g.members.map(subjectKey).sort(byText),
     })),
-    organizations: access.listOrganizations().map((o) => ({
+    organizations: orgs.map((o) => ({
       name: o.name,
       description: o.description,
       units: o.units.map((u) => ({ name: u.name, parent: u.parent, members: u.members.map(subjectKey).sort(byText) })),
     })),
     entries,
-    visibility: access.listVisibility().map((v) => ({
+    visibility: visible.map((v) => ({
       organization: v.organization,
       unit: v.unit,
       entity: `${v.entity.kind}:${v.entity.name}`,

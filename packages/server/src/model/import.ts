@@ -11,7 +11,7 @@
 import { ErrorCode, isOutpostError, OutpostError } from "@outpost/protocol";
 import { parseLevel, parseSubject, PREDEFINED_GROUPS } from "../access/model.js";
 import type { AsyncRegistry, RegistryTransaction } from "../registry/async-types.js";
-import { exportModel, type ModelStores } from "./export.js";
+import { exportModel } from "./export.js";
 import { MODEL_FORMAT, type ModelDocument } from "./format.js";
 
 /** Options of {@link importModel}. */
@@ -91,13 +91,12 @@ const DRY_RUN = Symbol("dry run");
  * Imports `doc` (from {@link parseModel}) into `registry` by the merge rule above and reports what
  * it added, skipped and replaced, or every conflict (then the registry is as it was). The model is
  * read, compared and written in one transaction of `registry`, so no other change lands between
- * the comparison and the writes; `stores` (the embedded registry's access model, templates and
- * model writes, on the same connection) join it. Throws only when the registry cannot be read or
+ * the comparison and the writes (the access model, templates and model writes through the
+ * transaction's stores). Throws only when the registry cannot be read or
  * written (nothing is changed then either).
  */
 export async function importModel(
   registry: Pick<AsyncRegistry, "transaction">,
-  stores: ModelStores,
   doc: ModelDocument,
   options: ImportOptions = {},
 ): Promise<ImportReport> {
@@ -115,7 +114,7 @@ export async function importModel(
   };
   try {
     await registry.transaction(async (tx) => {
-      const steps = plan(tx, stores, await exportModel(tx, stores), doc, replace, report);
+      const steps = plan(tx, await exportModel(tx), doc, replace, report);
       if (report.conflicts.length > 0) return;
       for (const s of steps) {
         try {
@@ -135,9 +134,6 @@ export async function importModel(
     } else if (err !== DRY_RUN) {
       throw err;
     }
-  } finally {
-    // Decisions cached while the transaction ran may have seen rows it rolled back.
-    stores.access.changed();
   }
   return report;
 }
@@ -145,14 +141,13 @@ export async function importModel(
 /** The steps that apply `doc`, in dependency order; conflicts go to the report. */
 function plan(
   registry: RegistryTransaction,
-  stores: ModelStores,
   cur: ModelDocument,
   doc: ModelDocument,
   replace: boolean,
   report: ImportReport,
 ): Step[] {
-  const access = stores.access;
-  const writes = stores.modelWrites;
+  const access = registry.access;
+  const writes = registry.modelWrites;
   const steps: Step[] = [];
   const conflict = (path: string, kind: ImportConflict["kind"], message: string): void => {
     report.conflicts.push({ path, kind, message });
@@ -201,7 +196,7 @@ function plan(
         path,
         `device ${d.id} exists with ${JSON.stringify(c)}, the file has ${JSON.stringify(d)}`,
         async () => {
-          writes.setDeviceDescription(d.id, d.description);
+          await writes.setDeviceDescription(d.id, d.description);
           await registry.setDeviceDisabled(d.id, d.disabled);
         },
       );
@@ -219,11 +214,11 @@ function plan(
     const path = `$.templates[${i}]`;
     const c = curTemplates.get(t.name);
     const { name, ...def } = t;
-    if (!c) add("templates", path, () => stores.templates.create(name, def));
+    if (!c) add("templates", path, () => registry.templates.create(name, def));
     else if (JSON.stringify(c) === JSON.stringify(t)) skip("templates");
     else
       differ("templates", path, `template ${name} exists with another declaration`, () =>
-        stores.templates.update(name, def),
+        registry.templates.update(name, def),
       );
   });
 
@@ -243,7 +238,7 @@ function plan(
       if (template === undefined) add("things", path, assign);
       else {
         add("things", path, () =>
-          stores.templates.createThing({ name: t.name, deviceId: t.device, description: t.description, template }),
+          registry.templates.createThing({ name: t.name, deviceId: t.device, description: t.description, template }),
         );
       }
     } else if (c.template !== t.template) {
