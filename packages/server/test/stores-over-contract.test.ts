@@ -63,8 +63,7 @@ beforeAll(async () => {
   audit = new MemoryAuditLog();
   const links = new DeviceLinks();
   const hub = new ChangeHub();
-  // The Thing service still reads the SQLite registry's caches; the routes under test do not use it.
-  const things = new ThingService({ registry: view, audit, links, hub });
+  const things = new ThingService({ registry, audit, links, hub });
   const login = new LoginService({
     credentials: registry.credentials,
     authenticators: [new LocalAuthenticator(registry.credentials)],

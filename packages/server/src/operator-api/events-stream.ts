@@ -8,8 +8,13 @@ export interface EventStreamOptions {
   log: EventLog;
   /** Only changes of this Thing. */
   thing?: string;
-  /** Checked for every change, so a revoked grant takes effect on an open stream. */
-  accept: (change: Pick<LoggedChange, "thing" | "type" | "name">) => boolean;
+  /**
+   * Checked for every change, so a revoked grant takes effect on an open stream. A registry that
+   * cannot decide at once answers with a Promise: changes are then still sent in their order, at
+   * most {@link MAX_UNDECIDED} wait for their decision (more ends the stream, like a slow client),
+   * and a decision that fails ends the stream, so the client resumes with its Last-Event-ID.
+   */
+  accept: (change: Pick<LoggedChange, "thing" | "type" | "name">) => boolean | Promise<boolean>;
   /** The client's Last-Event-ID header: replay what it missed first. */
   lastEventId?: string;
   /** Interval of keep-alive comments, in ms. Default 15 000. */
@@ -22,6 +27,9 @@ export interface EventStreamOptions {
    */
   maxBufferedBytes?: number;
 }
+
+/** Changes of one stream that may wait for their decision at once. */
+export const MAX_UNDECIDED = 10_000;
 
 /**
  * Streams matching changes as Server-Sent Events (`id:`, `event: property` / `event: event`, JSON
@@ -37,13 +45,11 @@ export function openEventStream(res: ServerResponse, options: EventStreamOptions
     connection: "keep-alive",
   });
   res.write(": connected\n\n");
-  const matches = (c: LoggedChange): boolean =>
-    (options.thing === undefined || c.thing === options.thing) && options.accept(c);
   // Unsent bytes when the current burst began: undefined between bursts (reset once the event loop
   // has had a turn to write to the socket).
   let backlog: number | undefined;
-  const send = (c: LoggedChange): void => {
-    if (!matches(c)) return;
+  const deliver = (c: LoggedChange): void => {
+    if (res.destroyed || res.writableEnded) return;
     if (backlog === undefined) {
       backlog = res.writableLength;
       setImmediate(() => {
@@ -56,6 +62,42 @@ export function openEventStream(res: ServerResponse, options: EventStreamOptions
       return;
     }
     res.write(`event: ${c.type}\nid: ${c.id}\ndata: ${c.data}\n\n`);
+  };
+  // While a decision is pending, every later change waits behind it, so the order holds.
+  let pending: Promise<void> | undefined;
+  let undecided = 0;
+  const send = (c: LoggedChange): void => {
+    if (options.thing !== undefined && c.thing !== options.thing) return;
+    let decision: boolean | Promise<boolean>;
+    try {
+      decision = options.accept(c);
+    } catch {
+      if (!res.writableEnded) res.end();
+      return;
+    }
+    if (pending === undefined && typeof decision === "boolean") {
+      if (decision) deliver(c);
+      return;
+    }
+    if (++undecided > MAX_UNDECIDED) {
+      res.destroy();
+      return;
+    }
+    const mine: Promise<void> = (pending ?? Promise.resolve())
+      .then(() => decision)
+      .then(
+        (yes) => {
+          if (yes) deliver(c);
+        },
+        () => {
+          if (!res.writableEnded) res.end();
+        },
+      )
+      .finally(() => {
+        undecided--;
+        if (pending === mine) pending = undefined;
+      });
+    pending = mine;
   };
   if (options.lastEventId !== undefined) {
     const replay = options.log.since(options.lastEventId);

@@ -121,8 +121,8 @@ export interface DeviceSummary extends DeviceRecord {
  */
 export class ThingService {
   private readonly registry: AsyncRegistry;
-  /** The SQLite registry under `registry`, for the one decision a caller needs synchronously. */
-  private readonly cached: Pick<SyncRegistry, "can">;
+  /** The SQLite registry under `registry`, if it is one: its cached decisions answer at once. */
+  private readonly cached: Pick<SyncRegistry, "can"> | undefined;
   private readonly audit: AuditSink;
   private readonly links: DeviceLinks;
   private readonly hub: ChangeHub;
@@ -132,10 +132,7 @@ export class ThingService {
 
   constructor(options: ThingServiceOptions) {
     this.registry = options.registry;
-    const sqlite = sqliteUnder(options.registry);
-    if (!sqlite)
-      throw new TypeError("ThingService needs the asynchronous view of the SQLite registry (asyncRegistryOf)");
-    this.cached = sqlite;
+    this.cached = sqliteUnder(options.registry);
     this.audit = options.audit;
     this.links = options.links;
     this.hub = options.hub;
@@ -236,12 +233,14 @@ export class ThingService {
   /**
    * Whether `by` may receive one change: a property value (or desired value) needs property.read
    * on that property, an event event.subscribe on that event (decided per member, so a Deny on
-   * one property or event holds on the stream too). Synchronous, for the event stream's
-   * per-change filter: the SQLite registry's cached decision.
+   * one property or event holds on the stream too). For the event stream's per-change filter:
+   * the SQLite registry answers at once from its cached decisions, another registry with a Promise.
    */
-  mayReceive(by: Principal, change: { thing: string; type: string; name: string }): boolean {
+  mayReceive(by: Principal, change: { thing: string; type: string; name: string }): boolean | Promise<boolean> {
     const permission = change.type === "event" ? "event.subscribe" : "property.read";
-    return this.cached.can(by, change.thing, permission, change.name);
+    return this.cached
+      ? this.cached.can(by, change.thing, permission, change.name)
+      : this.registry.can(by, change.thing, permission, change.name);
   }
 
   /** The entries of `list` whose property `by` may read (all of them without `by`), one wait for all. */
