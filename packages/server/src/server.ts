@@ -25,7 +25,7 @@ import { silentLogger } from "./logging/logger.js";
 import { type OperatorApi, startOperatorApi } from "./operator-api/operator-server.js";
 import { asyncRegistryOf } from "./registry/async-sqlite.js";
 import type { AsyncCredentialStore, Registry } from "./registry/async-types.js";
-import type { SqliteRegistry } from "./registry/sqlite.js";
+import { SqliteRegistry } from "./registry/sqlite.js";
 import { registerBuiltinServices } from "./things/builtin-services.js";
 import { ChangeHub } from "./things/changes.js";
 import { DeviceLinks } from "./things/device-links.js";
@@ -65,8 +65,11 @@ export interface AuthRateLimitOptions {
 
 /** Options for {@link startServer}. */
 export interface ServerOptions {
-  /** The embedded registry; the server uses its asynchronous view (`asyncRegistryOf`). */
-  registry: SqliteRegistry;
+  /**
+   * The registry: the embedded SQLite registry (the server uses its asynchronous view,
+   * `asyncRegistryOf`) or any implementation of the asynchronous contract.
+   */
+  registry: SqliteRegistry | Registry;
   audit: AuditSink;
   edge: EdgeEndpointOptions;
   /** The HTTPS operator API; false (the default when omitted) disables it. */
@@ -152,9 +155,10 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
   // Every component writes through the guard: a sink that throws (disk full) is contained there.
   const audit = new AuditGuard(options.audit, logger);
   // One asynchronous view (one queue) for all the registry's users.
-  const registry: Registry = asyncRegistryOf(options.registry);
+  const registry: Registry =
+    options.registry instanceof SqliteRegistry ? asyncRegistryOf(options.registry) : options.registry;
   const things = new ThingService({
-    registry: asyncRegistryOf(options.registry),
+    registry,
     audit,
     links,
     hub,
@@ -169,7 +173,7 @@ export async function startServer(options: ServerOptions): Promise<OutpostServer
     }
   };
   const deps: EdgeDeps = {
-    registry: asyncRegistryOf(options.registry),
+    registry,
     audit,
     logger,
     links,

@@ -8,6 +8,8 @@ import { Channel, type Envelope, type Hello, PROTOCOL_VERSION } from "@outpost/p
 import { WebSocket } from "ws";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
 import { WsTransport } from "../src/edge/ws-transport.js";
+import { asyncRegistryOf } from "../src/registry/async-sqlite.js";
+import type { Registry } from "../src/registry/async-types.js";
 import { SqliteRegistry } from "../src/registry/sqlite.js";
 import {
   type EdgeEndpointOptions,
@@ -129,9 +131,11 @@ export async function startTestServer(
     operatorExtra?: Partial<OperatorEndpointOptions>;
     /** Edge endpoint options on top of the test certificates and port 0. */
     edgeExtra?: Partial<EdgeEndpointOptions>;
+    /** Runs the server over this registry made from the test registry's asynchronous view. */
+    wrapRegistry?: (view: Registry) => Registry;
   } = {},
 ): Promise<TestServer> {
-  const { operatorMaxBodyBytes, operatorExtra, edgeExtra, ...serverOverrides } = overrides;
+  const { operatorMaxBodyBytes, operatorExtra, edgeExtra, wrapRegistry, ...serverOverrides } = overrides;
   const registry = new SqliteRegistry(":memory:", { dataKey: randomBytes(32) });
   const audit = new MemoryAuditLog();
   const keys: Record<string, string> = {};
@@ -146,7 +150,7 @@ export async function startTestServer(
   const adminToken = registry.createOperator("alice", true).token;
   const viewerToken = registry.createOperator("victor", false).token;
   const server = await startServer({
-    registry,
+    registry: wrapRegistry ? wrapRegistry(asyncRegistryOf(registry)) : registry,
     audit,
     edge: { port: 0, certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, clientCaPem: pki.caPem, ...edgeExtra },
     operator: {

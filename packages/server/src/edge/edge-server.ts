@@ -153,7 +153,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       // pool, and that long-lived slice keeps an 8 KiB pool chunk alive per few connections.
       ALPNCallback: ({ protocols }) => (protocols.includes("http/1.1") ? "http/1.1" : undefined),
     },
-    (req, res) => {
+    async (req, res) => {
+      await gate.decided(req.socket);
       if (gate.isRefused(req.socket)) return;
       res.writeHead(426, { "content-type": "text/plain", upgrade: "websocket" });
       res.end("Outpost edge endpoint: WebSocket upgrade required\n");
@@ -165,12 +166,14 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   https.on("secureConnection", (socket: TLSSocket) => {
     socket.setTimeout(deps.authDeadlineMs, () => socket.destroy());
   });
-  // The gate decides synchronously, from the SQLite registry's cached certificate status.
+  // The SQLite registry answers the certificate status from its cache at once; another registry
+  // answers with a Promise, for which the upgrade waits.
   const sqlite = sqliteUnder(deps.registry);
-  if (!sqlite) throw new TypeError("the edge endpoint needs the asynchronous view of the SQLite registry");
   const gate = installHandshakeGate(https, {
     deps,
-    certificateStatus: (deviceId, serial) => sqlite.certificateStatus(deviceId, serial),
+    certificateStatus: sqlite
+      ? (deviceId, serial) => sqlite.certificateStatus(deviceId, serial)
+      : (deviceId, serial) => deps.registry.certificateStatus(deviceId, serial),
     clientCaPem: options.clientCaPem,
     clientCert: options.clientCert ?? "required",
   });
@@ -180,7 +183,14 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     perMessageDeflate: false,
     // A refused handshake is being closed with its alert: no HTTP answer may come before it.
     verifyClient: (info, accept) => {
-      if (!gate.isRefused(info.req.socket)) accept(true);
+      const wait = gate.decided(info.req.socket);
+      if (!wait) {
+        if (!gate.isRefused(info.req.socket)) accept(true);
+        return;
+      }
+      void wait.then(() => {
+        if (!gate.isRefused(info.req.socket)) accept(true);
+      });
     },
   });
   const sessions = new Map<EdgeSession, Promise<void>>();

@@ -36,6 +36,8 @@ interface Refusal {
 export interface HandshakeGate {
   /** Whether this TLS socket was refused (it gets no HTTP answer and no WebSocket). */
   isRefused(socket: object): boolean;
+  /** While the registry has not yet answered for this TLS socket, the Promise of that answer. */
+  decided(socket: object): Promise<void> | undefined;
   /**
    * The certificate identity the gate accepted on this TLS socket (its subject's CN and its
    * serial), read once at the handshake; undefined when it judged none (no valid certificate).
@@ -54,10 +56,11 @@ export interface HandshakeGate {
 export interface HandshakeGateOptions {
   deps: EdgeDeps;
   /**
-   * The status of a device certificate, answered synchronously (the gate decides before the
-   * HTTP layer takes the socket): the embedded registry's cached answer.
+   * The status of a device certificate: the embedded registry's cached answer at once, so the
+   * gate decides before the HTTP layer takes the socket; another registry answers with a Promise,
+   * and the upgrade then waits for it ({@link HandshakeGate.decided}).
    */
-  certificateStatus: (deviceId: string, serial: string) => CertificateStatus;
+  certificateStatus: (deviceId: string, serial: string) => CertificateStatus | Promise<CertificateStatus>;
   clientCaPem: string;
   clientCert: "required" | "optional";
 }
@@ -76,6 +79,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
   const required = options.clientCert === "required";
   const ca = new X509Certificate(options.clientCaPem);
   const refused = new WeakSet<object>();
+  const pending = new WeakMap<object, Promise<void>>();
   const secrets = new WeakMap<object, Buffer>();
   // After a TLS 1.3 reset the TLS socket no longer knows its peer; the TCP socket under it does.
   const peers = new WeakMap<object, string>();
@@ -104,17 +108,29 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
   https.prependListener("secureConnection", (socket: TLSSocket) => {
     const secret = secrets.get(socket);
     secrets.delete(socket);
-    let refusal: Refusal | undefined;
+    let verdict: Refusal | undefined | Promise<Refusal | undefined>;
     try {
-      refusal = judge(socket);
+      verdict = judge(socket);
     } catch (err) {
-      deps.logger.error({ err }, "client certificate check failed; refusing the handshake");
-      refusal = {
-        reason: "registry-unavailable",
-        detail: "the registry cannot be read",
-        alert: TlsAlert.internalError,
-      };
+      verdict = unavailable(err);
     }
+    if (verdict instanceof Promise) {
+      const wait = verdict
+        .catch((err: unknown) => unavailable(err))
+        .then((refusal) => conclude(socket, refusal, secret))
+        .finally(() => pending.delete(socket));
+      pending.set(socket, wait);
+      return;
+    }
+    conclude(socket, verdict, secret);
+  });
+
+  function unavailable(err: unknown): Refusal {
+    deps.logger.error({ err }, "client certificate check failed; refusing the handshake");
+    return { reason: "registry-unavailable", detail: "the registry cannot be read", alert: TlsAlert.internalError };
+  }
+
+  function conclude(socket: TLSSocket, refusal: Refusal | undefined, secret: Buffer | undefined): void {
     if (!refusal) {
       secret?.fill(0);
       return;
@@ -122,13 +138,13 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     refused.add(socket);
     record(sourceOf(socket), refusal, socket.isSessionReused());
     closeWithAlert(socket, refusal.alert, secret);
-  });
+  }
 
   https.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
     record(sourceOf(socket), fromTlsError(err));
   });
 
-  function judge(socket: TLSSocket): Refusal | undefined {
+  function judge(socket: TLSSocket): Refusal | undefined | Promise<Refusal | undefined> {
     if (!socket.authorized) {
       // Development mode: a peer without a valid certificate goes on without a certificate identity.
       if (!required) return undefined;
@@ -149,6 +165,15 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
     const violation = deviceCertificateViolation(cert, ca);
     if (violation) return { reason: "policy", detail: violation, alert: TlsAlert.unsupportedCertificate, ...who };
     const status = options.certificateStatus(certDeviceId, serial);
+    return status instanceof Promise ? status.then((s) => byStatus(socket, s, who)) : byStatus(socket, status, who);
+  }
+
+  function byStatus(
+    socket: TLSSocket,
+    status: CertificateStatus,
+    who: { certDeviceId: string; serial: string },
+  ): Refusal | undefined {
+    const { certDeviceId, serial } = who;
     switch (status) {
       case "ok":
         identities.set(socket, { certDeviceId, serial });
@@ -187,6 +212,7 @@ export function installHandshakeGate(https: Server, options: HandshakeGateOption
 
   return {
     isRefused: (socket) => refused.has(socket),
+    decided: (socket) => pending.get(socket),
     identityOf: (socket) => identities.get(socket),
     sourceOf,
     noteAccepted,
