@@ -1,32 +1,18 @@
 import { X509Certificate } from "node:crypto";
-import { connect } from "node:tls";
 import { toWireValue } from "@outpost/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqliteUnder } from "../src/registry/sqlite-under.js";
 import type { ThingChange } from "../src/things/changes.js";
 import { calls, deferredRegistry } from "./deferred-registry.js";
-import { connectDevice, makePki, readyDevice, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
-
-/** "ok" once the edge answered over TLS, or the client's error text (an alert names the refusal). */
-function handshake(url: string, pki: TestPki, identity: { certPem: string; keyPem: string }): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({
-      host: "127.0.0.1",
-      port: Number(new URL(url).port),
-      ca: pki.caPem,
-      cert: identity.certPem,
-      key: identity.keyPem,
-      servername: "localhost",
-    });
-    socket.once("secureConnect", () => socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
-    socket.on("data", () => {
-      socket.destroy();
-      resolve("ok");
-    });
-    socket.once("error", (err) => resolve(err.message));
-    socket.once("close", () => resolve("closed"));
-  });
-}
+import {
+  connectDevice,
+  makePki,
+  readyDevice,
+  startTestServer,
+  type TestPki,
+  type TestServer,
+  tlsHandshake,
+} from "./edge-harness.js";
 
 describe("the edge over a registry that is not the SQLite view", () => {
   let pki: TestPki;
@@ -66,9 +52,11 @@ describe("the edge over a registry that is not the SQLite view", () => {
       fingerprint256: cert.fingerprint256,
       notAfter: new Date(cert.validTo),
     });
-    expect(await handshake(ts.server.edgeUrl, pki, pki.devices["dev-2"]!)).toBe("ok");
+    expect(await tlsHandshake(ts.server.edgeUrl, pki.caPem, pki.devices["dev-2"]!)).toBe("ok");
     ts.registry.revokeCertificates("dev-2");
-    expect(await handshake(ts.server.edgeUrl, pki, pki.devices["dev-2"]!)).toMatch(/alert certificate revoked/);
+    expect(await tlsHandshake(ts.server.edgeUrl, pki.caPem, pki.devices["dev-2"]!)).toMatch(
+      /alert certificate revoked/,
+    );
     // The WebSocket upgrade waits for the same answer: no session opens.
     await expect(connectDevice(ts.server.edgeUrl, pki.caPem, pki.devices["dev-2"])).rejects.toThrow();
     expect(ts.audit.records.filter((r) => r.type === "login.failure").at(-1)?.details).toMatchObject({

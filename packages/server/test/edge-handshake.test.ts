@@ -1,9 +1,15 @@
 import { X509Certificate } from "node:crypto";
-import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
 import type { AuditEvent } from "../src/audit/types.js";
-import { makePki, startTestServer, type TestPki, type TestServer } from "./edge-harness.js";
+import {
+  makePki,
+  startTestServer,
+  type TestPki,
+  type TestServer,
+  tlsHandshake,
+  type TlsResume,
+} from "./edge-harness.js";
 
 let pki: TestPki;
 
@@ -11,40 +17,9 @@ beforeAll(() => {
   pki = makePki(["dev-1", "dev-2"]);
 });
 
-/** A TLS handshake to the edge: "ok" once the server accepted the certificate, or the client's error text. */
-async function handshake(
-  url: string,
-  identity: { certPem: string; keyPem: string },
-  resume?: { session?: Buffer; reused?: boolean },
-): Promise<string> {
-  const { port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect({
-      host: "127.0.0.1",
-      port: Number(port),
-      ca: pki.caPem,
-      cert: identity.certPem,
-      key: identity.keyPem,
-      servername: "localhost",
-      ...(resume?.session ? { session: resume.session } : {}),
-    });
-    socket.on("session", (session: Buffer) => {
-      if (resume) resume.session = session;
-    });
-    socket.once("secureConnect", () => {
-      if (resume) resume.reused = socket.isSessionReused();
-    });
-    // In TLS 1.3 the server judges the certificate after the client's Finished: ask for something
-    // and wait for the answer or the alert.
-    socket.once("secureConnect", () => socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
-    socket.on("data", () => {
-      socket.destroy();
-      resolve("ok");
-    });
-    socket.once("error", (err) => resolve(err.message));
-    socket.once("close", () => resolve("closed"));
-  });
-}
+/** A TLS handshake to the edge with the test CA (see {@link tlsHandshake}). */
+const handshake = (url: string, identity: { certPem: string; keyPem: string }, resume?: TlsResume) =>
+  tlsHandshake(url, pki.caPem, identity, resume);
 
 const tlsFailures = (ts: TestServer) =>
   ts.audit.records.filter((r) => r.type === "login.failure" && r.code === "OUTPOST_TLS");

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "node:tls";
 import { Channel, type Envelope, type Hello, PROTOCOL_VERSION } from "@outpost/protocol";
 import { WebSocket } from "ws";
 import { MemoryAuditLog } from "../src/audit/memory-audit-log.js";
@@ -269,5 +270,47 @@ export function operatorRequest(
     });
     req.on("error", reject);
     req.end(options.body);
+  });
+}
+
+/** A TLS session to resume (filled in by {@link tlsHandshake}) and whether the server resumed it. */
+export interface TlsResume {
+  session?: Buffer;
+  reused?: boolean;
+}
+
+/** A TLS handshake to the edge: "ok" once the server accepted the certificate, or the client's error text. */
+export async function tlsHandshake(
+  url: string,
+  caPem: string,
+  identity: { certPem: string; keyPem: string },
+  resume?: TlsResume,
+): Promise<string> {
+  const { port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: "127.0.0.1",
+      port: Number(port),
+      ca: caPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      servername: "localhost",
+      ...(resume?.session ? { session: resume.session } : {}),
+    });
+    socket.on("session", (session: Buffer) => {
+      if (resume) resume.session = session;
+    });
+    socket.once("secureConnect", () => {
+      if (resume) resume.reused = socket.isSessionReused();
+    });
+    // In TLS 1.3 the server judges the certificate after the client's Finished: ask for something
+    // and wait for the answer or the alert.
+    socket.once("secureConnect", () => socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+    socket.on("data", () => {
+      socket.destroy();
+      resolve("ok");
+    });
+    socket.once("error", (err) => resolve(err.message));
+    socket.once("close", () => resolve("closed"));
   });
 }
