@@ -5,7 +5,7 @@
 //      protocol on top (bench/lib/raw-wss-relay.mjs), is the ceiling of any tunnel carried over the
 //      device's WebSocket: its ratio to ssh -L bounds what a tunnel can reach on this machine.
 //   2. added round-trip latency of a 1-byte echo through the tunnel vs direct TCP (p50/p99;
-//      goal <= 0.5 ms added at p50).
+//      goal <= 0.5 ms added at p50), and, for comparison, through the plain relay and ssh -L.
 //   3. service-call latency on the same device, idle and while iperf3 saturates the tunnel.
 // The device (SDK) and the operator client run in this process; the server is a child process.
 // Needs iperf3, sshd and ssh (Debian: iperf3, openssh-server, openssh-client). After `npm run build`:
@@ -120,6 +120,7 @@ try {
   cleanups.push(() => iperfTunnel.close());
   const tunnelPort = (await iperfTunnel.listen(0)).address().port;
   const sshLocal = await freePort();
+  const sshEchoLocal = await freePort();
   const sshL = spawn(
     "ssh",
     [
@@ -140,6 +141,8 @@ try {
       "ExitOnForwardFailure=yes",
       "-L",
       `${sshLocal}:127.0.0.1:${iperfPort}`,
+      "-L",
+      `${sshEchoLocal}:127.0.0.1:${echoPort}`,
       "root@127.0.0.1",
     ],
     { stdio: "ignore" },
@@ -181,18 +184,24 @@ try {
       }),
     );
   let pairs = 0;
-  const ceiling = createServer((s) => {
+  const relayTo = (targetPort) => (s) => {
+    s.setNoDelay(true);
     const id = String(++pairs);
-    const target = connect(iperfPort, "127.0.0.1");
+    const target = connect({ port: targetPort, host: "127.0.0.1", noDelay: true });
     const dev = hop("dev", id);
     const op = hop("op", id);
     for (const x of [s, target, dev, op]) x.on("error", () => [s, target, dev, op].forEach((y) => y.destroy()));
     target.pipe(dev).pipe(target);
     s.pipe(op).pipe(s);
-  });
-  await new Promise((r) => ceiling.listen(0, "127.0.0.1", r));
-  cleanups.push(() => ceiling.close());
-  const ceilingPort = ceiling.address().port;
+  };
+  const listenLocal = async (onConnection) => {
+    const srv = createServer(onConnection);
+    await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+    cleanups.push(() => srv.close());
+    return srv.address().port;
+  };
+  const ceilingPort = await listenLocal(relayTo(iperfPort));
+  const ceilingEchoPort = await listenLocal(relayTo(echoPort));
 
   // iperf3 serves one test at a time: after a run through the tunnel its server may still be
   // closing the last one, and answers "busy" for a moment.
@@ -272,15 +281,25 @@ try {
   };
   const direct = await pings(echoPort);
   const through = await pings(echoTunnelPort);
+  const relayed = await pings(ceilingEchoPort);
+  const viaSsh = await pings(sshEchoLocal);
   const d50 = quantile(direct, 0.5),
     d99 = quantile(direct, 0.99),
     t50 = quantile(through, 0.5),
-    t99 = quantile(through, 0.99);
+    t99 = quantile(through, 0.99),
+    r50 = quantile(relayed, 0.5),
+    r99 = quantile(relayed, 0.99),
+    s50 = quantile(viaSsh, 0.5),
+    s99 = quantile(viaSsh, 0.99);
   console.log(
     `2. 1-byte echo round trip, ${PINGS} each: direct p50 ${d50.toFixed(3)} ms p99 ${d99.toFixed(3)} ms; tunnel p50 ${t50.toFixed(3)} ms p99 ${t99.toFixed(3)} ms`,
   );
   console.log(
     `   added by the tunnel: p50 ${(t50 - d50).toFixed(3)} ms, p99 ${(t99 - d99).toFixed(3)} ms (goal <= 0.5 ms at p50)`,
+  );
+  console.log(
+    `   added by the plain ws relay (ceiling): p50 ${(r50 - d50).toFixed(3)} ms, p99 ${(r99 - d99).toFixed(3)} ms; ` +
+      `by ssh -L: p50 ${(s50 - d50).toFixed(3)} ms, p99 ${(s99 - d99).toFixed(3)} ms`,
   );
 
   // --- 3. service calls on the same device, idle and while iperf3 saturates the tunnel
