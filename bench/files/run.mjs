@@ -5,6 +5,10 @@
 //   2. where the time goes: AES-256-GCM sealing, MD5 + SHA-256, framing and disk write + fsync of
 //      the same bytes in this process, each alone.
 //   3. service-call latency on the same device while a push runs (p50/p99).
+// Each round also moves the file through one plain TLS WebSocket hop with no protocol on top
+// (bench/lib/raw-wss-file.mjs): the ceiling of any transfer over that transport, as a ratio to scp;
+// and once more with the per-byte work the design requires at both ends (AES-256-GCM per chunk,
+// MD5 and SHA-256 of the file; bench/lib/file-work.mjs), the ceiling of an Outpost transfer.
 // The device (SDK) and the operator client run in this process; the server is a child process.
 // Needs sshd, ssh, scp (Debian: openssh-server, openssh-client). After `npm run build`:
 //   node bench/files/run.mjs [--mb=1024] [--rounds=1]
@@ -18,6 +22,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -25,9 +30,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OperatorClient } from "@outpost/operator";
+import { WebSocket } from "ws";
 import { chunkAad, createKeyShare, deriveSessionKeys, sealParts } from "@outpost/protocol";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
 import { cpuDelta, cpuOf, threadsOf, threadSplit } from "../lib/cpu.mjs";
+import { receiver, sender } from "../lib/file-work.mjs";
 import { freePort, quantile, startProcess } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
@@ -123,6 +130,77 @@ try {
       c.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`scp exited ${code}`))));
     });
 
+  // --- the ceiling: the file over one plain TLS WebSocket hop, written and fsynced at the far end
+  const raw = await start(
+    process.execPath,
+    [
+      join(root, "bench", "lib", "raw-wss-file.mjs"),
+      join(data, "tls", "server.pem"),
+      join(data, "tls", "server.key"),
+      dir,
+    ],
+    (l) => {
+      try {
+        return JSON.parse(l).port;
+      } catch {
+        return undefined;
+      }
+    },
+  );
+  const rawSocket = (path) =>
+    new WebSocket(`wss://127.0.0.1:${raw.value}/${path}`, {
+      ca,
+      perMessageDeflate: false,
+      generateMask: (mask) => mask.fill(0),
+      maxPayload: 16 * 1024 * 1024,
+    });
+  // With `work`, resolves to the MD5 both ends computed (they must agree).
+  const rawGet = (name, to, work) =>
+    new Promise((resolve, reject) => {
+      const out = openSync(to, "w");
+      const r = work ? receiver() : undefined;
+      const ws = rawSocket(`get/${name}${work ? "?work" : ""}`);
+      ws.on("error", reject);
+      ws.on("message", (m, isBinary) => {
+        if (isBinary) return void writeSync(out, r ? r.open(m) : m);
+        fsyncSync(out);
+        closeSync(out);
+        ws.close();
+        const theirs = String(m).split(" ").slice(1);
+        if (r && r.digests().join() !== theirs.join()) reject(new Error("digests differ"));
+        resolve(theirs[0]);
+      });
+    });
+  const rawPut = (from, name, work) =>
+    new Promise((resolve, reject) => {
+      const ws = rawSocket(`put/${name}${work ? "?work" : ""}`);
+      const s = work ? sender() : undefined;
+      ws.on("error", reject);
+      ws.on("message", (m) => {
+        ws.close();
+        const theirs = String(m).split(" ").slice(1);
+        if (s && s.digests().join() !== theirs.join()) reject(new Error("digests differ"));
+        resolve(theirs[0]);
+      });
+      ws.on("open", async () => {
+        const fd = openSync(from, "r");
+        for (;;) {
+          const b = Buffer.allocUnsafe(CHUNK);
+          const n = readSync(fd, b, 0, CHUNK, null);
+          if (n === 0) break;
+          const plain = n === CHUNK ? b : b.subarray(0, n);
+          if (s) {
+            const [body, tag] = s.seal(plain);
+            ws.send(body, { binary: true, fin: false });
+            ws.send(tag, { binary: true, fin: true });
+          } else ws.send(plain, { binary: true });
+          if (ws.bufferedAmount > 8 * 1024 * 1024) await new Promise((r) => ws._socket.once("drain", r));
+        }
+        closeSync(fd);
+        ws.send("end");
+      });
+    });
+
   // --- the device with a vdir, a service for latency
   const vdir = join(dir, "vdir");
   mkdirSync(vdir);
@@ -160,7 +238,7 @@ try {
   };
 
   console.log(`files bench: ${MB} MiB random file, ${ROUNDS} round(s), chunk 256 KiB, window 16, loopback`);
-  const results = { push: [], pull: [], scpTo: [], scpFrom: [] };
+  const results = { push: [], pull: [], scpTo: [], scpFrom: [], rawTo: [], rawFrom: [], workTo: [], workFrom: [] };
   // CPU seconds of each phase: this process (device + operator client), the server, scp + ssh
   // (children of this process, counted once waited for) and sshd (its session child, once reaped).
   const cpuSnap = () => ({
@@ -230,13 +308,35 @@ try {
     const scpFrom = await measured("scpFrom", () =>
       scp(`127.0.0.1:${join(dir, `scp-to-${r}.bin`)}`, join(dir, `scp-from-${r}.bin`)),
     );
-    Object.entries({ push, pull, scpTo, scpFrom }).forEach(([k, v]) => results[k].push(v));
+    const rawTo = await timed(() => rawGet("src.bin", join(dir, `raw-to-${r}.bin`)));
+    if (md5sum(join(dir, `raw-to-${r}.bin`)) !== srcMd5) throw new Error("plain ws copy differs");
+    const rawFrom = await timed(() => rawPut(join(dir, `raw-to-${r}.bin`), `raw-from-${r}.bin`));
+    let md5;
+    const workTo = await timed(async () => (md5 = await rawGet("src.bin", join(dir, `work-to-${r}.bin`), true)));
+    if (md5 !== srcMd5) throw new Error("plain ws copy with the required work differs");
+    const workFrom = await timed(
+      async () => (md5 = await rawPut(join(dir, `work-to-${r}.bin`), `work-from-${r}.bin`, true)),
+    );
+    if (md5 !== srcMd5) throw new Error("plain ws copy with the required work differs");
+    Object.entries({ push, pull, scpTo, scpFrom, rawTo, rawFrom, workTo, workFrom }).forEach(([k, v]) =>
+      results[k].push(v),
+    );
     console.log(
       `round ${r + 1}: push ${push.toFixed(0)} ms (${rate(push)}), scp to ${scpTo.toFixed(0)} ms (${rate(scpTo)}); ` +
-        `pull ${pull.toFixed(0)} ms (${rate(pull)}), scp from ${scpFrom.toFixed(0)} ms (${rate(scpFrom)})`,
+        `pull ${pull.toFixed(0)} ms (${rate(pull)}), scp from ${scpFrom.toFixed(0)} ms (${rate(scpFrom)}); ` +
+        `plain ws hop ${rawTo.toFixed(0)} / ${rawFrom.toFixed(0)} ms (${rate(rawTo)} / ${rate(rawFrom)}), ` +
+        `with the required work ${workTo.toFixed(0)} / ${workFrom.toFixed(0)} ms (${rate(workTo)} / ${rate(workFrom)})`,
     );
     for (const f of [`push-${r}.bin`]) rmSync(join(vdir, f), { force: true });
-    for (const f of [`scp-to-${r}.bin`, `scp-from-${r}.bin`]) rmSync(join(dir, f), { force: true });
+    for (const f of [
+      `scp-to-${r}.bin`,
+      `scp-from-${r}.bin`,
+      `raw-to-${r}.bin`,
+      `raw-from-${r}.bin`,
+      `work-to-${r}.bin`,
+      `work-from-${r}.bin`,
+    ])
+      rmSync(join(dir, f), { force: true });
   }
   const med = (xs) => quantile(xs, 0.5);
   console.log(
@@ -244,6 +344,18 @@ try {
   );
   console.log(
     `device -> server: ratio scp/outpost ${(med(results.scpFrom) / med(results.pull)).toFixed(2)}x (goal >= 1.0)`,
+  );
+  console.log(
+    `ceiling: one plain TLS WebSocket hop (no protocol, no hashing, no second encryption) reaches ` +
+      `${(med(results.scpTo) / med(results.rawTo)).toFixed(2)}x scp server -> device, ` +
+      `${(med(results.scpFrom) / med(results.rawFrom)).toFixed(2)}x device -> server; ` +
+      `Outpost reaches ${(med(results.rawTo) / med(results.push)).toFixed(2)}x / ${(med(results.rawFrom) / med(results.pull)).toFixed(2)}x of it`,
+  );
+  console.log(
+    `ceiling with the required work (AES-256-GCM per chunk, MD5 + SHA-256 at both ends) on that hop: ` +
+      `${(med(results.scpTo) / med(results.workTo)).toFixed(2)}x scp server -> device, ` +
+      `${(med(results.scpFrom) / med(results.workFrom)).toFixed(2)}x device -> server; ` +
+      `Outpost reaches ${(med(results.workTo) / med(results.push)).toFixed(2)}x / ${(med(results.workFrom) / med(results.pull)).toFixed(2)}x of it`,
   );
   const perGiB = (s) => (s / (MB / 1024)).toFixed(1);
   const last = (xs) => xs[xs.length - 1];

@@ -1,0 +1,68 @@
+// Ceiling peer for the file benchmark: one plain `ws` connection over TLS carrying a file with no
+// protocol on top (no per-chunk encryption, no hashing, no records, no window). `/put/<name>`
+// takes binary messages, writes them to <dir>/<name>, and on the text message "end" fsyncs and
+// answers "ok"; `/get/<name>` sends <dir>/<name> in 256 KiB messages (paused while more than 8 MiB
+// is unsent) and then the text message "end". This is what one TLS WebSocket hop with the file
+// read and written costs at best: the floor of an Outpost transfer over the same transport.
+// With `?work` both ends also do the per-byte work any Outpost transfer must do (file-work.mjs):
+// every message is one AES-256-GCM chunk and the whole file is hashed with MD5 and SHA-256.
+//   node raw-wss-file.mjs <cert.pem> <key.pem> <dir>      prints {"port":N} once listening
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { createServer } from "node:https";
+import { basename, join } from "node:path";
+import { WebSocketServer } from "ws";
+import { receiver, sender } from "./file-work.mjs";
+
+const [certFile, keyFile, dir] = process.argv.slice(2);
+const CHUNK = 256 * 1024;
+const HIGH = 8 * 1024 * 1024;
+const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: "TLSv1.2" });
+const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+
+function put(ws, file, work) {
+  const fd = openSync(file, "w");
+  const r = work ? receiver() : undefined;
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) {
+      writeSync(fd, r ? r.open(data) : data);
+      return;
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    ws.send(r ? `ok ${r.digests().join(" ")}` : "ok");
+  });
+}
+
+async function get(ws, file, work) {
+  const fd = openSync(file, "r");
+  const s = work ? sender() : undefined;
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const n = readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) break;
+      const plain = n === CHUNK ? buf : buf.subarray(0, n);
+      if (s) {
+        const [body, tag] = s.seal(plain);
+        ws.send(body, { binary: true, fin: false });
+        ws.send(tag, { binary: true, fin: true });
+      } else ws.send(plain, { binary: true });
+      if (ws.bufferedAmount > HIGH) await new Promise((r) => ws._socket.once("drain", r));
+    }
+    ws.send(s ? `end ${s.digests().join(" ")}` : "end");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+wss.on("connection", (ws, req) => {
+  const url = new URL(req.url ?? "/", "https://x");
+  const [, op, name] = url.pathname.split("/");
+  const work = url.searchParams.has("work");
+  const file = join(dir, basename(decodeURIComponent(name ?? "")));
+  ws.on("error", () => ws.terminate());
+  if (op === "put") put(ws, file, work);
+  else if (op === "get") get(ws, file, work).catch(() => ws.terminate());
+  else ws.close(1008, "put or get");
+});
+server.listen(0, "127.0.0.1", () => console.log(JSON.stringify({ port: server.address().port })));
