@@ -35,7 +35,7 @@ import { chunkAad, createKeyShare, deriveSessionKeys, sealParts } from "@outpost
 import { EdgeClient, silentLogger } from "@outpost/sdk";
 import { cpuDelta, cpuOf, threadsOf, threadSplit } from "../lib/cpu.mjs";
 import { receiver, sender } from "../lib/file-work.mjs";
-import { freePort, quantile, startProcess } from "../lib/processes.mjs";
+import { freePort, quantile, startProcess, stopAll } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -447,15 +447,6 @@ try {
   console.log("  (each end also reads the file, and TLS encrypts every byte once more per hop)");
 } finally {
   for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
-  await Promise.all(
-    children.map((c) =>
-      c.exitCode === null && c.signalCode === null
-        ? new Promise((r) => {
-            c.once("exit", r);
-            c.kill("SIGTERM");
-          })
-        : undefined,
-    ),
-  );
+  await stopAll(children);
   rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 }

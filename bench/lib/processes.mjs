@@ -45,3 +45,21 @@ export function quantile(xs, q) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? NaN;
 }
+
+/** Stops every child still running (SIGTERM, SIGKILL after 10 s) and resolves once all have exited. */
+export function stopAll(children) {
+  return Promise.all(
+    children.map((c) =>
+      c.exitCode === null && c.signalCode === null
+        ? new Promise((r) => {
+            const kill = setTimeout(() => c.kill("SIGKILL"), 10_000);
+            c.once("exit", () => {
+              clearTimeout(kill);
+              r();
+            });
+            c.kill("SIGTERM");
+          })
+        : undefined,
+    ),
+  );
+}

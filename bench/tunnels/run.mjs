@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { OperatorClient } from "@outpost/operator";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
 import WebSocket, { createWebSocketStream } from "ws";
-import { freePort, quantile, startProcess } from "../lib/processes.mjs";
+import { freePort, quantile, startProcess, stopAll } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -323,7 +323,6 @@ try {
   );
 } finally {
   for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
-  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
-  // The server may still be writing its data directory while it stops: retry instead of failing.
-  rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  await stopAll(children);
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 }
