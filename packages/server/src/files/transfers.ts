@@ -83,6 +83,10 @@ export class TransferManager {
   /** Settles once the transfers a stopped server left running are marked interrupted. */
   private readonly recovered: Promise<void>;
   private closed = false;
+  // Devices that may have a queued, running or interrupted transfer: the only ones whose transfers
+  // are looked up when they connect (a fleet coming back after a restart has almost none).
+  // Undefined when the transfers left running could not be read: then every device is looked up.
+  private mayHaveActive: Set<string> | undefined = new Set();
 
   constructor(
     private readonly deps: Deps,
@@ -101,9 +105,11 @@ export class TransferManager {
   private async recover(): Promise<void> {
     try {
       for (const t of await this.deps.registry.listTransfers({ active: true, limit: 100_000 })) {
+        this.mayHaveActive?.add(t.deviceId);
         if (t.state === "running") this.save({ ...t, state: "interrupted" });
       }
     } catch (err) {
+      this.mayHaveActive = undefined;
       this.deps.logger.error({ err }, "cannot read the file transfers left running");
     }
   }
@@ -271,16 +277,24 @@ export class TransferManager {
     }
     this.looking.set(deviceId, false);
     void this.recovered
-      .then(() => this.deps.registry.listTransfers({ deviceId, active: true, limit: 1 }))
+      .then(() =>
+        this.mayHaveActive?.has(deviceId) === false
+          ? []
+          : this.deps.registry.listTransfers({ deviceId, active: true, limit: 1 }),
+      )
       .then(
         (found) => found[0],
-        (err: unknown) => void this.deps.logger.error({ err, deviceId }, "cannot read the queued file transfers"),
+        (err: unknown) => {
+          this.deps.logger.error({ err, deviceId }, "cannot read the queued file transfers");
+          return null;
+        },
       )
       .then((next) => {
         const again = this.looking.get(deviceId) === true;
         this.looking.delete(deviceId);
         if (next) this.start(deviceId, next);
         else if (again) this.kick(deviceId);
+        else if (next === undefined) this.mayHaveActive?.delete(deviceId);
       });
   }
 
@@ -442,8 +456,13 @@ export class TransferManager {
     return done;
   }
 
+  private noteActive(t: FileTransferRecord): void {
+    if (t.state === "queued" || t.state === "running" || t.state === "interrupted") this.mayHaveActive?.add(t.deviceId);
+  }
+
   /** Stores `t` (calls are applied in the order made); a storage failure is logged. */
   private save(t: FileTransferRecord): void {
+    this.noteActive(t);
     this.deps.registry
       .putTransfer(t)
       .catch((err: unknown) => this.deps.logger.error({ err, transfer: t.id }, "cannot store file transfer state"));
@@ -462,6 +481,7 @@ export class TransferManager {
       return await this.deps.registry.transaction(async (tx) => {
         const current = await tx.getTransfer(next.id);
         if (!current || !when(current)) return false;
+        this.noteActive(next);
         await tx.putTransfer(next);
         return true;
       });
