@@ -22,7 +22,6 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
-  readSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -34,7 +33,7 @@ import { WebSocket } from "ws";
 import { chunkAad, createKeyShare, deriveSessionKeys, sealParts } from "@outpost/protocol";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
 import { cpuDelta, cpuOf, threadsOf, threadSplit } from "../lib/cpu.mjs";
-import { receiver, sender } from "../lib/file-work.mjs";
+import { receiver, sender, sendFile } from "../lib/file-work.mjs";
 import { freePort, quantile, startProcess, stopAll } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
@@ -182,23 +181,15 @@ try {
         if (s && s.digests().join() !== theirs.join()) reject(new Error("digests differ"));
         resolve(theirs[0]);
       });
-      ws.on("open", async () => {
-        const fd = openSync(from, "r");
-        for (;;) {
-          const b = Buffer.allocUnsafe(CHUNK);
-          const n = readSync(fd, b, 0, CHUNK, null);
-          if (n === 0) break;
-          const plain = n === CHUNK ? b : b.subarray(0, n);
-          if (s) {
-            const [body, tag] = s.seal(plain);
-            ws.send(body, { binary: true, fin: false });
-            ws.send(tag, { binary: true, fin: true });
-          } else ws.send(plain, { binary: true });
-          if (ws.bufferedAmount > 8 * 1024 * 1024) await new Promise((r) => ws._socket.once("drain", r));
-        }
-        closeSync(fd);
-        ws.send("end");
-      });
+      ws.on("open", () =>
+        sendFile(ws, from, s).then(
+          () => ws.send("end"),
+          (err) => {
+            ws.terminate();
+            reject(err);
+          },
+        ),
+      );
     });
 
   // --- the device with a vdir, a service for latency

@@ -7,15 +7,13 @@
 // With `?work` both ends also do the per-byte work any Outpost transfer must do (file-work.mjs):
 // every message is one AES-256-GCM chunk and the whole file is hashed with MD5 and SHA-256.
 //   node raw-wss-file.mjs <cert.pem> <key.pem> <dir>      prints {"port":N} once listening
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { createServer } from "node:https";
 import { basename, join } from "node:path";
 import { WebSocketServer } from "ws";
-import { receiver, sender } from "./file-work.mjs";
+import { receiver, sender, sendFile } from "./file-work.mjs";
 
 const [certFile, keyFile, dir] = process.argv.slice(2);
-const CHUNK = 256 * 1024;
-const HIGH = 8 * 1024 * 1024;
 const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: "TLSv1.2" });
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
 
@@ -34,25 +32,8 @@ function put(ws, file, work) {
 }
 
 async function get(ws, file, work) {
-  const fd = openSync(file, "r");
-  const s = work ? sender() : undefined;
-  try {
-    for (;;) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      const n = readSync(fd, buf, 0, CHUNK, null);
-      if (n === 0) break;
-      const plain = n === CHUNK ? buf : buf.subarray(0, n);
-      if (s) {
-        const [body, tag] = s.seal(plain);
-        ws.send(body, { binary: true, fin: false });
-        ws.send(tag, { binary: true, fin: true });
-      } else ws.send(plain, { binary: true });
-      if (ws.bufferedAmount > HIGH) await new Promise((r) => ws._socket.once("drain", r));
-    }
-    ws.send(s ? `end ${s.digests().join(" ")}` : "end");
-  } finally {
-    closeSync(fd);
-  }
+  const s = await sendFile(ws, file, work ? sender() : undefined);
+  ws.send(s ? `end ${s.digests().join(" ")}` : "end");
 }
 
 wss.on("connection", (ws, req) => {

@@ -283,14 +283,10 @@ try {
   const through = await pings(echoTunnelPort);
   const relayed = await pings(ceilingEchoPort);
   const viaSsh = await pings(sshEchoLocal);
-  const d50 = quantile(direct, 0.5),
-    d99 = quantile(direct, 0.99),
-    t50 = quantile(through, 0.5),
-    t99 = quantile(through, 0.99),
-    r50 = quantile(relayed, 0.5),
-    r99 = quantile(relayed, 0.99),
-    s50 = quantile(viaSsh, 0.5),
-    s99 = quantile(viaSsh, 0.99);
+  const [[d50, d99], [t50, t99], [r50, r99], [s50, s99]] = [direct, through, relayed, viaSsh].map((xs) => [
+    quantile(xs, 0.5),
+    quantile(xs, 0.99),
+  ]);
   console.log(
     `2. 1-byte echo round trip, ${PINGS} each: direct p50 ${d50.toFixed(3)} ms p99 ${d99.toFixed(3)} ms; tunnel p50 ${t50.toFixed(3)} ms p99 ${t99.toFixed(3)} ms`,
   );

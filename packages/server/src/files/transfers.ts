@@ -286,6 +286,7 @@ export class TransferManager {
         (found) => found[0],
         (err: unknown) => {
           this.deps.logger.error({ err, deviceId }, "cannot read the queued file transfers");
+          // null, not undefined: a failed read keeps the device marked.
           return null;
         },
       )
