@@ -19,6 +19,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -34,8 +35,15 @@ const INTEGRITY = {
 // heavy work (TLS, AES-GCM, hashing, fsync) is native code, and the compilers' own code pages and
 // heap cost about 13 MiB of idle RSS. Both measured by bench/ems-binary. NODE_OPTIONS is ignored
 // (execArgvExtension "none"): a variable in the service's environment must not be able to load
-// code into the daemon.
-const EXEC_ARGV = ["--max-semi-space-size=1", "--lite-mode", "--gc-memory-reducer-start-delay-ms=500"];
+// code into the daemon. --use-openssl-ca: every connection the EMS makes names its own CA, so
+// Node's bundled list of public root certificates, which it otherwise parses on a thread at start,
+// is never needed (1.1 MiB); a connection without a CA would get the system's store instead.
+const EXEC_ARGV = [
+  "--max-semi-space-size=1",
+  "--lite-mode",
+  "--gc-memory-reducer-start-delay-ms=500",
+  "--use-openssl-ca",
+];
 // conf imports ajv at its top, but the EMS gives conf no schema (it checks the file with the
 // validator generated at build time, src/generated/config-validator.js), so conf never constructs
 // ajv: these stand-ins keep ajv's 150 KB of source out of the daemon's memory and fail loudly if
@@ -43,6 +51,26 @@ const EXEC_ARGV = ["--max-semi-space-size=1", "--lite-mode", "--gc-memory-reduce
 const AJV_STUB = `const unused = () => { throw new Error("ajv is not part of outpost-ems: the configuration is checked by its generated validator"); };
 class Ajv2020 { constructor() { unused(); } }
 module.exports = { Ajv2020, default: Object.assign(unused, { default: unused }) };`;
+// node-forge (0.3 MB of the bundle's source) is needed only by `outpost-ems csr`. It is a second
+// asset, compiled when that command first imports it, so its source is not part of the string
+// every daemon keeps for lazy compilation. Outside the executable (the bundle run by a plain
+// node) it is the file next to the bundle.
+const FORGE_ASSET = "node-forge.cjs";
+const FORGE_LOADER = `const sea = require("node:sea");
+if (sea.isSea()) {
+  const { compileFunction } = require("node:vm");
+  const source = Buffer.from(sea.getRawAsset(${JSON.stringify(FORGE_ASSET)})).toString("utf8");
+  compileFunction(source, ["exports", "require", "module"], { filename: ${JSON.stringify(FORGE_ASSET)} }).call(module.exports, module.exports, require, module);
+} else {
+  module.exports = require(require("node:path").join(__dirname, ${JSON.stringify(FORGE_ASSET)}));
+}`;
+const forgeAsset = {
+  name: "forge-asset",
+  setup(b) {
+    b.onResolve({ filter: /^node-forge$/ }, (args) => ({ path: args.path, namespace: "forge-asset" }));
+    b.onLoad({ filter: /.*/, namespace: "forge-asset" }, () => ({ contents: FORGE_LOADER, loader: "js" }));
+  },
+};
 const withoutAjv = {
   name: "without-ajv",
   setup(b) {
@@ -52,13 +80,27 @@ const withoutAjv = {
     b.onLoad({ filter: /.*/, namespace: "ajv-stub" }, () => ({ contents: AJV_STUB, loader: "js" }));
   },
 };
-// The executable's main script only compiles the bundle, which is a SEA asset read in place
-// (getRawAsset: no copy). Node copies a main script through malloc before compiling it; for the
-// 0.9 MB bundle that block, once freed, raised glibc's mmap threshold to its size for the life of
-// the process, and the daemon's later allocations below it came from the heap, whose freed
-// pages stay resident: 2.4 MiB more idle RSS (bench/ems-binary).
+// The executable's main script is a small launcher. It compiles the bundle, a SEA asset read in
+// place (getRawAsset: no copy): Node copies a main script through malloc before compiling it, and
+// for the 0.9 MB bundle that block, once freed, raised glibc's mmap threshold for the life of the
+// process (2.4 MiB more idle RSS, bench/ems-binary). Before that, for `start` only, it runs the
+// daemon with glibc's malloc thresholds fixed at their defaults: glibc raises its mmap and trim
+// thresholds each time a large block it mapped is freed, V8 frees several at start (code
+// deserialization, the bundle's decoding), and from then on compile memory comes from the heap,
+// where the pages freed below a block that outlives them stay resident (1.5 MiB). glibc reads
+// GLIBC_TUNABLES only when a process starts, so the launcher sets it and re-executes itself once
+// (same pid) before loading anything. A GLIBC_TUNABLES that already sets a threshold is kept.
+const MALLOC_TUNABLE = "glibc.malloc.trim_threshold=131072";
 const BUNDLE_ASSET = "outpost-ems.cjs";
 const LAUNCHER = `"use strict";
+{
+  const tunables = process.env.GLIBC_TUNABLES ?? "";
+  const command = process.argv.slice(2).find((a) => !a.startsWith("-"));
+  if (command === "start" && !/glibc\\.malloc\\.(trim|mmap)_threshold=/.test(tunables) && typeof process.execve === "function") {
+    const value = tunables === "" ? ${JSON.stringify(MALLOC_TUNABLE)} : \`\${tunables}:${MALLOC_TUNABLE}\`;
+    process.execve(process.execPath, [process.execPath, ...process.argv.slice(2)], { ...process.env, GLIBC_TUNABLES: value });
+  }
+}
 const { getRawAsset } = require("node:sea");
 const { compileFunction } = require("node:vm");
 const source = Buffer.from(getRawAsset(${JSON.stringify(BUNDLE_ASSET)})).toString("utf8");
@@ -135,14 +177,26 @@ async function main() {
     target: "node24",
     // ws loads these optional native accelerators only when present; the binary runs without them.
     external: ["bufferutil", "utf-8-validate"],
-    plugins: [withoutAjv],
+    plugins: [withoutAjv, forgeAsset],
     minify: true,
     keepNames: true,
     legalComments: "none",
     logLevel: "warning",
     outfile: bundle,
   });
-  const inputs = sha256(readFileSync(bundle), NODE_VERSION, readFileSync(import.meta.filename));
+  const forge = join(work, FORGE_ASSET);
+  await build({
+    entryPoints: [createRequire(entry).resolve("node-forge")],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node24",
+    minify: true,
+    legalComments: "none",
+    logLevel: "warning",
+    outfile: forge,
+  });
+  const inputs = sha256(readFileSync(bundle), readFileSync(forge), NODE_VERSION, readFileSync(import.meta.filename));
 
   const pending = targets.filter((arch) => {
     const stamp = join(out, `outpost-ems-linux-${arch}.inputs`);
@@ -164,7 +218,7 @@ async function main() {
     config,
     JSON.stringify({
       main: launcher,
-      assets: { [BUNDLE_ASSET]: bundle },
+      assets: { [BUNDLE_ASSET]: bundle, [FORGE_ASSET]: forge },
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: false,

