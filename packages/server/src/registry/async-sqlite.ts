@@ -216,25 +216,24 @@ export class AsyncSqliteRegistry implements AsyncRegistry {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface AsyncSqliteRegistry extends AsyncRegistryMethods, AsyncStores {}
 
-function methodsOver(registry: SyncRegistry, call: <T>(run: () => T) => Promise<T>): AsyncRegistryMethods {
+/** The methods `names` of `target`, each run through `call`. */
+function wrapped(target: object, names: readonly string[], call: <T>(run: () => T) => Promise<T>) {
   const methods: Record<string, unknown> = {};
-  for (const name of Object.keys(METHODS) as (keyof AsyncRegistryMethods)[]) {
-    const method = registry[name] as (...args: unknown[]) => unknown;
-    methods[name] = (...args: unknown[]) => call(() => method.apply(registry, args));
+  for (const name of names) {
+    const method = (target as Record<string, (...args: unknown[]) => unknown>)[name]!;
+    methods[name] = (...args: unknown[]) => call(() => method.apply(target, args));
   }
-  return methods as unknown as AsyncRegistryMethods;
+  return methods;
+}
+
+function methodsOver(registry: SyncRegistry, call: <T>(run: () => T) => Promise<T>): AsyncRegistryMethods {
+  return wrapped(registry, Object.keys(METHODS), call) as unknown as AsyncRegistryMethods;
 }
 
 function storesOver(stores: SyncStores, call: <T>(run: () => T) => Promise<T>): AsyncStores {
-  const out: Record<string, Record<string, unknown>> = {};
+  const out: Record<string, unknown> = {};
   for (const [storeName, names] of Object.entries(STORE_METHODS)) {
-    const store = stores[storeName as keyof SyncStores] as unknown as Record<string, (...args: unknown[]) => unknown>;
-    const methods: Record<string, unknown> = {};
-    for (const name of Object.keys(names)) {
-      const method = store[name]!;
-      methods[name] = (...args: unknown[]) => call(() => method.apply(store, args));
-    }
-    out[storeName] = Object.freeze(methods);
+    out[storeName] = Object.freeze(wrapped(stores[storeName as keyof SyncStores], Object.keys(names), call));
   }
   return out as unknown as AsyncStores;
 }
