@@ -116,6 +116,13 @@ describe("ems binary - one-file executables without a Node installation", () => 
       // The launcher re-executed the daemon in place (same pid) with glibc's malloc thresholds fixed.
       const environ = readFileSync(`/proc/${daemon.pid}/environ`, "utf8").split("\0");
       expect(environ).toContain("GLIBC_TUNABLES=glibc.malloc.trim_threshold=131072");
+      // What MemoryDenyWriteExecute=yes in the systemd unit refuses: memory both writable and
+      // executable, and anonymous memory made executable (a JIT's code space).
+      const maps = readFileSync(`/proc/${daemon.pid}/maps`, "utf8").trim().split("\n");
+      const executable = maps.map((l) => l.split(/\s+/)).filter(([, perms]) => perms!.includes("x"));
+      expect(executable.filter(([, perms]) => perms!.includes("w"))).toEqual([]);
+      expect(executable.filter((f) => !f[5]?.startsWith("/") && !/^\[(vdso|vsyscall)\]$/.test(f[5] ?? ""))).toEqual([]);
+      expect(executable.length).toBeGreaterThan(0);
       const put = await localHttp({ socketPath }, "PUT", "/things/valve-1/properties/position", { value: 42 });
       expect(put.status, JSON.stringify(put.body)).toBeLessThan(300);
       await waitUntil("valve-1.position on the server", async () => {
