@@ -96,10 +96,28 @@ const LAUNCHER = `"use strict";
 {
   const tunables = process.env.GLIBC_TUNABLES ?? "";
   const command = process.argv.slice(2).find((a) => !a.startsWith("-"));
-  if (command === "start" && !/glibc\\.malloc\\.(trim|mmap)_threshold=/.test(tunables) && typeof process.execve === "function") {
+  if (command === "start" && !/glibc\\.malloc\\.(trim|mmap)_threshold=/.test(tunables) && canReexecute()) {
     const value = tunables === "" ? ${JSON.stringify(MALLOC_TUNABLE)} : \`\${tunables}:${MALLOC_TUNABLE}\`;
     process.execve(process.execPath, [process.execPath, ...process.argv.slice(2)], { ...process.env, GLIBC_TUNABLES: value });
   }
+}
+// A failed execve ends Node. It fails when this executable runs emulated (qemu-user without
+// binfmt_misc): the kernel's own architecture, unlike uname's answer, says so.
+function canReexecute() {
+  const fs = require("node:fs");
+  if (typeof process.execve !== "function") return false;
+  let kernel;
+  try {
+    kernel = fs.readFileSync("/proc/sys/kernel/arch", "utf8").trim();
+  } catch {
+    kernel = require("node:os").machine();
+  }
+  try {
+    fs.accessSync(process.execPath, fs.constants.X_OK);
+  } catch {
+    return false;
+  }
+  return kernel === { x64: "x86_64", arm64: "aarch64" }[process.arch];
 }
 const { getRawAsset } = require("node:sea");
 const { compileFunction } = require("node:vm");

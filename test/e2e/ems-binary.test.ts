@@ -153,4 +153,17 @@ describe("ems binary - one-file executables without a Node installation", () => 
     },
     120_000,
   );
+
+  it.skipIf(skipArm64)(
+    "ems binary - emulated, the arm64 executable's start does not re-execute (an execve it cannot make would abort it)",
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), "outpost-ems-bin-qemu-"));
+      dirs.push(dir);
+      // No configuration there: the daemon itself must say so and exit 2, past the launcher.
+      const r = bare(["qemu-aarch64-static", "-L", AARCH64_SYSROOT, arm64, "start", "--dir", join(dir, "ems")]);
+      expect(r.stderr).toMatch(/no configuration at .*config\.json/);
+      expect(r.status).toBe(2);
+    },
+    120_000,
+  );
 });
