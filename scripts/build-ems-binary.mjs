@@ -216,18 +216,7 @@ async function main() {
   });
   const inputs = sha256(readFileSync(bundle), readFileSync(forge), NODE_VERSION, readFileSync(import.meta.filename));
 
-  const pending = targets.filter((arch) => {
-    const stamp = join(out, `outpost-ems-linux-${arch}.inputs`);
-    const exe = join(out, `outpost-ems-linux-${arch}`);
-    return !(existsSync(exe) && existsSync(stamp) && readFileSync(stamp, "utf8") === inputs);
-  });
-  if (pending.length === 0) {
-    log(`up to date: ${targets.map((a) => `dist-bin/outpost-ems-linux-${a}`).join(", ")}`);
-    return;
-  }
-
-  // The blob must come from the Node version it is injected into. It holds no machine code
-  // (the V8 code cache and snapshot are off), so the x64 build's blob serves the arm64 build too.
+  // Written even when nothing is rebuilt: bench/ems-binary reads the executable's flags here.
   const launcher = join(work, "launcher.cjs");
   writeFileSync(launcher, LAUNCHER);
   const blob = join(work, "sea-prep.blob");
@@ -245,6 +234,18 @@ async function main() {
       execArgvExtension: "none",
     }),
   );
+  const pending = targets.filter((arch) => {
+    const stamp = join(out, `outpost-ems-linux-${arch}.inputs`);
+    const exe = join(out, `outpost-ems-linux-${arch}`);
+    return !(existsSync(exe) && existsSync(stamp) && readFileSync(stamp, "utf8") === inputs);
+  });
+  if (pending.length === 0) {
+    log(`up to date: ${targets.map((a) => `dist-bin/outpost-ems-linux-${a}`).join(", ")}`);
+    return;
+  }
+
+  // The blob must come from the Node version it is injected into. It holds no machine code
+  // (the V8 code cache and snapshot are off), so the x64 build's blob serves the arm64 build too.
   run(nodeBinary("x64"), ["--experimental-sea-config", config]);
 
   for (const arch of pending) {

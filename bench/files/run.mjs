@@ -33,7 +33,7 @@ import { WebSocket } from "ws";
 import { chunkAad, createKeyShare, deriveSessionKeys, sealParts } from "@outpost/protocol";
 import { EdgeClient, silentLogger } from "@outpost/sdk";
 import { cpuDelta, cpuOf, threadsOf, threadSplit } from "../lib/cpu.mjs";
-import { receiver, sender, sendFile } from "../lib/file-work.mjs";
+import { receiveFile, receiver, sender, sendFile } from "../lib/file-work.mjs";
 import { freePort, quantile, startProcess, stopAll } from "../lib/processes.mjs";
 
 const arg = (name, dflt) => {
@@ -156,16 +156,12 @@ try {
   // With `work`, resolves to the MD5 both ends computed (they must agree).
   const rawGet = (name, to, work) =>
     new Promise((resolve, reject) => {
-      const out = openSync(to, "w");
       const r = work ? receiver() : undefined;
       const ws = rawSocket(`get/${name}${work ? "?work" : ""}`);
       ws.on("error", reject);
-      ws.on("message", (m, isBinary) => {
-        if (isBinary) return void writeSync(out, r ? r.open(m) : m);
-        fsyncSync(out);
-        closeSync(out);
+      receiveFile(ws, to, r, (end) => {
         ws.close();
-        const theirs = String(m).split(" ").slice(1);
+        const theirs = end.split(" ").slice(1);
         if (r && r.digests().join() !== theirs.join()) reject(new Error("digests differ"));
         resolve(theirs[0]);
       });

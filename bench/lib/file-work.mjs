@@ -1,8 +1,8 @@
 // The per-byte work an Outpost transfer must do at each end whatever its code: MD5 and SHA-256 of
 // the whole file, and AES-256-GCM of every chunk (counter nonce, 16-byte tag at the end). Used by
 // the file benchmark's "required work" ceiling, without records, window or stream layer; and the
-// sending loop both ends of that ceiling share.
-import { closeSync, openSync, readSync } from "node:fs";
+// sending and receiving loops both ends of that ceiling share.
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 
 // A fixed key for the ceiling: the key exchange costs microseconds per transfer, not per byte.
@@ -81,4 +81,19 @@ export async function sendFile(ws, file, s) {
     closeSync(fd);
   }
   return s;
+}
+
+/**
+ * Writes the binary messages arriving on `ws` to `file` (each opened by `r`, a {@link receiver},
+ * when given) until a text message comes; then syncs and closes the file and calls `onEnd` with
+ * that message's text.
+ */
+export function receiveFile(ws, file, r, onEnd) {
+  const fd = openSync(file, "w");
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) return void writeSync(fd, r ? r.open(data) : data);
+    fsyncSync(fd);
+    closeSync(fd);
+    onEnd(String(data));
+  });
 }

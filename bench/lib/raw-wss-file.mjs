@@ -7,28 +7,19 @@
 // With `?work` both ends also do the per-byte work any Outpost transfer must do (file-work.mjs):
 // every message is one AES-256-GCM chunk and the whole file is hashed with MD5 and SHA-256.
 //   node raw-wss-file.mjs <cert.pem> <key.pem> <dir>      prints {"port":N} once listening
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:https";
 import { basename, join } from "node:path";
 import { WebSocketServer } from "ws";
-import { receiver, sender, sendFile } from "./file-work.mjs";
+import { receiveFile, receiver, sender, sendFile } from "./file-work.mjs";
 
 const [certFile, keyFile, dir] = process.argv.slice(2);
 const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: "TLSv1.2" });
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
 
 function put(ws, file, work) {
-  const fd = openSync(file, "w");
   const r = work ? receiver() : undefined;
-  ws.on("message", (data, isBinary) => {
-    if (isBinary) {
-      writeSync(fd, r ? r.open(data) : data);
-      return;
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    ws.send(r ? `ok ${r.digests().join(" ")}` : "ok");
-  });
+  receiveFile(ws, file, r, () => ws.send(r ? `ok ${r.digests().join(" ")}` : "ok"));
 }
 
 async function get(ws, file, work) {
